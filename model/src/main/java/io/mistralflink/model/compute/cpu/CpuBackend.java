@@ -1,0 +1,183 @@
+package io.mistralflink.model.compute.cpu;
+
+import io.mistralflink.model.compute.Activation;
+import io.mistralflink.model.compute.AttentionBatch;
+import io.mistralflink.model.compute.Backend;
+import io.mistralflink.model.compute.KvCache;
+import io.mistralflink.model.compute.Weight;
+import io.mistralflink.model.weights.Tensor;
+import jdk.incubator.vector.FloatVector;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+import static io.mistralflink.model.compute.cpu.MatMul.F;
+import static io.mistralflink.model.compute.cpu.MatMul.L;
+
+/** The CPU backend: JDK Vector API kernels over all (or the given number of) cores. */
+public final class CpuBackend implements Backend {
+    record CpuWeight(Tensor tensor, float[] floats) implements Weight {
+        public int rows() { return tensor.rows(); }
+        public int cols() { return tensor.cols(); }
+    }
+
+    record CpuActivation(float[] data, int rows, int cols) implements Activation {}
+
+    /** Output features per parallel chunk grain, scaled so a chunk is worth a thread hand-off. */
+    private static final int MIN_MACS_PER_CHUNK = 1 << 15;
+
+    private final Parallel parallel;
+    private final Map<Double, Rope> ropes = new ConcurrentHashMap<>();
+
+    public CpuBackend() { this(Runtime.getRuntime().availableProcessors()); }
+
+    public CpuBackend(int threads) { this.parallel = new Parallel(Math.max(1, threads)); }
+
+    @Override public String name() { return "cpu (" + parallel.threads() + " threads, " + F.vectorBitSize() + "-bit vectors)"; }
+
+    /** Matrices are read in place; vectors (norm gains) are small and widened once. */
+    @Override public Weight weight(Tensor stored) {
+        return new CpuWeight(stored, stored.shape().length == 1 ? stored.toFloats() : null);
+    }
+
+    @Override public Activation allocate(int rows, int cols) { return new CpuActivation(new float[rows * cols], rows, cols); }
+
+    @Override public Activation upload(float[] host, int rows, int cols) {
+        if (host.length != rows * cols) throw new IllegalArgumentException("expected " + rows + "x" + cols + " floats, got " + host.length);
+        return new CpuActivation(host.clone(), rows, cols);
+    }
+
+    @Override public float[] download(Activation a) { return data(a).clone(); }
+
+    @Override public KvCache kvCache(int layers, int window, int kvDim) { return new RollingKvCache(layers, window, kvDim); }
+
+    private static float[] data(Activation a) { return ((CpuActivation) a).data; }
+
+    private static Tensor tensor(Weight w) { return ((CpuWeight) w).tensor; }
+
+    @Override public void embed(Weight table, int[] ids, Activation out) {
+        Tensor t = tensor(table);
+        float[] o = data(out);
+        int dim = t.cols();
+        for (int r = 0; r < ids.length; r++) {
+            if (ids[r] < 0 || ids[r] >= t.rows())
+                throw new IllegalArgumentException("token id " + ids[r] + " outside the vocabulary of " + t.rows());
+            MatMul.row(t, ids[r], o, r * dim);
+        }
+    }
+
+    @Override public void rmsNorm(Activation x, Weight gain, float eps, Activation out) {
+        float[] xs = data(x), o = data(out), g = ((CpuWeight) gain).floats();
+        int dim = x.cols();
+        parallel.range(x.rows(), Math.max(1, MIN_MACS_PER_CHUNK / dim), (from, to) -> {
+            float[] lanes = new float[L];
+            for (int r = from; r < to; r++) {
+                int base = r * dim, i = 0;
+                FloatVector acc = FloatVector.zero(F);
+                for (; i + L <= dim; i += L) {
+                    FloatVector v = FloatVector.fromArray(F, xs, base + i);
+                    acc = v.fma(v, acc);
+                }
+                float ss = MatMul.sum(acc, lanes);
+                for (; i < dim; i++) ss = Math.fma(xs[base + i], xs[base + i], ss);
+                float scale = (float) (1.0 / Math.sqrt(ss / dim + eps));
+                for (i = 0; i < dim; i++) o[base + i] = g[i] * (xs[base + i] * scale);
+            }
+        });
+    }
+
+    @Override public void matmul(Activation x, Weight w, Activation out) {
+        Tensor t = tensor(w);
+        if (x.cols() != t.cols() || out.cols() != t.rows() || out.rows() != x.rows())
+            throw new IllegalArgumentException("matmul " + x.rows() + "x" + x.cols() + " by " + t + " into " + out.rows() + "x" + out.cols());
+        float[] xs = data(x), o = data(out);
+        int rows = x.rows(), n = t.rows();
+        int grain = Math.max(4, (MIN_MACS_PER_CHUNK / Math.max(1, t.cols() * rows)) & ~3);
+        // Chunks are whole multiples of 4 output features, so every chunk tiles the same way.
+        int blocks = (n + 3) / 4;
+        parallel.range(blocks, Math.max(1, grain / 4), (from, to) -> MatMul.columns(xs, rows, t, o, from * 4, Math.min(n, to * 4)));
+    }
+
+    @Override public void rotary(Activation x, int headDim, int[] positions, double theta) {
+        Rope rope = ropes.computeIfAbsent(theta * 1e6 + headDim, k -> new Rope(theta, headDim));
+        float[] xs = data(x);
+        int cols = x.cols(), half = headDim / 2;
+        for (int r = 0; r < positions.length; r++) {
+            float[] cos = rope.cos(positions[r]), sin = rope.sin(positions[r]);
+            for (int h = r * cols; h < (r + 1) * cols; h += headDim) {
+                for (int i = 0; i < half; i++) {
+                    float x1 = xs[h + i], x2 = xs[h + i + half];
+                    xs[h + i] = x1 * cos[i] - x2 * sin[i];
+                    xs[h + i + half] = x2 * cos[i] + x1 * sin[i];
+                }
+            }
+        }
+    }
+
+    @Override public void attention(Activation q, Activation k, Activation v, Activation out, AttentionBatch batch, int layer) {
+        SlidingWindowKernel.run(parallel, data(q), data(k), data(v), data(out), batch, layer);
+    }
+
+    @Override public void siluMul(Activation gate, Activation up) {
+        float[] g = data(gate), u = data(up);
+        for (int i = 0; i < g.length; i++) {
+            float x = g[i];
+            g[i] = (float) (x / (1.0 + Math.exp(-x))) * u[i];
+        }
+    }
+
+    @Override public void add(Activation acc, Activation x) {
+        float[] a = data(acc), b = data(x);
+        int i = 0;
+        for (; i + L <= a.length; i += L) FloatVector.fromArray(F, a, i).add(FloatVector.fromArray(F, b, i)).intoArray(a, i);
+        for (; i < a.length; i++) a[i] += b[i];
+    }
+
+    @Override public void gatherRows(Activation x, int[] rows, Activation out) {
+        int c = x.cols();
+        for (int i = 0; i < rows.length; i++) System.arraycopy(data(x), rows[i] * c, data(out), i * c, c);
+    }
+
+    @Override public void scatterAddRows(Activation src, int[] rows, float[] scale, Activation out) {
+        float[] s = data(src), o = data(out);
+        int c = src.cols();
+        for (int i = 0; i < rows.length; i++) {
+            int so = i * c, oo = rows[i] * c;
+            for (int j = 0; j < c; j++) o[oo + j] += scale[i] * s[so + j];
+        }
+    }
+
+    @Override public void close() { parallel.close(); }
+
+    /** cos and sin of position * theta^(-2i/d), in float32 as Hugging Face computes them, cached by position. */
+    private static final class Rope {
+        private final float[] invFreq;
+        private volatile float[][] cos = new float[0][], sin = new float[0][];
+
+        Rope(double theta, int headDim) {
+            invFreq = new float[headDim / 2];
+            for (int i = 0; i < invFreq.length; i++) invFreq[i] = (float) (1.0 / Math.pow(theta, (2.0 * i) / headDim));
+        }
+
+        float[] cos(int pos) { grow(pos); return cos[pos]; }
+        float[] sin(int pos) { grow(pos); return sin[pos]; }
+
+        private synchronized void grow(int pos) {
+            if (pos < cos.length) return;
+            int n = Math.max(pos + 1, cos.length * 2);
+            float[][] c = java.util.Arrays.copyOf(cos, n), s = java.util.Arrays.copyOf(sin, n);
+            int half = invFreq.length;
+            for (int p = cos.length; p < n; p++) {
+                c[p] = new float[half];
+                s[p] = new float[half];
+                for (int i = 0; i < half; i++) {
+                    float angle = (float) p * invFreq[i];
+                    c[p][i] = (float) Math.cos(angle);
+                    s[p][i] = (float) Math.sin(angle);
+                }
+            }
+            sin = s;
+            cos = c;
+        }
+    }
+}

@@ -1,0 +1,150 @@
+package io.mistralflink.model.compute.cpu;
+
+import io.mistralflink.model.weights.DType;
+import io.mistralflink.model.weights.Tensor;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * out[r][j] = sum_k x[r][k] * W[j][k], reading W in its stored type (bf16 and f16 are widened in
+ * registers, never copied to float32). Each output element is one fused-multiply-add chain over k in
+ * a fixed order, reduced in a fixed order, whatever tile computes it: a row's result does not depend
+ * on how many rows share the call (batch invariance, bit for bit).
+ */
+final class MatMul {
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+    static final int L = F.length();
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
+    private static final int BF16 = 0, F16 = 1, F32 = 2;
+
+    private MatMul() {}
+
+    /** Output columns [j0, j1) for all rows. */
+    static void columns(float[] x, int rows, Tensor w, float[] out, int j0, int j1) {
+        int k = w.cols(), outCols = w.rows();
+        int type = switch (w.dtype()) { case BF16 -> BF16; case F16 -> F16; case F32 -> F32; };
+        MemorySegment seg = w.data();
+        long rowBytes = (long) k * w.dtype().bytes;
+        float[] lanes = new float[L * 8];
+        int j = j0;
+        for (; j + 4 <= j1; j += 4) {
+            int r = 0;
+            for (; r + 2 <= rows; r += 2) tile2x4(x, r, k, seg, j, rowBytes, type, out, outCols, lanes);
+            for (; r < rows; r++) tile1x4(x, r, k, seg, j, rowBytes, type, out, outCols, lanes);
+        }
+        for (; j < j1; j++)
+            for (int r = 0; r < rows; r++) out[r * outCols + j] = dot1(x, r * k, k, seg, j * rowBytes, type, lanes);
+    }
+
+    private static FloatVector load(MemorySegment seg, long off, int type) {
+        return switch (type) {
+            case BF16 -> ((IntVector) ShortVector.fromMemorySegment(S, seg, off, LE).convertShape(VectorOperators.S2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            case F16 -> {
+                IntVector h = (IntVector) ShortVector.fromMemorySegment(S, seg, off, LE).convertShape(VectorOperators.S2I, I, 0);
+                // half -> float: move exponent and mantissa into place, rebias by multiplying by 2^112 (exact,
+                // subnormals included), then restore the sign.
+                FloatVector mag = h.and(0x7fff).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f);
+                yield mag.reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+            }
+            default -> FloatVector.fromMemorySegment(F, seg, off, LE);
+        };
+    }
+
+    private static float scalar(MemorySegment seg, long off, int type) {
+        return switch (type) {
+            case BF16 -> Float.intBitsToFloat(seg.get(SHORT, off) << 16);
+            case F16 -> Float.float16ToFloat(seg.get(SHORT, off));
+            default -> seg.get(FLOAT, off);
+        };
+    }
+
+    /** Sum of a vector's lanes in a fixed pairwise order (reduceLanes leaves the order open). */
+    static float sum(FloatVector v, float[] lanes) {
+        v.intoArray(lanes, 0);
+        for (int w = L / 2; w > 0; w >>= 1)
+            for (int i = 0; i < w; i++) lanes[i] += lanes[i + w];
+        return lanes[0];
+    }
+
+    private static float dot1(float[] x, int xo, int k, MemorySegment seg, long wo, int type, float[] lanes) {
+        FloatVector acc = FloatVector.zero(F);
+        int b = type == F32 ? 4 : 2, i = 0;
+        for (; i + L <= k; i += L) acc = load(seg, wo + (long) i * b, type).fma(FloatVector.fromArray(F, x, xo + i), acc);
+        float s = sum(acc, lanes);
+        for (; i < k; i++) s = Math.fma(scalar(seg, wo + (long) i * b, type), x[xo + i], s);
+        return s;
+    }
+
+    private static void tile1x4(float[] x, int r, int k, MemorySegment seg, int j, long rowBytes, int type,
+                                float[] out, int outCols, float[] lanes) {
+        int xo = r * k, b = type == F32 ? 4 : 2, i = 0;
+        long w0 = j * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        for (; i + L <= k; i += L) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + i);
+            long o = (long) i * b;
+            a0 = load(seg, w0 + o, type).fma(xv, a0);
+            a1 = load(seg, w1 + o, type).fma(xv, a1);
+            a2 = load(seg, w2 + o, type).fma(xv, a2);
+            a3 = load(seg, w3 + o, type).fma(xv, a3);
+        }
+        int base = r * outCols + j;
+        out[base] = tail(sum(a0, lanes), x, xo, i, k, seg, w0, type);
+        out[base + 1] = tail(sum(a1, lanes), x, xo, i, k, seg, w1, type);
+        out[base + 2] = tail(sum(a2, lanes), x, xo, i, k, seg, w2, type);
+        out[base + 3] = tail(sum(a3, lanes), x, xo, i, k, seg, w3, type);
+    }
+
+    private static void tile2x4(float[] x, int r, int k, MemorySegment seg, int j, long rowBytes, int type,
+                                float[] out, int outCols, float[] lanes) {
+        int xo = r * k, yo = xo + k, b = type == F32 ? 4 : 2, i = 0;
+        long w0 = j * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+        for (; i + L <= k; i += L) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + i), yv = FloatVector.fromArray(F, x, yo + i);
+            long o = (long) i * b;
+            FloatVector v0 = load(seg, w0 + o, type), v1 = load(seg, w1 + o, type);
+            FloatVector v2 = load(seg, w2 + o, type), v3 = load(seg, w3 + o, type);
+            a0 = v0.fma(xv, a0); c0 = v0.fma(yv, c0);
+            a1 = v1.fma(xv, a1); c1 = v1.fma(yv, c1);
+            a2 = v2.fma(xv, a2); c2 = v2.fma(yv, c2);
+            a3 = v3.fma(xv, a3); c3 = v3.fma(yv, c3);
+        }
+        int base = r * outCols + j, next = base + outCols;
+        out[base] = tail(sum(a0, lanes), x, xo, i, k, seg, w0, type);
+        out[base + 1] = tail(sum(a1, lanes), x, xo, i, k, seg, w1, type);
+        out[base + 2] = tail(sum(a2, lanes), x, xo, i, k, seg, w2, type);
+        out[base + 3] = tail(sum(a3, lanes), x, xo, i, k, seg, w3, type);
+        out[next] = tail(sum(c0, lanes), x, yo, i, k, seg, w0, type);
+        out[next + 1] = tail(sum(c1, lanes), x, yo, i, k, seg, w1, type);
+        out[next + 2] = tail(sum(c2, lanes), x, yo, i, k, seg, w2, type);
+        out[next + 3] = tail(sum(c3, lanes), x, yo, i, k, seg, w3, type);
+    }
+
+    private static float tail(float s, float[] x, int xo, int i, int k, MemorySegment seg, long wo, int type) {
+        int b = type == F32 ? 4 : 2;
+        for (; i < k; i++) s = Math.fma(scalar(seg, wo + (long) i * b, type), x[xo + i], s);
+        return s;
+    }
+
+    /** Row j of W widened to float (embedding lookup). */
+    static void row(Tensor w, int j, float[] out, int outOffset) {
+        int k = w.cols(), type = switch (w.dtype()) { case BF16 -> BF16; case F16 -> F16; case F32 -> F32; };
+        int b = w.dtype().bytes;
+        long wo = (long) j * k * b;
+        for (int i = 0; i < k; i++) out[outOffset + i] = scalar(w.data(), wo + (long) i * b, type);
+    }
+}

@@ -1,0 +1,114 @@
+package io.mistralflink.model.generate;
+
+import io.mistralflink.model.sampling.SamplingParams;
+import io.mistralflink.model.tokenizer.StreamingDetokenizer;
+import io.mistralflink.model.tokenizer.Tokenizer;
+
+import java.util.Arrays;
+
+/**
+ * One request's tokens: the prompt, what has been generated, and how far the caches have been fed.
+ * Tokens are the truth; a cache is derived from them and can always be rebuilt by feeding them again.
+ */
+public final class Sequence implements java.io.Serializable {
+    private final String id;
+    private final int[] prompt;
+    private final SamplingParams params;
+    private final int eosId, contextLength;
+    private transient StreamingDetokenizer detokenizer;
+    private final StringBuilder text = new StringBuilder();
+    private int[] generated = new int[16];
+    private int count, fed;
+    private FinishReason finish;
+
+    public Sequence(String id, int[] prompt, SamplingParams params, int eosId, int contextLength) {
+        if (prompt.length == 0) throw new IllegalArgumentException(id + ": empty prompt");
+        if (prompt.length >= contextLength)
+            throw new IllegalArgumentException(id + ": prompt of " + prompt.length + " tokens leaves no room in the model's context of " + contextLength);
+        this.id = id; this.prompt = prompt.clone(); this.params = params; this.eosId = eosId; this.contextLength = contextLength;
+    }
+
+    public String id() { return id; }
+    public int[] prompt() { return prompt.clone(); }
+    public int promptLength() { return prompt.length; }
+    public SamplingParams params() { return params; }
+    public int[] generated() { return Arrays.copyOf(generated, count); }
+    public int generatedCount() { return count; }
+    public boolean finished() { return finish != null; }
+    public FinishReason finishReason() { return finish; }
+    public String text() { return text.toString(); }
+    public boolean prefilling() { return fed < prompt.length; }
+
+    /** Position of the next token to feed: every position before it is in the caches. */
+    public int fed() { return fed; }
+
+    /**
+     * The tokens of this sequence's next step: a prefill chunk of at most min(budget, window) prompt
+     * tokens, or the last sampled token.
+     */
+    public int[] nextTokens(int budget, int window) {
+        int known = prompt.length + count;
+        int n = Math.min(known - fed, Math.min(budget, window));
+        int[] out = new int[n];
+        for (int i = 0; i < n; i++) {
+            int p = fed + i;
+            out[i] = p < prompt.length ? prompt[p] : generated[p - prompt.length];
+        }
+        return out;
+    }
+
+    /** Whether a step of n tokens from {@link #fed()} reaches the newest token, so its logits pick the next. */
+    public boolean samplesAfter(int n) { return fed + n == prompt.length + count; }
+
+    /** The caches now hold n more positions. */
+    public void advance(int n) { fed += n; }
+
+    /** Forgets the caches (after a restore): the next steps re-feed every token. */
+    public void rewind() { fed = 0; }
+
+    /** The step number of the next sample, the input of its seeded draw. */
+    public int step() { return count; }
+
+    /**
+     * Records a sampled token and decides whether the sequence is done. The tokenizer turns tokens into
+     * text as they come, to find stop strings; the final text is the decoding of all generated tokens.
+     */
+    public void append(int token, Tokenizer tokenizer) {
+        if (finish != null) throw new IllegalStateException(id + " already finished");
+        if (count == generated.length) generated = Arrays.copyOf(generated, count * 2);
+        generated[count++] = token;
+        boolean eos = !params.ignoreEos() && token == eosId;
+        boolean stopId = Arrays.stream(params.stopTokenIds()).anyMatch(s -> s == token);
+        if (!params.stop().isEmpty() && !eos) {
+            if (detokenizer == null) {
+                // Fresh, or restored from a snapshot: catch up on the tokens before this one.
+                detokenizer = new StreamingDetokenizer(tokenizer);
+                text.setLength(0);
+                for (int i = 0; i < count - 1; i++) text.append(detokenizer.accept(generated[i]));
+            }
+            int before = text.length();
+            text.append(detokenizer.accept(token));
+            if (stopString(before)) return;
+        }
+        if (eos || stopId) finish = FinishReason.STOP;
+        else if (count >= params.maxNewTokens() || prompt.length + count >= contextLength) finish = FinishReason.LENGTH;
+        if (finish != null) {
+            text.setLength(0);
+            text.append(tokenizer.decode(generated, 0, count));
+        }
+    }
+
+    /** Cuts the text at the first stop string that the last increment completed. */
+    private boolean stopString(int before) {
+        for (String s : params.stop()) {
+            if (s.isEmpty()) continue;
+            int at = text.indexOf(s, Math.max(0, before - s.length() + 1));
+            if (at >= 0) {
+                text.setLength(at);
+                finish = FinishReason.STOP;
+                return true;
+            }
+        }
+        return false;
+    }
+}

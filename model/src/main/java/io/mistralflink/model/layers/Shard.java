@@ -1,0 +1,155 @@
+package io.mistralflink.model.layers;
+
+import io.mistralflink.model.ModelConfig;
+import io.mistralflink.model.ModelException;
+import io.mistralflink.model.compute.Activation;
+import io.mistralflink.model.compute.AttentionBatch;
+import io.mistralflink.model.compute.Backend;
+import io.mistralflink.model.compute.KvCache;
+import io.mistralflink.model.weights.Checkpoint;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A contiguous range of layers [from, to), plus the token embedding if it starts the model and the
+ * final norm and LM head if it ends it. The whole model is the shard [0, layers): there is one code
+ * path for a pipeline stage and for the model alone.
+ */
+public final class Shard implements AutoCloseable {
+    private final ModelConfig config;
+    private final Backend backend;
+    private final int from, to;
+    private final TransformerBlock[] blocks;
+    private final Linear embedding, head;
+    private final RMSNorm norm;
+
+    private Shard(ModelConfig config, Backend backend, int from, int to, TransformerBlock[] blocks,
+                  Linear embedding, RMSNorm norm, Linear head) {
+        this.config = config; this.backend = backend; this.from = from; this.to = to;
+        this.blocks = blocks; this.embedding = embedding; this.norm = norm; this.head = head;
+    }
+
+    public static Shard whole(Checkpoint ckpt, Backend backend) {
+        return load(ckpt, 0, ckpt.config().layers(), backend);
+    }
+
+    /** Layers [from, to) of the checkpoint; only their weights reach the backend. */
+    public static Shard load(Checkpoint ckpt, int from, int to, Backend backend) {
+        ModelConfig c = ckpt.config();
+        if (from < 0 || to > c.layers() || from >= to)
+            throw new ModelException("layer range [" + from + ", " + to + ") is not within the model's " + c.layers() + " layers");
+        Weights w = new Weights(ckpt, backend);
+        TransformerBlock[] blocks = new TransformerBlock[to - from];
+        for (int l = from; l < to; l++) {
+            String p = "model.layers." + l + ".";
+            var attention = new SlidingWindowAttention(
+                    w.linear(p + "self_attn.q_proj.weight", c.qDim(), c.dim()),
+                    w.linear(p + "self_attn.k_proj.weight", c.kvDim(), c.dim()),
+                    w.linear(p + "self_attn.v_proj.weight", c.kvDim(), c.dim()),
+                    w.linear(p + "self_attn.o_proj.weight", c.dim(), c.qDim()),
+                    c.headDim(), c.ropeTheta());
+            FeedForward ffn = null;
+            MixtureOfExperts moe = null;
+            if (c.isMixtureOfExperts()) {
+                String m = p + "block_sparse_moe.";
+                FeedForward[] experts = new FeedForward[c.experts()];
+                for (int e = 0; e < experts.length; e++) {
+                    String x = m + "experts." + e + ".";
+                    experts[e] = new FeedForward(w.linear(x + "w1.weight", c.hiddenDim(), c.dim()),
+                            w.linear(x + "w2.weight", c.dim(), c.hiddenDim()), w.linear(x + "w3.weight", c.hiddenDim(), c.dim()));
+                }
+                moe = new MixtureOfExperts(w.linear(m + "gate.weight", c.experts(), c.dim()), experts, c.expertsPerToken());
+            } else {
+                ffn = new FeedForward(w.linear(p + "mlp.gate_proj.weight", c.hiddenDim(), c.dim()),
+                        w.linear(p + "mlp.down_proj.weight", c.dim(), c.hiddenDim()),
+                        w.linear(p + "mlp.up_proj.weight", c.hiddenDim(), c.dim()));
+            }
+            blocks[l - from] = new TransformerBlock(w.norm(p + "input_layernorm.weight", c),
+                    attention, w.norm(p + "post_attention_layernorm.weight", c), ffn, moe);
+        }
+        Linear embedding = from == 0 ? w.linear("model.embed_tokens.weight", c.vocabSize(), c.dim()) : null;
+        RMSNorm norm = null;
+        Linear head = null;
+        if (to == c.layers()) {
+            norm = w.norm("model.norm.weight", c);
+            head = c.tiedEmbeddings() ? w.linear("model.embed_tokens.weight", c.vocabSize(), c.dim())
+                    : w.linear("lm_head.weight", c.vocabSize(), c.dim());
+        }
+        return new Shard(c, backend, from, to, blocks, embedding, norm, head);
+    }
+
+    private record Weights(Checkpoint ckpt, Backend backend) {
+        Linear linear(String name, int rows, int cols) { return new Linear(backend.weight(ckpt.tensor(name, rows, cols))); }
+        RMSNorm norm(String name, ModelConfig c) { return new RMSNorm(backend.weight(ckpt.tensor(name, c.dim())), c.normEps()); }
+    }
+
+    public ModelConfig config() { return config; }
+    public Backend backend() { return backend; }
+    public int from() { return from; }
+    public int to() { return to; }
+    public boolean isFirst() { return embedding != null; }
+    public boolean isLast() { return head != null; }
+
+    /** An empty rolling cache of one sequence for this shard's layers. */
+    public KvCache newCache() { return backend.kvCache(blocks.length, config.window(), config.kvDim()); }
+
+    /** Width of a row of this shard's output: vocabulary logits for the last shard, else hidden state. */
+    public int outputWidth() { return isLast() ? config.vocabSize() : config.dim(); }
+
+    /**
+     * One micro-batch step. The first shard reads the chunks' tokens; a later one reads {@code hidden},
+     * rows in chunk order. The last shard returns logits for each chunk's {@link Chunk#logitRows()} rows,
+     * the others the hidden state of every row.
+     */
+    public float[] forward(List<Chunk> chunks, float[] hidden) {
+        int rows = 0;
+        for (Chunk c : chunks) rows += c.length();
+        int[] tokens = new int[rows], positions = new int[rows];
+        List<AttentionBatch.Segment> segments = new ArrayList<>(chunks.size());
+        int r = 0;
+        for (Chunk c : chunks) {
+            if (c.start() < 0) throw new IllegalArgumentException("negative start position " + c.start());
+            segments.add(new AttentionBatch.Segment(c.cache(), r, c.length(), c.start()));
+            for (int i = 0; i < c.length(); i++, r++) {
+                tokens[r] = c.tokens()[i];
+                positions[r] = c.start() + i;
+            }
+        }
+        Activation x;
+        if (isFirst()) {
+            x = backend.allocate(rows, config.dim());
+            backend.embed(embedding.w(), tokens, x);
+        } else {
+            if (hidden == null || hidden.length != rows * config.dim())
+                throw new IllegalArgumentException("shard [" + from + ", " + to + ") needs " + rows + "x" + config.dim()
+                        + " hidden floats, got " + (hidden == null ? "none" : hidden.length));
+            x = backend.upload(hidden, rows, config.dim());
+        }
+        AttentionBatch batch = new AttentionBatch(config.heads(), config.kvHeads(), config.headDim(), config.window(), segments);
+        for (int l = 0; l < blocks.length; l++) blocks[l].apply(backend, x, positions, batch, l);
+        if (!isLast()) return backend.download(x);
+
+        int[] selected = selectLogitRows(chunks);
+        Activation last = x;
+        if (selected.length != rows) {
+            last = backend.allocate(selected.length, config.dim());
+            backend.gatherRows(x, selected, last);
+        }
+        return backend.download(head.apply(backend, norm.apply(backend, last)));
+    }
+
+    private static int[] selectLogitRows(List<Chunk> chunks) {
+        int n = 0;
+        for (Chunk c : chunks) n += c.logitRows();
+        int[] sel = new int[n];
+        int r = 0, s = 0;
+        for (Chunk c : chunks) {
+            for (int i = c.length() - c.logitRows(); i < c.length(); i++) sel[s++] = r + i;
+            r += c.length();
+        }
+        return sel;
+    }
+
+    @Override public void close() { }
+}

@@ -1,0 +1,22 @@
+package io.mistralflink.model.layers;
+
+import io.mistralflink.model.compute.Activation;
+import io.mistralflink.model.compute.AttentionBatch;
+import io.mistralflink.model.compute.Backend;
+
+/**
+ * Grouped-query self-attention: heads query heads, kvHeads key/value heads shared by groups of
+ * queries, rotary position embeddings on queries and keys, each token attending to the last W
+ * positions through the rolling cache.
+ */
+record SlidingWindowAttention(Linear wq, Linear wk, Linear wv, Linear wo, int headDim, double ropeTheta) {
+
+    Activation apply(Backend b, Activation x, int[] positions, AttentionBatch batch, int layer) {
+        Activation q = wq.apply(b, x), k = wk.apply(b, x), v = wv.apply(b, x);
+        b.rotary(q, headDim, positions, ropeTheta);
+        b.rotary(k, headDim, positions, ropeTheta);
+        Activation attended = b.allocate(x.rows(), q.cols());
+        b.attention(q, k, v, attended, batch, layer);
+        return wo.apply(b, attended);
+    }
+}
