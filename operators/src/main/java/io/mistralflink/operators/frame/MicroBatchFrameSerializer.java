@@ -63,7 +63,14 @@ public final class MicroBatchFrameSerializer extends TypeSerializerSingleton<Mic
   public void copy(DataInputView source, DataOutputView target) throws IOException {
     int length = source.readInt();
     target.writeInt(length);
-    target.write(source, length);
+    // Chunked: DataOutputSerializer.write(DataInputView, n) does not grow its buffer.
+    byte[] chunk = new byte[Math.min(length, 64 << 10)];
+    for (int left = length; left > 0; ) {
+      int k = Math.min(chunk.length, left);
+      source.readFully(chunk, 0, k);
+      target.write(chunk, 0, k);
+      left -= k;
+    }
   }
 
   @Override
