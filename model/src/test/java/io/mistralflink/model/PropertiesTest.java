@@ -45,7 +45,7 @@ class PropertiesTest {
     }
 
     private static float[] onePass(Shard s, int[] ids) {
-        try (KvCache cache = s.newCache()) { return s.forward(List.of(new Chunk(cache, 0, ids, true)), null); }
+        try (KvCache cache = s.newCache()) { return s.forward(List.of(new Chunk(cache, 0, ids, Chunk.Logits.ALL)), null); }
     }
 
     private static float[] chunked(Shard s, int[] ids, int chunk) {
@@ -54,7 +54,7 @@ class PropertiesTest {
         try (KvCache cache = s.newCache()) {
             for (int start = 0; start < ids.length; start += chunk) {
                 int[] t = Arrays.copyOfRange(ids, start, Math.min(ids.length, start + chunk));
-                System.arraycopy(s.forward(List.of(new Chunk(cache, start, t, true)), null), 0, all, start * vocab, t.length * vocab);
+                System.arraycopy(s.forward(List.of(new Chunk(cache, start, t, Chunk.Logits.ALL)), null), 0, all, start * vocab, t.length * vocab);
             }
         }
         return all;
@@ -104,10 +104,10 @@ class PropertiesTest {
                 int[][] steps = {Arrays.copyOfRange(x, 0, 64), Arrays.copyOfRange(x, 64, 90), {5}, {6}, {7}};
                 int pos = 0, posA = 0;
                 for (int[] step : steps) {
-                    float[] single = s.forward(List.of(new Chunk(alone, pos, step, true)), null);
+                    float[] single = s.forward(List.of(new Chunk(alone, pos, step, Chunk.Logits.ALL)), null);
                     int[] mateA = posA < a.length ? a : new int[]{9};
-                    List<Chunk> mixed = List.of(new Chunk(ca, posA, mateA, false), new Chunk(batched, pos, step, true),
-                            new Chunk(cb, 0, b, false));
+                    List<Chunk> mixed = List.of(new Chunk(ca, posA, mateA, Chunk.Logits.LAST), new Chunk(batched, pos, step, Chunk.Logits.ALL),
+                            new Chunk(cb, 0, b, Chunk.Logits.LAST));
                     float[] inBatch = s.forward(mixed, null);
                     float[] mine = Arrays.copyOfRange(inBatch, vocab, vocab + step.length * vocab);
                     assertArrayEquals(single, mine, name + ": logits at position " + pos + " changed with batch-mates");

@@ -39,29 +39,17 @@ public final class Generator {
         int steps = 0, vocab = model.config().vocabSize(), window = model.config().window();
         try {
             while (!active.isEmpty()) {
-                List<Chunk> chunks = new ArrayList<>();
-                List<Sequence> members = new ArrayList<>();
-                int budget = maxBatchTokens;
-                // Decoding sequences first: one token each keeps their latency flat while prompts stream in.
-                for (int pass = 0; pass < 2 && budget > 0; pass++) {
-                    for (Sequence s : active) {
-                        if (s.prefilling() != (pass == 1) || budget == 0) continue;
-                        int[] tokens = s.nextTokens(budget, window);
-                        chunks.add(new Chunk(caches.get(s), s.fed(), tokens, false));
-                        members.add(s);
-                        budget -= tokens.length;
-                    }
-                }
+                List<StepPlanner.Entry> step = StepPlanner.plan(active, maxBatchTokens, window);
+                List<Chunk> chunks = new ArrayList<>(step.size());
+                for (StepPlanner.Entry e : step) chunks.add(new Chunk(caches.get(e.sequence()), e.start(), e.tokens(),
+                        e.samples() ? Chunk.Logits.LAST : Chunk.Logits.NONE));
                 float[] logits = model.forward(chunks, null);
                 steps++;
                 int row = 0;
-                for (int i = 0; i < chunks.size(); i++) {
-                    Sequence s = members.get(i);
-                    int n = chunks.get(i).length();
-                    boolean samples = s.samplesAfter(n);
-                    s.advance(n);
-                    if (samples) s.append(Sampler.sample(logits, row * vocab, vocab, s.params(), s.step()), tokenizer);
-                    row++;
+                for (StepPlanner.Entry e : step) {
+                    Sequence s = e.sequence();
+                    s.advance(e.tokens().length);
+                    if (e.samples()) s.append(Sampler.sample(logits, row++ * vocab, vocab, s.params(), s.step()), tokenizer);
                 }
                 active.removeIf(Sequence::finished);
                 if (firstTokens < 0 && sequences.stream().allMatch(s -> s.generatedCount() > 0)) firstTokens = System.nanoTime();

@@ -100,6 +100,7 @@ public final class Shard implements AutoCloseable {
     /**
      * One micro-batch step. The first shard reads the chunks' tokens; a later one reads {@code hidden},
      * rows in chunk order. The last shard returns logits for each chunk's {@link Chunk#logitRows()} rows,
+     * in chunk order,
      * the others the hidden state of every row.
      */
     public float[] forward(List<Chunk> chunks, float[] hidden) {
@@ -131,6 +132,7 @@ public final class Shard implements AutoCloseable {
         if (!isLast()) return backend.download(x);
 
         int[] selected = selectLogitRows(chunks);
+        if (selected.length == 0) return new float[0];
         Activation last = x;
         if (selected.length != rows) {
             last = backend.allocate(selected.length, config.dim());
