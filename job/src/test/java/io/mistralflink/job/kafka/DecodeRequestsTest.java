@@ -66,6 +66,25 @@ class DecodeRequestsTest {
     }
 
     @Test
+    void flinkTypesAreAvroAndPojoNotKryo() throws Exception {
+        assertInstanceOf(org.apache.flink.api.java.typeutils.PojoTypeInfo.class,
+                org.apache.flink.api.common.typeinfo.TypeInformation.of(RawRecord.class));
+        assertInstanceOf(org.apache.flink.formats.avro.typeutils.AvroTypeInfo.class, DecodeRequests.DEAD_LETTERS.getTypeInfo());
+        // the Avro serializer Flink uses between tasks round-trips our records
+        var config = new org.apache.flink.api.common.serialization.SerializerConfigImpl();
+        var ser = new org.apache.flink.formats.avro.typeutils.AvroTypeInfo<>(GenerationRequest.class).createSerializer(config);
+        GenerationRequest r = RequestValidatorTest.req(b -> b.setTemperature(0.3f).setMetadata(java.util.Map.of("k", "v")));
+        var out = new org.apache.flink.core.memory.DataOutputSerializer(256);
+        ser.serialize(r, out);
+        assertEquals(r, ser.deserialize(new org.apache.flink.core.memory.DataInputDeserializer(out.getCopyOfBuffer())));
+        var dlSer = DecodeRequests.DEAD_LETTERS.getTypeInfo().createSerializer(config);
+        DeadLetter d = run("x".getBytes(StandardCharsets.UTF_8)).deadLetter();
+        out.clear();
+        dlSer.serialize(d, out);
+        assertEquals(d, dlSer.deserialize(new org.apache.flink.core.memory.DataInputDeserializer(out.getCopyOfBuffer())));
+    }
+
+    @Test
     void deadLettersEncode() {
         DeadLetter d = run("x".getBytes(StandardCharsets.UTF_8)).deadLetter();
         assertEquals(d, WireCodec.decodeDeadLetter(WireCodec.encode(d)));
