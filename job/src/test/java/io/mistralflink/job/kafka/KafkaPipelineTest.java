@@ -90,7 +90,7 @@ class KafkaPipelineTest {
             try (KafkaProducer<byte[], byte[]> producer = KafkaTestSupport.producer(kafka.bootstrapServers(), null)) {
                 for (Case c : first) where.put(c.key, KafkaTestSupport.send(producer, "prompts", c.key, c.value));
 
-                JobClient job = startJob(io);
+                JobClient job = startJob(io, noRestarts());
                 try {
                     // the first batch is through: bad records did not stop the job ...
                     List<ConsumerRecord<byte[], byte[]>> dlq1 = KafkaTestSupport.readCommitted(kafka.bootstrapServers(),
@@ -148,9 +148,14 @@ class KafkaPipelineTest {
         }
     }
 
-    private static JobClient startJob(KafkaIo io) throws Exception {
+    static Configuration noRestarts() {
         Configuration conf = new Configuration();
         conf.set(RestartStrategyOptions.RESTART_STRATEGY, "none"); // any failure ends the job (no silent retry loop)
+        return conf;
+    }
+
+    /** The test job: prompts -> decode/validate -> echo -> completions; dead letters -> DLQ. */
+    static JobClient startJob(KafkaIo io, Configuration conf) throws Exception {
         conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofMillis(200));
         conf.set(CheckpointingOptions.CHECKPOINTING_CONSISTENCY_MODE, CheckpointingMode.EXACTLY_ONCE);
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
@@ -166,6 +171,10 @@ class KafkaPipelineTest {
                 .sinkTo(io.completionSink()).name("completions");
         requests.getSideOutput(DecodeRequests.DEAD_LETTERS).sinkTo(io.deadLetterSink()).name("dead-letters");
         return env.executeAsync("kafka-pipeline-test");
+    }
+
+    static GenerationRequest request(String id) {
+        return request(id, b -> {});
     }
 
     private static Completion echo(GenerationRequest r) {
