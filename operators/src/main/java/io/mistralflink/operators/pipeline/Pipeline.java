@@ -23,6 +23,9 @@ import java.nio.file.Path;
 public final class Pipeline {
     private Pipeline() {}
 
+    /** Task slots a job needs: the scheduler's group plus one per stage, for each replica. */
+    public static int slots(PipelineConfig config) { return config.parallelism() * (config.stages() + 1); }
+
     /** Completions and refusals, from the scheduler. */
     public static DataStream<CompletionResult> build(DataStream<InferenceRequest> requests, PipelineConfig config) {
         ModelConfig model = ModelConfig.load(Path.of(config.modelDir()));
@@ -32,19 +35,21 @@ public final class Pipeline {
         SingleOutputStreamOperator<MicroBatchFrame> head = requests
                 .keyBy(InferenceRequest::id)
                 .transform("scheduler", frames, new SchedulerFactory(config))
-                .uid("scheduler").setParallelism(r);
+                .uid("scheduler").setParallelism(r).slotSharingGroup("default");
         DataStream<MicroBatchFrame> steps = head;
         for (int s = 0; s < config.stages(); s++) {
             steps = steps.keyBy(StepMeta::lane)
                     .process(new StageFunction(config, s), frames)
                     .name("stage " + s + " layers [" + split[s] + ", " + split[s + 1] + ")")
-                    .uid("stage-" + s).setParallelism(r);
+                    .uid("stage-" + s).setParallelism(r)
+                    .slotSharingGroup("stage-" + s); // one slot (one GPU, or a share of the cores) per stage
         }
         SingleOutputStreamOperator<Void> tail = steps
                 .partitionCustom((Integer origin, int n) -> origin, StepMeta::origin)
                 .process(new SamplerFunction(), TypeInformation.of(Void.class))
-                .name("sampler").uid("sampler").setParallelism(r);
-        tail.sinkTo(new DiscardingSink<>()).name("sampler-end").setParallelism(r);
+                .name("sampler").uid("sampler").setParallelism(r)
+                .slotSharingGroup("default"); // with the scheduler: the feedback channel is in-JVM
+        tail.sinkTo(new DiscardingSink<>()).name("sampler-end").setParallelism(r).slotSharingGroup("default");
         FeedbackEdge.colocate("sampled-tokens", head, tail);
         return head.getSideOutput(Scheduler.COMPLETIONS);
     }
