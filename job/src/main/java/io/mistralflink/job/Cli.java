@@ -58,6 +58,10 @@ public final class Cli {
             case "bench" -> bench(new Args(cmd, argv, 1,
                     List.of("model", "random-model", "layers", "batch-sizes", "prompt-tokens", "new-tokens", "device", "threads"),
                     List.of("json")), out);
+            case "run" -> KafkaCommands.run(KafkaCommands.runArgs(argv), out);
+            case "produce" -> KafkaCommands.produce(new Args(cmd, argv, 1, List.of("bootstrap-servers", "file", "topic"), List.of()), out);
+            case "consume" -> KafkaCommands.consume(new Args(cmd, argv, 1, List.of("bootstrap-servers", "topic", "count"), List.of("follow")), out);
+            case "demo" -> KafkaCommands.demo(new Args(cmd, argv, 1, List.of("count", "model", "max-new-tokens"), List.of()), out);
             default -> throw new Args.UsageException("unknown command '" + cmd + "'\n" + USAGE);
         };
     }
@@ -69,6 +73,8 @@ public final class Cli {
               score    --model DIR (--text TEXT | --text-file F) --json
               bench    (--model DIR | --random-model mistral-7b|mixtral-8x7b [--layers N]) [--batch-sizes 1,8,32]
                        [--prompt-tokens 128] [--new-tokens 128] [--json]
+            """ + KafkaCommands.USAGE + """
+            
             common: [--device cpu] [--threads N]""";
 
     static Backend backend(Args a) {

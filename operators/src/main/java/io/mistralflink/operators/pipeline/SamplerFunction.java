@@ -25,6 +25,7 @@ public final class SamplerFunction extends ProcessFunction<MicroBatchFrame, Void
     }
 
     @Override public void processElement(MicroBatchFrame f, Context ctx, Collector<Void> out) {
+        FailureInjection.check(FailureInjection.Point.SAMPLER, "sampler");
         if (StepMeta.origin(f) != getRuntimeContext().getTaskInfo().getIndexOfThisSubtask())
             throw new IllegalStateException("step of scheduler " + StepMeta.origin(f) + " reached sampler "
                     + getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
