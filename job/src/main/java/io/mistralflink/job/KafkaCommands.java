@@ -252,7 +252,11 @@ final class KafkaCommands {
     static void cancelAndWait(JobClient job) throws Exception {
         job.cancel().get(60, TimeUnit.SECONDS);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (!job.getJobStatus().get(10, TimeUnit.SECONDS).isGloballyTerminalState() && System.nanoTime() < deadline) Thread.sleep(50);
+        try {
+            while (!job.getJobStatus().get(10, TimeUnit.SECONDS).isGloballyTerminalState() && System.nanoTime() < deadline) Thread.sleep(50);
+        } catch (java.util.concurrent.ExecutionException | IllegalStateException gone) {
+            // the job's MiniCluster has shut down: it has stopped
+        }
     }
 
     /** Kafka's test kit prints its formatting steps on stdout: keep stdout for our output. */

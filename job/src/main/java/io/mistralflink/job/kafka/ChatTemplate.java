@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.LegacyOverrides;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
@@ -112,8 +113,18 @@ public final class ChatTemplate {
 
     private Jinjava engine() {
         if (jinjava == null) {
+            // Python Jinja's semantics where Jinjava keeps legacy behaviour by default ({{- -}} trimming,
+            // operator precedence, whitespace control, nullable loop values, backslashes in quotes)
+            LegacyOverrides python = LegacyOverrides.newBuilder()
+                    .withUseTrimmingForNotesAndExpressions(true)
+                    .withUseNaturalOperatorPrecedence(true)
+                    .withParseWhitespaceControlStrictly(true)
+                    .withKeepNullableLoopValues(true)
+                    .withHandleBackslashInQuotesOnly(true)
+                    .withUsePyishObjectMapper(true)
+                    .build();
             Jinjava j = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true)
-                    .withFailOnUnknownTokens(false).build());
+                    .withLegacyOverrides(python).withFailOnUnknownTokens(false).build());
             j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
             jinjava = j;
         }

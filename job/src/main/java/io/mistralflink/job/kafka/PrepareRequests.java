@@ -117,7 +117,8 @@ public class PrepareRequests extends ProcessFunction<RawRecord, InferenceRequest
         return new InferenceRequest(id, prompt, params, metadata, System.currentTimeMillis());
     }
 
-    static SamplingParams sampling(GenerationRequest g) {
+    /** The engine's sampling parameters of a request (the defaults of the class doc applied). */
+    public static SamplingParams sampling(GenerationRequest g) {
         float t = g.getTemperature() == null ? 0f : g.getTemperature();
         float p = g.getTopP() == null ? 1f : g.getTopP();
         int k = g.getTopK() == null ? 0 : g.getTopK();
