@@ -61,6 +61,7 @@ public final class Cli {
             case "run" -> KafkaCommands.run(KafkaCommands.runArgs(argv), out);
             case "produce" -> KafkaCommands.produce(new Args(cmd, argv, 1, List.of("bootstrap-servers", "file", "topic"), List.of()), out);
             case "consume" -> KafkaCommands.consume(new Args(cmd, argv, 1, List.of("bootstrap-servers", "topic", "count"), List.of("follow")), out);
+            case "kafka-bench" -> KafkaBench.run(KafkaBench.args(argv), out);
             case "demo" -> KafkaCommands.demo(new Args(cmd, argv, 1, List.of("count", "model", "max-new-tokens"), List.of()), out);
             default -> throw new Args.UsageException("unknown command '" + cmd + "'\n" + USAGE);
         };

@@ -54,6 +54,8 @@ final class KafkaCommands {
               produce  --bootstrap-servers H:P --file F.jsonl [--topic prompts]
               consume  --bootstrap-servers H:P [--topic completions] [--follow] [--count N]
               demo     [--count 8] [--model DIR] [--max-new-tokens 24]: embedded broker + job, Brown-corpus prompts
+              kafka-bench --model DIR [--count 256] [--max-new-tokens 32] [--rounds 3] [--checkpoint-interval-ms 1000]
+                       [pipeline options]: tokens/s Kafka to Kafka vs the same requests from a bounded input
               pipeline options: [--stages P] [--layer-split 0,3,6] [--lanes L] [--sequences-per-lane S]
                        [--max-batch-tokens T] [--parallelism R] [--buffer-timeout-ms 0]""";
 
