@@ -58,6 +58,7 @@ public final class Cli {
             case "bench" -> bench(new Args(cmd, argv, 1,
                     List.of("model", "random-model", "layers", "batch-sizes", "prompt-tokens", "new-tokens", "device", "threads"),
                     List.of("json")), out);
+            case "batch" -> BatchCommand.run(new Args(cmd, argv, 1, BatchCommand.OPTIONS, List.of("quiet")), out, System.err);
             default -> throw new Args.UsageException("unknown command '" + cmd + "'\n" + USAGE);
         };
     }
@@ -69,6 +70,8 @@ public final class Cli {
               score    --model DIR (--text TEXT | --text-file F) --json
               bench    (--model DIR | --random-model mistral-7b|mixtral-8x7b [--layers N]) [--batch-sizes 1,8,32]
                        [--prompt-tokens 128] [--new-tokens 128] [--json]
+              batch    --model DIR --input F.jsonl --output G.jsonl [--stages P] [--layer-split 0,3,6] [--lanes L]
+                       [--sequences-per-lane S] [--max-batch-tokens N] [--parallelism R] [--buffer-timeout-ms T] [--quiet]
             common: [--device cpu] [--threads N]""";
 
     static Backend backend(Args a) {
