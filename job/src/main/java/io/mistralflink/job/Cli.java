@@ -39,12 +39,15 @@ public final class Cli {
         } catch (ModelException | IllegalArgumentException | IllegalStateException e) {
             System.err.println("mistral-flink: " + e.getMessage());
             code = 1;
+        } catch (Exception e) {
+            System.err.println("mistral-flink: " + e);
+            code = 1;
         }
         System.out.flush();
         System.exit(code);
     }
 
-    static int run(String[] argv, PrintStream out) {
+    static int run(String[] argv, PrintStream out) throws Exception {
         if (argv.length == 0 || argv[0].equals("--help") || argv[0].equals("help")) {
             out.println(USAGE);
             return argv.length == 0 ? 2 : 0;
@@ -59,6 +62,7 @@ public final class Cli {
                     List.of("model", "random-model", "layers", "batch-sizes", "prompt-tokens", "new-tokens", "device", "threads"),
                     List.of("json")), out);
             case "batch" -> BatchCommand.run(new Args(cmd, argv, 1, BatchCommand.OPTIONS, List.of("quiet")), out, System.err);
+            case "bench-pipeline" -> PipelineBench.run(new Args(cmd, argv, 1, PipelineBench.OPTIONS, List.of()), out);
             default -> throw new Args.UsageException("unknown command '" + cmd + "'\n" + USAGE);
         };
     }
@@ -72,6 +76,7 @@ public final class Cli {
                        [--prompt-tokens 128] [--new-tokens 128] [--json]
               batch    --model DIR --input F.jsonl --output G.jsonl [--stages P] [--layer-split 0,3,6] [--lanes L]
                        [--sequences-per-lane S] [--max-batch-tokens N] [--parallelism R] [--buffer-timeout-ms T] [--quiet]
+              bench-pipeline --model DIR [--requests 64] [--prompt-tokens 128] [--new-tokens 64] [--stages 1,2] [--lanes 1,2,4]
             common: [--device cpu] [--threads N]""";
 
     static Backend backend(Args a) {
