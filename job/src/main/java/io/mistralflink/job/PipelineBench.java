@@ -3,11 +3,11 @@ package io.mistralflink.job;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.mistralflink.model.ModelConfig;
+import io.mistralflink.model.bench.Bench;
 import io.mistralflink.model.compute.cpu.CpuBackend;
 import io.mistralflink.model.generate.Generator;
 import io.mistralflink.model.generate.Sequence;
 import io.mistralflink.model.layers.Shard;
-import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.model.weights.Checkpoint;
 import io.mistralflink.operators.pipeline.CompletionResult;
 import io.mistralflink.operators.pipeline.InferenceRequest;
@@ -22,7 +22,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 
 /**
  * {@code bench-pipeline}: the same requests through the engine alone and through the Flink pipeline
@@ -100,15 +99,9 @@ final class PipelineBench {
 
     /** n random prompts of exactly promptTokens tokens, greedy, EOS ignored so every request runs to length. */
     static List<InferenceRequest> requests(ModelConfig m, int n, int promptTokens, int newTokens) {
-        SplittableRandom r = new SplittableRandom(7);
-        SamplingParams p = new SamplingParams(0f, 1f, 0, 0, newTokens, true, List.of(), new int[0]);
+        int[][] prompts = Bench.randomPrompts(m, n, promptTokens, 7);
         List<InferenceRequest> out = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            int[] ids = new int[promptTokens];
-            ids[0] = m.bosId();
-            for (int j = 1; j < promptTokens; j++) ids[j] = 3 + r.nextInt(m.vocabSize() - 3);
-            out.add(new InferenceRequest("bench-" + i, "", p, Map.of(), 0, ids));
-        }
+        for (int i = 0; i < n; i++) out.add(new InferenceRequest("bench-" + i, "", Bench.toLength(newTokens), Map.of(), 0, prompts[i]));
         return out;
     }
 }
