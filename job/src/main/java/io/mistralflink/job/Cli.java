@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.mistralflink.model.ModelConfig;
 import io.mistralflink.model.ModelException;
 import io.mistralflink.model.bench.Bench;
+import io.mistralflink.model.bench.MemoryBandwidth;
 import io.mistralflink.model.bench.RandomCheckpoint;
 import io.mistralflink.model.compute.Backend;
 import io.mistralflink.model.compute.cpu.CpuBackend;
@@ -39,12 +40,15 @@ public final class Cli {
         } catch (ModelException | IllegalArgumentException | IllegalStateException e) {
             System.err.println("mistral-flink: " + e.getMessage());
             code = 1;
+        } catch (Exception e) {
+            System.err.println("mistral-flink: " + e);
+            code = 1;
         }
         System.out.flush();
         System.exit(code);
     }
 
-    static int run(String[] argv, PrintStream out) {
+    static int run(String[] argv, PrintStream out) throws Exception {
         if (argv.length == 0 || argv[0].equals("--help") || argv[0].equals("help")) {
             out.println(USAGE);
             return argv.length == 0 ? 2 : 0;
@@ -63,6 +67,8 @@ public final class Cli {
             case "consume" -> KafkaCommands.consume(new Args(cmd, argv, 1, List.of("bootstrap-servers", "topic", "count"), List.of("follow")), out);
             case "kafka-bench" -> KafkaBench.run(KafkaBench.args(argv), out);
             case "demo" -> KafkaCommands.demo(new Args(cmd, argv, 1, List.of("count", "model", "max-new-tokens"), List.of()), out);
+            case "batch" -> BatchCommand.run(new Args(cmd, argv, 1, BatchCommand.OPTIONS, List.of("quiet")), out, System.err);
+            case "bench-pipeline" -> PipelineBench.run(new Args(cmd, argv, 1, PipelineBench.OPTIONS, List.of()), out);
             default -> throw new Args.UsageException("unknown command '" + cmd + "'\n" + USAGE);
         };
     }
@@ -74,6 +80,9 @@ public final class Cli {
               score    --model DIR (--text TEXT | --text-file F) --json
               bench    (--model DIR | --random-model mistral-7b|mixtral-8x7b [--layers N]) [--batch-sizes 1,8,32]
                        [--prompt-tokens 128] [--new-tokens 128] [--json]
+              batch    --model DIR --input F.jsonl --output G.jsonl [--stages P] [--layer-split 0,3,6] [--lanes L]
+                       [--sequences-per-lane S] [--max-batch-tokens N] [--parallelism R] [--buffer-timeout-ms T] [--quiet]
+              bench-pipeline --model DIR [--requests 64] [--prompt-tokens 128] [--new-tokens 64] [--stages 1,2] [--lanes 1,2,4]
             """ + KafkaCommands.USAGE + """
             
             common: [--device cpu] [--threads N]""";
@@ -148,7 +157,7 @@ public final class Cli {
         }
     }
 
-    private static int bench(Args a, PrintStream out) {
+    private static int bench(Args a, PrintStream out) throws InterruptedException {
         if (a.has("model") == a.has("random-model")) throw new Args.UsageException("give exactly one of --model and --random-model");
         int[] batches = a.integers("batch-sizes", new int[]{1, 8, 32});
         int prompt = a.integer("prompt-tokens", 128), gen = a.integer("new-tokens", 128);
@@ -169,10 +178,16 @@ public final class Cli {
         try (Backend backend = backend(a); ckpt) {
             Shard model = Shard.whole(ckpt, backend);
             List<Bench.Result> results = Bench.run(model, tok, batches, prompt, gen);
+            long perToken = bytesPerToken(ckpt);
+            double bandwidth = perToken > (256L << 20) ? MemoryBandwidth.measure(ckpt, weightNames(ckpt), backend instanceof CpuBackend ? a.integer("threads", Runtime.getRuntime().availableProcessors()) : 1) : 0;
             ObjectNode o = JSON.createObjectNode();
             o.put("model", label);
             o.put("backend", backend.name());
             o.put("weights_gb", ckpt.bytes() / 1e9);
+            if (bandwidth > 0) {
+                o.put("memory_gb_s", Math.round(bandwidth / 1e8) / 10.0);
+                o.put("batch1_decode_limit_tok_s", Math.round(bandwidth / perToken * 10) / 10.0);
+            }
             o.put("prompt_tokens", prompt);
             o.put("new_tokens", gen);
             ArrayNode rs = o.putArray("results");
@@ -185,11 +200,32 @@ public final class Cli {
             if (a.flag("json")) out.println(o);
             else {
                 out.printf("%s on %s, %d prompt + %d new tokens%n", label, backend.name(), prompt, gen);
+                if (bandwidth > 0)
+                    out.printf("weights stream from memory at %.1f GB/s: batch-1 decode limit %.1f tok/s%n", bandwidth / 1e9, bandwidth / perToken);
                 for (Bench.Result r : results)
                     out.printf("batch %4d  prefill %10.1f tok/s  decode %10.1f tok/s%n", r.batch(), r.prefillTokPerS(), r.decodeTokPerS());
             }
             return 0;
         }
+    }
+
+    /** Weight bytes one batch-1 decode step reads: every layer (k experts of a mixture), the LM head, one embedding row. */
+    static long bytesPerToken(Checkpoint c) {
+        ModelConfig m = c.config();
+        long ffn = 3L * m.dim() * m.hiddenDim() * (m.isMixtureOfExperts() ? m.expertsPerToken() : 1);
+        long layer = 2L * m.qDim() * m.dim() + 2L * m.kvDim() * m.dim() + ffn + (long) m.experts() * m.dim();
+        return (m.layers() * layer + (long) m.vocabSize() * m.dim()) * c.tensor("model.layers.0.self_attn.q_proj.weight").dtype().bytes;
+    }
+
+    private static List<String> weightNames(Checkpoint c) {
+        List<String> names = new java.util.ArrayList<>();
+        ModelConfig m = c.config();
+        for (int l = 0; l < m.layers(); l++)
+            for (String w : m.isMixtureOfExperts() ? List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj")
+                    : List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"))
+                names.add("model.layers." + l + "." + w + ".weight");
+        if (c.has("lm_head.weight")) names.add("lm_head.weight");
+        return names;
     }
 
     static void ints(ArrayNode arr, int[] v) { for (int x : v) arr.add(x); }

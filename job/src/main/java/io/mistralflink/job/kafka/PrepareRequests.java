@@ -94,14 +94,14 @@ public class PrepareRequests extends ProcessFunction<RawRecord, InferenceRequest
                 return DecodeRequests.deadLetter(in, id, "chat_template: " + e.getMessage());
             }
         }
-        int tokens;
+        int[] ids;
         try {
-            tokens = tokenizer.encode(prompt).length;
+            ids = tokenizer.encode(prompt);
         } catch (RuntimeException e) {
             return DecodeRequests.deadLetter(in, id, "check_failed: the prompt cannot be tokenized: " + e);
         }
-        if (tokens >= model.maxPositions())
-            return DecodeRequests.deadLetter(in, id, "prompt_too_long: prompt of " + tokens
+        if (ids.length >= model.maxPositions())
+            return DecodeRequests.deadLetter(in, id, "prompt_too_long: prompt of " + ids.length
                     + " tokens does not fit the model's context of " + model.maxPositions() + " tokens");
         SamplingParams params;
         try {
@@ -114,7 +114,7 @@ public class PrepareRequests extends ProcessFunction<RawRecord, InferenceRequest
         metadata.put(TOPIC, in.topic == null ? "" : in.topic);
         metadata.put(PARTITION, Integer.toString(in.partition));
         metadata.put(OFFSET, Long.toString(in.offset));
-        return new InferenceRequest(id, prompt, params, metadata, System.currentTimeMillis());
+        return new InferenceRequest(id, prompt, params, metadata, System.currentTimeMillis(), ids); // tokenized once, here
     }
 
     /** The engine's sampling parameters of a request (the defaults of the class doc applied). */

@@ -36,17 +36,27 @@ public final class Bench {
         return out;
     }
 
-    private static Generator.Timings once(Shard model, Tokenizer tokenizer, int batch, int promptTokens, int newTokens) {
-        ModelConfig c = model.config();
-        SplittableRandom r = new SplittableRandom(batch * 31L + promptTokens);
-        SamplingParams p = new SamplingParams(0f, 1f, 0, 0, newTokens, true, List.of(), new int[0]);
-        List<Sequence> seqs = new ArrayList<>();
-        for (int i = 0; i < batch; i++) {
-            int[] prompt = new int[promptTokens];
+    /** Greedy decoding that ignores EOS, so every sequence runs to its length. */
+    public static SamplingParams toLength(int newTokens) {
+        return new SamplingParams(0f, 1f, 0, 0, newTokens, true, List.of(), new int[0]);
+    }
+
+    /** n prompts of exactly promptTokens random tokens after BOS. */
+    public static int[][] randomPrompts(ModelConfig c, int n, int promptTokens, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int[][] out = new int[n][promptTokens];
+        for (int[] prompt : out) {
             prompt[0] = c.bosId();
             for (int j = 1; j < promptTokens; j++) prompt[j] = 3 + r.nextInt(c.vocabSize() - 3);
-            seqs.add(new Sequence("bench-" + i, prompt, p, c.eosId(), c.maxPositions()));
         }
+        return out;
+    }
+
+    private static Generator.Timings once(Shard model, Tokenizer tokenizer, int batch, int promptTokens, int newTokens) {
+        ModelConfig c = model.config();
+        List<Sequence> seqs = new ArrayList<>();
+        int[][] prompts = randomPrompts(c, batch, promptTokens, batch * 31L + promptTokens);
+        for (int i = 0; i < batch; i++) seqs.add(new Sequence("bench-" + i, prompts[i], toLength(newTokens), c.eosId(), c.maxPositions()));
         // The whole batch's prompts in one step, so prefill time is that step and nothing else.
         return new Generator(model, tokenizer, Math.max(batch * Math.min(promptTokens, c.window()), batch)).run(seqs);
     }

@@ -87,7 +87,11 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             refuse(req, "duplicate request id while the first is in flight");
             return;
         }
-        int[] ids = tokenizer.encode(req.prompt());
+        int[] ids = req.promptIds() != null ? req.promptIds() : tokenizer.encode(req.prompt());
+        if (ids.length == 0) {
+            refuse(req, "empty prompt");
+            return;
+        }
         if (ids.length >= model.maxPositions()) {
             refuse(req, "prompt of " + ids.length + " tokens does not fit the model's context of " + model.maxPositions() + " tokens");
             return;
