@@ -49,8 +49,9 @@ final class KafkaCommands {
     static final String USAGE = """
               run      --model DIR [--bootstrap-servers H:P] [--prompts-topic T] [--completions-topic T]
                        [--dead-letter-topic T] [--checkpoint-interval-ms 1000] [--savepoint PATH]
-                       [--savepoint-dir DIR] [pipeline options]
-                       Kafka -> Kafka until Ctrl-C; without --bootstrap-servers on an embedded broker
+                       [--savepoint-dir DIR] [--transactional-id-prefix mistral-flink] [--cluster] [pipeline options]
+                       Kafka -> Kafka until Ctrl-C, on a local MiniCluster; without --bootstrap-servers on an
+                       embedded broker; --cluster: submit to the cluster of the surrounding `flink run` and return
               produce  --bootstrap-servers H:P --file F.jsonl [--topic prompts]
               consume  --bootstrap-servers H:P [--topic completions] [--follow] [--count N]
               demo     [--count 8] [--model DIR] [--max-new-tokens 24]: embedded broker + job, Brown-corpus prompts
@@ -74,7 +75,7 @@ final class KafkaCommands {
 
     static Args runArgs(String[] argv) {
         return new Args("run", argv, 1, with(with(PipelineArgs.OPTIONS, TOPIC_OPTIONS),
-                List.of("checkpoint-interval-ms", "savepoint", "savepoint-dir", "partitions")), List.of());
+                List.of("checkpoint-interval-ms", "savepoint", "savepoint-dir", "partitions", "transactional-id-prefix")), List.of("cluster"));
     }
 
     /** Restarts for a job meant to run for days: keep trying, a few seconds apart. */
@@ -91,6 +92,8 @@ final class KafkaCommands {
         long checkpointMs = a.longValue("checkpoint-interval-ms", 1000);
         if (checkpointMs < 10) throw new Args.UsageException("run: --checkpoint-interval-ms must be >= 10");
         KafkaTopics topics = topics(a);
+        String txPrefix = a.get("transactional-id-prefix", "mistral-flink");
+        if (a.flag("cluster")) return submit(a, config, checkpointMs, topics, txPrefix, out);
         EmbeddedKafka kafka = null;
         String bootstrap = a.get("bootstrap-servers", null);
         if (bootstrap == null) {
@@ -103,7 +106,7 @@ final class KafkaCommands {
         }
         out.flush();
         StreamExecutionEnvironment env = PipelineArgs.localEnvironment(config, jobConfiguration(checkpointMs, a.get("savepoint", null)));
-        KafkaJob.build(env, new KafkaIo(bootstrap, topics, "mistral-flink"), config, KafkaJob.Options.defaults(config));
+        KafkaJob.build(env, new KafkaIo(bootstrap, topics, txPrefix), config, KafkaJob.Options.defaults(config));
         JobClient job;
         try {
             job = env.executeAsync("mistral-flink run");
@@ -153,6 +156,25 @@ final class KafkaCommands {
             } else {
                 awaitQuietly(stopped);
             }
+        }
+    }
+
+    /**
+     * {@code run --cluster}: submits the job to the cluster of the surrounding Flink client
+     * ({@code flink run ... io.mistralflink.job.Cli run --cluster ...}) and returns; the cluster's own
+     * configuration (restart strategy, checkpoint storage, slots) applies, plus checkpointing here.
+     */
+    private static int submit(Args a, PipelineConfig config, long checkpointMs, KafkaTopics topics, String txPrefix, PrintStream out) {
+        if (!a.has("bootstrap-servers")) throw new Args.UsageException("run --cluster: --bootstrap-servers is required (no embedded broker on a cluster)");
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(KafkaJob.configuration(checkpointMs, a.get("savepoint", null)));
+        env.setBufferTimeout(config.bufferTimeoutMs());
+        KafkaJob.build(env, new KafkaIo(a.required("bootstrap-servers"), topics, txPrefix), config, KafkaJob.Options.defaults(config));
+        try {
+            JobClient job = env.executeAsync("mistral-flink run");
+            out.println("job " + job.getJobID() + " submitted (" + io.mistralflink.operators.pipeline.Pipeline.slots(config) + " slots)");
+            return 0;
+        } catch (Exception e) {
+            throw new IllegalStateException("the job could not be submitted: " + rootMessage(e), e);
         }
     }
 
