@@ -72,7 +72,10 @@ public final class KafkaJob {
         SingleOutputStreamOperator<Completion> completions = Pipeline.build(requests, config)
                 .process(new ToWire(options.modelId()))
                 .returns(new AvroTypeInfo<>(Completion.class))
-                .name("results").uid("results").setParallelism(r);
+                .name("results").uid("results").setParallelism(r)
+                // not chained to the scheduler: the transactional sink's flush, commit and new
+                // transaction at every checkpoint must not stall the thread that drives the lanes
+                .startNewChain();
         completions.sinkTo(io.completionSink()).name("completions").uid("completions-sink").setParallelism(r);
         requests.getSideOutput(DecodeRequests.DEAD_LETTERS).union(completions.getSideOutput(REFUSALS))
                 .sinkTo(io.deadLetterSink()).name("dead-letters").uid("dead-letters-sink").setParallelism(r);
