@@ -78,7 +78,7 @@ final class KafkaBench {
 
     static Args args(String[] argv) {
         return new Args("kafka-bench", argv, 1, KafkaCommands.with(PipelineArgs.OPTIONS,
-                List.of("count", "max-new-tokens", "rounds", "checkpoint-interval-ms")), List.of("json"));
+                List.of("count", "max-new-tokens", "rounds", "checkpoint-interval-ms")), List.of("json", "bounded-checkpoints"));
     }
 
     static int run(Args a, PrintStream out) {
@@ -106,8 +106,10 @@ final class KafkaBench {
         for (int round = 1; round <= rounds; round++) {
             // alternate the order, so that drift in the machine's load does not favour one mode
             Result b, k;
-            if (round % 2 == 1) { b = bounded(config, requests, round); k = kafka(config, requests, round, checkpointMs); }
-            else { k = kafka(config, requests, round, checkpointMs); b = bounded(config, requests, round); }
+            // --bounded-checkpoints: the bounded run checkpoints at the same interval (to tell the cost of checkpoints from Kafka's)
+            long boundedCheckpointMs = a.flag("bounded-checkpoints") ? checkpointMs : 0;
+            if (round % 2 == 1) { b = bounded(config, requests, round, boundedCheckpointMs); k = kafka(config, requests, round, checkpointMs); }
+            else { k = kafka(config, requests, round, checkpointMs); b = bounded(config, requests, round, boundedCheckpointMs); }
             results.add(b);
             results.add(k);
             if (round > 1 || rounds == 1) { // round 1 warms the JIT
@@ -152,12 +154,13 @@ final class KafkaBench {
         return new InferenceRequest(g.getRequestId(), g.getPrompt(), PrepareRequests.sampling(g), Map.of(), System.currentTimeMillis());
     }
 
-    static Result bounded(PipelineConfig config, List<GenerationRequest> requests, int round) throws Exception {
+    static Result bounded(PipelineConfig config, List<GenerationRequest> requests, int round, long checkpointMs) throws Exception {
         String id = UUID.randomUUID().toString();
         Stats s = new Stats();
         RUNS.put(id, s);
         try {
-            StreamExecutionEnvironment env = PipelineArgs.localEnvironment(config, new Configuration());
+            StreamExecutionEnvironment env = PipelineArgs.localEnvironment(config,
+                    checkpointMs > 0 ? KafkaJob.configuration(checkpointMs, null) : new Configuration());
             List<InferenceRequest> in = requests.stream().map(KafkaBench::toInference).toList();
             Pipeline.build(env.fromData(in).setParallelism(1), config).sinkTo(new Count(id)).setParallelism(1);
             long t0 = System.currentTimeMillis();
