@@ -54,11 +54,12 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
     @Override public void processElement(MicroBatchFrame f, Context ctx, Collector<MicroBatchFrame> out) throws Exception {
         for (String id : StepMeta.releases(f)) release(id);
         List<Chunk> chunks = new ArrayList<>();
+        int[] allTokens = f.tokens();
         for (int r = 0; r < f.rows(); ) {
             String id = f.requestId(r);
             int start = r;
             while (r < f.rows() && f.requestId(r).equals(id)) r++;
-            int[] tokens = java.util.Arrays.copyOfRange(f.tokens(), start, r);
+            int[] tokens = java.util.Arrays.copyOfRange(allTokens, start, r);
             chunks.add(new Chunk(cacheFor(id, f.position(start)), f.position(start), tokens,
                     f.hasFlag(r - 1, MicroBatchFrame.FLAG_LOGITS) ? Chunk.Logits.LAST : Chunk.Logits.NONE));
         }
