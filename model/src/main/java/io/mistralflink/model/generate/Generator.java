@@ -3,7 +3,7 @@ package io.mistralflink.model.generate;
 import io.mistralflink.model.compute.KvCache;
 import io.mistralflink.model.layers.Chunk;
 import io.mistralflink.model.layers.Shard;
-import io.mistralflink.model.sampling.Sampler;
+import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.model.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
@@ -36,7 +36,7 @@ public final class Generator {
         for (Sequence s : sequences) caches.put(s, model.newCache());
         List<Sequence> active = new ArrayList<>(sequences);
         long start = System.nanoTime(), firstTokens = -1;
-        int steps = 0, vocab = model.config().vocabSize(), window = model.config().window();
+        int steps = 0, window = model.config().window();
         try {
             while (!active.isEmpty()) {
                 List<Chunk> chunks = new ArrayList<>();
@@ -52,16 +52,20 @@ public final class Generator {
                         budget -= tokens.length;
                     }
                 }
-                float[] logits = model.forward(chunks, null);
-                steps++;
-                int row = 0;
+                SamplingParams[] params = new SamplingParams[chunks.size()];
+                int[] draws = new int[chunks.size()];
                 for (int i = 0; i < chunks.size(); i++) {
                     Sequence s = members.get(i);
-                    int n = chunks.get(i).length();
-                    boolean samples = s.samplesAfter(n);
-                    s.advance(n);
-                    if (samples) s.append(Sampler.sample(logits, row * vocab, vocab, s.params(), s.step()), tokenizer);
-                    row++;
+                    if (s.samplesAfter(chunks.get(i).length())) params[i] = s.params();
+                    draws[i] = s.step();
+                }
+                // The backend picks the tokens (on a GPU, only their ids come back).
+                int[] next = model.sample(chunks, null, params, draws);
+                steps++;
+                for (int i = 0; i < chunks.size(); i++) {
+                    Sequence s = members.get(i);
+                    s.advance(chunks.get(i).length());
+                    if (params[i] != null) s.append(next[i], tokenizer);
                 }
                 active.removeIf(Sequence::finished);
                 if (firstTokens < 0 && sequences.stream().allMatch(s -> s.generatedCount() > 0)) firstTokens = System.nanoTime();

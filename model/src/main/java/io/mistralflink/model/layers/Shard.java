@@ -6,6 +6,7 @@ import io.mistralflink.model.compute.Activation;
 import io.mistralflink.model.compute.AttentionBatch;
 import io.mistralflink.model.compute.Backend;
 import io.mistralflink.model.compute.KvCache;
+import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.model.weights.Checkpoint;
 
 import java.util.ArrayList;
@@ -103,14 +104,48 @@ public final class Shard implements AutoCloseable {
      * the others the hidden state of every row.
      */
     public float[] forward(List<Chunk> chunks, float[] hidden) {
-        int rows = 0;
-        for (Chunk c : chunks) rows += c.length();
-        int[] tokens = new int[rows], positions = new int[rows];
+        AttentionBatch batch = batchOf(chunks);
+        try (Backend.Step step = backend.step(batch)) {
+            Activation x = layers(chunks, hidden, batch);
+            return isLast() ? backend.download(logits(chunks, x)) : backend.download(x);
+        }
+    }
+
+    /**
+     * One micro-batch step of the last shard that picks the next token of each chunk on the backend:
+     * chunk i's last logit row is drawn with params[i] at step steps[i] (null: no draw, -1), so that
+     * only token ids, not logits, need to leave a GPU. Chunks must not ask for all logits.
+     */
+    public int[] sample(List<Chunk> chunks, float[] hidden, SamplingParams[] params, int[] steps) {
+        if (!isLast()) throw new IllegalStateException("shard [" + from + ", " + to + ") has no LM head to sample from");
+        if (params.length != chunks.size() || steps.length != chunks.size())
+            throw new IllegalArgumentException(chunks.size() + " chunks but " + params.length + " params and " + steps.length + " steps");
+        for (Chunk c : chunks) if (c.allLogits()) throw new IllegalArgumentException("sampling takes one logit row per chunk");
+        AttentionBatch batch = batchOf(chunks);
+        try (Backend.Step step = backend.step(batch)) {
+            Activation x = layers(chunks, hidden, batch);
+            return backend.sample(logits(chunks, x), params, steps);
+        }
+    }
+
+    private AttentionBatch batchOf(List<Chunk> chunks) {
         List<AttentionBatch.Segment> segments = new ArrayList<>(chunks.size());
         int r = 0;
         for (Chunk c : chunks) {
             if (c.start() < 0) throw new IllegalArgumentException("negative start position " + c.start());
             segments.add(new AttentionBatch.Segment(c.cache(), r, c.length(), c.start()));
+            r += c.length();
+        }
+        return new AttentionBatch(config.heads(), config.kvHeads(), config.headDim(), config.window(), segments);
+    }
+
+    /** The hidden state after this shard's layers. */
+    private Activation layers(List<Chunk> chunks, float[] hidden, AttentionBatch batch) {
+        int rows = 0;
+        for (Chunk c : chunks) rows += c.length();
+        int[] tokens = new int[rows], positions = new int[rows];
+        int r = 0;
+        for (Chunk c : chunks) {
             for (int i = 0; i < c.length(); i++, r++) {
                 tokens[r] = c.tokens()[i];
                 positions[r] = c.start() + i;
@@ -126,17 +161,24 @@ public final class Shard implements AutoCloseable {
                         + " hidden floats, got " + (hidden == null ? "none" : hidden.length));
             x = backend.upload(hidden, rows, config.dim());
         }
-        AttentionBatch batch = new AttentionBatch(config.heads(), config.kvHeads(), config.headDim(), config.window(), segments);
         for (int l = 0; l < blocks.length; l++) blocks[l].apply(backend, x, positions, batch, l);
-        if (!isLast()) return backend.download(x);
+        return x;
+    }
 
+    /** Logits of each chunk's logit rows. */
+    private Activation logits(List<Chunk> chunks, Activation x) {
         int[] selected = selectLogitRows(chunks);
         Activation last = x;
-        if (selected.length != rows) {
+        if (selected.length != x.rows()) {
             last = backend.allocate(selected.length, config.dim());
             backend.gatherRows(x, selected, last);
+            backend.release(x);
         }
-        return backend.download(head.apply(backend, norm.apply(backend, last)));
+        Activation normed = norm.apply(backend, last);
+        backend.release(last);
+        Activation out = head.apply(backend, normed);
+        backend.release(normed);
+        return out;
     }
 
     private static int[] selectLogitRows(List<Chunk> chunks) {

@@ -1,0 +1,140 @@
+// Grouped-query attention with a sliding window over rolling bf16 KV caches, for decode rows and for
+// chunked-prefill rows alike (each row is one query position of one sequence's segment).
+//
+// Per row r, meta[r*6 .. r*6+5] = {position, segment start, segment's first row, segment length,
+// cache capacity (slots), unused} and cacheBase[r] = the sequence's cache: for each layer l, keys
+// [cap][kvDim] bf16 at element offset 2*l*cap*kvDim, values right after them. Position p lives in slot
+// p mod window (while cap < window every cached position p < cap, so the same rule holds).
+//
+// The query at position i sees keys i-W+1 .. i: those before the segment start come from the cache,
+// the rest are the segment's fresh keys (fp32, rounded to bf16 as the cache would hold them, so a
+// chunked prefill gives the same result as one pass). Fresh keys enter the cache afterwards
+// (kv_store), since a chunk's early queries still need the slots its late keys will take.
+#include "common.cuh"
+
+#define TILE 64
+
+/**
+ * grid (rows, heads, splits), block >= headDim threads (a multiple of 32). Split s covers keys
+ * [lo + s*splitLen, lo + (s+1)*splitLen); with one split the result goes to out, else a partial
+ * (max, sum, acc[headDim]) goes to partial[((r*heads + h)*splits + s)*(headDim+2)] for attention_combine.
+ * Online softmax over tiles of TILE keys. Dynamic shared memory: (headDim + TILE) floats.
+ */
+extern "C" __global__ void attention(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
+                                     float* __restrict__ out, bf16_t* __restrict__ outb,
+                                     const int* __restrict__ meta, const unsigned long long* __restrict__ cacheBase,
+                                     int layer, int heads, int kvHeads, int headDim, int window, float scale,
+                                     int splitLen, float* __restrict__ partial) {
+    extern __shared__ float sm[];
+    float* qs = sm;
+    float* sc = sm + headDim;
+    int r = blockIdx.x, h = blockIdx.y, s = blockIdx.z, splits = gridDim.z;
+    int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, warps = blockDim.x >> 5;
+    const int* m = meta + r * 6;
+    int pos = m[0], start = m[1], off = m[2], cap = m[4];
+    int kvDim = kvHeads * headDim, group = heads / kvHeads, kvOff = (h / group) * headDim;
+    int lo = max(0, pos - window + 1);
+    int jBeg = lo + s * splitLen, jEnd = min(pos + 1, jBeg + splitLen);
+    const bf16_t* ck = (const bf16_t*) cacheBase[r] + (long long) (2 * layer) * cap * kvDim;
+    const bf16_t* cv = ck + (long long) cap * kvDim;
+    const float* qrow = q + (long long) r * heads * headDim + (long long) h * headDim;
+    for (int d = tid; d < headDim; d += blockDim.x) qs[d] = qrow[d];
+    __syncthreads();
+
+    float mRun = NEG_INF, lRun = 0.f, acc = 0.f;
+    for (int t0 = jBeg; t0 < jEnd; t0 += TILE) {
+        int tn = min(TILE, jEnd - t0);
+        for (int jj = warp; jj < tn; jj += warps) {
+            int j = t0 + jj;
+            float dot = 0.f;
+            if (j < start) {
+                const bf16_t* kr = ck + (long long) (j % window) * kvDim + kvOff;
+                for (int d = lane; d < headDim; d += 32) dot = fmaf(qs[d], bf2f(kr[d]), dot);
+            } else {
+                const float* kr = k + (long long) (off + j - start) * kvDim + kvOff;
+                for (int d = lane; d < headDim; d += 32) dot = fmaf(qs[d], round_bf(kr[d]), dot);
+            }
+            dot = warp_sum(dot);
+            if (lane == 0) sc[jj] = dot * scale;
+        }
+        __syncthreads();
+        float tmax = NEG_INF;
+        for (int i = 0; i < tn; i++) tmax = fmaxf(tmax, sc[i]);
+        float mNew = fmaxf(mRun, tmax);
+        float corr = expf(mRun - mNew);
+        lRun *= corr;
+        acc *= corr;
+        for (int i = 0; i < tn; i++) {
+            float p = expf(sc[i] - mNew);
+            lRun += p;
+            if (tid < headDim) {
+                int j = t0 + i;
+                float val = j < start ? bf2f(cv[(long long) (j % window) * kvDim + kvOff + tid])
+                                      : round_bf(v[(long long) (off + j - start) * kvDim + kvOff + tid]);
+                acc = fmaf(p, val, acc);
+            }
+        }
+        mRun = mNew;
+        __syncthreads();
+    }
+    if (splits == 1) {
+        if (tid < headDim) {
+            float o = lRun > 0.f ? acc / lRun : 0.f;
+            long long at = (long long) r * heads * headDim + (long long) h * headDim + tid;
+            out[at] = o;
+            outb[at] = f2bf(o);
+        }
+    } else {
+        float* P = partial + ((long long) (r * heads + h) * splits + s) * (headDim + 2);
+        if (tid < headDim) P[2 + tid] = acc;
+        if (tid == 0) { P[0] = mRun; P[1] = lRun; }
+    }
+}
+
+/** Merges the splits' partials. grid (rows, heads), block >= headDim threads. */
+extern "C" __global__ void attention_combine(const float* __restrict__ partial, float* __restrict__ out, bf16_t* __restrict__ outb,
+                                             int heads, int headDim, int splits) {
+    int r = blockIdx.x, h = blockIdx.y, d = threadIdx.x;
+    if (d >= headDim) return;
+    const float* P = partial + (long long) (r * heads + h) * splits * (headDim + 2);
+    float M = NEG_INF;
+    for (int s = 0; s < splits; s++) M = fmaxf(M, P[s * (headDim + 2)]);
+    float L = 0.f, acc = 0.f;
+    for (int s = 0; s < splits; s++) {
+        const float* p = P + s * (headDim + 2);
+        if (p[1] == 0.f) continue;
+        float w = expf(p[0] - M);
+        L = fmaf(p[1], w, L);
+        acc = fmaf(p[2 + d], w, acc);
+    }
+    float o = L > 0.f ? acc / L : 0.f;
+    long long at = (long long) r * heads * headDim + (long long) h * headDim + d;
+    out[at] = o;
+    outb[at] = f2bf(o);
+}
+
+/** The fresh keys and values (the last `window` rows of each segment) enter their slots as bf16. grid rows. */
+extern "C" __global__ void kv_store(const float* __restrict__ k, const float* __restrict__ v,
+                                    const int* __restrict__ meta, const unsigned long long* __restrict__ cacheBase,
+                                    int layer, int kvDim, int window) {
+    int r = blockIdx.x;
+    const int* m = meta + r * 6;
+    int pos = m[0], off = m[2], len = m[3], cap = m[4];
+    if (r - off < len - window) return;
+    bf16_t* ck = (bf16_t*) cacheBase[r] + (long long) (2 * layer) * cap * kvDim;
+    bf16_t* cv = ck + (long long) cap * kvDim;
+    long long slot = (long long) (pos % window) * kvDim;
+    for (int d = threadIdx.x; d < kvDim; d += blockDim.x) {
+        ck[slot + d] = f2bf(k[(long long) r * kvDim + d]);
+        cv[slot + d] = f2bf(v[(long long) r * kvDim + d]);
+    }
+}
+
+/** Copies a cache into a larger one (capacity grows while below the window; position p is in slot p). grid (layers*2). */
+extern "C" __global__ void kv_grow(const bf16_t* __restrict__ from, bf16_t* __restrict__ to, int oldCap, int newCap, int kvDim) {
+    int part = blockIdx.x;  // layer*2 + (0 keys | 1 values)
+    const bf16_t* src = from + (long long) part * oldCap * kvDim;
+    bf16_t* dst = to + (long long) part * newCap * kvDim;
+    long long n = (long long) oldCap * kvDim;
+    for (long long i = threadIdx.x; i < n; i += blockDim.x) dst[i] = src[i];
+}
