@@ -33,8 +33,8 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
     const int* m = meta + r * 6;
     int pos = m[0], start = m[1], off = m[2], cap = m[4];
     int kvDim = kvHeads * headDim, group = heads / kvHeads, kvOff = (h / group) * headDim;
-    int lo = max(0, pos - window + 1);
-    int jBeg = lo + s * splitLen, jEnd = min(pos + 1, jBeg + splitLen);
+    int lo = imax(0, pos - window + 1);
+    int jBeg = lo + s * splitLen, jEnd = imin(pos + 1, jBeg + splitLen);
     const bf16_t* ck = (const bf16_t*) cacheBase[r] + (long long) (2 * layer) * cap * kvDim;
     const bf16_t* cv = ck + (long long) cap * kvDim;
     const float* qrow = q + (long long) r * heads * headDim + (long long) h * headDim;
@@ -43,7 +43,7 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
 
     float mRun = NEG_INF, lRun = 0.f, acc = 0.f;
     for (int t0 = jBeg; t0 < jEnd; t0 += TILE) {
-        int tn = min(TILE, jEnd - t0);
+        int tn = imin(TILE, jEnd - t0);
         for (int jj = warp; jj < tn; jj += warps) {
             int j = t0 + jj;
             float dot = 0.f;

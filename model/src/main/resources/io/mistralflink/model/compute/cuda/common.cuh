@@ -7,6 +7,9 @@ typedef unsigned short bf16_t;
 // NVRTC has no math.h: no INFINITY macro.
 #define NEG_INF __int_as_float(0xff800000)
 
+__device__ __forceinline__ int imin(int a, int b) { return a < b ? a : b; }
+__device__ __forceinline__ int imax(int a, int b) { return a > b ? a : b; }
+
 __device__ __forceinline__ float bf2f(bf16_t h) { return __uint_as_float(((unsigned) h) << 16); }
 
 /** float -> bf16, round to nearest even (NaN stays NaN). */
