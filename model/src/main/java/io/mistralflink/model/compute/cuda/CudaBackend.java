@@ -217,6 +217,8 @@ public final class CudaBackend implements Backend {
     private int grid(long n) { return (int) Math.max(1, Math.min((n + 255) / 256, (long) sms * 16)); }
 
     private void k(String name, int gx, int gy, int gz, int bx, int smem, long... args) {
+        if (args.length != kernels.arity(name))
+            throw new IllegalArgumentException("kernel " + name + " takes " + kernels.arity(name) + " arguments, given " + args.length);
         stream.launch(kernels.get(name), name, gx, gy, gz, bx, smem, args);
     }
 
@@ -394,7 +396,7 @@ public final class CudaBackend implements Backend {
 
     void growCache(long from, long to, int oldCap, int newCap, DeviceKvCache c) {
         // Issued eagerly: caches grow before a step's commands are recorded.
-        stream.launch(kernels.get("kv_grow"), "kv_grow", 2 * c.layers, 1, 1, 256, 0, from, to, oldCap, newCap, c.kvDim);
+        k("kv_grow", 2 * c.layers, 1, 1, 256, 0, from, to, oldCap, newCap, c.kvDim);
     }
 
     @Override public Step step(AttentionBatch batch) {
@@ -447,7 +449,7 @@ public final class CudaBackend implements Backend {
         for (int id : ids)
             if (id < 0 || id >= t.rows) throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + t.rows);
         long dIds = uploadInts(ids);
-        k("embed", ids.length, 1, 1, 256, 0, t.ptr, dIds, t.cols);
+        k("embed", ids.length, 1, 1, 256, 0, t.ptr, dIds, o.f32, t.cols);
         written(o);
     }
 

@@ -31,6 +31,7 @@ final class Kernels {
     static final String HEADER = "common.cuh";
 
     private final Map<String, CUfunc_st> functions = new HashMap<>();
+    private final Map<String, Integer> arity = new HashMap<>();
 
     Kernels(String arch) {
         String header = resource(HEADER);
@@ -44,6 +45,7 @@ final class Kernels {
                 check(cuModuleGetFunction(f, module, name), "cuModuleGetFunction(" + name + ")");
                 functions.put(name, f);
             }
+            arity.putAll(arities(resource(file)));
         }
     }
 
@@ -60,6 +62,21 @@ final class Kernels {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** How many parameters kernel {@code name} takes (launches are checked against it). */
+    int arity(String name) {
+        Integer n = arity.get(name);
+        if (n == null) throw new IllegalArgumentException("no kernel " + name);
+        return n;
+    }
+
+    /** Parameter counts of the {@code extern "C" __global__} functions of a source. */
+    static Map<String, Integer> arities(String source) {
+        var m = java.util.regex.Pattern.compile("extern\\s+\"C\"\\s+__global__\\s+void\\s+(\\w+)\\s*\\(([^)]*)\\)").matcher(source);
+        Map<String, Integer> out = new HashMap<>();
+        while (m.find()) out.put(m.group(1), m.group(2).isBlank() ? 0 : m.group(2).split(",").length);
+        return out;
     }
 
     /** Names of the {@code extern "C" __global__} functions of a source. */

@@ -91,8 +91,8 @@ public final class CudaBench {
                 if (bs.isBlank()) continue;
                 int batch = Integer.parseInt(bs.strip());
                 double[] r = decode(s, batch, promptLen, newTokens, 7);
-                System.out.printf("RESULT %s decode batch=%d prompt=%d new=%d: %.1f tok/s (%.2f ms/step); prefill %.0f tok/s%s%n",
-                        model, batch, promptLen, newTokens, r[0], r[1], r[2], label);
+                System.out.printf("RESULT %s decode batch=%d prompt=%d new=%d: %.1f tok/s (%.2f ms/step, weights read at %.0f GB/s); prefill %.0f tok/s%s%n",
+                        model, batch, promptLen, newTokens, r[0], r[1], b.weightBytes() / (r[1] * 1e6), r[2], label);
             }
             for (String bs : a.get("--prefill-batches").split(",")) {
                 if (bs.isBlank()) continue;

@@ -55,6 +55,37 @@ class KernelSourcesTest {
         Files.delete(dir);
     }
 
+    /**
+     * Every launch in CudaBackend passes as many arguments as its kernel takes (the backend checks this at
+     * run time too; here it is checked against the source of each call, without a GPU).
+     */
+    @Test void launchesPassEveryArgument() throws IOException {
+        java.util.Map<String, Integer> arity = new java.util.HashMap<>();
+        for (String file : Kernels.SOURCES) arity.putAll(Kernels.arities(Kernels.resource(file)));
+        assertEquals(6, arity.get("gemv1"));
+        assertEquals(4, arity.get("embed"));
+        Path src = io.mistralflink.model.TestModels.root().resolve("model/src/main/java/io/mistralflink/model/compute/cuda/CudaBackend.java");
+        String code = Files.readString(src).replaceAll("\\s+", " ");
+        var m = java.util.regex.Pattern.compile("k\\(\"(\\w+)\", ((?:[^;])*?)\\);").matcher(code);
+        int checked = 0;
+        while (m.find()) {
+            // arguments after grid x, y, z, block and shared-memory size, split at top-level commas
+            List<String> parts = new ArrayList<>();
+            int depth = 0, from = 0;
+            String s = m.group(2);
+            for (int i = 0; i < s.length(); i++) {
+                char c = s.charAt(i);
+                if (c == '(') depth++;
+                else if (c == ')') depth--;
+                else if (c == ',' && depth == 0) { parts.add(s.substring(from, i)); from = i + 1; }
+            }
+            parts.add(s.substring(from));
+            assertEquals(arity.get(m.group(1)).intValue(), parts.size() - 5, "launch of " + m.group(1) + ": " + s);
+            checked++;
+        }
+        assertTrue(checked >= 14, "checked " + checked + " launches");
+    }
+
     @Test void sourcesIncludeNoSystemHeaders() throws IOException {
         for (String file : Kernels.SOURCES)
             for (String line : Kernels.resource(file).lines().toList())
