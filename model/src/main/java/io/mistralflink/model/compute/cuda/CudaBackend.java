@@ -537,9 +537,10 @@ public final class CudaBackend implements Backend {
         ensureZero(va);
         prepareMeta(b);
         int rows = qa.rows, heads = b.heads(), hd = b.headDim();
-        if (hd > 1024) throw new IllegalArgumentException("head_dim " + hd + " above 1024");
-        int block = Math.max(128, (hd + 31) / 32 * 32);
-        int splits = 1, splitLen = Math.max(1, metaMaxKeys);
+        if (hd % 32 != 0 || hd > 256) throw new IllegalArgumentException("head_dim " + hd + ": the CUDA attention kernel takes multiples of 32 up to 256");
+        int block = 128;
+        // One split covers every key; the length is a constant so that decode steps issue equal commands (graphs).
+        int splits = 1, splitLen = 1 << 30;
         long base = (long) rows * heads;
         if (metaMaxKeys > 512 && base < 2L * sms) {
             int want = (int) Math.min((metaMaxKeys + 255) / 256, (2L * sms + base - 1) / base);
@@ -549,9 +550,9 @@ public final class CudaBackend implements Backend {
         long partial = splits > 1 ? scratch(4L * rows * heads * splits * (hd + 2)) : 0;
         long ob = bf16Buffer(o);
         float scale = (float) (1.0 / Math.sqrt(hd));
-        k("attention", rows, heads, splits, block, 4 * (hd + 64), qa.f32, ka.f32, va.f32, o.f32, ob, metaInts, metaBases,
+        k("attention", rows, heads, splits, block, 4 * (hd + block + 32 + (block / 32) * hd), qa.f32, ka.f32, va.f32, o.f32, ob, metaInts, metaBases,
                 layer, heads, b.kvHeads(), hd, b.window(), Stream.f(scale), splitLen, partial);
-        if (splits > 1) k("attention_combine", rows, heads, 1, block, 0, partial, o.f32, ob, heads, hd, splits);
+        if (splits > 1) k("attention_combine", rows, heads, 1, Math.max(block, hd), 0, partial, o.f32, ob, heads, hd, splits);
         o.zeroPending = false;
         o.bfValid = true;
         k("kv_store", rows, 1, 1, 256, 0, ka.f32, va.f32, metaInts, metaBases, layer, b.kvHeads() * hd, b.window());

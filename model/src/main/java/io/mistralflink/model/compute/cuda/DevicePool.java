@@ -28,8 +28,22 @@ final class DevicePool implements AutoCloseable {
 
     int generation() { return generation; }
 
-    long alloc(long bytes) {
+    /**
+     * Size classes: 256-byte steps up to 64 KiB, then 2^k and 1.5 * 2^k, so buffers of similar sizes
+     * (a Mixtral expert's rows vary from step to step and expert to expert) share free lists; at most
+     * a third is wasted.
+     */
+    static long sizeClass(long bytes) {
         bytes = Cuda.align(bytes);
+        if (bytes <= 65536) return bytes;
+        long p = Long.highestOneBit(bytes);
+        if (bytes == p) return p;
+        long mid = p + (p >> 1);
+        return bytes <= mid ? mid : p << 1;
+    }
+
+    long alloc(long bytes) {
+        bytes = sizeClass(bytes);
         ArrayDeque<Long> list = free.get(bytes);
         if (list != null && !list.isEmpty()) return list.pop();
         if (used + bytes <= capacity) {
@@ -43,7 +57,7 @@ final class DevicePool implements AutoCloseable {
         return p;
     }
 
-    void release(long p, long bytes) { free.computeIfAbsent(Cuda.align(bytes), b -> new ArrayDeque<>()).push(p); }
+    void release(long p, long bytes) { free.computeIfAbsent(sizeClass(bytes), b -> new ArrayDeque<>()).push(p); }
 
     /**
      * Reclaims everything (the stream must be idle). Returns true when the block moved (it grew), so
@@ -57,8 +71,14 @@ final class DevicePool implements AutoCloseable {
             for (long p : overflow) cuMemFree(p);
             overflow.clear();
             cuMemFree(base);
-            capacity = Cuda.align(Math.max(capacity * 2, used + overflowBytes + (overflowBytes >> 1)));
-            base = Cuda.malloc(capacity);
+            long want = Cuda.align(Math.max(capacity * 2, used + overflowBytes + (overflowBytes >> 1)));
+            try {
+                base = Cuda.malloc(want);
+                capacity = want;
+            } catch (Cuda.CudaException e) {
+                // Not that much free memory (a large model): keep the old size and overflow as needed.
+                base = Cuda.malloc(capacity);
+            }
             moved = true;
         }
         overflowBytes = 0;

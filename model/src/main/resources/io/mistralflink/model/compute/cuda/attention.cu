@@ -12,13 +12,13 @@
 // (kv_store), since a chunk's early queries still need the slots its late keys will take.
 #include "common.cuh"
 
-#define TILE 64
-
 /**
- * grid (rows, heads, splits), block >= headDim threads (a multiple of 32). Split s covers keys
- * [lo + s*splitLen, lo + (s+1)*splitLen); with one split the result goes to out, else a partial
- * (max, sum, acc[headDim]) goes to partial[((r*heads + h)*splits + s)*(headDim+2)] for attention_combine.
- * Online softmax over tiles of TILE keys. Dynamic shared memory: (headDim + TILE) floats.
+ * grid (rows, heads, splits), block of 128 threads (4 warps); headDim a multiple of 32, at most 256.
+ * Split s covers keys [lo + s*splitLen, lo + (s+1)*splitLen); with one split the result goes to out,
+ * else a partial (max, sum, acc[headDim]) goes to partial[((r*heads + h)*splits + s)*(headDim+2)] for
+ * attention_combine. Online softmax over tiles of blockDim keys: a thread scores one key of the tile
+ * (16-byte loads of its whole key row), then each warp accumulates a quarter of the tile's values,
+ * a lane owning headDim/32 dimensions. Dynamic shared memory: (headDim + blockDim + 32 + warps*headDim) floats.
  */
 extern "C" __global__ void attention(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
                                      float* __restrict__ out, bf16_t* __restrict__ outb,
@@ -26,10 +26,12 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
                                      int layer, int heads, int kvHeads, int headDim, int window, float scale,
                                      int splitLen, float* __restrict__ partial) {
     extern __shared__ float sm[];
+    int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, warps = blockDim.x >> 5, nt = blockDim.x;
     float* qs = sm;
-    float* sc = sm + headDim;
+    float* sc = qs + headDim;
+    float* red = sc + nt;
+    float* part = red + 32;
     int r = blockIdx.x, h = blockIdx.y, s = blockIdx.z, splits = gridDim.z;
-    int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, warps = blockDim.x >> 5;
     const int* m = meta + r * 6;
     int pos = m[0], start = m[1], off = m[2], cap = m[4];
     int kvDim = kvHeads * headDim, group = heads / kvHeads, kvOff = (h / group) * headDim;
@@ -38,56 +40,94 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
     const bf16_t* ck = (const bf16_t*) cacheBase[r] + (long long) (2 * layer) * cap * kvDim;
     const bf16_t* cv = ck + (long long) cap * kvDim;
     const float* qrow = q + (long long) r * heads * headDim + (long long) h * headDim;
-    for (int d = tid; d < headDim; d += blockDim.x) qs[d] = qrow[d];
+    for (int d = tid; d < headDim; d += nt) qs[d] = qrow[d];
     __syncthreads();
 
-    float mRun = NEG_INF, lRun = 0.f, acc = 0.f;
-    for (int t0 = jBeg; t0 < jEnd; t0 += TILE) {
-        int tn = imin(TILE, jEnd - t0);
-        for (int jj = warp; jj < tn; jj += warps) {
-            int j = t0 + jj;
+    int dpl = headDim >> 5;          // dimensions per lane in the value pass
+    float acc[8];
+#pragma unroll
+    for (int e = 0; e < 8; e++) acc[e] = 0.f;
+    float mRun = NEG_INF, lRun = 0.f;
+    for (int t0 = jBeg; t0 < jEnd; t0 += nt) {
+        int tn = imin(nt, jEnd - t0);
+        float sco = NEG_INF;
+        if (tid < tn) {
+            int j = t0 + tid;
             float dot = 0.f;
             if (j < start) {
-                const bf16_t* kr = ck + (long long) (j % window) * kvDim + kvOff;
-                for (int d = lane; d < headDim; d += 32) dot = fmaf(qs[d], bf2f(kr[d]), dot);
+                const uint4* kr = (const uint4*) (ck + (long long) (j % window) * kvDim + kvOff);
+                for (int c = 0; c < (headDim >> 3); c++) {
+                    uint4 w = kr[c];
+                    const float* qq = qs + 8 * c;
+                    dot = fmaf(qq[0], lo16(w.x), dot); dot = fmaf(qq[1], hi16(w.x), dot);
+                    dot = fmaf(qq[2], lo16(w.y), dot); dot = fmaf(qq[3], hi16(w.y), dot);
+                    dot = fmaf(qq[4], lo16(w.z), dot); dot = fmaf(qq[5], hi16(w.z), dot);
+                    dot = fmaf(qq[6], lo16(w.w), dot); dot = fmaf(qq[7], hi16(w.w), dot);
+                }
             } else {
-                const float* kr = k + (long long) (off + j - start) * kvDim + kvOff;
-                for (int d = lane; d < headDim; d += 32) dot = fmaf(qs[d], round_bf(kr[d]), dot);
+                const float4* kr = (const float4*) (k + (long long) (off + j - start) * kvDim + kvOff);
+                for (int c = 0; c < (headDim >> 2); c++) {
+                    float4 f = kr[c];
+                    const float* qq = qs + 4 * c;
+                    dot = fmaf(qq[0], round_bf(f.x), dot); dot = fmaf(qq[1], round_bf(f.y), dot);
+                    dot = fmaf(qq[2], round_bf(f.z), dot); dot = fmaf(qq[3], round_bf(f.w), dot);
+                }
             }
-            dot = warp_sum(dot);
-            if (lane == 0) sc[jj] = dot * scale;
+            sco = dot * scale;
         }
-        __syncthreads();
-        float tmax = NEG_INF;
-        for (int i = 0; i < tn; i++) tmax = fmaxf(tmax, sc[i]);
-        float mNew = fmaxf(mRun, tmax);
+        float mNew = fmaxf(mRun, block_max(sco, red));
+        float p = tid < tn ? expf(sco - mNew) : 0.f;
+        sc[tid] = p;
+        float psum = block_sum(p, red);           // its barriers also publish sc
         float corr = expf(mRun - mNew);
-        lRun *= corr;
-        acc *= corr;
-        for (int i = 0; i < tn; i++) {
-            float p = expf(sc[i] - mNew);
-            lRun += p;
-            if (tid < headDim) {
-                int j = t0 + i;
-                float val = j < start ? bf2f(cv[(long long) (j % window) * kvDim + kvOff + tid])
-                                      : round_bf(v[(long long) (off + j - start) * kvDim + kvOff + tid]);
-                acc = fmaf(p, val, acc);
+        lRun = lRun * corr + psum;
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[e] *= corr;
+#pragma unroll 4
+        for (int i = warp; i < tn; i += warps) {
+            int j = t0 + i;
+            float pj = sc[i];
+            if (j < start) {
+                const bf16_t* vr = cv + (long long) (j % window) * kvDim + kvOff + lane * dpl;
+                if (dpl == 4) {
+                    uint2 w = *(const uint2*) vr;
+                    acc[0] = fmaf(pj, lo16(w.x), acc[0]); acc[1] = fmaf(pj, hi16(w.x), acc[1]);
+                    acc[2] = fmaf(pj, lo16(w.y), acc[2]); acc[3] = fmaf(pj, hi16(w.y), acc[3]);
+                } else {
+#pragma unroll
+                    for (int e = 0; e < 8; e++) if (e < dpl) acc[e] = fmaf(pj, bf2f(vr[e]), acc[e]);
+                }
+            } else {
+                const float* vr = v + (long long) (off + j - start) * kvDim + kvOff + lane * dpl;
+                if (dpl == 4) {
+                    float4 f = *(const float4*) vr;
+                    acc[0] = fmaf(pj, round_bf(f.x), acc[0]); acc[1] = fmaf(pj, round_bf(f.y), acc[1]);
+                    acc[2] = fmaf(pj, round_bf(f.z), acc[2]); acc[3] = fmaf(pj, round_bf(f.w), acc[3]);
+                } else {
+#pragma unroll
+                    for (int e = 0; e < 8; e++) if (e < dpl) acc[e] = fmaf(pj, round_bf(vr[e]), acc[e]);
+                }
             }
         }
         mRun = mNew;
-        __syncthreads();
+        __syncthreads();                          // sc is rewritten by the next tile
     }
-    if (splits == 1) {
-        if (tid < headDim) {
-            float o = lRun > 0.f ? acc / lRun : 0.f;
-            long long at = (long long) r * heads * headDim + (long long) h * headDim + tid;
+#pragma unroll
+    for (int e = 0; e < 8; e++) if (e < dpl) part[warp * headDim + lane * dpl + e] = acc[e];
+    __syncthreads();
+    for (int d = tid; d < headDim; d += nt) {
+        float a = 0.f;
+        for (int w = 0; w < warps; w++) a += part[w * headDim + d];
+        if (splits == 1) {
+            float o = lRun > 0.f ? a / lRun : 0.f;
+            long long at = (long long) r * heads * headDim + (long long) h * headDim + d;
             out[at] = o;
             outb[at] = f2bf(o);
+        } else {
+            float* P = partial + ((long long) (r * heads + h) * splits + s) * (headDim + 2);
+            P[2 + d] = a;
+            if (d == 0) { P[0] = mRun; P[1] = lRun; }
         }
-    } else {
-        float* P = partial + ((long long) (r * heads + h) * splits + s) * (headDim + 2);
-        if (tid < headDim) P[2 + tid] = acc;
-        if (tid == 0) { P[0] = mRun; P[1] = lRun; }
     }
 }
 
