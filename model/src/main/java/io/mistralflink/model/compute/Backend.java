@@ -36,6 +36,12 @@ public interface Backend extends AutoCloseable {
     /** out[r] = x[r] / rms(x[r]) * gain. */
     void rmsNorm(Activation x, Weight gain, float eps, Activation out);
 
+    /** acc[r] += x[r], then out[r] = rmsNorm(acc[r]): a residual add and the next norm (one pass on a GPU). */
+    default void addRmsNorm(Activation acc, Activation x, Weight gain, float eps, Activation out) {
+        add(acc, x);
+        rmsNorm(acc, gain, eps, out);
+    }
+
     /** out[r] = W x[r], with W stored [out features, in features]. */
     void matmul(Activation x, Weight w, Activation out);
 

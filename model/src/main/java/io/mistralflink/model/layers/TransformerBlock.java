@@ -12,9 +12,9 @@ record TransformerBlock(RMSNorm attentionNorm, SlidingWindowAttention attention,
         Activation normed = attentionNorm.apply(b, x);
         Activation attended = attention.apply(b, normed, positions, batch, layer);
         b.release(normed);
-        b.add(x, attended);
+        Activation h = b.allocate(x.rows(), x.cols());
+        b.addRmsNorm(x, attended, ffnNorm.gain(), ffnNorm.eps(), h);
         b.release(attended);
-        Activation h = ffnNorm.apply(b, x);
         Activation ffn = moe != null ? moe.apply(b, h) : feedForward.apply(b, h);
         b.release(h);
         b.add(x, ffn);

@@ -463,6 +463,18 @@ public final class CudaBackend implements Backend {
         o.bfValid = true;
     }
 
+    @Override public void addRmsNorm(Activation acc, Activation x, Weight gain, float eps, Activation out) {
+        bind();
+        Act a = act(acc), d = act(x), o = act(out);
+        ensureZero(a);
+        ensureZero(d);
+        long ob = bf16Buffer(o);
+        k("add_rms_norm", a.rows, 1, 1, a.cols >= 1024 ? 1024 : 256, 0, a.f32, d.f32, ((CudaWeight) gain).ptr, o.f32, ob, a.cols, Stream.f(eps));
+        written(a);
+        o.zeroPending = false;
+        o.bfValid = true;
+    }
+
     @Override public void matmul(Activation x, Weight weight, Activation out) {
         bind();
         Act a = act(x), o = act(out);
@@ -473,7 +485,9 @@ public final class CudaBackend implements Backend {
         int m = a.rows, n = w.rows, kk = w.cols;
         if (m <= gemvMaxRows && kk % 8 == 0) {
             String fn = m <= 1 ? "gemv1" : m <= 2 ? "gemv2" : m <= 4 ? "gemv4" : "gemv8";
-            k(fn, (n + 7) / 8, 1, 1, 256, 0, w.ptr, xb, o.f32, n, kk, m);
+            // warps per output feature: enough warps (loads in flight) for narrow matrices
+            int split = n >= 8192 ? 1 : n >= 2048 ? 2 : n >= 512 ? 4 : 8;
+            k(fn, (n + 8 / split - 1) / (8 / split), 1, 1, 256, 0, w.ptr, xb, o.f32, n, kk, m, split);
         } else {
             stream.gemm(m, n, kk, w.ptr, xb, o.f32);
         }
@@ -542,20 +556,26 @@ public final class CudaBackend implements Backend {
         // One split covers every key; the length is a constant so that decode steps issue equal commands (graphs).
         int splits = 1, splitLen = 1 << 30;
         long base = (long) rows * heads;
-        if (metaMaxKeys > 512 && base < 2L * sms) {
-            int want = (int) Math.min((metaMaxKeys + 255) / 256, (2L * sms + base - 1) / base);
-            splitLen = ((metaMaxKeys + want - 1) / want + 63) / 64 * 64;
-            splits = (metaMaxKeys + splitLen - 1) / splitLen;
+        if (metaMaxKeys > 128 && base < 2L * sms) {
+            // Few (row, head) blocks: split the window too, in multiples of the 128-key tile, so that more SMs
+            // work. The split changes only every 128 positions, so decode graphs stay valid in between.
+            int want = (int) Math.min((metaMaxKeys + 127) / 128, (4L * sms + base - 1) / base);
+            if (want > 1) {
+                splitLen = ((metaMaxKeys + want - 1) / want + 127) / 128 * 128;
+                splits = (metaMaxKeys + splitLen - 1) / splitLen;
+            }
         }
+        boolean decodeOnly = true;
+        for (Segment sg : b.segments()) decodeOnly &= sg.length() == 1;
         long partial = splits > 1 ? scratch(4L * rows * heads * splits * (hd + 2)) : 0;
         long ob = bf16Buffer(o);
         float scale = (float) (1.0 / Math.sqrt(hd));
         k("attention", rows, heads, splits, block, 4 * (hd + block + 32 + (block / 32) * hd), qa.f32, ka.f32, va.f32, o.f32, ob, metaInts, metaBases,
-                layer, heads, b.kvHeads(), hd, b.window(), Stream.f(scale), splitLen, partial);
+                layer, heads, b.kvHeads(), hd, b.window(), Stream.f(scale), splitLen, partial, decodeOnly ? 1 : 0);
         if (splits > 1) k("attention_combine", rows, heads, 1, Math.max(block, hd), 0, partial, o.f32, ob, heads, hd, splits);
         o.zeroPending = false;
         o.bfValid = true;
-        k("kv_store", rows, 1, 1, 256, 0, ka.f32, va.f32, metaInts, metaBases, layer, b.kvHeads() * hd, b.window());
+        if (!decodeOnly) k("kv_store", rows, 1, 1, 256, 0, ka.f32, va.f32, metaInts, metaBases, layer, b.kvHeads() * hd, b.window());
     }
 
     /** Per-row attention metadata of a batch, uploaded once per step. */

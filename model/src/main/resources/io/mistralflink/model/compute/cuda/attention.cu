@@ -24,7 +24,7 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
                                      float* __restrict__ out, bf16_t* __restrict__ outb,
                                      const int* __restrict__ meta, const unsigned long long* __restrict__ cacheBase,
                                      int layer, int heads, int kvHeads, int headDim, int window, float scale,
-                                     int splitLen, float* __restrict__ partial) {
+                                     int splitLen, float* __restrict__ partial, int storeFused) {
     extern __shared__ float sm[];
     int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, warps = blockDim.x >> 5, nt = blockDim.x;
     float* qs = sm;
@@ -41,6 +41,16 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
     const bf16_t* cv = ck + (long long) cap * kvDim;
     const float* qrow = q + (long long) r * heads * headDim + (long long) h * headDim;
     for (int d = tid; d < headDim; d += nt) qs[d] = qrow[d];
+    if (storeFused && h == 0 && s == 0) {
+        // Decode rows only (every segment one token long): the slot pos mod W held position pos - W, which
+        // no query of this launch reads, so the fresh key and value can enter the cache right away.
+        bf16_t* wk = (bf16_t*) cacheBase[r] + (long long) (2 * layer) * cap * kvDim + (long long) (pos % window) * kvDim;
+        bf16_t* wv = wk + (long long) cap * kvDim;
+        for (int d = tid; d < kvDim; d += nt) {
+            wk[d] = f2bf(k[(long long) off * kvDim + d]);
+            wv[d] = f2bf(v[(long long) off * kvDim + d]);
+        }
+    }
     __syncthreads();
 
     int dpl = headDim >> 5;          // dimensions per lane in the value pass

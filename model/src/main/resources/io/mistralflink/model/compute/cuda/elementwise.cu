@@ -26,6 +26,26 @@ extern "C" __global__ void rms_norm(const float* __restrict__ x, const float* __
     }
 }
 
+/** acc += x, then out = rms_norm(acc) * gain (and its bf16 rounding): the residual add and the next norm in one pass. */
+extern "C" __global__ void add_rms_norm(float* __restrict__ acc, const float* __restrict__ x, const float* __restrict__ gain,
+                                        float* __restrict__ out, bf16_t* __restrict__ outb, int dim, float eps) {
+    __shared__ float scratch[32];
+    long long base = (long long) blockIdx.x * dim;
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+        float v = acc[base + i] + x[base + i];
+        acc[base + i] = v;
+        ss = fmaf(v, v, ss);
+    }
+    ss = block_sum(ss, scratch);
+    float scale = 1.0f / sqrtf(ss / dim + eps);
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+        float o = gain[i] * (acc[base + i] * scale);
+        out[base + i] = o;
+        outb[base + i] = f2bf(o);
+    }
+}
+
 /**
  * Rotates heads of headDim in place, Hugging Face's rotate-half pairing (i, i + headDim/2), by the
  * angles of positions[r]; cos/sin come from a table [position][headDim/2] computed on the host in fp32

@@ -1,50 +1,78 @@
 // out[m][j] = sum_k x[m][k] * W[j][k] for a few rows m: the memory-bound decode matmul. bf16 weights
-// and bf16 inputs (the same rounding the cuBLAS path applies), fp32 accumulation. A warp per output
-// feature reads its weight row once with 16-byte loads and serves every input row. Needs K % 8 == 0.
+// and bf16 inputs (the same rounding the cuBLAS path applies), fp32 accumulation. S warps share an
+// output feature (each reads 1/S of its weight row with 16-byte loads, four in flight per lane), so
+// that narrow matrices still put enough loads in flight; they combine in shared memory. Needs K % 8 == 0.
 #include "common.cuh"
 
+__device__ __forceinline__ float dot8(uint4 w, uint4 x, float a) {
+    a = fmaf(lo16(w.x), lo16(x.x), a); a = fmaf(hi16(w.x), hi16(x.x), a);
+    a = fmaf(lo16(w.y), lo16(x.y), a); a = fmaf(hi16(w.y), hi16(x.y), a);
+    a = fmaf(lo16(w.z), lo16(x.z), a); a = fmaf(hi16(w.z), hi16(x.z), a);
+    a = fmaf(lo16(w.w), lo16(x.w), a); a = fmaf(hi16(w.w), hi16(x.w), a);
+    return a;
+}
+
+/** Block of 256 threads = 8 warps = 8/S output features. */
 template <int MAXM>
 __device__ __forceinline__ void gemv_body(const bf16_t* __restrict__ W, const bf16_t* __restrict__ x,
-                                          float* __restrict__ out, int N, int K, int M) {
+                                          float* __restrict__ out, int N, int K, int M, int S) {
+    __shared__ float red[8][MAXM];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int j = blockIdx.x * (blockDim.x >> 5) + warp;
-    if (j >= N) return;
-    const uint4* wr = (const uint4*) (W + (long long) j * K);
-    int chunks = K >> 3;
+    int perBlock = 8 / S, jl = warp / S, part = warp % S;
+    int j = blockIdx.x * perBlock + jl;
+    int chunks = K >> 3, per = (chunks + S - 1) / S;
+    int cBeg = part * per, cEnd = imin(chunks, cBeg + per);
     float acc[MAXM];
 #pragma unroll
     for (int m = 0; m < MAXM; m++) acc[m] = 0.f;
-#pragma unroll 4
-    for (int c = lane; c < chunks; c += 32) {
-        uint4 w = __ldg(wr + c);
-        float wf[8];
-        wf[0] = __uint_as_float(w.x << 16); wf[1] = __uint_as_float(w.x & 0xffff0000u);
-        wf[2] = __uint_as_float(w.y << 16); wf[3] = __uint_as_float(w.y & 0xffff0000u);
-        wf[4] = __uint_as_float(w.z << 16); wf[5] = __uint_as_float(w.z & 0xffff0000u);
-        wf[6] = __uint_as_float(w.w << 16); wf[7] = __uint_as_float(w.w & 0xffff0000u);
+    if (j < N) {
+        const uint4* wr = (const uint4*) (W + (long long) j * K);
+        const uint4* xr = (const uint4*) x;
+        int xs = chunks;   // uint4 per x row
+        int c = cBeg + lane;
+        for (; c + 96 < cEnd; c += 128) {
+            uint4 w0 = __ldg(wr + c), w1 = __ldg(wr + c + 32), w2 = __ldg(wr + c + 64), w3 = __ldg(wr + c + 96);
 #pragma unroll
-        for (int m = 0; m < MAXM; m++) {
-            if (m < M) {
-                uint4 xv = __ldg((const uint4*) (x + (long long) m * K) + c);
-                float a = acc[m];
-                a = fmaf(wf[0], __uint_as_float(xv.x << 16), a); a = fmaf(wf[1], __uint_as_float(xv.x & 0xffff0000u), a);
-                a = fmaf(wf[2], __uint_as_float(xv.y << 16), a); a = fmaf(wf[3], __uint_as_float(xv.y & 0xffff0000u), a);
-                a = fmaf(wf[4], __uint_as_float(xv.z << 16), a); a = fmaf(wf[5], __uint_as_float(xv.z & 0xffff0000u), a);
-                a = fmaf(wf[6], __uint_as_float(xv.w << 16), a); a = fmaf(wf[7], __uint_as_float(xv.w & 0xffff0000u), a);
-                acc[m] = a;
+            for (int m = 0; m < MAXM; m++) {
+                if (m < M) {
+                    const uint4* xm = xr + (long long) m * xs;
+                    float a = acc[m];
+                    a = dot8(w0, __ldg(xm + c), a);
+                    a = dot8(w1, __ldg(xm + c + 32), a);
+                    a = dot8(w2, __ldg(xm + c + 64), a);
+                    a = dot8(w3, __ldg(xm + c + 96), a);
+                    acc[m] = a;
+                }
             }
+        }
+        for (; c < cEnd; c += 32) {
+            uint4 w0 = __ldg(wr + c);
+#pragma unroll
+            for (int m = 0; m < MAXM; m++)
+                if (m < M) acc[m] = dot8(w0, __ldg(xr + (long long) m * xs + c), acc[m]);
         }
     }
 #pragma unroll
     for (int m = 0; m < MAXM; m++) {
         if (m < M) {
             float a = warp_sum(acc[m]);
-            if (lane == 0) out[(long long) m * N + j] = a;
+            if (lane == 0) red[warp][m] = a;
+        }
+    }
+    __syncthreads();
+    if (part == 0 && lane == 0 && j < N) {
+#pragma unroll
+        for (int m = 0; m < MAXM; m++) {
+            if (m < M) {
+                float a = 0.f;
+                for (int p = 0; p < S; p++) a += red[jl * S + p][m];
+                out[(long long) m * N + j] = a;
+            }
         }
     }
 }
 
-extern "C" __global__ void gemv1(const bf16_t* W, const bf16_t* x, float* out, int N, int K, int M) { gemv_body<1>(W, x, out, N, K, M); }
-extern "C" __global__ void gemv2(const bf16_t* W, const bf16_t* x, float* out, int N, int K, int M) { gemv_body<2>(W, x, out, N, K, M); }
-extern "C" __global__ void gemv4(const bf16_t* W, const bf16_t* x, float* out, int N, int K, int M) { gemv_body<4>(W, x, out, N, K, M); }
-extern "C" __global__ void gemv8(const bf16_t* W, const bf16_t* x, float* out, int N, int K, int M) { gemv_body<8>(W, x, out, N, K, M); }
+extern "C" __global__ void gemv1(const bf16_t* W, const bf16_t* x, float* out, int N, int K, int M, int S) { gemv_body<1>(W, x, out, N, K, M, S); }
+extern "C" __global__ void gemv2(const bf16_t* W, const bf16_t* x, float* out, int N, int K, int M, int S) { gemv_body<2>(W, x, out, N, K, M, S); }
+extern "C" __global__ void gemv4(const bf16_t* W, const bf16_t* x, float* out, int N, int K, int M, int S) { gemv_body<4>(W, x, out, N, K, M, S); }
+extern "C" __global__ void gemv8(const bf16_t* W, const bf16_t* x, float* out, int N, int K, int M, int S) { gemv_body<8>(W, x, out, N, K, M, S); }
