@@ -13,18 +13,24 @@ import java.io.PrintStream;
 public final class Backends {
     private Backends() {}
 
-    public static Backend open(String device) { return open(device, System.err); }
+    public static Backend open(String device) { return open(device, 0, System.err); }
 
-    public static Backend open(String device, PrintStream log) {
+    public static Backend open(String device, PrintStream log) { return open(device, 0, log); }
+
+    /** cpuThreads sizes the CPU backend (0: every core). */
+    public static Backend open(String device, int cpuThreads) { return open(device, cpuThreads, System.err); }
+
+    public static Backend open(String device, int cpuThreads, PrintStream log) {
         String d = device == null ? "auto" : device.trim().toLowerCase(java.util.Locale.ROOT);
-        if (d.equals("cpu")) return new CpuBackend();
+        java.util.function.Supplier<Backend> cpu = () -> cpuThreads > 0 ? new CpuBackend(cpuThreads) : new CpuBackend();
+        if (d.equals("cpu")) return cpu.get();
         if (d.equals("auto")) {
             try {
                 Backend b = cuda(0);
                 log.println("[backend] auto: using " + b.name());
                 return b;
             } catch (Throwable t) {
-                Backend b = new CpuBackend();
+                Backend b = cpu.get();
                 log.println("[backend] auto: using " + b.name() + " (CUDA unavailable: " + reason(t) + ")");
                 return b;
             }

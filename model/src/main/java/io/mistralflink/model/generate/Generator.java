@@ -39,33 +39,23 @@ public final class Generator {
         int steps = 0, window = model.config().window();
         try {
             while (!active.isEmpty()) {
-                List<Chunk> chunks = new ArrayList<>();
-                List<Sequence> members = new ArrayList<>();
-                int budget = maxBatchTokens;
-                // Decoding sequences first: one token each keeps their latency flat while prompts stream in.
-                for (int pass = 0; pass < 2 && budget > 0; pass++) {
-                    for (Sequence s : active) {
-                        if (s.prefilling() != (pass == 1) || budget == 0) continue;
-                        int[] tokens = s.nextTokens(budget, window);
-                        chunks.add(new Chunk(caches.get(s), s.fed(), tokens, false));
-                        members.add(s);
-                        budget -= tokens.length;
-                    }
-                }
-                SamplingParams[] params = new SamplingParams[chunks.size()];
-                int[] draws = new int[chunks.size()];
-                for (int i = 0; i < chunks.size(); i++) {
-                    Sequence s = members.get(i);
-                    if (s.samplesAfter(chunks.get(i).length())) params[i] = s.params();
-                    draws[i] = s.step();
+                List<StepPlanner.Entry> step = StepPlanner.plan(active, maxBatchTokens, window);
+                List<Chunk> chunks = new ArrayList<>(step.size());
+                SamplingParams[] params = new SamplingParams[step.size()];
+                int[] draws = new int[step.size()];
+                for (int i = 0; i < step.size(); i++) {
+                    StepPlanner.Entry e = step.get(i);
+                    chunks.add(new Chunk(caches.get(e.sequence()), e.start(), e.tokens(), e.samples() ? Chunk.Logits.LAST : Chunk.Logits.NONE));
+                    if (e.samples()) params[i] = e.sequence().params();
+                    draws[i] = e.sequence().step();
                 }
                 // The backend picks the tokens (on a GPU, only their ids come back).
                 int[] next = model.sample(chunks, null, params, draws);
                 steps++;
-                for (int i = 0; i < chunks.size(); i++) {
-                    Sequence s = members.get(i);
-                    s.advance(chunks.get(i).length());
-                    if (params[i] != null) s.append(next[i], tokenizer);
+                for (int i = 0; i < step.size(); i++) {
+                    StepPlanner.Entry e = step.get(i);
+                    e.sequence().advance(e.tokens().length);
+                    if (e.samples()) e.sequence().append(next[i], tokenizer);
                 }
                 active.removeIf(Sequence::finished);
                 if (firstTokens < 0 && sequences.stream().allMatch(s -> s.generatedCount() > 0)) firstTokens = System.nanoTime();

@@ -38,7 +38,7 @@ public final class Scorer {
             for (int start = 0; start < ids.length; start += chunk) {
                 int n = Math.min(chunk, ids.length - start);
                 int[] tokens = java.util.Arrays.copyOfRange(ids, start, start + n);
-                float[] logits = model.forward(List.of(new Chunk(cache, start, tokens, true)), null);
+                float[] logits = model.forward(List.of(new Chunk(cache, start, tokens, Chunk.Logits.ALL)), null);
                 for (int i = 0; i < n; i++) {
                     int pos = start + i, off = i * vocab;
                     argmax[pos] = Sampler.argmax(logits, off, vocab);

@@ -79,7 +79,7 @@ public final class Sequence implements java.io.Serializable {
         generated[count++] = token;
         boolean eos = !params.ignoreEos() && token == eosId;
         boolean stopId = Arrays.stream(params.stopTokenIds()).anyMatch(s -> s == token);
-        if (!params.stop().isEmpty() && !eos) {
+        if (tokenizer != null && !params.stop().isEmpty() && !eos) {
             if (detokenizer == null) {
                 // Fresh, or restored from a snapshot: catch up on the tokens before this one.
                 detokenizer = new StreamingDetokenizer(tokenizer);
@@ -92,7 +92,7 @@ public final class Sequence implements java.io.Serializable {
         }
         if (eos || stopId) finish = FinishReason.STOP;
         else if (count >= params.maxNewTokens() || prompt.length + count >= contextLength) finish = FinishReason.LENGTH;
-        if (finish != null) {
+        if (finish != null && tokenizer != null) {
             text.setLength(0);
             text.append(tokenizer.decode(generated, 0, count));
         }

@@ -101,31 +101,50 @@ public final class Shard implements AutoCloseable {
     /**
      * One micro-batch step. The first shard reads the chunks' tokens; a later one reads {@code hidden},
      * rows in chunk order. The last shard returns logits for each chunk's {@link Chunk#logitRows()} rows,
-     * the others the hidden state of every row.
+     * in chunk order, the others the hidden state of every row.
      */
     public float[] forward(List<Chunk> chunks, float[] hidden) {
         AttentionBatch batch = batchOf(chunks);
         try (Backend.Step step = backend.step(batch)) {
             Activation x = layers(chunks, hidden, batch);
-            return isLast() ? backend.download(logits(chunks, x)) : backend.download(x);
+            if (!isLast()) return backend.download(x);
+            Activation logits = logits(chunks, x);
+            return logits == null ? new float[0] : backend.download(logits);
         }
     }
 
     /**
-     * One micro-batch step of the last shard that picks the next token of each chunk on the backend:
-     * chunk i's last logit row is drawn with params[i] at step steps[i] (null: no draw, -1), so that
-     * only token ids, not logits, need to leave a GPU. Chunks must not ask for all logits.
+     * One micro-batch step of the last shard that picks the next token on the backend, so that only
+     * token ids, not logits, need to leave a GPU: a chunk with {@link Chunk.Logits#LAST} gets its token
+     * drawn with params[i] at step steps[i] (params[i] must not be null), a chunk with
+     * {@link Chunk.Logits#NONE} gets -1; {@link Chunk.Logits#ALL} is for scoring, not here.
      */
     public int[] sample(List<Chunk> chunks, float[] hidden, SamplingParams[] params, int[] steps) {
         if (!isLast()) throw new IllegalStateException("shard [" + from + ", " + to + ") has no LM head to sample from");
         if (params.length != chunks.size() || steps.length != chunks.size())
             throw new IllegalArgumentException(chunks.size() + " chunks but " + params.length + " params and " + steps.length + " steps");
-        for (Chunk c : chunks) if (c.allLogits()) throw new IllegalArgumentException("sampling takes one logit row per chunk");
+        int rows = 0;
+        for (int i = 0; i < chunks.size(); i++) {
+            Chunk.Logits l = chunks.get(i).logits();
+            if (l == Chunk.Logits.ALL) throw new IllegalArgumentException("sampling takes at most one logit row per chunk");
+            if ((l == Chunk.Logits.LAST) != (params[i] != null))
+                throw new IllegalArgumentException("chunk " + i + " asks for logits " + l + " but has " + (params[i] == null ? "no" : "") + " sampling params");
+            if (l == Chunk.Logits.LAST) rows++;
+        }
+        SamplingParams[] rowParams = new SamplingParams[rows];
+        int[] rowSteps = new int[rows];
+        for (int i = 0, r = 0; i < chunks.size(); i++)
+            if (params[i] != null) { rowParams[r] = params[i]; rowSteps[r++] = steps[i]; }
         AttentionBatch batch = batchOf(chunks);
+        int[] drawn;
         try (Backend.Step step = backend.step(batch)) {
             Activation x = layers(chunks, hidden, batch);
-            return backend.sample(logits(chunks, x), params, steps);
+            Activation logits = logits(chunks, x);
+            drawn = logits == null ? new int[0] : backend.sample(logits, rowParams, rowSteps);
         }
+        int[] out = new int[chunks.size()];
+        for (int i = 0, r = 0; i < chunks.size(); i++) out[i] = params[i] != null ? drawn[r++] : -1;
+        return out;
     }
 
     private AttentionBatch batchOf(List<Chunk> chunks) {
@@ -165,9 +184,10 @@ public final class Shard implements AutoCloseable {
         return x;
     }
 
-    /** Logits of each chunk's logit rows. */
+    /** Logits of each chunk's logit rows, in chunk order; null when no chunk asks for any. */
     private Activation logits(List<Chunk> chunks, Activation x) {
         int[] selected = selectLogitRows(chunks);
+        if (selected.length == 0) return null;
         Activation last = x;
         if (selected.length != x.rows()) {
             last = backend.allocate(selected.length, config.dim());

@@ -7,42 +7,84 @@ import java.util.SplittableRandom;
  * Picks the next token from a row of logits. The random draw for (request, step) comes from a
  * generator seeded by the request's seed and the step alone, so a replayed or restored step draws
  * the same token as the first time.
+ *
+ * <p>Candidates are ordered by logit (ties by token id) and only as many as top-k and top-p need are
+ * ordered: the most likely 64 first, four times more while their mass falls short of top-p.
  */
 public final class Sampler {
+    private static final int FIRST_CANDIDATES = 64;
+
     private Sampler() {}
 
     public static int sample(float[] logits, int offset, int vocab, SamplingParams p, int step) {
         if (p.greedyDecoding()) return argmax(logits, offset, vocab);
         double u = new SplittableRandom(mix(p.seed(), step)).nextDouble();
-
-        Integer[] order = new Integer[vocab];
-        for (int i = 0; i < vocab; i++) order[i] = i;
-        Arrays.sort(order, (a, b) -> {
-            int c = Float.compare(logits[offset + b], logits[offset + a]);
-            return c != 0 ? c : Integer.compare(a, b);
-        });
         int keep = p.topK() > 0 ? Math.min(p.topK(), vocab) : vocab;
-        double max = logits[offset + order[0]];
-        double[] prob = new double[keep];
-        double sum = 0;
-        for (int i = 0; i < keep; i++) sum += prob[i] = Math.exp((logits[offset + order[i]] - max) / p.temperature());
-        if (p.topP() < 1f) {
-            double cum = 0;
-            int n = 0;
-            while (n < keep) {
-                cum += prob[n++] / sum;
-                if (cum >= p.topP()) break;
+        float max = logits[offset + argmax(logits, offset, vocab)];
+        double invT = 1.0 / p.temperature();
+        for (int m = Math.min(keep, FIRST_CANDIDATES); ; m = Math.min(keep, m * 4)) {
+            int[] top = top(logits, offset, vocab, m);
+            double[] w = new double[m];
+            double mass = 0;
+            for (int i = 0; i < m; i++) mass += w[i] = Math.exp((logits[offset + top[i]] - max) * invT);
+            // The mass top-p is measured against: the kept set, which is the whole vocabulary without top-k.
+            double total = mass;
+            if (m < keep) {
+                total = 0;
+                if (keep == vocab) for (int i = 0; i < vocab; i++) total += Math.exp((logits[offset + i] - max) * invT);
+                else total = Double.NaN; // top-k larger than m: widen until m == keep
             }
-            keep = n;
-            sum = 0;
-            for (int i = 0; i < keep; i++) sum += prob[i];
+            int n = m;
+            if (p.topP() < 1f && !Double.isNaN(total)) {
+                double cum = 0;
+                n = 0;
+                while (n < m && cum / total < p.topP()) cum += w[n++];
+                if (cum / total < p.topP() && m < keep) continue; // not enough mass yet: widen
+            } else if (m < keep) {
+                continue;
+            }
+            double sum = 0;
+            for (int i = 0; i < n; i++) sum += w[i];
+            double target = u * sum, cum = 0;
+            for (int i = 0; i < n; i++) {
+                cum += w[i];
+                if (target < cum) return top[i];
+            }
+            return top[n - 1];
         }
-        double target = u * sum, cum = 0;
-        for (int i = 0; i < keep; i++) {
-            cum += prob[i];
-            if (target < cum) return order[i];
+    }
+
+    /** Indices of the m largest logits, largest first, ties to the lower index. */
+    static int[] top(float[] v, int off, int n, int m) {
+        if (m >= n / 4) {
+            long[] keys = new long[n];
+            for (int i = 0; i < n; i++) keys[i] = key(v[off + i], i);
+            Arrays.sort(keys);
+            int[] out = new int[m];
+            for (int i = 0; i < m; i++) out[i] = (int) (keys[i] & 0xffffffffL);
+            return out;
         }
-        return order[keep - 1];
+        // A bounded sorted buffer: cheap while m is small next to n.
+        long[] best = new long[m];
+        Arrays.fill(best, Long.MAX_VALUE);
+        for (int i = 0; i < n; i++) {
+            long k = key(v[off + i], i);
+            if (k >= best[m - 1]) continue;
+            int at = Arrays.binarySearch(best, k);
+            at = -at - 1;
+            System.arraycopy(best, at, best, at + 1, m - 1 - at);
+            best[at] = k;
+        }
+        int[] out = new int[m];
+        for (int i = 0; i < m; i++) out[i] = (int) (best[i] & 0xffffffffL);
+        return out;
+    }
+
+    /** Sorts ascending as logits sort descending, then by index: the float's bits made order-preserving, then inverted. */
+    private static long key(float logit, int index) {
+        int bits = Float.floatToRawIntBits(logit);
+        int ordered = bits >= 0 ? bits : bits ^ 0x7fffffff;
+        return ((long) ~ordered << 32) | index;
     }
 
     public static int argmax(float[] v, int offset, int n) {

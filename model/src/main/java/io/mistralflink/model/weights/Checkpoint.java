@@ -71,16 +71,29 @@ public final class Checkpoint implements AutoCloseable {
         return c;
     }
 
+    /** The same tensors read under another config (a narrower window, say); closing either closes both. */
+    public Checkpoint withConfig(ModelConfig other) {
+        Checkpoint c = new Checkpoint(dir, other, tensors, arena);
+        c.fileOf.putAll(fileOf);
+        return c;
+    }
+
     public ModelConfig config() { return config; }
     public Path dir() { return dir; }
 
     /** The tensor of that name, checked against the shape the config implies. */
     public Tensor tensor(String name, long... expectedShape) {
-        Tensor t = tensors.get(name);
-        if (t == null) throw new ModelException(dir + ": tensor " + name + " is missing from the checkpoint");
+        Tensor t = tensor(name);
         if (!Arrays.equals(t.shape(), expectedShape))
             throw new ModelException(fileOf.getOrDefault(name, dir) + ": tensor " + name + " has shape " + Arrays.toString(t.shape())
                     + " but config.json implies " + Arrays.toString(expectedShape));
+        return t;
+    }
+
+    /** The tensor of that name, whatever its shape. */
+    public Tensor tensor(String name) {
+        Tensor t = tensors.get(name);
+        if (t == null) throw new ModelException(dir + ": tensor " + name + " is missing from the checkpoint");
         return t;
     }
 

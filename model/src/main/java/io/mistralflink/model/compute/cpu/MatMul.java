@@ -71,10 +71,22 @@ final class MatMul {
         };
     }
 
-    /** Sum of a vector's lanes in a fixed pairwise order (reduceLanes leaves the order open). */
+    /** Halves of F and of that half, for the reduction tree (null when F is already 4 lanes or fewer). */
+    private static final VectorSpecies<Float> H1 = L > 4 ? VectorSpecies.of(float.class, VectorShape.forBitSize(F.vectorBitSize() / 2)) : null;
+    private static final VectorSpecies<Float> H2 = L > 8 ? VectorSpecies.of(float.class, VectorShape.forBitSize(F.vectorBitSize() / 4)) : null;
+
+    /**
+     * Sum of a vector's lanes in a fixed pairwise order: lane i + lane i+L/2, and so on down to one.
+     * reduceLanes leaves the order open (and it differs between the interpreter and compiled code),
+     * which would break batch invariance.
+     */
     static float sum(FloatVector v, float[] lanes) {
-        v.intoArray(lanes, 0);
-        for (int w = L / 2; w > 0; w >>= 1)
+        FloatVector s = v;
+        if (H1 != null) s = ((FloatVector) s.reinterpretShape(H1, 0)).add((FloatVector) s.reinterpretShape(H1, 1));
+        if (H2 != null) s = ((FloatVector) s.reinterpretShape(H2, 0)).add((FloatVector) s.reinterpretShape(H2, 1));
+        if (s.length() == 4) return (s.lane(0) + s.lane(2)) + (s.lane(1) + s.lane(3));
+        s.intoArray(lanes, 0);
+        for (int w = s.length() / 2; w > 0; w >>= 1)
             for (int i = 0; i < w; i++) lanes[i] += lanes[i + w];
         return lanes[0];
     }

@@ -125,7 +125,7 @@ public final class CudaBench {
             for (int from = 0; from < batch; from += perStep) {
                 int n = Math.min(perStep, batch - from);
                 List<Chunk> chunks = new ArrayList<>();
-                for (int i = 0; i < n; i++) chunks.add(new Chunk(caches.get(from + i), 0, randomTokens(r, promptLen, vocab), false));
+                for (int i = 0; i < n; i++) chunks.add(new Chunk(caches.get(from + i), 0, randomTokens(r, promptLen, vocab), Chunk.Logits.LAST));
                 SamplingParams[] ps = new SamplingParams[n];
                 Arrays.fill(ps, greedy);
                 int[] next = s.sample(chunks, null, ps, new int[n]);
@@ -138,7 +138,7 @@ public final class CudaBench {
             long d0 = System.nanoTime();
             for (int step = 0; step < newTokens; step++) {
                 List<Chunk> chunks = new ArrayList<>(batch);
-                for (int i = 0; i < batch; i++) chunks.add(new Chunk(caches.get(i), promptLen + step, new int[]{last[i]}, false));
+                for (int i = 0; i < batch; i++) chunks.add(new Chunk(caches.get(i), promptLen + step, new int[]{last[i]}, Chunk.Logits.LAST));
                 Arrays.fill(steps, step + 1);
                 last = s.sample(chunks, null, ps, steps);
             }
@@ -163,7 +163,7 @@ public final class CudaBench {
                 int n = Math.min(perStep, batch - from);
                 for (int start = 0; start < len; start += chunkLen) {
                     List<Chunk> chunks = new ArrayList<>();
-                    for (int i = 0; i < n; i++) chunks.add(new Chunk(caches.get(from + i), start, randomTokens(r, Math.min(chunkLen, len - start), s.config().vocabSize()), false));
+                    for (int i = 0; i < n; i++) chunks.add(new Chunk(caches.get(from + i), start, randomTokens(r, Math.min(chunkLen, len - start), s.config().vocabSize()), Chunk.Logits.LAST));
                     SamplingParams[] ps = new SamplingParams[n];
                     Arrays.fill(ps, SamplingParams.greedy(1));
                     s.sample(chunks, null, ps, new int[n]);

@@ -1,0 +1,229 @@
+package io.mistralflink.job;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.mistralflink.model.ModelConfig;
+import io.mistralflink.model.ModelException;
+import io.mistralflink.model.bench.Bench;
+import io.mistralflink.model.bench.MemoryBandwidth;
+import io.mistralflink.model.bench.RandomCheckpoint;
+import io.mistralflink.model.compute.Backend;
+import io.mistralflink.model.compute.cpu.CpuBackend;
+import io.mistralflink.model.generate.Generator;
+import io.mistralflink.model.generate.Scorer;
+import io.mistralflink.model.generate.Sequence;
+import io.mistralflink.model.layers.Shard;
+import io.mistralflink.model.sampling.SamplingParams;
+import io.mistralflink.model.tokenizer.Tokenizer;
+import io.mistralflink.model.weights.Checkpoint;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/** {@code bin/mistral-flink COMMAND [options]}: the engine alone (generate, score, bench) and the Flink job. */
+public final class Cli {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    private Cli() {}
+
+    public static void main(String[] argv) {
+        int code;
+        try {
+            code = run(argv, System.out);
+        } catch (Args.UsageException e) {
+            System.err.println("mistral-flink: " + e.getMessage());
+            code = 2;
+        } catch (ModelException | IllegalArgumentException | IllegalStateException e) {
+            System.err.println("mistral-flink: " + e.getMessage());
+            code = 1;
+        } catch (Exception e) {
+            System.err.println("mistral-flink: " + e);
+            code = 1;
+        }
+        System.out.flush();
+        System.exit(code);
+    }
+
+    static int run(String[] argv, PrintStream out) throws Exception {
+        if (argv.length == 0 || argv[0].equals("--help") || argv[0].equals("help")) {
+            out.println(USAGE);
+            return argv.length == 0 ? 2 : 0;
+        }
+        String cmd = argv[0];
+        return switch (cmd) {
+            case "generate" -> generate(new Args(cmd, argv, 1,
+                    List.of("model", "prompt", "prompt-file", "max-new-tokens", "temperature", "top-p", "top-k", "seed", "device", "threads"),
+                    List.of("ignore-eos", "json")), out);
+            case "score" -> score(new Args(cmd, argv, 1, List.of("model", "text", "text-file", "device", "threads"), List.of("json")), out);
+            case "bench" -> bench(new Args(cmd, argv, 1,
+                    List.of("model", "random-model", "layers", "batch-sizes", "prompt-tokens", "new-tokens", "device", "threads"),
+                    List.of("json")), out);
+            case "batch" -> BatchCommand.run(new Args(cmd, argv, 1, BatchCommand.OPTIONS, List.of("quiet")), out, System.err);
+            case "bench-pipeline" -> PipelineBench.run(new Args(cmd, argv, 1, PipelineBench.OPTIONS, List.of()), out);
+            default -> throw new Args.UsageException("unknown command '" + cmd + "'\n" + USAGE);
+        };
+    }
+
+    static final String USAGE = """
+            usage: mistral-flink COMMAND [options]
+              generate --model DIR (--prompt TEXT | --prompt-file F) [--max-new-tokens N] [--temperature T]
+                       [--top-p P] [--top-k K] [--seed S] [--ignore-eos] [--json]
+              score    --model DIR (--text TEXT | --text-file F) --json
+              bench    (--model DIR | --random-model mistral-7b|mixtral-8x7b [--layers N]) [--batch-sizes 1,8,32]
+                       [--prompt-tokens 128] [--new-tokens 128] [--json]
+              batch    --model DIR --input F.jsonl --output G.jsonl [--stages P] [--layer-split 0,3,6] [--lanes L]
+                       [--sequences-per-lane S] [--max-batch-tokens N] [--parallelism R] [--buffer-timeout-ms T] [--quiet]
+              bench-pipeline --model DIR [--requests 64] [--prompt-tokens 128] [--new-tokens 64] [--stages 1,2] [--lanes 1,2,4]
+            common: [--device cpu|cuda|cuda:N|auto] [--threads N]""";
+
+    /** --device cpu (default) | cuda | cuda:N | auto (CUDA where it loads and a GPU answers, else the CPU; one line on stderr says which). */
+    static Backend backend(Args a) {
+        String device = a.get("device", "cpu");
+        try {
+            return io.mistralflink.model.compute.Backends.open(device, a.integer("threads", Runtime.getRuntime().availableProcessors()));
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            throw new Args.UsageException("--device " + device + ": " + e.getMessage());
+        }
+    }
+
+    private static String textArg(Args a, String inline, String file) {
+        if (a.has(inline) == a.has(file)) throw new Args.UsageException("give exactly one of --" + inline + " and --" + file);
+        if (a.has(inline)) return a.required(inline);
+        Path p = Path.of(a.required(file));
+        try { return Files.readString(p); }
+        catch (IOException e) { throw new Args.UsageException("--" + file + " " + p + ": cannot be read (" + e.getMessage() + ")"); }
+    }
+
+    static SamplingParams sampling(Args a, int defaultMaxTokens) {
+        float t = a.decimal("temperature", 0f), p = a.decimal("top-p", 1f);
+        int k = a.integer("top-k", 0), n = a.integer("max-new-tokens", defaultMaxTokens);
+        try { return new SamplingParams(t, p, k, a.longValue("seed", 0L), n, a.flag("ignore-eos"), List.of(), new int[0]); }
+        catch (IllegalArgumentException e) { throw new Args.UsageException(e.getMessage()); }
+    }
+
+    private static int generate(Args a, PrintStream out) {
+        long t0 = System.nanoTime();
+        String prompt = textArg(a, "prompt", "prompt-file");
+        SamplingParams params = sampling(a, 128);
+        Path dir = Path.of(a.required("model"));
+        try (Checkpoint ckpt = Checkpoint.open(dir); Tokenizer tok = Tokenizer.load(dir); Backend backend = backend(a)) {
+            Shard model = Shard.whole(ckpt, backend);
+            long loaded = System.nanoTime();
+            ModelConfig c = ckpt.config();
+            Sequence s = new Sequence("cli", tok.encode(prompt), params, c.eosId(), c.maxPositions());
+            Generator.Timings t = new Generator(model, tok, c.window()).run(List.of(s));
+            if (!a.flag("json")) {
+                out.println(s.text());
+                return 0;
+            }
+            ObjectNode o = JSON.createObjectNode();
+            ints(o.putArray("prompt_ids"), s.prompt());
+            ints(o.putArray("completion_ids"), s.generated());
+            o.put("text", s.text());
+            o.put("finish_reason", s.finishReason().wire());
+            ObjectNode tm = o.putObject("timings");
+            tm.put("load_ms", (loaded - t0) / 1e6);
+            tm.put("prefill_ms", t.prefillNanos() / 1e6);
+            tm.put("decode_ms", t.decodeNanos() / 1e6);
+            out.println(o);
+            return 0;
+        }
+    }
+
+    private static int score(Args a, PrintStream out) {
+        String text = textArg(a, "text", "text-file");
+        Path dir = Path.of(a.required("model"));
+        try (Checkpoint ckpt = Checkpoint.open(dir); Tokenizer tok = Tokenizer.load(dir); Backend backend = backend(a)) {
+            int[] ids = tok.encode(text);
+            if (ids.length > ckpt.config().maxPositions())
+                throw new IllegalArgumentException("text of " + ids.length + " tokens exceeds the model's context of " + ckpt.config().maxPositions());
+            Scorer.Scores s = new Scorer(Shard.whole(ckpt, backend)).score(ids);
+            ObjectNode o = JSON.createObjectNode();
+            ints(o.putArray("input_ids"), ids);
+            ArrayNode nll = o.putArray("nll");
+            for (double v : s.nll()) nll.add(v);
+            ArrayNode last = o.putArray("last_logits");
+            for (float v : s.lastLogits()) last.add(v);
+            if (!a.flag("json")) out.printf("tokens %d, nll %.4f, perplexity %.3f%n", ids.length, s.nllSum(), s.perplexity());
+            else out.println(o);
+            return 0;
+        }
+    }
+
+    private static int bench(Args a, PrintStream out) throws InterruptedException {
+        if (a.has("model") == a.has("random-model")) throw new Args.UsageException("give exactly one of --model and --random-model");
+        int[] batches = a.integers("batch-sizes", new int[]{1, 8, 32});
+        int prompt = a.integer("prompt-tokens", 128), gen = a.integer("new-tokens", 128);
+        if (prompt < 1 || gen < 1 || java.util.Arrays.stream(batches).anyMatch(b -> b < 1))
+            throw new Args.UsageException("batch sizes, --prompt-tokens and --new-tokens must be positive");
+        Checkpoint ckpt;
+        Tokenizer tok = null;
+        String label;
+        if (a.has("model")) {
+            Path dir = Path.of(a.required("model"));
+            ckpt = Checkpoint.open(dir);
+            label = dir.getFileName().toString();
+        } else {
+            ModelConfig shape = RandomCheckpoint.shape(a.required("random-model"), a.integer("layers", 0));
+            ckpt = RandomCheckpoint.build(shape, 42);
+            label = a.required("random-model") + " (" + shape.layers() + " layers, random bf16)";
+        }
+        try (Backend backend = backend(a); ckpt) {
+            Shard model = Shard.whole(ckpt, backend);
+            List<Bench.Result> results = Bench.run(model, tok, batches, prompt, gen);
+            long perToken = bytesPerToken(ckpt);
+            double bandwidth = perToken > (256L << 20) ? MemoryBandwidth.measure(ckpt, weightNames(ckpt), backend instanceof CpuBackend ? a.integer("threads", Runtime.getRuntime().availableProcessors()) : 1) : 0;
+            ObjectNode o = JSON.createObjectNode();
+            o.put("model", label);
+            o.put("backend", backend.name());
+            o.put("weights_gb", ckpt.bytes() / 1e9);
+            if (bandwidth > 0) {
+                o.put("memory_gb_s", Math.round(bandwidth / 1e8) / 10.0);
+                o.put("batch1_decode_limit_tok_s", Math.round(bandwidth / perToken * 10) / 10.0);
+            }
+            o.put("prompt_tokens", prompt);
+            o.put("new_tokens", gen);
+            ArrayNode rs = o.putArray("results");
+            for (Bench.Result r : results) {
+                ObjectNode n = rs.addObject();
+                n.put("batch", r.batch());
+                n.put("prefill_tok_s", Math.round(r.prefillTokPerS() * 10) / 10.0);
+                n.put("decode_tok_s", Math.round(r.decodeTokPerS() * 10) / 10.0);
+            }
+            if (a.flag("json")) out.println(o);
+            else {
+                out.printf("%s on %s, %d prompt + %d new tokens%n", label, backend.name(), prompt, gen);
+                if (bandwidth > 0)
+                    out.printf("weights stream from memory at %.1f GB/s: batch-1 decode limit %.1f tok/s%n", bandwidth / 1e9, bandwidth / perToken);
+                for (Bench.Result r : results)
+                    out.printf("batch %4d  prefill %10.1f tok/s  decode %10.1f tok/s%n", r.batch(), r.prefillTokPerS(), r.decodeTokPerS());
+            }
+            return 0;
+        }
+    }
+
+    /** Weight bytes one batch-1 decode step reads: every layer (k experts of a mixture), the LM head, one embedding row. */
+    static long bytesPerToken(Checkpoint c) {
+        ModelConfig m = c.config();
+        long ffn = 3L * m.dim() * m.hiddenDim() * (m.isMixtureOfExperts() ? m.expertsPerToken() : 1);
+        long layer = 2L * m.qDim() * m.dim() + 2L * m.kvDim() * m.dim() + ffn + (long) m.experts() * m.dim();
+        return (m.layers() * layer + (long) m.vocabSize() * m.dim()) * c.tensor("model.layers.0.self_attn.q_proj.weight").dtype().bytes;
+    }
+
+    private static List<String> weightNames(Checkpoint c) {
+        List<String> names = new java.util.ArrayList<>();
+        ModelConfig m = c.config();
+        for (int l = 0; l < m.layers(); l++)
+            for (String w : m.isMixtureOfExperts() ? List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj")
+                    : List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"))
+                names.add("model.layers." + l + "." + w + ".weight");
+        if (c.has("lm_head.weight")) names.add("lm_head.weight");
+        return names;
+    }
+
+    static void ints(ArrayNode arr, int[] v) { for (int x : v) arr.add(x); }
+}

@@ -1,0 +1,107 @@
+package io.mistralflink.job;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.mistralflink.model.ModelConfig;
+import io.mistralflink.model.bench.Bench;
+import io.mistralflink.model.compute.cpu.CpuBackend;
+import io.mistralflink.model.generate.Generator;
+import io.mistralflink.model.generate.Sequence;
+import io.mistralflink.model.layers.Shard;
+import io.mistralflink.model.weights.Checkpoint;
+import io.mistralflink.operators.pipeline.CompletionResult;
+import io.mistralflink.operators.pipeline.InferenceRequest;
+import io.mistralflink.operators.pipeline.Pipeline;
+import io.mistralflink.operators.pipeline.PipelineConfig;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.util.CloseableIterator;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code bench-pipeline}: the same requests through the engine alone and through the Flink pipeline
+ * for each (stages, lanes), in one process. Pipeline time runs from the first admission to the last
+ * completion, so job start-up is left out; tokens are prompt plus generated.
+ */
+final class PipelineBench {
+    static final List<String> OPTIONS = List.of("model", "requests", "prompt-tokens", "new-tokens", "stages", "lanes",
+            "buffer-timeout-ms", "max-batch-tokens", "repeat");
+
+    private PipelineBench() {}
+
+    static int run(Args a, PrintStream out) throws Exception {
+        Path dir = Path.of(a.required("model"));
+        int n = a.integer("requests", 64), prompt = a.integer("prompt-tokens", 128), gen = a.integer("new-tokens", 64);
+        int budget = a.integer("max-batch-tokens", 2048), repeat = a.integer("repeat", 1);
+        int[] stages = a.integers("stages", new int[]{1, 2}), lanes = a.integers("lanes", new int[]{1, 2, 4});
+        int cores = Runtime.getRuntime().availableProcessors();
+        ModelConfig m = ModelConfig.load(dir);
+        List<InferenceRequest> reqs = requests(m, n, prompt, gen);
+        long tokens = (long) n * (prompt + gen);
+
+        ObjectNode report = Cli.JSON.createObjectNode();
+        report.put("model", dir.getFileName().toString());
+        report.put("requests", n);
+        report.put("prompt_tokens", prompt);
+        report.put("new_tokens", gen);
+        report.put("cores", cores);
+        double engine = 0;
+        try (Checkpoint c = Checkpoint.open(dir); CpuBackend b = new CpuBackend(cores)) {
+            Shard model = Shard.whole(c, b);
+            for (int i = 0; i < 2 + repeat; i++) { // the first runs warm the JIT up
+                List<Sequence> seqs = new ArrayList<>();
+                for (InferenceRequest r : reqs) seqs.add(new Sequence(r.id(), r.promptIds(), r.params(), m.eosId(), m.maxPositions()));
+                long t0 = System.nanoTime();
+                new Generator(model, null, budget).run(seqs);
+                engine = Math.max(engine, tokens / ((System.nanoTime() - t0) / 1e9));
+            }
+        }
+        report.put("engine_tok_s", Math.round(engine));
+        out.printf("engine alone, batch %d: %.0f tok/s%n", n, engine);
+        ArrayNode rows = report.putArray("pipeline");
+        for (int p : stages)
+            for (int l : lanes) {
+                PipelineConfig cfg = PipelineConfig.defaults(dir.toAbsolutePath().toString()).withStages(p).withLanes(l)
+                        .withSequencesPerLane((n + l - 1) / l).withMaxBatchTokens(budget)
+                        .withBufferTimeout(a.integer("buffer-timeout-ms", 0)).withThreadsPerStage(Math.max(1, cores / p));
+                double best = 0;
+                for (int i = 0; i < repeat; i++) best = Math.max(best, tokens / pipelineSeconds(cfg, reqs));
+                ObjectNode row = rows.addObject();
+                row.put("stages", p);
+                row.put("lanes", l);
+                row.put("tok_s", Math.round(best));
+                row.put("vs_engine", Math.round(best / engine * 100) / 100.0);
+                out.printf("pipeline P=%d L=%d: %.0f tok/s (%.2f x engine)%n", p, l, best, best / engine);
+            }
+        out.println(report);
+        return 0;
+    }
+
+    private static double pipelineSeconds(PipelineConfig cfg, List<InferenceRequest> reqs) throws Exception {
+        StreamExecutionEnvironment env = PipelineArgs.localEnvironment(cfg, new Configuration());
+        long first = Long.MAX_VALUE, last = 0;
+        try (CloseableIterator<CompletionResult> it = Pipeline.build(env.fromData(reqs).setParallelism(1), cfg).executeAndCollect()) {
+            while (it.hasNext()) {
+                CompletionResult c = it.next();
+                if (c.refused()) throw new IllegalStateException(c.id() + ": " + c.error());
+                // receivedMillis is 0, so queuedMs is the admission time itself.
+                first = Math.min(first, c.queuedMs());
+                last = Math.max(last, c.queuedMs() + c.prefillMs() + c.decodeMs());
+            }
+        }
+        return (last - first) / 1e3;
+    }
+
+    /** n random prompts of exactly promptTokens tokens, greedy, EOS ignored so every request runs to length. */
+    static List<InferenceRequest> requests(ModelConfig m, int n, int promptTokens, int newTokens) {
+        int[][] prompts = Bench.randomPrompts(m, n, promptTokens, 7);
+        List<InferenceRequest> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) out.add(new InferenceRequest("bench-" + i, "", Bench.toLength(newTokens), Map.of(), 0, prompts[i]));
+        return out;
+    }
+}

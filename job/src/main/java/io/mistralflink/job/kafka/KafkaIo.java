@@ -1,0 +1,173 @@
+package io.mistralflink.job.kafka;
+
+import io.mistralflink.schemas.Completion;
+import io.mistralflink.schemas.DeadLetter;
+import io.mistralflink.schemas.WireCodec;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.connector.base.DeliveryGuarantee;
+import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
+import org.apache.flink.connector.kafka.sink.KafkaSink;
+import org.apache.flink.connector.kafka.source.KafkaSource;
+import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
+import org.apache.flink.util.Collector;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.OffsetResetStrategy;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+
+import java.io.Serializable;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Builds the job's Kafka source and sinks.
+ *
+ * <ul>
+ *   <li>{@link #promptSource(String)}: raw prompt records ({@link RawRecord}, with topic/partition/offset),
+ *       read_committed, starting from the group's committed offsets (earliest if none); offsets are
+ *       committed on checkpoints (for monitoring; Flink restores from its own state).</li>
+ *   <li>{@link #completionSink()}, {@link #deadLetterSink()}: exactly-once (Kafka transactions
+ *       committed on checkpoint), key = request id (UTF-8), value = Avro single-object encoding.
+ *       Each sink gets its own transactional id prefix, derived from the one given here; the prefix
+ *       must be unique per job on a cluster, and stable across restarts of the same job.</li>
+ * </ul>
+ *
+ * <p>Exactly-once needs checkpointing: without it nothing is ever committed and read_committed
+ * consumers see nothing.
+ */
+public final class KafkaIo implements Serializable {
+
+    private static final long serialVersionUID = 1L;
+
+    /** Below the broker's default transaction.max.timeout.ms (15 min); must exceed the checkpoint interval by far. */
+    public static final Duration DEFAULT_TRANSACTION_TIMEOUT = Duration.ofMinutes(10);
+
+    private final String bootstrapServers;
+    private final KafkaTopics topics;
+    private final String transactionalIdPrefix;
+    private final Map<String, String> producerProperties = new LinkedHashMap<>();
+    private final Map<String, String> consumerProperties = new LinkedHashMap<>();
+
+    public KafkaIo(String bootstrapServers, KafkaTopics topics, String transactionalIdPrefix) {
+        this.bootstrapServers = Objects.requireNonNull(bootstrapServers, "bootstrapServers");
+        this.topics = Objects.requireNonNull(topics, "topics");
+        this.transactionalIdPrefix = Objects.requireNonNull(transactionalIdPrefix, "transactionalIdPrefix");
+        if (transactionalIdPrefix.isBlank()) throw new IllegalArgumentException("transactionalIdPrefix is blank");
+        producerProperties.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, String.valueOf(DEFAULT_TRANSACTION_TIMEOUT.toMillis()));
+    }
+
+    /** Extra Kafka producer property for both sinks (e.g. transaction.timeout.ms, linger.ms). */
+    public KafkaIo withProducerProperty(String key, String value) {
+        producerProperties.put(key, value);
+        return this;
+    }
+
+    /** Extra Kafka consumer property for the source (e.g. partition.discovery.interval.ms). */
+    public KafkaIo withConsumerProperty(String key, String value) {
+        consumerProperties.put(key, value);
+        return this;
+    }
+
+    public String bootstrapServers() {
+        return bootstrapServers;
+    }
+
+    public KafkaTopics topics() {
+        return topics;
+    }
+
+    public String completionsTransactionalIdPrefix() {
+        return transactionalIdPrefix + "-completions";
+    }
+
+    public String deadLettersTransactionalIdPrefix() {
+        return transactionalIdPrefix + "-dead-letters";
+    }
+
+    /** Unbounded source of the prompts topic. */
+    public KafkaSource<RawRecord> promptSource(String groupId) {
+        var b = KafkaSource.<RawRecord>builder()
+                .setBootstrapServers(bootstrapServers)
+                .setTopics(topics.prompts())
+                .setGroupId(groupId)
+                .setClientIdPrefix(groupId)
+                .setStartingOffsets(OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST))
+                .setDeserializer(new RawRecordDeserializer())
+                .setProperty(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed")
+                .setProperty("commit.offsets.on.checkpoint", "true");
+        consumerProperties.forEach(b::setProperty);
+        return b.build();
+    }
+
+    public KafkaSink<Completion> completionSink() {
+        return exactlyOnce(new CompletionSerializer(topics.completions()), completionsTransactionalIdPrefix());
+    }
+
+    public KafkaSink<DeadLetter> deadLetterSink() {
+        return exactlyOnce(new DeadLetterSerializer(topics.deadLetters()), deadLettersTransactionalIdPrefix());
+    }
+
+    private <T> KafkaSink<T> exactlyOnce(KafkaRecordSerializationSchema<T> serializer, String txPrefix) {
+        var b = KafkaSink.<T>builder()
+                .setBootstrapServers(bootstrapServers)
+                .setRecordSerializer(serializer)
+                .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
+                .setTransactionalIdPrefix(txPrefix);
+        producerProperties.forEach(b::setProperty);
+        return b.build();
+    }
+
+    /** ConsumerRecord -> RawRecord, keeping topic/partition/offset; never fails. */
+    public static final class RawRecordDeserializer implements KafkaRecordDeserializationSchema<RawRecord> {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public void deserialize(ConsumerRecord<byte[], byte[]> r, Collector<RawRecord> out) {
+            out.collect(new RawRecord(r.topic(), r.partition(), r.offset(), r.timestamp(), r.key(), r.value()));
+        }
+
+        @Override
+        public TypeInformation<RawRecord> getProducedType() {
+            return TypeInformation.of(RawRecord.class);
+        }
+    }
+
+    /** key = request_id, value = single-object Avro. */
+    public static final class CompletionSerializer implements KafkaRecordSerializationSchema<Completion> {
+        private static final long serialVersionUID = 1L;
+        private final String topic;
+
+        public CompletionSerializer(String topic) {
+            this.topic = topic;
+        }
+
+        @Override
+        public ProducerRecord<byte[], byte[]> serialize(Completion c, KafkaSinkContext ctx, Long timestamp) {
+            return new ProducerRecord<>(topic, null, timestamp, utf8(c.getRequestId()), WireCodec.encode(c));
+        }
+    }
+
+    /** key = request_id when known (else null), value = single-object Avro. */
+    public static final class DeadLetterSerializer implements KafkaRecordSerializationSchema<DeadLetter> {
+        private static final long serialVersionUID = 1L;
+        private final String topic;
+
+        public DeadLetterSerializer(String topic) {
+            this.topic = topic;
+        }
+
+        @Override
+        public ProducerRecord<byte[], byte[]> serialize(DeadLetter d, KafkaSinkContext ctx, Long timestamp) {
+            return new ProducerRecord<>(topic, null, timestamp, utf8(d.getRequestId()), WireCodec.encode(d));
+        }
+    }
+
+    private static byte[] utf8(String s) {
+        return s == null ? null : s.getBytes(StandardCharsets.UTF_8);
+    }
+}

@@ -1,0 +1,73 @@
+package io.mistralflink.job;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.mistralflink.model.ModelConfig;
+import io.mistralflink.model.TestModels;
+import io.mistralflink.model.compute.cpu.CpuBackend;
+import io.mistralflink.model.generate.Generator;
+import io.mistralflink.model.generate.Sequence;
+import io.mistralflink.model.layers.Shard;
+import io.mistralflink.model.tokenizer.Tokenizer;
+import io.mistralflink.model.weights.Checkpoint;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The batch command end to end: JSONL in, the full pipeline on a MiniCluster, JSONL out. */
+class BatchCommandTest {
+    @TempDir Path tmp;
+
+    @Test void completesEveryGoodLineAndReportsBadOnesByNumber() throws Exception {
+        Path in = tmp.resolve("in.jsonl"), out = tmp.resolve("out.jsonl");
+        Files.writeString(in, String.join("\n",
+                "{\"request_id\": \"a\", \"prompt\": \"The jury said\", \"max_new_tokens\": 12}",
+                "{\"request_id\": \"b\", \"prompt\": \"In the morning, the president\", \"max_new_tokens\": 9, \"temperature\": 0.7, \"top_k\": 20, \"seed\": 5}",
+                "{\"request_id\": \"c\", \"prompt\": \"Mr. Smith went to Washington to\", \"max_new_tokens\": 30, \"stop\": [\" Mrs\"]}",
+                "this is not json",
+                "{\"request_id\": \"d\", \"prompt\": \"x\", \"max_new_tokens\": -3}",
+                "{\"request_id\": \"e\", \"prompt\": \"x\", \"max_new_tokens\": 3, \"temperature\": -1}",
+                "{\"request_id\": \"a\", \"prompt\": \"again\", \"max_new_tokens\": 3}",
+                "{\"request_id\": \"f\", \"prompt\": \"x\", \"max_new_tokens\": 3, \"colour\": \"red\"}"));
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        String model = TestModels.model("tiny-mistral").toString();
+        int code = Cli.run(new String[]{"batch", "--model", model, "--input", in.toString(), "--output", out.toString(),
+                "--stages", "2", "--lanes", "2", "--quiet"}, System.out);
+        assertEquals(0, code);
+        // Bad lines went to stderr with their numbers; run again capturing stderr through BatchInput directly.
+        BatchInput.read(in, new PrintStream(err, true, StandardCharsets.UTF_8));
+        String report = err.toString(StandardCharsets.UTF_8);
+        for (String line : List.of("line 4:", "line 5: max_new_tokens must be >= 1", "line 6: temperature", "line 7: duplicate request_id", "line 8: unknown field"))
+            assertTrue(report.contains(line), "report names " + line + ":\n" + report);
+
+        Map<String, JsonNode> got = new HashMap<>();
+        for (String l : Files.readAllLines(out)) {
+            JsonNode j = Cli.JSON.readTree(l);
+            got.put(j.get("request_id").asText(), j);
+        }
+        assertEquals(3, got.size());
+        try (CpuBackend b = new CpuBackend(1); Checkpoint c = Checkpoint.open(TestModels.model("tiny-mistral")); Tokenizer tok = Tokenizer.load(TestModels.model("tiny-mistral"))) {
+            ModelConfig k = c.config();
+            for (String l : Files.readAllLines(in).subList(0, 3)) {
+                var req = BatchInput.parse(Cli.JSON.readTree(l));
+                Sequence s = new Sequence(req.id(), tok.encode(req.prompt()), req.params(), k.eosId(), k.maxPositions());
+                new Generator(Shard.whole(c, b), tok, 256).run(List.of(s));
+                JsonNode j = got.get(req.id());
+                assertEquals(s.text(), j.get("text").asText(), req.id());
+                assertEquals(s.generatedCount(), j.get("completion_tokens").asInt());
+                assertEquals(s.promptLength(), j.get("prompt_tokens").asInt());
+                assertEquals(s.finishReason().wire(), j.get("finish_reason").asText());
+            }
+        }
+        assertEquals("stop", got.get("c").get("finish_reason").asText());
+    }
+}

@@ -1,0 +1,63 @@
+package io.mistralflink.model.bench;
+
+import io.mistralflink.model.ModelConfig;
+import io.mistralflink.model.generate.Generator;
+import io.mistralflink.model.generate.Sequence;
+import io.mistralflink.model.layers.Shard;
+import io.mistralflink.model.sampling.SamplingParams;
+import io.mistralflink.model.tokenizer.Tokenizer;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Prefill and decode throughput of the engine alone, per batch size, after a warm-up: b random
+ * prompts of p tokens are prefilled together, then each decodes n tokens (EOS ignored).
+ */
+public final class Bench {
+    public record Result(int batch, double prefillTokPerS, double decodeTokPerS) {}
+
+    private static final long WARM_UP_NANOS = 8_000_000_000L;
+
+    private Bench() {}
+
+    public static List<Result> run(Shard model, Tokenizer tokenizer, int[] batchSizes, int promptTokens, int newTokens) {
+        List<Result> out = new ArrayList<>();
+        // Warm-up: the Vector API kernels are slow until C2 has compiled them, which takes thousands of calls.
+        long warmUntil = System.nanoTime() + WARM_UP_NANOS;
+        for (int i = 0; i < 2 || System.nanoTime() < warmUntil; i++) once(model, tokenizer, 1 + i % 4, 32, 32);
+        for (int b : batchSizes) {
+            once(model, tokenizer, b, Math.min(promptTokens, 16), 3);
+            Generator.Timings t = once(model, tokenizer, b, promptTokens, newTokens);
+            out.add(new Result(b, b * (double) promptTokens / (t.prefillNanos() / 1e9),
+                    newTokens > 1 ? b * (double) (newTokens - 1) / (t.decodeNanos() / 1e9) : 0));
+        }
+        return out;
+    }
+
+    /** Greedy decoding that ignores EOS, so every sequence runs to its length. */
+    public static SamplingParams toLength(int newTokens) {
+        return new SamplingParams(0f, 1f, 0, 0, newTokens, true, List.of(), new int[0]);
+    }
+
+    /** n prompts of exactly promptTokens random tokens after BOS. */
+    public static int[][] randomPrompts(ModelConfig c, int n, int promptTokens, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int[][] out = new int[n][promptTokens];
+        for (int[] prompt : out) {
+            prompt[0] = c.bosId();
+            for (int j = 1; j < promptTokens; j++) prompt[j] = 3 + r.nextInt(c.vocabSize() - 3);
+        }
+        return out;
+    }
+
+    private static Generator.Timings once(Shard model, Tokenizer tokenizer, int batch, int promptTokens, int newTokens) {
+        ModelConfig c = model.config();
+        List<Sequence> seqs = new ArrayList<>();
+        int[][] prompts = randomPrompts(c, batch, promptTokens, batch * 31L + promptTokens);
+        for (int i = 0; i < batch; i++) seqs.add(new Sequence("bench-" + i, prompts[i], toLength(newTokens), c.eosId(), c.maxPositions()));
+        // The whole batch's prompts in one step, so prefill time is that step and nothing else.
+        return new Generator(model, tokenizer, Math.max(batch * Math.min(promptTokens, c.window()), batch)).run(seqs);
+    }
+}

@@ -1,0 +1,22 @@
+package io.mistralflink.operators.pipeline;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A GPipe micro-batch: the sequences that travel the pipeline together. At most one step of a lane
+ * is in flight; its next step leaves when the sampled tokens of the last one are back.
+ */
+final class Lane {
+    final String key;
+    final Map<String, RequestState> members = new LinkedHashMap<>();
+    final List<String> releases = new ArrayList<>();
+    boolean inFlight;
+    long step;
+
+    Lane(String key) { this.key = key; }
+
+    boolean idle() { return !inFlight && members.isEmpty() && releases.isEmpty(); }
+}

@@ -1,0 +1,45 @@
+package io.mistralflink.operators.pipeline;
+
+import io.mistralflink.model.sampling.Sampler;
+import io.mistralflink.operators.feedback.FeedbackBroker;
+import io.mistralflink.operators.feedback.FeedbackChannel;
+import io.mistralflink.operators.feedback.FeedbackKey;
+import io.mistralflink.operators.frame.MicroBatchFrame;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.streaming.api.functions.ProcessFunction;
+import org.apache.flink.util.Collector;
+
+/**
+ * The tail: draws each sampling row's token with its request's parameters and step, and hands the
+ * step's tokens back to the colocated scheduler through the in-JVM feedback channel.
+ */
+public final class SamplerFunction extends ProcessFunction<MicroBatchFrame, Void> {
+    static final String EDGE = "sampled-tokens";
+
+    private transient FeedbackKey key;
+    private transient FeedbackChannel<TokenBatch> channel;
+
+    @Override public void open(OpenContext ctx) {
+        key = FeedbackKey.of(EDGE, getRuntimeContext());
+        channel = FeedbackBroker.get(key);
+    }
+
+    @Override public void processElement(MicroBatchFrame f, Context ctx, Collector<Void> out) {
+        if (StepMeta.origin(f) != getRuntimeContext().getTaskInfo().getIndexOfThisSubtask())
+            throw new IllegalStateException("step of scheduler " + StepMeta.origin(f) + " reached sampler "
+                    + getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
+        String[] ids = new String[f.rows()];
+        int[] tokens = new int[f.rows()];
+        for (int r = 0; r < f.rows(); r++) {
+            ids[r] = f.requestId(r);
+            StepMeta.Draw d = StepMeta.draw(f, ids[r]);
+            tokens[r] = Sampler.sample(f.row(r), 0, f.width(), d.params(), d.step());
+        }
+        if (!channel.offer(new TokenBatch(StepMeta.lane(f), StepMeta.step(f), ids, tokens)))
+            throw new IllegalStateException("the scheduler's feedback channel " + key + " is closed");
+    }
+
+    @Override public void close() {
+        if (key != null) FeedbackBroker.remove(key);
+    }
+}

@@ -1,0 +1,224 @@
+package io.mistralflink.operators.pipeline;
+
+import io.mistralflink.model.ModelConfig;
+import io.mistralflink.model.generate.Sequence;
+import io.mistralflink.model.generate.StepPlanner;
+import io.mistralflink.model.tokenizer.Tokenizer;
+import io.mistralflink.operators.feedback.FeedbackBroker;
+import io.mistralflink.operators.feedback.FeedbackChannel;
+import io.mistralflink.operators.feedback.FeedbackKey;
+import io.mistralflink.operators.frame.MicroBatchFrame;
+import org.apache.flink.api.common.operators.MailboxExecutor;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
+import org.apache.flink.runtime.state.StateSnapshotContext;
+import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.BoundedOneInput;
+import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
+import org.apache.flink.streaming.api.operators.StreamOperatorParameters;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.util.OutputTag;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Collectors;
+
+/**
+ * The head of the pipeline, keyed by request id. Admits requests into lanes (continuous batching),
+ * sends each lane's next step when its sampled tokens are back, and emits completions. Keyed state
+ * holds each request's tokens; lanes are rebuilt from it after a restore, every sequence re-fed from
+ * position 0 (caches are derived), and deterministic sampling makes the text come out the same.
+ */
+public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
+        implements OneInputStreamOperator<InferenceRequest, MicroBatchFrame>, BoundedOneInput {
+    public static final OutputTag<CompletionResult> COMPLETIONS = new OutputTag<>("completions") {};
+
+    private final PipelineConfig config;
+    private final transient MailboxExecutor mailbox;
+    private transient ModelConfig model;
+    private transient Tokenizer tokenizer;
+    private transient ValueState<RequestState> requests;
+    private transient Lane[] lanes;
+    private transient FeedbackKey feedbackKey;
+    private transient FeedbackChannel<TokenBatch> feedback;
+    private transient SchedulerMetrics metrics;
+
+    Scheduler(PipelineConfig config, StreamOperatorParameters<MicroBatchFrame> parameters) {
+        super(parameters);
+        this.config = config;
+        this.mailbox = parameters.getMailboxExecutor();
+    }
+
+    @Override public void open() throws Exception {
+        super.open();
+        Path dir = Path.of(config.modelDir());
+        model = ModelConfig.load(dir);
+        config.validate(model);
+        tokenizer = Tokenizer.load(dir);
+        requests = getRuntimeContext().getState(new ValueStateDescriptor<>("requests", RequestStateSerializer.TYPE));
+        lanes = new Lane[config.lanes()];
+        for (int i = 0; i < lanes.length; i++) lanes[i] = new Lane(laneKey(i));
+        metrics = new SchedulerMetrics(getMetricGroup(), lanes, config.sequencesPerLane());
+        feedbackKey = FeedbackKey.of(SamplerFunction.EDGE, getRuntimeContext());
+        feedback = FeedbackBroker.get(feedbackKey);
+        feedback.register(() -> mailbox.execute(() -> feedback.drainTo(this::onTokens), "sampled tokens"));
+        readmitRestored();
+    }
+
+    /**
+     * A lane key whose key group belongs to this subtask, so that every stage (keyed by lane, same
+     * parallelism) holds this scheduler's lanes on the same subtask index: steps move along forward
+     * edges, and the last stage's subtask is the one whose sampler feeds this scheduler back.
+     */
+    private String laneKey(int lane) {
+        var info = getRuntimeContext().getTaskInfo();
+        for (int n = 0; ; n++) {
+            String key = info.getIndexOfThisSubtask() + "/" + lane + "#" + n;
+            if (KeyGroupRangeAssignment.assignKeyToParallelOperator(key, info.getMaxNumberOfParallelSubtasks(),
+                    info.getNumberOfParallelSubtasks()) == info.getIndexOfThisSubtask()) return key;
+        }
+    }
+
+    /** After a restore: every request in state goes back into a lane, to be re-fed from position 0. */
+    private void readmitRestored() throws Exception {
+        List<String> ids = this.<String>getKeyedStateBackend().getKeys("requests", VoidNamespace.INSTANCE).collect(Collectors.toList());
+        for (String id : ids) {
+            setCurrentKey(id);
+            RequestState r = requests.value();
+            if (r == null) continue;
+            r.sequence.rewind();
+            leastLoaded().members.put(id, r);
+        }
+        for (Lane lane : lanes) sendStep(lane);
+    }
+
+    @Override public void processElement(StreamRecord<InferenceRequest> record) throws Exception {
+        InferenceRequest req = record.getValue();
+        if (requests.value() != null) {
+            refuse(req, "duplicate request id while the first is in flight");
+            return;
+        }
+        int[] ids = req.promptIds() != null ? req.promptIds() : tokenizer.encode(req.prompt());
+        if (ids.length == 0) {
+            refuse(req, "empty prompt");
+            return;
+        }
+        if (ids.length >= model.maxPositions()) {
+            refuse(req, "prompt of " + ids.length + " tokens does not fit the model's context of " + model.maxPositions() + " tokens");
+            return;
+        }
+        // Backpressure: while every lane is full, serve feedback mails instead of taking input.
+        Lane lane;
+        while ((lane = leastLoaded()).members.size() >= config.sequencesPerLane()) mailbox.yield();
+        RequestState r = new RequestState(new Sequence(req.id(), ids, req.params(), model.eosId(), model.maxPositions()),
+                req.metadata(), req.receivedMillis());
+        r.admitted = System.currentTimeMillis();
+        setCurrentKey(req.id());
+        requests.update(r);
+        lane.members.put(req.id(), r);
+        metrics.admitted();
+        sendStep(lane);
+    }
+
+    private void refuse(InferenceRequest req, String reason) {
+        metrics.refused();
+        output.collect(COMPLETIONS, new StreamRecord<>(CompletionResult.refused(req.id(), reason, req.metadata())));
+    }
+
+    private Lane leastLoaded() {
+        Lane best = lanes[0];
+        for (Lane l : lanes) if (l.members.size() < best.members.size()) best = l;
+        return best;
+    }
+
+    /** Sends the lane's next step unless one is in flight: tokens of its members, frees of finished ones. */
+    private void sendStep(Lane lane) {
+        if (lane.inFlight || (lane.members.isEmpty() && lane.releases.isEmpty())) return;
+        List<Sequence> seqs = new ArrayList<>(lane.members.size());
+        for (RequestState r : lane.members.values()) seqs.add(r.sequence);
+        List<StepPlanner.Entry> plan = StepPlanner.plan(seqs, config.maxBatchTokens(), model.window());
+        MicroBatchFrame.Builder f = MicroBatchFrame.builder()
+                .meta(MicroBatchFrame.META_LANE, lane.key)
+                .meta(MicroBatchFrame.META_STEP, Long.toString(++lane.step))
+                .meta(StepMeta.ORIGIN, Integer.toString(getRuntimeContext().getTaskInfo().getIndexOfThisSubtask()))
+                .width(0);
+        if (!lane.releases.isEmpty()) {
+            f.meta(StepMeta.RELEASE, StepMeta.joinReleases(lane.releases));
+            lane.releases.clear();
+        }
+        int tokens = 0;
+        for (StepPlanner.Entry e : plan) {
+            Sequence s = e.sequence();
+            int[] t = e.tokens();
+            for (int i = 0; i < t.length; i++)
+                f.row(s.id(), e.start() + i, t[i], e.samples() && i == t.length - 1 ? MicroBatchFrame.FLAG_LOGITS : 0);
+            if (e.samples()) f.meta(StepMeta.SAMPLING + s.id(), StepMeta.sampling(s.params(), s.step()));
+            s.advance(t.length);
+            tokens += t.length;
+        }
+        lane.inFlight = true;
+        metrics.step(tokens);
+        output.collect(new StreamRecord<>(f.build()));
+    }
+
+    private void onTokens(TokenBatch batch) {
+        Lane lane = null;
+        for (Lane l : lanes) if (l.key.equals(batch.lane())) lane = l;
+        if (lane == null || !lane.inFlight || lane.step != batch.step())
+            throw new IllegalStateException("tokens for " + batch.lane() + " step " + batch.step() + " were not expected");
+        long now = System.currentTimeMillis();
+        for (int i = 0; i < batch.requestIds().length; i++) {
+            String id = batch.requestIds()[i];
+            RequestState r = lane.members.get(id);
+            if (r == null) continue; // finished or forgotten while the step travelled
+            if (r.sequence.generatedCount() == 0) r.firstToken = now;
+            r.sequence.append(batch.tokens()[i], tokenizer);
+            metrics.generated();
+            if (r.sequence.finished()) {
+                lane.members.remove(id);
+                lane.releases.add(id);
+                setCurrentKey(id);
+                requests.clear();
+                emit(r, now);
+            }
+        }
+        lane.inFlight = false;
+        sendStep(lane);
+    }
+
+    private void emit(RequestState r, long now) {
+        Sequence s = r.sequence;
+        metrics.completed(now - r.received);
+        output.collect(COMPLETIONS, new StreamRecord<>(new CompletionResult(s.id(), s.text(), s.generated(), s.promptLength(),
+                s.finishReason().wire(), r.admitted - r.received, r.firstToken - r.admitted, now - r.firstToken, r.metadata, null)));
+    }
+
+    /** Keyed state gets a copy of every live request, so that the snapshot never sees a sequence mid-append. */
+    @Override public void snapshotState(StateSnapshotContext context) throws Exception {
+        super.snapshotState(context);
+        for (Lane lane : lanes)
+            for (var e : lane.members.entrySet()) {
+                setCurrentKey(e.getKey());
+                requests.update(RequestStateSerializer.TYPE.copy(e.getValue()));
+            }
+    }
+
+    /** Bounded input has ended; generation has not: keep serving feedback until every lane is idle. */
+    @Override public void endInput() throws Exception {
+        while (!allIdle()) mailbox.yield();
+    }
+
+    private boolean allIdle() {
+        for (Lane l : lanes) if (!l.idle()) return false;
+        return true;
+    }
+
+    @Override public void close() throws Exception {
+        if (feedbackKey != null) FeedbackBroker.remove(feedbackKey);
+        if (tokenizer != null) tokenizer.close();
+        super.close();
+    }
+}

@@ -1,0 +1,105 @@
+package io.mistralflink.operators.pipeline;
+
+import io.mistralflink.model.compute.Backend;
+import io.mistralflink.model.compute.KvCache;
+import io.mistralflink.model.layers.Chunk;
+import io.mistralflink.model.layers.Shard;
+import io.mistralflink.model.weights.Checkpoint;
+import io.mistralflink.operators.frame.MicroBatchFrame;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.MapState;
+import org.apache.flink.api.common.state.MapStateDescriptor;
+import org.apache.flink.api.common.typeutils.base.StringSerializer;
+import io.mistralflink.model.compute.Backends;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.util.Collector;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * One pipeline stage, keyed by lane: runs its shard of layers over a step frame through the engine.
+ * Keyed state holds, per lane, the rolling caches of the lane's sequences for this shard's layers.
+ * Caches are derived from tokens: a chunk at position 0 starts a fresh cache, and after a restore the
+ * scheduler re-feeds every sequence from position 0, so cache contents are never checkpointed.
+ */
+public final class StageFunction extends KeyedProcessFunction<String, MicroBatchFrame, MicroBatchFrame> {
+    private static final AtomicLong LIVE_CACHES = new AtomicLong();
+
+    private final PipelineConfig config;
+    private final int stage;
+    private transient Checkpoint checkpoint;
+    private transient Backend backend;
+    private transient Shard shard;
+    private transient MapState<String, KvCache> caches;
+
+    public StageFunction(PipelineConfig config, int stage) {
+        this.config = config;
+        this.stage = stage;
+    }
+
+    /** Caches held by every stage of this JVM: zero once every sequence has finished. */
+    public static long liveCaches() { return LIVE_CACHES.get(); }
+
+    @Override public void open(OpenContext ctx) {
+        checkpoint = Checkpoint.open(Path.of(config.modelDir()));
+        int[] b = config.boundaries(checkpoint.config());
+        backend = Backends.open(config.device(), config.effectiveThreads());
+        shard = Shard.load(checkpoint, b[stage], b[stage + 1], backend);
+        caches = getRuntimeContext().getMapState(new MapStateDescriptor<>("kv-caches", StringSerializer.INSTANCE, KvCacheHandleSerializer.TYPE));
+    }
+
+    @Override public void processElement(MicroBatchFrame f, Context ctx, Collector<MicroBatchFrame> out) throws Exception {
+        for (String id : StepMeta.releases(f)) release(id);
+        List<Chunk> chunks = new ArrayList<>();
+        for (int r = 0; r < f.rows(); ) {
+            String id = f.requestId(r);
+            int start = r;
+            while (r < f.rows() && f.requestId(r).equals(id)) r++;
+            int[] tokens = java.util.Arrays.copyOfRange(f.tokens(), start, r);
+            chunks.add(new Chunk(cacheFor(id, f.position(start)), f.position(start), tokens,
+                    f.hasFlag(r - 1, MicroBatchFrame.FLAG_LOGITS) ? Chunk.Logits.LAST : Chunk.Logits.NONE));
+        }
+        float[] result = chunks.isEmpty() ? new float[0] : shard.forward(chunks, f.width() > 0 ? f.values() : null);
+        MicroBatchFrame next;
+        if (!shard.isLast()) {
+            next = f.withValues(shard.outputWidth(), result);
+        } else {
+            // The sampler needs only the rows that draw a token.
+            MicroBatchFrame.Builder b = MicroBatchFrame.builder().meta(f.meta()).width(shard.outputWidth());
+            for (int r = 0; r < f.rows(); r++)
+                if (f.hasFlag(r, MicroBatchFrame.FLAG_LOGITS)) b.row(f.requestId(r), f.position(r), f.token(r), f.flags(r));
+            next = b.values(result).build();
+        }
+        out.collect(next.withMeta(MicroBatchFrame.META_STAGE, Integer.toString(stage)));
+    }
+
+    private KvCache cacheFor(String id, int start) throws Exception {
+        KvCache c = caches.get(id);
+        if (start == 0) {
+            if (c != null) release(id);
+            c = shard.newCache();
+            caches.put(id, c);
+            LIVE_CACHES.incrementAndGet();
+        } else if (c == null || c == KvCacheHandleSerializer.DROPPED) {
+            throw new IllegalStateException("stage " + stage + ": no cache for " + id + " at position " + start
+                    + " (a restored sequence must be re-fed from position 0)");
+        }
+        return c;
+    }
+
+    private void release(String id) throws Exception {
+        KvCache c = caches.get(id);
+        if (c == null) return;
+        c.close();
+        caches.remove(id);
+        if (c != KvCacheHandleSerializer.DROPPED) LIVE_CACHES.decrementAndGet();
+    }
+
+    @Override public void close() {
+        if (backend != null) backend.close();
+        if (checkpoint != null) checkpoint.close();
+    }
+}

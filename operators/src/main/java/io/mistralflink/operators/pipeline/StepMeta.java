@@ -1,0 +1,48 @@
+package io.mistralflink.operators.pipeline;
+
+import io.mistralflink.model.sampling.SamplingParams;
+import io.mistralflink.operators.frame.MicroBatchFrame;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What a step frame says besides its rows, in the frame's metadata: the lane and step, the scheduler
+ * subtask it returns to, the sequences whose caches stages may free, and how each sampling row draws.
+ */
+final class StepMeta {
+    static final String ORIGIN = "origin", RELEASE = "release", SAMPLING = "sampling.";
+
+    private StepMeta() {}
+
+    static int origin(MicroBatchFrame f) { return Integer.parseInt(f.meta(ORIGIN)); }
+
+    static String lane(MicroBatchFrame f) { return f.meta(MicroBatchFrame.META_LANE); }
+
+    static long step(MicroBatchFrame f) { return Long.parseLong(f.meta(MicroBatchFrame.META_STEP)); }
+
+    /** Request ids are separated by a character that request ids are not allowed to hold. */
+    static List<String> releases(MicroBatchFrame f) {
+        String r = f.meta(RELEASE);
+        return r == null || r.isEmpty() ? List.of() : List.of(r.split("\n"));
+    }
+
+    static String joinReleases(List<String> ids) { return String.join("\n", ids); }
+
+    /** temperature, top-p, top-k, seed, step: everything a draw depends on. */
+    static String sampling(SamplingParams p, int step) {
+        return p.temperature() + " " + p.topP() + " " + p.topK() + " " + p.seed() + " " + step;
+    }
+
+    record Draw(SamplingParams params, int step) {}
+
+    static Draw draw(MicroBatchFrame f, String requestId) {
+        String s = f.meta(SAMPLING + requestId);
+        if (s == null) throw new IllegalStateException("step frame has no sampling parameters for " + requestId);
+        String[] p = s.split(" ");
+        return new Draw(new SamplingParams(Float.parseFloat(p[0]), Float.parseFloat(p[1]), Integer.parseInt(p[2]),
+                Long.parseLong(p[3]), 1, false, List.of(), new int[0]), Integer.parseInt(p[4]));
+    }
+
+    static List<String> split(String joined) { return new ArrayList<>(List.of(joined.split("\n"))); }
+}
