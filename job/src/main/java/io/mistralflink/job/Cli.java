@@ -62,6 +62,11 @@ public final class Cli {
             case "bench" -> bench(new Args(cmd, argv, 1,
                     List.of("model", "random-model", "layers", "batch-sizes", "prompt-tokens", "new-tokens", "device", "threads"),
                     List.of("json")), out);
+            case "run" -> KafkaCommands.run(KafkaCommands.runArgs(argv), out);
+            case "produce" -> KafkaCommands.produce(new Args(cmd, argv, 1, List.of("bootstrap-servers", "file", "topic"), List.of()), out);
+            case "consume" -> KafkaCommands.consume(new Args(cmd, argv, 1, List.of("bootstrap-servers", "topic", "count"), List.of("follow")), out);
+            case "kafka-bench" -> KafkaBench.run(KafkaBench.args(argv), out);
+            case "demo" -> KafkaCommands.demo(new Args(cmd, argv, 1, List.of("count", "model", "max-new-tokens"), List.of()), out);
             case "batch" -> BatchCommand.run(new Args(cmd, argv, 1, BatchCommand.OPTIONS, List.of("quiet")), out, System.err);
             case "bench-pipeline" -> PipelineBench.run(new Args(cmd, argv, 1, PipelineBench.OPTIONS, List.of()), out);
             default -> throw new Args.UsageException("unknown command '" + cmd + "'\n" + USAGE);
@@ -78,6 +83,8 @@ public final class Cli {
               batch    --model DIR --input F.jsonl --output G.jsonl [--stages P] [--layer-split 0,3,6] [--lanes L]
                        [--sequences-per-lane S] [--max-batch-tokens N] [--parallelism R] [--buffer-timeout-ms T] [--quiet]
               bench-pipeline --model DIR [--requests 64] [--prompt-tokens 128] [--new-tokens 64] [--stages 1,2] [--lanes 1,2,4]
+            """ + KafkaCommands.USAGE.indent(2).stripTrailing() + """
+
             common: [--device cpu|cuda|cuda:N|auto] [--threads N]""";
 
     /** --device cpu (default) | cuda | cuda:N | auto (CUDA where it loads and a GPU answers, else the CPU; one line on stderr says which). */

@@ -17,7 +17,10 @@ public final class SamplerFunction extends ProcessFunction<MicroBatchFrame, Void
     static final String EDGE = "sampled-tokens";
 
     private transient FeedbackKey key;
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(SamplerFunction.class);
+
     private transient FeedbackChannel<TokenBatch> channel;
+    private transient boolean dropping;
 
     @Override public void open(OpenContext ctx) {
         key = FeedbackKey.of(EDGE, getRuntimeContext());
@@ -25,6 +28,7 @@ public final class SamplerFunction extends ProcessFunction<MicroBatchFrame, Void
     }
 
     @Override public void processElement(MicroBatchFrame f, Context ctx, Collector<Void> out) {
+        FailureInjection.check(FailureInjection.Point.SAMPLER, "sampler");
         if (StepMeta.origin(f) != getRuntimeContext().getTaskInfo().getIndexOfThisSubtask())
             throw new IllegalStateException("step of scheduler " + StepMeta.origin(f) + " reached sampler "
                     + getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
@@ -35,8 +39,13 @@ public final class SamplerFunction extends ProcessFunction<MicroBatchFrame, Void
             StepMeta.Draw d = StepMeta.draw(f, ids[r]);
             tokens[r] = Sampler.sample(f.row(r), 0, f.width(), d.params(), d.step());
         }
-        if (!channel.offer(new TokenBatch(StepMeta.lane(f), StepMeta.step(f), ids, tokens)))
-            throw new IllegalStateException("the scheduler's feedback channel " + key + " is closed");
+        if (!channel.offer(new TokenBatch(StepMeta.lane(f), StepMeta.step(f), ids, tokens)) && !dropping) {
+            // The channel closes only when its scheduler closes: the job is stopping (stop-with-savepoint,
+            // whose snapshot holds the tokens that matter; a restore re-feeds every sequence) or failing
+            // over. Steps still travelling the stages arrive here after that; their tokens are not needed.
+            dropping = true;
+            LOG.info("scheduler {} has closed: dropping the tokens of steps still in flight", key);
+        }
     }
 
     @Override public void close() {

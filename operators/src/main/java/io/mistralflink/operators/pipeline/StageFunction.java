@@ -52,6 +52,7 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
     }
 
     @Override public void processElement(MicroBatchFrame f, Context ctx, Collector<MicroBatchFrame> out) throws Exception {
+        FailureInjection.check(FailureInjection.Point.STAGE, "stage " + stage);
         for (String id : StepMeta.releases(f)) release(id);
         List<Chunk> chunks = new ArrayList<>();
         int[] allTokens = f.tokens();

@@ -1,0 +1,63 @@
+package io.mistralflink.job;
+
+import io.mistralflink.job.kafka.EmbeddedKafka;
+import io.mistralflink.model.generate.Sequence;
+import io.mistralflink.operators.pipeline.PipelineConfig;
+import io.mistralflink.schemas.ChatMessage;
+import io.mistralflink.schemas.Completion;
+import io.mistralflink.schemas.GenerationRequest;
+import org.apache.flink.api.common.JobStatus;
+import org.apache.flink.core.execution.JobClient;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Requests produced to Kafka come back on the completions topic (read_committed) exactly once, each
+ * equal to what the engine alone generates: greedy and seeded, prompts and chat messages (rendered
+ * with the checkpoint's template), over two stages. No restarts allowed.
+ */
+@Timeout(180)
+class KafkaJobEndToEndTest {
+
+    @Test void completionsEqualTheEngineAloneExactlyOnce() throws Exception {
+        Path model = KafkaJobSupport.chatModel();
+        List<GenerationRequest> requests = new ArrayList<>(KafkaJobSupport.requests("e2e-", 40, 1, 24, 5));
+        requests.add(KafkaJobSupport.chat("chat-1", List.of(new ChatMessage("user", "Tell me about the city council.")), 12));
+        requests.add(KafkaJobSupport.chat("chat-2", List.of(new ChatMessage("system", "Be brief."), new ChatMessage("user", "Hi"),
+                new ChatMessage("assistant", "Hello!"), new ChatMessage("user", "What did the jury say?")), 12));
+        Map<String, Sequence> want = KafkaJobSupport.oracle(model, requests);
+        PipelineConfig config = PipelineConfig.defaults(model.toString()).withStages(2).withLanes(2).withSequencesPerLane(8)
+                .withMaxBatchTokens(128).withThreadsPerStage(1);
+        try (EmbeddedKafka kafka = EmbeddedKafka.builder().partitions(2).start();
+             KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions");
+             KafkaJobSupport.Reader deadLetters = new KafkaJobSupport.Reader(kafka, "dead-letters")) {
+            KafkaJobSupport.produce(kafka, requests.subList(0, 20));
+            JobClient job = KafkaJobSupport.start(kafka, config, KafkaJobSupport.noRestarts(), KafkaJobSupport.options(config, 512));
+            try {
+                completions.atLeast(10, Duration.ofSeconds(90), Duration.ZERO);
+                KafkaJobSupport.produce(kafka, requests.subList(20, requests.size())); // while the job runs
+                completions.atLeast(requests.size(), Duration.ofSeconds(90), Duration.ofSeconds(1));
+                assertEquals(JobStatus.RUNNING, job.getJobStatus().get(10, TimeUnit.SECONDS));
+            } finally {
+                KafkaCommands.cancelAndWait(job);
+            }
+            List<Completion> got = completions.completions();
+            KafkaJobSupport.assertMatchesEngine(want, got, model.getFileName().toString());
+            for (Completion c : got) {
+                if (c.getRequestId().startsWith("e2e-"))
+                    assertEquals(Map.of("n", c.getRequestId().substring(4)), c.getMetadata(), "metadata echoed, nothing added");
+                assertTrue(c.getTimings().getQueuedMs() >= 0 && c.getTimings().getPrefillMs() >= 0 && c.getTimings().getDecodeMs() >= 0);
+            }
+            assertTrue(deadLetters.until(r -> false, Duration.ZERO, Duration.ofMillis(300)).isEmpty(), "no dead letters");
+        }
+    }
+}

@@ -1,0 +1,104 @@
+package io.mistralflink.job;
+
+import io.mistralflink.job.kafka.EmbeddedKafka;
+import io.mistralflink.model.generate.Sequence;
+import io.mistralflink.operators.pipeline.FailureInjection;
+import io.mistralflink.operators.pipeline.PipelineConfig;
+import io.mistralflink.schemas.GenerationRequest;
+import org.apache.flink.api.common.JobStatus;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.core.execution.SavepointFormatType;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Failures in the middle of generation: a stage or the sampler throws once (test hook
+ * {@link FailureInjection}) while 8 sequences are in flight, some decoding and some still in a
+ * chunked prefill (prompts up to ~200 tokens, 32-token step budget); the job restarts from its last
+ * checkpoint (every 200 ms, fixed-delay restarts). And a stop with a savepoint, restarted from it with
+ * other lanes, stages and parallelism. Either way every request gets exactly one completion
+ * (read_committed) and the texts equal the engine alone's, i.e. an undisturbed run's.
+ */
+@Timeout(180)
+class KafkaJobRecoveryTest {
+
+    @AfterEach void disarm() { FailureInjection.disarm(); }
+
+    @ParameterizedTest @EnumSource(FailureInjection.Point.class)
+    void aFailureMidGenerationRestartsFromTheCheckpointAndAnswersEveryRequestOnce(FailureInjection.Point point) throws Exception {
+        Path model = KafkaJobSupport.model();
+        List<GenerationRequest> requests = KafkaJobSupport.requests("rec-", 48, 8, 32, 17);
+        Map<String, Sequence> want = KafkaJobSupport.oracle(model, requests);
+        PipelineConfig config = PipelineConfig.defaults(model.toString()).withStages(2).withLanes(2).withSequencesPerLane(4)
+                .withMaxBatchTokens(32).withThreadsPerStage(1);
+        FailureInjection.disarm();
+        try (EmbeddedKafka kafka = EmbeddedKafka.builder().partitions(2).start();
+             KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions")) {
+            // warm up: a first batch through, checkpoints completing (results are visible)
+            KafkaJobSupport.produce(kafka, requests.subList(0, 8));
+            JobClient job = KafkaJobSupport.start(kafka, config, KafkaJobSupport.fixedDelayRestarts(3, 200), KafkaJobSupport.options(config, 512));
+            try {
+                completions.atLeast(8, Duration.ofSeconds(90), Duration.ZERO);
+                // the 60th step of the second batch fails: lanes full, a checkpoint or more taken since it began
+                FailureInjection.arm(point, 60);
+                KafkaJobSupport.produce(kafka, requests.subList(8, requests.size()));
+                completions.atLeast(requests.size(), Duration.ofSeconds(120), Duration.ofSeconds(2));
+                assertEquals(1, FailureInjection.fired(point), point + " failed once");
+                assertEquals(JobStatus.RUNNING, job.getJobStatus().get(10, TimeUnit.SECONDS), "recovered and running");
+            } finally {
+                KafkaCommands.cancelAndWait(job);
+            }
+            KafkaJobSupport.assertMatchesEngine(want, completions.completions(), "tiny-mistral");
+        }
+    }
+
+    @Test void stopWithASavepointAndResumeWithOtherLanesAndParallelism(@TempDir Path savepoints) throws Exception {
+        Path model = KafkaJobSupport.model();
+        List<GenerationRequest> requests = KafkaJobSupport.requests("sp-", 48, 16, 48, 23);
+        Map<String, Sequence> want = KafkaJobSupport.oracle(model, requests);
+        PipelineConfig first = PipelineConfig.defaults(model.toString()).withStages(1).withLanes(2).withSequencesPerLane(4)
+                .withMaxBatchTokens(32).withThreadsPerStage(1);
+        PipelineConfig second = first.withStages(2).withLanes(3).withSequencesPerLane(3).withParallelism(2);
+        try (EmbeddedKafka kafka = EmbeddedKafka.builder().partitions(2).start();
+             KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions")) {
+            KafkaJobSupport.produce(kafka, requests.subList(0, 8));
+            JobClient job = KafkaJobSupport.start(kafka, first, KafkaJobSupport.noRestarts(), KafkaJobSupport.options(first, 512));
+            String savepoint;
+            try {
+                completions.atLeast(8, Duration.ofSeconds(90), Duration.ZERO); // warm
+                KafkaJobSupport.produce(kafka, requests.subList(8, requests.size()));
+                completions.atLeast(11, Duration.ofSeconds(90), Duration.ZERO); // the second batch under way
+                savepoint = job.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL).get(90, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                KafkaCommands.cancelAndWait(job);
+                throw e;
+            }
+            int beforeStop = completions.until(r -> false, Duration.ZERO, Duration.ofMillis(500)).size();
+            assertTrue(beforeStop < requests.size(), "the first run answered everything before the savepoint: nothing to resume");
+
+            var conf = KafkaJobSupport.noRestarts();
+            conf.set(org.apache.flink.configuration.StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
+            JobClient resumed = KafkaJobSupport.start(kafka, second, conf, KafkaJobSupport.options(second, 512));
+            try {
+                completions.atLeast(requests.size(), Duration.ofSeconds(120), Duration.ofSeconds(2));
+                assertEquals(JobStatus.RUNNING, resumed.getJobStatus().get(10, TimeUnit.SECONDS));
+            } finally {
+                KafkaCommands.cancelAndWait(resumed);
+            }
+            System.out.println("savepoint test: " + beforeStop + " answered before the stop, " + (requests.size() - beforeStop) + " after the resume");
+            KafkaJobSupport.assertMatchesEngine(want, completions.completions(), "tiny-mistral");
+        }
+    }
+}

@@ -1,0 +1,210 @@
+package io.mistralflink.job;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.mistralflink.job.kafka.ChatTemplate;
+import io.mistralflink.job.kafka.EmbeddedKafka;
+import io.mistralflink.job.kafka.KafkaIo;
+import io.mistralflink.job.kafka.KafkaTopics;
+import io.mistralflink.job.kafka.PrepareRequests;
+import io.mistralflink.model.ModelConfig;
+import io.mistralflink.model.TestModels;
+import io.mistralflink.model.compute.cpu.CpuBackend;
+import io.mistralflink.model.generate.Generator;
+import io.mistralflink.model.generate.Sequence;
+import io.mistralflink.model.layers.Shard;
+import io.mistralflink.model.tokenizer.Tokenizer;
+import io.mistralflink.model.weights.Checkpoint;
+import io.mistralflink.operators.pipeline.PipelineConfig;
+import io.mistralflink.schemas.ChatMessage;
+import io.mistralflink.schemas.Completion;
+import io.mistralflink.schemas.GenerationRequest;
+import io.mistralflink.schemas.WireCodec;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.RestartStrategyOptions;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.tukaani.xz.XZInputStream;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.SplittableRandom;
+import java.util.function.Predicate;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Requests, the engine-alone oracle, and the job on a local MiniCluster against an embedded broker. */
+final class KafkaJobSupport {
+    private KafkaJobSupport() {}
+
+    static Path model() { return TestModels.model("tiny-mistral"); }
+
+    /** tiny-mistral with a Mistral-style chat template (files linked into a temporary directory). */
+    static synchronized Path chatModel() throws IOException {
+        Path dir = Files.createTempDirectory("tiny-mistral-chat-");
+        dir.toFile().deleteOnExit();
+        try (var files = Files.list(model())) {
+            for (Path f : files.toList()) {
+                if (f.getFileName().toString().equals("tokenizer_config.json")) continue;
+                Files.createSymbolicLink(dir.resolve(f.getFileName()), f);
+            }
+        }
+        try (var in = KafkaJobSupport.class.getResourceAsStream("/models/tiny-mistral-chat/tokenizer_config.json")) {
+            Files.copy(in, dir.resolve("tokenizer_config.json"));
+        }
+        return dir;
+    }
+
+    /**
+     * Mixed requests from Brown text: short and long prompts (every 5th longer than the 64-token window,
+     * so prefill takes several chunks), greedy and seeded alternately, some with stop strings.
+     */
+    static List<GenerationRequest> requests(String prefix, int n, int minTokens, int maxTokens, long seed) throws IOException {
+        List<String> paragraphs = new ArrayList<>();
+        try (var in = new BufferedReader(new InputStreamReader(new XZInputStream(Files.newInputStream(TestModels.brown())), StandardCharsets.UTF_8))) {
+            ObjectMapper om = new ObjectMapper();
+            for (String line; (line = in.readLine()) != null && paragraphs.size() < 400; )
+                for (String p : om.readTree(line).get("text").asText().split("\n")) if (p.length() > 40) paragraphs.add(p);
+        }
+        SplittableRandom r = new SplittableRandom(seed);
+        List<GenerationRequest> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            String p = paragraphs.get(r.nextInt(paragraphs.size()));
+            int chars = i % 5 == 0 ? Math.min(p.length(), 900) : Math.min(p.length(), 10 + r.nextInt(150));
+            GenerationRequest.Builder b = GenerationRequest.newBuilder().setRequestId(prefix + i).setPrompt(p.substring(0, chars))
+                    .setMaxNewTokens(minTokens + r.nextInt(maxTokens - minTokens + 1)).setMetadata(Map.of("n", Integer.toString(i)));
+            if (i % 2 == 1) b.setTemperature(0.8f).setTopP(0.9f).setTopK(40).setSeed(1000L + i);
+            if (i % 7 == 3) b.setStop(List.of(" the"));
+            if (i % 3 == 0) b.setIgnoreEos(true);
+            out.add(b.build());
+        }
+        return out;
+    }
+
+    /** What the engine alone generates for each request (the prompt rendered as the job renders it). */
+    static Map<String, Sequence> oracle(Path modelDir, List<GenerationRequest> requests) {
+        Map<String, Sequence> o = new HashMap<>();
+        try (CpuBackend b = new CpuBackend(); Checkpoint c = Checkpoint.open(modelDir); Tokenizer tok = Tokenizer.load(modelDir)) {
+            ModelConfig k = c.config();
+            ChatTemplate template = ChatTemplate.load(modelDir).orElse(null);
+            List<Sequence> seqs = new ArrayList<>();
+            for (GenerationRequest q : requests) {
+                String prompt = q.getPrompt() != null ? q.getPrompt() : template.render(q.getMessages());
+                Sequence s = new Sequence(q.getRequestId(), tok.encode(prompt), PrepareRequests.sampling(q), k.eosId(), k.maxPositions());
+                seqs.add(s);
+                o.put(q.getRequestId(), s);
+            }
+            new Generator(Shard.whole(c, b), tok, 512).run(seqs);
+        }
+        return o;
+    }
+
+    /** Each request answered exactly once, as the engine alone answers it. */
+    static void assertMatchesEngine(Map<String, Sequence> want, List<Completion> got, String modelId) {
+        Map<String, Integer> counts = new HashMap<>();
+        for (Completion c : got) counts.merge(c.getRequestId(), 1, Integer::sum);
+        List<String> twice = counts.entrySet().stream().filter(e -> e.getValue() > 1).map(Map.Entry::getKey).sorted().toList();
+        assertTrue(twice.isEmpty(), "answered more than once: " + twice);
+        List<String> missing = want.keySet().stream().filter(id -> !counts.containsKey(id)).sorted().toList();
+        assertTrue(missing.isEmpty(), "not answered: " + missing);
+        assertEquals(want.size(), got.size(), "one completion per request");
+        for (Completion c : got) {
+            Sequence s = want.get(c.getRequestId());
+            assertNotNull(s, "unknown id " + c.getRequestId());
+            assertEquals(java.util.Arrays.stream(s.generated()).boxed().toList(), c.getCompletionIds(), c.getRequestId() + " tokens");
+            assertEquals(s.text(), c.getText(), c.getRequestId() + " text");
+            assertEquals(s.finishReason().wire(), c.getFinishReason(), c.getRequestId() + " finish reason");
+            assertEquals(s.promptLength(), c.getPromptTokens(), c.getRequestId() + " prompt tokens");
+            assertEquals(s.generatedCount(), c.getCompletionTokens(), c.getRequestId() + " completion tokens");
+            assertEquals(modelId, c.getModel());
+        }
+    }
+
+    static Configuration fixedDelayRestarts(int attempts, long delayMs) {
+        Configuration conf = KafkaJob.configuration(200, null);
+        conf.set(RestartStrategyOptions.RESTART_STRATEGY, "fixed-delay");
+        conf.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, attempts);
+        conf.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, Duration.ofMillis(delayMs));
+        return conf;
+    }
+
+    static Configuration noRestarts() {
+        Configuration conf = KafkaJob.configuration(200, null);
+        conf.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
+        return conf;
+    }
+
+    static JobClient start(EmbeddedKafka kafka, PipelineConfig config, Configuration conf, KafkaJob.Options options) throws Exception {
+        StreamExecutionEnvironment env = PipelineArgs.localEnvironment(config, conf);
+        KafkaJob.build(env, new KafkaIo(kafka.bootstrapServers(), KafkaTopics.defaults(), "test"), config, options);
+        return env.executeAsync("kafka-job-test");
+    }
+
+    static KafkaJob.Options options(PipelineConfig config, int maxNewTokensLimit) {
+        return new KafkaJob.Options("test", Path.of(config.modelDir()).getFileName().toString(), maxNewTokensLimit);
+    }
+
+    static void produce(EmbeddedKafka kafka, List<GenerationRequest> requests) throws Exception {
+        KafkaCommands.produceAll(kafka.bootstrapServers(), KafkaTopics.DEFAULT_PROMPTS, requests);
+    }
+
+    /** A read_committed reader of one topic that keeps its position between calls. */
+    static final class Reader implements AutoCloseable {
+        private final KafkaConsumer<byte[], byte[]> consumer;
+        final List<ConsumerRecord<byte[], byte[]>> records = new ArrayList<>();
+
+        Reader(EmbeddedKafka kafka, String topic) {
+            Properties p = new Properties();
+            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+            p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+            p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+            p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+            p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+            consumer = new KafkaConsumer<>(p);
+            List<TopicPartition> parts = consumer.partitionsFor(topic).stream().map(i -> new TopicPartition(topic, i.partition())).toList();
+            consumer.assign(parts);
+            consumer.seekToBeginning(parts);
+        }
+
+        /** Polls until {@code done} holds for what was read, then for {@code settle} more (to catch duplicates). */
+        List<ConsumerRecord<byte[], byte[]>> until(Predicate<List<ConsumerRecord<byte[], byte[]>>> done, Duration timeout, Duration settle) {
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (!done.test(records) && System.nanoTime() < deadline) consumer.poll(Duration.ofMillis(100)).forEach(records::add);
+            long settleEnd = System.nanoTime() + settle.toNanos();
+            while (System.nanoTime() < settleEnd) consumer.poll(Duration.ofMillis(100)).forEach(records::add);
+            return records;
+        }
+
+        List<ConsumerRecord<byte[], byte[]>> atLeast(int n, Duration timeout, Duration settle) {
+            return until(r -> r.size() >= n, timeout, settle);
+        }
+
+        List<Completion> completions() {
+            return records.stream().map(r -> {
+                Completion c = WireCodec.decodeCompletion(r.value());
+                assertEquals(c.getRequestId(), new String(r.key(), StandardCharsets.UTF_8), "key = request id");
+                return c;
+            }).toList();
+        }
+
+        @Override public void close() { consumer.close(); }
+    }
+
+    static GenerationRequest chat(String id, List<ChatMessage> messages, int maxNewTokens) {
+        return GenerationRequest.newBuilder().setRequestId(id).setMessages(messages).setMaxNewTokens(maxNewTokens).build();
+    }
+}
