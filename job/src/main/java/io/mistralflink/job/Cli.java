@@ -84,13 +84,17 @@ public final class Cli {
                        [--sequences-per-lane S] [--max-batch-tokens N] [--parallelism R] [--buffer-timeout-ms T] [--quiet]
               bench-pipeline --model DIR [--requests 64] [--prompt-tokens 128] [--new-tokens 64] [--stages 1,2] [--lanes 1,2,4]
             """ + KafkaCommands.USAGE.indent(2).stripTrailing() + """
-            
-            common: [--device cpu] [--threads N]""";
 
+            common: [--device cpu|cuda|cuda:N|auto] [--threads N]""";
+
+    /** --device cpu (default) | cuda | cuda:N | auto (CUDA where it loads and a GPU answers, else the CPU; one line on stderr says which). */
     static Backend backend(Args a) {
         String device = a.get("device", "cpu");
-        if (!device.equals("cpu")) throw new Args.UsageException("--device " + device + " is not available in this build (cpu)");
-        return new CpuBackend(a.integer("threads", Runtime.getRuntime().availableProcessors()));
+        try {
+            return io.mistralflink.model.compute.Backends.open(device, a.integer("threads", Runtime.getRuntime().availableProcessors()));
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            throw new Args.UsageException("--device " + device + ": " + e.getMessage());
+        }
     }
 
     private static String textArg(Args a, String inline, String file) {

@@ -1,5 +1,7 @@
 package io.mistralflink.model.compute;
 
+import io.mistralflink.model.sampling.Sampler;
+import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.model.weights.Tensor;
 
 /**
@@ -34,6 +36,12 @@ public interface Backend extends AutoCloseable {
     /** out[r] = x[r] / rms(x[r]) * gain. */
     void rmsNorm(Activation x, Weight gain, float eps, Activation out);
 
+    /** acc[r] += x[r], then out[r] = rmsNorm(acc[r]): a residual add and the next norm (one pass on a GPU). */
+    default void addRmsNorm(Activation acc, Activation x, Weight gain, float eps, Activation out) {
+        add(acc, x);
+        rmsNorm(acc, gain, eps, out);
+    }
+
     /** out[r] = W x[r], with W stored [out features, in features]. */
     void matmul(Activation x, Weight w, Activation out);
 
@@ -54,6 +62,37 @@ public interface Backend extends AutoCloseable {
 
     /** out[rows[i]] += scale[i] * src[i], applied in order of i. */
     void scatterAddRows(Activation src, int[] rows, float[] scale, Activation out);
+
+    /**
+     * The next token of each row of logits: row i drawn with params[i] at step steps[i], or -1 where
+     * params[i] is null (a row whose logits pick nothing, such as a prefill chunk that does not reach
+     * the prompt's end). The default reads the logits back and samples on the host; a GPU backend can
+     * pick greedy rows on the device, so that only token ids travel back.
+     */
+    default int[] sample(Activation logits, SamplingParams[] params, int[] steps) {
+        float[] l = download(logits);
+        int vocab = logits.cols();
+        int[] out = new int[params.length];
+        for (int i = 0; i < params.length; i++)
+            out[i] = params[i] == null ? -1 : Sampler.sample(l, i * vocab, vocab, params[i], steps[i]);
+        return out;
+    }
+
+    /**
+     * Opens a forward step over this batch. Activations allocated inside a step live until it closes
+     * (a GPU backend recycles their memory then, and may replay a recorded graph of a step it has seen
+     * before); the batch's caches may be made ready up front. The CPU backend needs none of this.
+     */
+    default Step step(AttentionBatch batch) { return Step.NONE; }
+
+    /** Says that these activations will not be read again, so a backend may reuse their memory at once. */
+    default void release(Activation... done) {}
+
+    /** A forward step's lifetime; see {@link #step}. */
+    interface Step extends AutoCloseable {
+        Step NONE = () -> {};
+        @Override void close();
+    }
 
     @Override default void close() {}
 }

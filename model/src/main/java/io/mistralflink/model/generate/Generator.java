@@ -3,7 +3,7 @@ package io.mistralflink.model.generate;
 import io.mistralflink.model.compute.KvCache;
 import io.mistralflink.model.layers.Chunk;
 import io.mistralflink.model.layers.Shard;
-import io.mistralflink.model.sampling.Sampler;
+import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.model.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
@@ -36,20 +36,26 @@ public final class Generator {
         for (Sequence s : sequences) caches.put(s, model.newCache());
         List<Sequence> active = new ArrayList<>(sequences);
         long start = System.nanoTime(), firstTokens = -1;
-        int steps = 0, vocab = model.config().vocabSize(), window = model.config().window();
+        int steps = 0, window = model.config().window();
         try {
             while (!active.isEmpty()) {
                 List<StepPlanner.Entry> step = StepPlanner.plan(active, maxBatchTokens, window);
                 List<Chunk> chunks = new ArrayList<>(step.size());
-                for (StepPlanner.Entry e : step) chunks.add(new Chunk(caches.get(e.sequence()), e.start(), e.tokens(),
-                        e.samples() ? Chunk.Logits.LAST : Chunk.Logits.NONE));
-                float[] logits = model.forward(chunks, null);
+                SamplingParams[] params = new SamplingParams[step.size()];
+                int[] draws = new int[step.size()];
+                for (int i = 0; i < step.size(); i++) {
+                    StepPlanner.Entry e = step.get(i);
+                    chunks.add(new Chunk(caches.get(e.sequence()), e.start(), e.tokens(), e.samples() ? Chunk.Logits.LAST : Chunk.Logits.NONE));
+                    if (e.samples()) params[i] = e.sequence().params();
+                    draws[i] = e.sequence().step();
+                }
+                // The backend picks the tokens (on a GPU, only their ids come back).
+                int[] next = model.sample(chunks, null, params, draws);
                 steps++;
-                int row = 0;
-                for (StepPlanner.Entry e : step) {
-                    Sequence s = e.sequence();
-                    s.advance(e.tokens().length);
-                    if (e.samples()) s.append(Sampler.sample(logits, row++ * vocab, vocab, s.params(), s.step()), tokenizer);
+                for (int i = 0; i < step.size(); i++) {
+                    StepPlanner.Entry e = step.get(i);
+                    e.sequence().advance(e.tokens().length);
+                    if (e.samples()) e.sequence().append(next[i], tokenizer);
                 }
                 active.removeIf(Sequence::finished);
                 if (firstTokens < 0 && sequences.stream().allMatch(s -> s.generatedCount() > 0)) firstTokens = System.nanoTime();

@@ -14,7 +14,9 @@ record MixtureOfExperts(Linear router, FeedForward[] experts, int topK) {
 
     Activation apply(Backend b, Activation x) {
         int rows = x.rows(), n = experts.length;
-        float[] logits = b.download(router.apply(b, x));
+        Activation routed = router.apply(b, x);
+        float[] logits = b.download(routed);
+        b.release(routed);
         int[][] rowsOf = new int[n][rows];
         float[][] weightsOf = new float[n][rows];
         int[] count = new int[n];
@@ -35,7 +37,10 @@ record MixtureOfExperts(Linear router, FeedForward[] experts, int topK) {
             int[] sel = Arrays.copyOf(rowsOf[e], count[e]);
             Activation xe = b.allocate(sel.length, x.cols());
             b.gatherRows(x, sel, xe);
-            b.scatterAddRows(experts[e].apply(b, xe), sel, Arrays.copyOf(weightsOf[e], count[e]), out);
+            Activation ye = experts[e].apply(b, xe);
+            b.release(xe);
+            b.scatterAddRows(ye, sel, Arrays.copyOf(weightsOf[e], count[e]), out);
+            b.release(ye);
         }
         return out;
     }

@@ -6,6 +6,7 @@ import io.mistralflink.model.compute.Activation;
 import io.mistralflink.model.compute.AttentionBatch;
 import io.mistralflink.model.compute.Backend;
 import io.mistralflink.model.compute.KvCache;
+import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.model.weights.Checkpoint;
 
 import java.util.ArrayList;
@@ -100,18 +101,70 @@ public final class Shard implements AutoCloseable {
     /**
      * One micro-batch step. The first shard reads the chunks' tokens; a later one reads {@code hidden},
      * rows in chunk order. The last shard returns logits for each chunk's {@link Chunk#logitRows()} rows,
-     * in chunk order,
-     * the others the hidden state of every row.
+     * in chunk order, the others the hidden state of every row.
      */
     public float[] forward(List<Chunk> chunks, float[] hidden) {
+        AttentionBatch batch = batchOf(chunks);
+        try (Backend.Step step = backend.step(batch)) {
+            Activation x = layers(chunks, hidden, batch);
+            if (!isLast()) return backend.download(x);
+            Activation logits = logits(chunks, x);
+            return logits == null ? new float[0] : backend.download(logits);
+        }
+    }
+
+    /**
+     * One micro-batch step of the last shard that picks the next token on the backend, so that only
+     * token ids, not logits, need to leave a GPU: a chunk with {@link Chunk.Logits#LAST} gets its token
+     * drawn with params[i] at step steps[i] (params[i] must not be null), a chunk with
+     * {@link Chunk.Logits#NONE} gets -1; {@link Chunk.Logits#ALL} is for scoring, not here.
+     */
+    public int[] sample(List<Chunk> chunks, float[] hidden, SamplingParams[] params, int[] steps) {
+        if (!isLast()) throw new IllegalStateException("shard [" + from + ", " + to + ") has no LM head to sample from");
+        if (params.length != chunks.size() || steps.length != chunks.size())
+            throw new IllegalArgumentException(chunks.size() + " chunks but " + params.length + " params and " + steps.length + " steps");
         int rows = 0;
-        for (Chunk c : chunks) rows += c.length();
-        int[] tokens = new int[rows], positions = new int[rows];
+        for (int i = 0; i < chunks.size(); i++) {
+            Chunk.Logits l = chunks.get(i).logits();
+            if (l == Chunk.Logits.ALL) throw new IllegalArgumentException("sampling takes at most one logit row per chunk");
+            if ((l == Chunk.Logits.LAST) != (params[i] != null))
+                throw new IllegalArgumentException("chunk " + i + " asks for logits " + l + " but has " + (params[i] == null ? "no" : "") + " sampling params");
+            if (l == Chunk.Logits.LAST) rows++;
+        }
+        SamplingParams[] rowParams = new SamplingParams[rows];
+        int[] rowSteps = new int[rows];
+        for (int i = 0, r = 0; i < chunks.size(); i++)
+            if (params[i] != null) { rowParams[r] = params[i]; rowSteps[r++] = steps[i]; }
+        AttentionBatch batch = batchOf(chunks);
+        int[] drawn;
+        try (Backend.Step step = backend.step(batch)) {
+            Activation x = layers(chunks, hidden, batch);
+            Activation logits = logits(chunks, x);
+            drawn = logits == null ? new int[0] : backend.sample(logits, rowParams, rowSteps);
+        }
+        int[] out = new int[chunks.size()];
+        for (int i = 0, r = 0; i < chunks.size(); i++) out[i] = params[i] != null ? drawn[r++] : -1;
+        return out;
+    }
+
+    private AttentionBatch batchOf(List<Chunk> chunks) {
         List<AttentionBatch.Segment> segments = new ArrayList<>(chunks.size());
         int r = 0;
         for (Chunk c : chunks) {
             if (c.start() < 0) throw new IllegalArgumentException("negative start position " + c.start());
             segments.add(new AttentionBatch.Segment(c.cache(), r, c.length(), c.start()));
+            r += c.length();
+        }
+        return new AttentionBatch(config.heads(), config.kvHeads(), config.headDim(), config.window(), segments);
+    }
+
+    /** The hidden state after this shard's layers. */
+    private Activation layers(List<Chunk> chunks, float[] hidden, AttentionBatch batch) {
+        int rows = 0;
+        for (Chunk c : chunks) rows += c.length();
+        int[] tokens = new int[rows], positions = new int[rows];
+        int r = 0;
+        for (Chunk c : chunks) {
             for (int i = 0; i < c.length(); i++, r++) {
                 tokens[r] = c.tokens()[i];
                 positions[r] = c.start() + i;
@@ -127,18 +180,25 @@ public final class Shard implements AutoCloseable {
                         + " hidden floats, got " + (hidden == null ? "none" : hidden.length));
             x = backend.upload(hidden, rows, config.dim());
         }
-        AttentionBatch batch = new AttentionBatch(config.heads(), config.kvHeads(), config.headDim(), config.window(), segments);
         for (int l = 0; l < blocks.length; l++) blocks[l].apply(backend, x, positions, batch, l);
-        if (!isLast()) return backend.download(x);
+        return x;
+    }
 
+    /** Logits of each chunk's logit rows, in chunk order; null when no chunk asks for any. */
+    private Activation logits(List<Chunk> chunks, Activation x) {
         int[] selected = selectLogitRows(chunks);
-        if (selected.length == 0) return new float[0];
+        if (selected.length == 0) return null;
         Activation last = x;
-        if (selected.length != rows) {
+        if (selected.length != x.rows()) {
             last = backend.allocate(selected.length, config.dim());
             backend.gatherRows(x, selected, last);
+            backend.release(x);
         }
-        return backend.download(head.apply(backend, norm.apply(backend, last)));
+        Activation normed = norm.apply(backend, last);
+        backend.release(last);
+        Activation out = head.apply(backend, normed);
+        backend.release(normed);
+        return out;
     }
 
     private static int[] selectLogitRows(List<Chunk> chunks) {

@@ -17,6 +17,9 @@ record SlidingWindowAttention(Linear wq, Linear wk, Linear wv, Linear wo, int he
         b.rotary(k, headDim, positions, ropeTheta);
         Activation attended = b.allocate(x.rows(), q.cols());
         b.attention(q, k, v, attended, batch, layer);
-        return wo.apply(b, attended);
+        b.release(q, k, v);
+        Activation out = wo.apply(b, attended);
+        b.release(attended);
+        return out;
     }
 }

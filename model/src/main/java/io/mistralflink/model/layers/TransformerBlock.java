@@ -9,8 +9,15 @@ record TransformerBlock(RMSNorm attentionNorm, SlidingWindowAttention attention,
                         FeedForward feedForward, MixtureOfExperts moe) {
 
     void apply(Backend b, Activation x, int[] positions, AttentionBatch batch, int layer) {
-        b.add(x, attention.apply(b, attentionNorm.apply(b, x), positions, batch, layer));
-        Activation h = ffnNorm.apply(b, x);
-        b.add(x, moe != null ? moe.apply(b, h) : feedForward.apply(b, h));
+        Activation normed = attentionNorm.apply(b, x);
+        Activation attended = attention.apply(b, normed, positions, batch, layer);
+        b.release(normed);
+        Activation h = b.allocate(x.rows(), x.cols());
+        b.addRmsNorm(x, attended, ffnNorm.gain(), ffnNorm.eps(), h);
+        b.release(attended);
+        Activation ffn = moe != null ? moe.apply(b, h) : feedForward.apply(b, h);
+        b.release(h);
+        b.add(x, ffn);
+        b.release(ffn);
     }
 }

@@ -6,6 +6,7 @@ import io.mistralflink.operators.frame.MicroBatchFrame;
 import io.mistralflink.operators.frame.MicroBatchFrameTypeInfo;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.DataStreamUtils;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperatorFactory;
@@ -18,13 +19,16 @@ import java.nio.file.Path;
 /**
  * Assembles the pipeline: scheduler (keyed by request) -> stage 0 .. P-1 (keyed by lane) -> sampler,
  * whose tokens loop back to the scheduler through the in-JVM feedback channel (scheduler and sampler
- * share a co-location group and a parallelism).
+ * share a co-location group and a parallelism). Replica i of every operator serves the lanes of
+ * scheduler i.
  */
 public final class Pipeline {
     private Pipeline() {}
 
     /** Task slots a job needs: the scheduler's group plus one per stage, for each replica. */
-    public static int slots(PipelineConfig config) { return config.parallelism() * (config.stages() + 1); }
+    public static int slots(PipelineConfig config) {
+        return config.parallelism() * (config.stages() == 1 ? 1 : config.stages() + 1);
+    }
 
     /** Completions and refusals, from the scheduler. */
     public static DataStream<CompletionResult> build(DataStream<InferenceRequest> requests, PipelineConfig config) {
@@ -36,16 +40,19 @@ public final class Pipeline {
                 .keyBy(InferenceRequest::id)
                 .transform("scheduler", frames, new SchedulerFactory(config))
                 .uid("scheduler").setParallelism(r).slotSharingGroup("default");
+        // Lane keys map to their scheduler's subtask (Scheduler.laneKey): every edge below is a forward
+        // edge, re-read as keyed by lane without a shuffle.
         DataStream<MicroBatchFrame> steps = head;
         for (int s = 0; s < config.stages(); s++) {
-            steps = steps.keyBy(StepMeta::lane)
+            SingleOutputStreamOperator<MicroBatchFrame> stage = DataStreamUtils.reinterpretAsKeyedStream(steps, StepMeta::lane)
                     .process(new StageFunction(config, s), frames)
                     .name("stage " + s + " layers [" + split[s] + ", " + split[s + 1] + ")")
-                    .uid("stage-" + s).setParallelism(r)
-                    .slotSharingGroup("stage-" + s); // one slot (one GPU, or a share of the cores) per stage
+                    .uid("stage-" + s).setParallelism(r);
+            // A single stage chains with the scheduler and sampler: one thread, no serialization, as the
+            // engine alone. With several, each stage has its own slot group (a GPU, or a share of the cores).
+            steps = config.stages() == 1 ? stage.slotSharingGroup("default") : stage.slotSharingGroup("stage-" + s);
         }
         SingleOutputStreamOperator<Void> tail = steps
-                .partitionCustom((Integer origin, int n) -> origin, StepMeta::origin)
                 .process(new SamplerFunction(), TypeInformation.of(Void.class))
                 .name("sampler").uid("sampler").setParallelism(r)
                 .slotSharingGroup("default"); // with the scheduler: the feedback channel is in-JVM

@@ -1,6 +1,5 @@
 package io.mistralflink.operators.pipeline;
 
-import io.mistralflink.model.sampling.Sampler;
 import io.mistralflink.operators.feedback.FeedbackBroker;
 import io.mistralflink.operators.feedback.FeedbackChannel;
 import io.mistralflink.operators.feedback.FeedbackKey;
@@ -10,8 +9,8 @@ import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 
 /**
- * The tail: draws each sampling row's token with its request's parameters and step, and hands the
- * step's tokens back to the colocated scheduler through the in-JVM feedback channel.
+ * The tail: hands the tokens the last stage drew back to the colocated scheduler through the in-JVM
+ * feedback channel (a frame from the last stage carries a row per sampling sequence).
  */
 public final class SamplerFunction extends ProcessFunction<MicroBatchFrame, Void> {
     static final String EDGE = "sampled-tokens";
@@ -36,8 +35,7 @@ public final class SamplerFunction extends ProcessFunction<MicroBatchFrame, Void
         int[] tokens = new int[f.rows()];
         for (int r = 0; r < f.rows(); r++) {
             ids[r] = f.requestId(r);
-            StepMeta.Draw d = StepMeta.draw(f, ids[r]);
-            tokens[r] = Sampler.sample(f.row(r), 0, f.width(), d.params(), d.step());
+            tokens[r] = f.token(r);
         }
         if (!channel.offer(new TokenBatch(StepMeta.lane(f), StepMeta.step(f), ids, tokens)) && !dropping) {
             // The channel closes only when its scheduler closes: the job is stopping (stop-with-savepoint,

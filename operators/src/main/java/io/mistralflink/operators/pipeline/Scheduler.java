@@ -11,6 +11,7 @@ import io.mistralflink.operators.frame.MicroBatchFrame;
 import org.apache.flink.api.common.operators.MailboxExecutor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
@@ -58,14 +59,27 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         config.validate(model);
         tokenizer = Tokenizer.load(dir);
         requests = getRuntimeContext().getState(new ValueStateDescriptor<>("requests", RequestStateSerializer.TYPE));
-        int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
         lanes = new Lane[config.lanes()];
-        for (int i = 0; i < lanes.length; i++) lanes[i] = new Lane(subtask + "/" + i);
+        for (int i = 0; i < lanes.length; i++) lanes[i] = new Lane(laneKey(i));
         metrics = new SchedulerMetrics(getMetricGroup(), lanes, config.sequencesPerLane());
         feedbackKey = FeedbackKey.of(SamplerFunction.EDGE, getRuntimeContext());
         feedback = FeedbackBroker.get(feedbackKey);
         feedback.register(() -> mailbox.execute(() -> feedback.drainTo(this::onTokens), "sampled tokens"));
         readmitRestored();
+    }
+
+    /**
+     * A lane key whose key group belongs to this subtask, so that every stage (keyed by lane, same
+     * parallelism) holds this scheduler's lanes on the same subtask index: steps move along forward
+     * edges, and the last stage's subtask is the one whose sampler feeds this scheduler back.
+     */
+    private String laneKey(int lane) {
+        var info = getRuntimeContext().getTaskInfo();
+        for (int n = 0; ; n++) {
+            String key = info.getIndexOfThisSubtask() + "/" + lane + "#" + n;
+            if (KeyGroupRangeAssignment.assignKeyToParallelOperator(key, info.getMaxNumberOfParallelSubtasks(),
+                    info.getNumberOfParallelSubtasks()) == info.getIndexOfThisSubtask()) return key;
+        }
     }
 
     /** After a restore: every request in state goes back into a lane, to be re-fed from position 0. */

@@ -4,6 +4,7 @@ import io.mistralflink.model.compute.Backend;
 import io.mistralflink.model.compute.KvCache;
 import io.mistralflink.model.layers.Chunk;
 import io.mistralflink.model.layers.Shard;
+import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.model.weights.Checkpoint;
 import io.mistralflink.operators.frame.MicroBatchFrame;
 import org.apache.flink.api.common.functions.OpenContext;
@@ -20,7 +21,8 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * One pipeline stage, keyed by lane: runs its shard of layers over a step frame through the engine.
+ * One pipeline stage, keyed by lane: runs its shard of layers over a step frame through the engine;
+ * the last stage also draws each sampling row's token with its request's parameters and step.
  * Keyed state holds, per lane, the rolling caches of the lane's sequences for this shard's layers.
  * Caches are derived from tokens: a chunk at position 0 starts a fresh cache, and after a restore the
  * scheduler re-feeds every sequence from position 0, so cache contents are never checkpointed.
@@ -55,24 +57,38 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
         FailureInjection.check(FailureInjection.Point.STAGE, "stage " + stage);
         for (String id : StepMeta.releases(f)) release(id);
         List<Chunk> chunks = new ArrayList<>();
+        int[] allTokens = f.tokens();
         for (int r = 0; r < f.rows(); ) {
             String id = f.requestId(r);
             int start = r;
             while (r < f.rows() && f.requestId(r).equals(id)) r++;
-            int[] tokens = java.util.Arrays.copyOfRange(f.tokens(), start, r);
+            int[] tokens = java.util.Arrays.copyOfRange(allTokens, start, r);
             chunks.add(new Chunk(cacheFor(id, f.position(start)), f.position(start), tokens,
                     f.hasFlag(r - 1, MicroBatchFrame.FLAG_LOGITS) ? Chunk.Logits.LAST : Chunk.Logits.NONE));
         }
-        float[] result = chunks.isEmpty() ? new float[0] : shard.forward(chunks, f.width() > 0 ? f.values() : null);
         MicroBatchFrame next;
+        float[] hidden = f.width() > 0 ? f.values() : null;
         if (!shard.isLast()) {
-            next = f.withValues(shard.outputWidth(), result);
+            next = f.withValues(shard.outputWidth(), chunks.isEmpty() ? new float[0] : shard.forward(chunks, hidden));
         } else {
-            // The sampler needs only the rows that draw a token.
-            MicroBatchFrame.Builder b = MicroBatchFrame.builder().meta(f.meta()).width(shard.outputWidth());
-            for (int r = 0; r < f.rows(); r++)
-                if (f.hasFlag(r, MicroBatchFrame.FLAG_LOGITS)) b.row(f.requestId(r), f.position(r), f.token(r), f.flags(r));
-            next = b.values(result).build();
+            // The last stage draws the tokens itself (on a GPU, only token ids leave the device) and
+            // sends on one row per sampling chunk, carrying the drawn token.
+            SamplingParams[] params = new SamplingParams[chunks.size()];
+            int[] steps = new int[chunks.size()], lastRow = new int[chunks.size()];
+            for (int i = 0, r = 0; i < chunks.size(); i++) {
+                r += chunks.get(i).length();
+                lastRow[i] = r - 1;
+                if (chunks.get(i).logits() == Chunk.Logits.LAST) {
+                    StepMeta.Draw d = StepMeta.draw(f, f.requestId(r - 1));
+                    params[i] = d.params();
+                    steps[i] = d.step();
+                }
+            }
+            int[] drawn = chunks.isEmpty() ? new int[0] : shard.sample(chunks, hidden, params, steps);
+            MicroBatchFrame.Builder b = MicroBatchFrame.builder().meta(f.meta()).width(0);
+            for (int i = 0; i < chunks.size(); i++)
+                if (params[i] != null) b.row(f.requestId(lastRow[i]), f.position(lastRow[i]), drawn[i], MicroBatchFrame.FLAG_LOGITS);
+            next = b.build();
         }
         out.collect(next.withMeta(MicroBatchFrame.META_STAGE, Integer.toString(stage)));
     }

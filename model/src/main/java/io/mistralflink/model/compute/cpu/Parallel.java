@@ -48,7 +48,12 @@ final class Parallel implements AutoCloseable {
             task = t;
             for (Thread w : workers) LockSupport.unpark(w);
             t.runChunks();
-            while (t.done.get() < t.chunks) Thread.onSpinWait();
+            // Spin, but give the core away now and then: on a busy machine the worker we wait for may
+            // be waiting for this very core.
+            for (int spins = 0; t.done.get() < t.chunks; spins++) {
+                if ((spins & 1023) == 1023) Thread.yield();
+                else Thread.onSpinWait();
+            }
         } finally {
             busy.set(0);
         }

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""PyTorch + transformers peer for the engine's speed figures: the same model shapes with random bf16
+weights, `generate` with a fixed prompt length and a fixed number of new tokens (greedy, EOS ignored),
+with the dynamic cache and with the static cache (which transformers compiles with torch.compile).
+
+    python3 bench/hf_peer.py --model mistral-7b --batches 16,64,256 --prompt 128 --new 128 --modes dynamic,static
+
+Per (mode, batch): a warm-up generate (for the static cache it also compiles), then a timed generate of
+`new` tokens and a timed generate of 1 token (the prefill). Prints
+  PEER <mode> batch=B total_tok_s=<B*new/total> decode_tok_s=<B*(new-1)/(total-prefill)>
+"""
+import argparse, json, os, sys, time
+
+import torch
+from transformers import MistralConfig, MistralForCausalLM, MixtralConfig, MixtralForCausalLM
+
+
+def build(model):
+    torch.manual_seed(0)
+    if model == "mistral-7b":
+        cfg = MistralConfig(vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                            num_attention_heads=32, num_key_value_heads=8, head_dim=128, max_position_embeddings=32768,
+                            sliding_window=4096, rope_theta=10000.0, rms_norm_eps=1e-5, tie_word_embeddings=False)
+        cls = MistralForCausalLM
+    elif model == "mixtral-8x7b":
+        cfg = MixtralConfig(vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                            num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=32768,
+                            num_local_experts=8, num_experts_per_tok=2, rope_theta=1e6, rms_norm_eps=1e-5)
+        cls = MixtralForCausalLM
+    else:
+        raise SystemExit("unknown model " + model)
+    torch.set_default_dtype(torch.bfloat16)
+    with torch.device("cuda"):
+        m = cls(cfg)
+    torch.set_default_dtype(torch.float32)
+    return m.eval()
+
+
+def run(m, batch, prompt, new, mode):
+    ids = torch.randint(3, 32000, (batch, prompt), device="cuda")
+    mask = torch.ones_like(ids)
+    kw = dict(do_sample=False, pad_token_id=0, eos_token_id=None)
+    if mode == "static":
+        kw["cache_implementation"] = "static"
+
+    def gen(n):
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        out = m.generate(input_ids=ids, attention_mask=mask, max_new_tokens=n, min_new_tokens=n, **kw)
+        torch.cuda.synchronize()
+        assert out.shape[1] == prompt + n, out.shape
+        return time.perf_counter() - t
+
+    warm = gen(new)          # compiles for the static cache
+    total = min(gen(new) for _ in range(1))
+    pre = min(gen(1) for _ in range(2))
+    return warm, total, pre
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="mistral-7b")
+    ap.add_argument("--batches", default="16,64,256")
+    ap.add_argument("--prompt", type=int, default=128)
+    ap.add_argument("--new", type=int, default=128)
+    ap.add_argument("--modes", default="dynamic,static")
+    ap.add_argument("--json", default="")
+    a = ap.parse_args()
+    print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}", flush=True)
+    import transformers
+    print(f"transformers {transformers.__version__}", flush=True)
+    m = build(a.model)
+    print(f"{a.model}: {sum(p.numel() for p in m.parameters()) / 1e9:.2f} B parameters, bf16", flush=True)
+    results = []
+    with torch.inference_mode():
+        for mode in a.modes.split(","):
+            for b in [int(x) for x in a.batches.split(",") if x]:
+                try:
+                    warm, total, pre = run(m, b, a.prompt, a.new, mode)
+                except Exception as e:  # keep going: report what ran
+                    print(f"PEER {mode} batch={b} failed: {type(e).__name__}: {str(e)[:200]}", flush=True)
+                    continue
+                r = dict(mode=mode, batch=b, prompt=a.prompt, new=a.new, warmup_s=warm, total_s=total, prefill_s=pre,
+                         total_tok_s=b * a.new / total, decode_tok_s=b * (a.new - 1) / max(total - pre, 1e-9))
+                results.append(r)
+                print(f"PEER {a.model} {mode} batch={b}: total_tok_s={r['total_tok_s']:.1f} decode_tok_s={r['decode_tok_s']:.1f} "
+                      f"(generate {total:.2f} s, prefill {pre * 1e3:.0f} ms, warm-up {warm:.1f} s)", flush=True)
+                torch._dynamo.reset() if mode == "static" else None
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

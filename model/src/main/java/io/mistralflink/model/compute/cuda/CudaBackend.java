@@ -1,0 +1,672 @@
+package io.mistralflink.model.compute.cuda;
+
+import io.mistralflink.model.compute.Activation;
+import io.mistralflink.model.compute.AttentionBatch;
+import io.mistralflink.model.compute.AttentionBatch.Segment;
+import io.mistralflink.model.compute.Backend;
+import io.mistralflink.model.compute.KvCache;
+import io.mistralflink.model.compute.Weight;
+import io.mistralflink.model.sampling.SamplingParams;
+import io.mistralflink.model.weights.DType;
+import io.mistralflink.model.weights.Tensor;
+import org.bytedeco.cuda.cudart.CUctx_st;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.bytedeco.javacpp.ShortPointer;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static io.mistralflink.model.compute.cuda.Cuda.check;
+import static org.bytedeco.cuda.global.cudart.*;
+
+/**
+ * The CUDA backend: the same {@link Backend} operations on an NVIDIA GPU, through the JavaCPP CUDA
+ * presets (driver API, cuBLAS, NVRTC).
+ *
+ * <p>Precision: weight matrices live on the device in bf16 (BF16 checkpoints are uploaded as stored;
+ * F16 and F32 ones are rounded to bf16 at upload, to nearest even); norm gains stay fp32.
+ * Activations (the residual stream, norms, rotary, softmax, SwiGLU) are fp32. A matmul rounds its
+ * input rows to bf16 and multiplies with fp32 accumulation and fp32 output (cuBLAS {@code
+ * cublasGemmEx}, bf16 x bf16 -> fp32, {@code CUBLAS_COMPUTE_32F}; for a few rows, a GEMV kernel with the
+ * same roundings). The rolling KV caches hold bf16. Rotary angles are the CPU backend's own fp32 values
+ * (tables computed on the host). So logits differ from the CPU engine (fp32 activations throughout) by
+ * the rounding of matmul inputs and cached keys/values to bf16: see the GPU tests for the tolerance.
+ *
+ * <p>Memory: activations come from a per-step pool ({@link DevicePool}); layers {@link #release} their
+ * temporaries, so a step needs about one layer's working set. Outside a {@link #step} activations get
+ * their own allocations, freed on release or close. KV caches are per-sequence device allocations.
+ *
+ * <p>Every piece of device work goes through one {@link Stream}; a decode step of a shape seen before is
+ * replayed as a CUDA graph (disable with {@code -Dmistralflink.cuda.graphs=false}).
+ */
+public final class CudaBackend implements Backend {
+    private final int ordinal;
+    private final CUctx_st ctx = new CUctx_st();
+    private final String deviceName, arch;
+    private final int sms;
+    private final Kernels kernels;
+    private final Stream stream;
+    private final DevicePool pool;
+    private final Staging staging;
+    private final ThreadLocal<Boolean> bound = ThreadLocal.withInitial(() -> false);
+    private final int gemvMaxRows;
+    private final List<Long> deferredFrees = new ArrayList<>();
+    private final List<Long> weights = new ArrayList<>();
+    private final Map<Tensor, CudaWeight> uploaded = new IdentityHashMap<>();
+    private final Map<String, Rope> ropes = new HashMap<>();
+    private final java.util.Set<Act> loose = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+    private Pointer readback;
+    private long readbackBytes;
+    private boolean inStep, closed;
+    private Long syntheticSeed;
+    private long weightBytes;
+
+    // per-step caches of uploaded inputs
+    private AttentionBatch metaBatch;
+    private long metaInts, metaBases;
+    private int metaMaxKeys, metaGen = -1;
+    private int[] posRef, posCopy;
+    private long posPtr;
+    private int posGen = -1;
+
+    record CudaWeight(long ptr, int rows, int cols, boolean vector) implements Weight {}
+
+    /** A rows x cols fp32 matrix on the device, plus (on demand) its bf16 rounding. */
+    static final class Act implements Activation {
+        final int rows, cols;
+        final long f32;
+        long bf16;
+        boolean bfValid, zeroPending = true, released;
+        final int gen;
+        final boolean loose;
+        Act(int rows, int cols, long f32, int gen, boolean loose) {
+            this.rows = rows; this.cols = cols; this.f32 = f32; this.gen = gen; this.loose = loose;
+        }
+        public int rows() { return rows; }
+        public int cols() { return cols; }
+        long elems() { return (long) rows * cols; }
+    }
+
+    private static final class Rope {
+        final float[] invFreq;
+        long cos, sin;
+        int cap;
+        Rope(double theta, int headDim) {
+            invFreq = new float[headDim / 2];
+            for (int i = 0; i < invFreq.length; i++) invFreq[i] = (float) (1.0 / Math.pow(theta, (2.0 * i) / headDim));
+        }
+    }
+
+    private CudaBackend(int ordinal) {
+        this.ordinal = ordinal;
+        check(cuInit(0), "cuInit");
+        int[] count = new int[1];
+        check(cuDeviceGetCount(count), "cuDeviceGetCount");
+        if (count[0] == 0) throw new Cuda.CudaException("no CUDA device");
+        if (ordinal < 0 || ordinal >= count[0]) throw new Cuda.CudaException("cuda:" + ordinal + " does not exist (" + count[0] + " devices)");
+        int[] dev = new int[1];
+        check(cuDeviceGet(dev, ordinal), "cuDeviceGet");
+        check(cuDevicePrimaryCtxRetain(ctx, dev[0]), "cuDevicePrimaryCtxRetain");
+        check(cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+        bound.set(true);
+        byte[] name = new byte[256];
+        check(cuDeviceGetName(name, name.length, dev[0]), "cuDeviceGetName");
+        int n = 0;
+        while (n < name.length && name[n] != 0) n++;
+        deviceName = new String(name, 0, n);
+        int[] major = new int[1], minor = new int[1], smCount = new int[1];
+        check(cuDeviceGetAttribute(major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev[0]), "compute capability");
+        check(cuDeviceGetAttribute(minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev[0]), "compute capability");
+        check(cuDeviceGetAttribute(smCount, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev[0]), "multiprocessor count");
+        arch = "sm_" + major[0] + minor[0];
+        sms = smCount[0];
+        kernels = new Kernels(arch);
+        stream = new Stream(Boolean.parseBoolean(System.getProperty("mistralflink.cuda.graphs", "true")));
+        pool = new DevicePool(256L << 20);
+        staging = new Staging(4L << 20);
+        gemvMaxRows = Integer.getInteger("mistralflink.cuda.gemvRows", 8);
+    }
+
+    /** Opens device {@code ordinal}; throws (UnsatisfiedLinkError, NoClassDefFoundError, CudaException) where CUDA is unusable. */
+    public static CudaBackend open(int ordinal) { return new CudaBackend(ordinal); }
+
+    @Override public String name() {
+        return "cuda:" + ordinal + " (" + deviceName + ", " + arch + ", " + sms + " SMs, bf16 weights, cuBLAS + NVRTC)";
+    }
+
+    public String deviceName() { return deviceName; }
+
+    /**
+     * For benchmarks: while set, {@link #weight} ignores a tensor's bytes and fills the device copy with
+     * uniform random bf16 in +-1/sqrt(in features) (norm gains: 1), generated on the device from this
+     * seed and the tensor's name, so a model of any size needs no host memory for its weights.
+     */
+    public void syntheticWeights(Long seed) { this.syntheticSeed = seed; }
+
+    public long weightBytes() { return weightBytes; }
+
+    /** Kernel launches, graph launches and graph captures so far. */
+    public String counters() { return "launches=" + stream.launches + " graphLaunches=" + stream.graphLaunches + " captures=" + stream.captures; }
+
+    private void bind() {
+        if (closed) throw new IllegalStateException("CUDA backend closed");
+        if (!bound.get()) {
+            check(cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+            bound.set(true);
+        }
+    }
+
+    // ---------------------------------------------------------------- memory
+
+    private long scratch(long bytes) {
+        if (inStep) return pool.alloc(bytes);
+        long p = Cuda.malloc(bytes);
+        deferredFrees.add(p);
+        return p;
+    }
+
+    void freeLater(long p) { deferredFrees.add(p); }
+
+    private void freeDeferred() {
+        for (long p : deferredFrees) cuMemFree(p);
+        deferredFrees.clear();
+    }
+
+    private Act act(Activation a) {
+        Act x = (Act) a;
+        if (x.released) throw new IllegalStateException("activation used after release()");
+        if (!x.loose && x.gen != pool.generation()) throw new IllegalStateException("activation used after its step closed");
+        return x;
+    }
+
+    private void ensureZero(Act a) {
+        if (a.zeroPending) {
+            stream.memsetZero(a.f32, a.elems());
+            a.zeroPending = false;
+        }
+    }
+
+    private long bf16Buffer(Act a) {
+        if (a.bf16 == 0) a.bf16 = a.loose ? Cuda.malloc(a.elems() * 2) : pool.alloc(a.elems() * 2);
+        return a.bf16;
+    }
+
+    /** The bf16 rounding of a, converting if it is stale. */
+    private long bf16Of(Act a) {
+        ensureZero(a);
+        long p = bf16Buffer(a);
+        if (!a.bfValid) {
+            long n = a.elems();
+            k("to_bf16", grid(n), 1, 1, 256, 0, a.f32, p, n);
+            a.bfValid = true;
+        }
+        return p;
+    }
+
+    private static void written(Act a) { a.zeroPending = false; a.bfValid = false; }
+
+    private int grid(long n) { return (int) Math.max(1, Math.min((n + 255) / 256, (long) sms * 16)); }
+
+    private void k(String name, int gx, int gy, int gz, int bx, int smem, long... args) {
+        if (args.length != kernels.arity(name))
+            throw new IllegalArgumentException("kernel " + name + " takes " + kernels.arity(name) + " arguments, given " + args.length);
+        stream.launch(kernels.get(name), name, gx, gy, gz, bx, smem, args);
+    }
+
+    private long uploadInts(int[] data) {
+        long dst = scratch(4L * data.length);
+        stream.copyIn(dst, staging.put(data), 4L * data.length);
+        afterUpload();
+        return dst;
+    }
+
+    private long uploadFloats(float[] data) {
+        long dst = scratch(4L * data.length);
+        stream.copyIn(dst, staging.put(data), 4L * data.length);
+        afterUpload();
+        return dst;
+    }
+
+    private long uploadLongs(long[] data) {
+        long dst = scratch(8L * data.length);
+        stream.copyIn(dst, staging.put(data), 8L * data.length);
+        afterUpload();
+        return dst;
+    }
+
+    /** Outside a step, staging is recycled at once. */
+    private void afterUpload() {
+        if (!inStep) {
+            stream.synchronize();
+            if (staging.reset()) stream.invalidateGraphs();
+        }
+    }
+
+    private Pointer readback(long bytes) {
+        if (bytes > readbackBytes) {
+            if (readback != null) cuMemFreeHost(readback);
+            PointerPointer<Pointer> pp = new PointerPointer<>(1);
+            readbackBytes = Math.max(bytes, 1 << 20);
+            check(cuMemAllocHost(pp, readbackBytes), "cuMemAllocHost");
+            readback = pp.get(0).capacity(readbackBytes);
+        }
+        return readback;
+    }
+
+    // ---------------------------------------------------------------- Backend
+
+    @Override public Weight weight(Tensor stored) {
+        bind();
+        CudaWeight w = uploaded.get(stored);
+        if (w != null) return w;
+        if (stored.shape().length == 1) {
+            int n = stored.rows();
+            float[] v = new float[n];
+            if (syntheticSeed != null) Arrays.fill(v, 1f);
+            else v = stored.toFloats();
+            long p = Cuda.malloc(4L * n);
+            try (FloatPointer fp = new FloatPointer(v)) { check(cuMemcpyHtoD(p, fp, 4L * n), "upload " + stored.name()); }
+            w = new CudaWeight(p, n, 1, true);
+            weightBytes += 4L * n;
+        } else {
+            int rows = stored.rows(), cols = stored.cols();
+            long count = (long) rows * cols, bytes = count * 2;
+            long p = Cuda.malloc(bytes);
+            if (syntheticSeed != null) {
+                k("fill_random_bf16", grid(count), 1, 1, 256, 0, p, count, syntheticSeed ^ ((long) stored.name().hashCode() << 20),
+                        Stream.f((float) (1.0 / Math.sqrt(cols))));
+            } else if (stored.dtype() == DType.BF16) {
+                MemorySegment seg = stored.data();
+                if (seg.isNative()) {
+                    check(cuMemcpyHtoD(p, new Cuda.Addr(seg.address()), bytes), "upload " + stored.name());
+                } else {
+                    try (Arena a = Arena.ofConfined()) {
+                        MemorySegment copy = a.allocate(bytes, 64);
+                        copy.copyFrom(seg);
+                        check(cuMemcpyHtoD(p, new Cuda.Addr(copy.address()), bytes), "upload " + stored.name());
+                    }
+                }
+            } else {
+                // F16 / F32 checkpoints: rounded to bf16 on the host, a slice at a time.
+                int slice = 1 << 22;
+                short[] buf = new short[slice];
+                try (ShortPointer sp = new ShortPointer(slice)) {
+                    for (long from = 0; from < count; from += slice) {
+                        int n = (int) Math.min(slice, count - from);
+                        for (int i = 0; i < n; i++) buf[i] = toBf16(stored.get(from + i));
+                        sp.put(buf, 0, n);
+                        check(cuMemcpyHtoD(p + from * 2, sp, 2L * n), "upload " + stored.name());
+                    }
+                }
+            }
+            w = new CudaWeight(p, rows, cols, false);
+            weightBytes += bytes;
+        }
+        weights.add(w.ptr());
+        uploaded.put(stored, w);
+        return w;
+    }
+
+    static short toBf16(float f) {
+        int u = Float.floatToRawIntBits(f);
+        if ((u & 0x7fffffff) > 0x7f800000) return (short) ((u >>> 16) | 0x40);
+        u += 0x7fff + ((u >>> 16) & 1);
+        return (short) (u >>> 16);
+    }
+
+    @Override public Activation allocate(int rows, int cols) {
+        bind();
+        long bytes = 4L * rows * cols;
+        if (inStep) return new Act(rows, cols, pool.alloc(bytes), pool.generation(), false);
+        Act a = new Act(rows, cols, Cuda.malloc(bytes), 0, true);
+        loose.add(a);
+        return a;
+    }
+
+    @Override public void release(Activation... done) {
+        for (Activation d : done) {
+            Act a = (Act) d;
+            if (a == null || a.released) continue;
+            a.released = true;
+            if (a.loose) {
+                loose.remove(a);
+                freeLater(a.f32);
+                if (a.bf16 != 0) freeLater(a.bf16);
+            } else if (a.gen == pool.generation()) {
+                pool.release(a.f32, a.elems() * 4);
+                if (a.bf16 != 0) pool.release(a.bf16, a.elems() * 2);
+            }
+        }
+    }
+
+    @Override public Activation upload(float[] host, int rows, int cols) {
+        if (host.length != rows * cols) throw new IllegalArgumentException("expected " + rows + "x" + cols + " floats, got " + host.length);
+        Act a = (Act) allocate(rows, cols);
+        stream.copyIn(a.f32, staging.put(host), 4L * host.length);
+        afterUpload();
+        written(a);
+        return a;
+    }
+
+    @Override public float[] download(Activation activation) {
+        bind();
+        Act a = act(activation);
+        ensureZero(a);
+        stream.syncPoint();
+        long bytes = a.elems() * 4;
+        Pointer host = readback(bytes);
+        check(cuMemcpyDtoHAsync(host, a.f32, bytes, stream.stream), "cuMemcpyDtoHAsync");
+        stream.synchronize();
+        float[] out = new float[(int) a.elems()];
+        host.capacity(bytes).asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer().get(out);
+        return out;
+    }
+
+    @Override public int[] sample(Activation logits, SamplingParams[] params, int[] steps) {
+        bind();
+        Act l = act(logits);
+        if (params.length != l.rows) throw new IllegalArgumentException(params.length + " params for " + l.rows + " rows");
+        for (SamplingParams p : params) if (p != null && !p.greedyDecoding()) return Backend.super.sample(logits, params, steps);
+        ensureZero(l);
+        long out = scratch(4L * l.rows);
+        k("argmax_rows", l.rows, 1, 1, 512, 0, l.f32, l.cols, out);
+        stream.syncPoint();
+        Pointer host = readback(4L * l.rows);
+        check(cuMemcpyDtoHAsync(host, out, 4L * l.rows, stream.stream), "cuMemcpyDtoHAsync");
+        stream.synchronize();
+        int[] ids = new int[l.rows];
+        host.capacity(4L * l.rows).asByteBuffer().order(ByteOrder.nativeOrder()).asIntBuffer().get(ids);
+        for (int i = 0; i < ids.length; i++) if (params[i] == null) ids[i] = -1;
+        return ids;
+    }
+
+    @Override public KvCache kvCache(int layers, int window, int kvDim) {
+        bind();
+        return new DeviceKvCache(this, layers, window, kvDim);
+    }
+
+    void growCache(long from, long to, int oldCap, int newCap, DeviceKvCache c) {
+        // Issued eagerly: caches grow before a step's commands are recorded.
+        k("kv_grow", 2 * c.layers, 1, 1, 256, 0, from, to, oldCap, newCap, c.kvDim);
+    }
+
+    @Override public Step step(AttentionBatch batch) {
+        bind();
+        if (inStep) throw new IllegalStateException("steps do not nest");
+        stream.synchronize();
+        freeDeferred();
+        boolean moved = pool.reset();
+        moved |= staging.reset();
+        if (moved) stream.invalidateGraphs();
+        int maxEnd = 0;
+        for (Segment s : batch.segments()) {
+            ((DeviceKvCache) s.cache()).reserve(s.start() + s.length());
+            maxEnd = Math.max(maxEnd, s.start() + s.length());
+        }
+        for (Rope r : ropes.values()) ensureRope(r, maxEnd);
+        metaBatch = null;
+        posRef = null;
+        inStep = true;
+        stream.beginStep(shapeKey(batch));
+        return this::endStep;
+    }
+
+    private void endStep() {
+        try {
+            stream.endStep();
+        } finally {
+            inStep = false;
+        }
+    }
+
+    /** Steps with the same segment lengths issue the same commands (up to per-step inputs in staging). */
+    private static String shapeKey(AttentionBatch b) {
+        StringBuilder sb = new StringBuilder();
+        int prev = -1, run = 0;
+        for (Segment s : b.segments()) {
+            if (s.length() == prev) { run++; continue; }
+            if (run > 0) sb.append(prev).append('x').append(run).append(',');
+            prev = s.length();
+            run = 1;
+        }
+        if (run > 0) sb.append(prev).append('x').append(run);
+        return sb.toString();
+    }
+
+    @Override public void embed(Weight table, int[] ids, Activation out) {
+        bind();
+        CudaWeight t = (CudaWeight) table;
+        Act o = act(out);
+        for (int id : ids)
+            if (id < 0 || id >= t.rows) throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + t.rows);
+        long dIds = uploadInts(ids);
+        k("embed", ids.length, 1, 1, 256, 0, t.ptr, dIds, o.f32, t.cols);
+        written(o);
+    }
+
+    @Override public void rmsNorm(Activation x, Weight gain, float eps, Activation out) {
+        bind();
+        Act a = act(x), o = act(out);
+        ensureZero(a);
+        long ob = bf16Buffer(o);
+        k("rms_norm", a.rows, 1, 1, a.cols >= 1024 ? 1024 : 256, 0, a.f32, ((CudaWeight) gain).ptr, o.f32, ob, a.cols, Stream.f(eps));
+        o.zeroPending = false;
+        o.bfValid = true;
+    }
+
+    @Override public void addRmsNorm(Activation acc, Activation x, Weight gain, float eps, Activation out) {
+        bind();
+        Act a = act(acc), d = act(x), o = act(out);
+        ensureZero(a);
+        ensureZero(d);
+        long ob = bf16Buffer(o);
+        k("add_rms_norm", a.rows, 1, 1, a.cols >= 1024 ? 1024 : 256, 0, a.f32, d.f32, ((CudaWeight) gain).ptr, o.f32, ob, a.cols, Stream.f(eps));
+        written(a);
+        o.zeroPending = false;
+        o.bfValid = true;
+    }
+
+    @Override public void matmul(Activation x, Weight weight, Activation out) {
+        bind();
+        Act a = act(x), o = act(out);
+        CudaWeight w = (CudaWeight) weight;
+        if (a.cols != w.cols || o.cols != w.rows || o.rows != a.rows)
+            throw new IllegalArgumentException("matmul " + a.rows + "x" + a.cols + " by " + w.rows + "x" + w.cols + " into " + o.rows + "x" + o.cols);
+        long xb = bf16Of(a);
+        int m = a.rows, n = w.rows, kk = w.cols;
+        if (m <= gemvMaxRows && kk % 8 == 0) {
+            String fn = m <= 1 ? "gemv1" : m <= 2 ? "gemv2" : m <= 4 ? "gemv4" : "gemv8";
+            // warps per output feature: enough warps (loads in flight) for narrow matrices
+            int split = n >= 8192 ? 1 : n >= 2048 ? 2 : n >= 512 ? 4 : 8;
+            k(fn, (n + 8 / split - 1) / (8 / split), 1, 1, 256, 0, w.ptr, xb, o.f32, n, kk, m, split);
+        } else {
+            stream.gemm(m, n, kk, w.ptr, xb, o.f32);
+        }
+        written(o);
+    }
+
+    @Override public void rotary(Activation x, int headDim, int[] positions, double theta) {
+        bind();
+        Act a = act(x);
+        ensureZero(a);
+        Rope rope = ropes.computeIfAbsent(theta + "/" + headDim, key -> new Rope(theta, headDim));
+        int max = 0;
+        for (int p : positions) max = Math.max(max, p);
+        ensureRope(rope, max + 1);
+        long pos = positions(positions);
+        long pairs = (long) a.rows * (a.cols / 2);
+        k("rotary", (int) ((pairs + 255) / 256), 1, 1, 256, 0, a.f32, rope.cos, rope.sin, pos, a.rows, a.cols, headDim);
+        written(a);
+    }
+
+    private long positions(int[] positions) {
+        if (positions == posRef && posGen == pool.generation() && inStep && Arrays.equals(positions, posCopy)) return posPtr;
+        posPtr = uploadInts(positions);
+        posRef = positions;
+        posCopy = positions.clone();
+        posGen = pool.generation();
+        return posPtr;
+    }
+
+    private void ensureRope(Rope r, int need) {
+        if (need <= r.cap) return;
+        if (stream.mode() != Stream.Mode.EAGER) stream.syncPoint();
+        int cap = Math.max(need, Math.max(r.cap * 2, 4096)), half = r.invFreq.length;
+        float[] c = new float[cap * half], s = new float[cap * half];
+        for (int p = 0; p < cap; p++)
+            for (int i = 0; i < half; i++) {
+                float angle = (float) p * r.invFreq[i];
+                c[p * half + i] = (float) Math.cos(angle);
+                s[p * half + i] = (float) Math.sin(angle);
+            }
+        long cp = Cuda.malloc(4L * c.length), sp = Cuda.malloc(4L * s.length);
+        try (FloatPointer fc = new FloatPointer(c); FloatPointer fs = new FloatPointer(s)) {
+            check(cuMemcpyHtoD(cp, fc, 4L * c.length), "rope table");
+            check(cuMemcpyHtoD(sp, fs, 4L * s.length), "rope table");
+        }
+        if (r.cap > 0) {
+            freeLater(r.cos);
+            freeLater(r.sin);
+            stream.invalidateGraphs();
+        }
+        r.cos = cp;
+        r.sin = sp;
+        r.cap = cap;
+    }
+
+    @Override public void attention(Activation q, Activation k, Activation v, Activation out, AttentionBatch b, int layer) {
+        bind();
+        Act qa = act(q), ka = act(k), va = act(v), o = act(out);
+        ensureZero(qa);
+        ensureZero(ka);
+        ensureZero(va);
+        prepareMeta(b);
+        int rows = qa.rows, heads = b.heads(), hd = b.headDim();
+        if (hd % 32 != 0 || hd > 256) throw new IllegalArgumentException("head_dim " + hd + ": the CUDA attention kernel takes multiples of 32 up to 256");
+        int block = 128;
+        // One split covers every key; the length is a constant so that decode steps issue equal commands (graphs).
+        int splits = 1, splitLen = 1 << 30;
+        long base = (long) rows * heads;
+        if (metaMaxKeys > 128 && base < 2L * sms) {
+            // Few (row, head) blocks: split the window too, in multiples of the 128-key tile, so that more SMs
+            // work. The split changes only every 128 positions, so decode graphs stay valid in between.
+            int want = (int) Math.min((metaMaxKeys + 127) / 128, (4L * sms + base - 1) / base);
+            if (want > 1) {
+                splitLen = ((metaMaxKeys + want - 1) / want + 127) / 128 * 128;
+                splits = (metaMaxKeys + splitLen - 1) / splitLen;
+            }
+        }
+        boolean decodeOnly = true;
+        for (Segment sg : b.segments()) decodeOnly &= sg.length() == 1;
+        long partial = splits > 1 ? scratch(4L * rows * heads * splits * (hd + 2)) : 0;
+        long ob = bf16Buffer(o);
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        k("attention", rows, heads, splits, block, 4 * (hd + block + 32 + (block / 32) * hd), qa.f32, ka.f32, va.f32, o.f32, ob, metaInts, metaBases,
+                layer, heads, b.kvHeads(), hd, b.window(), Stream.f(scale), splitLen, partial, decodeOnly ? 1 : 0);
+        if (splits > 1) k("attention_combine", rows, heads, 1, Math.max(block, hd), 0, partial, o.f32, ob, heads, hd, splits);
+        o.zeroPending = false;
+        o.bfValid = true;
+        if (!decodeOnly) k("kv_store", rows, 1, 1, 256, 0, ka.f32, va.f32, metaInts, metaBases, layer, b.kvHeads() * hd, b.window());
+    }
+
+    /** Per-row attention metadata of a batch, uploaded once per step. */
+    private void prepareMeta(AttentionBatch b) {
+        if (b == metaBatch && metaGen == pool.generation() && inStep) return;
+        int rows = 0;
+        for (Segment s : b.segments()) rows = Math.max(rows, s.offset() + s.length());
+        int[] meta = new int[rows * 6];
+        long[] bases = new long[rows];
+        int maxKeys = 0;
+        for (Segment s : b.segments()) {
+            DeviceKvCache c = (DeviceKvCache) s.cache();
+            if (c.window != b.window()) throw new IllegalArgumentException("cache window " + c.window + " != batch window " + b.window());
+            c.reserve(s.start() + s.length());
+            for (int i = 0; i < s.length(); i++) {
+                int r = s.offset() + i, pos = s.start() + i;
+                meta[r * 6] = pos;
+                meta[r * 6 + 1] = s.start();
+                meta[r * 6 + 2] = s.offset();
+                meta[r * 6 + 3] = s.length();
+                meta[r * 6 + 4] = c.cap;
+                bases[r] = c.base;
+                maxKeys = Math.max(maxKeys, Math.min(b.window(), pos + 1));
+            }
+        }
+        metaInts = uploadInts(meta);
+        metaBases = uploadLongs(bases);
+        metaMaxKeys = maxKeys;
+        metaBatch = b;
+        metaGen = pool.generation();
+    }
+
+    @Override public void siluMul(Activation gate, Activation up) {
+        bind();
+        Act g = act(gate), u = act(up);
+        ensureZero(g);
+        ensureZero(u);
+        long n = g.elems();
+        k("silu_mul", grid(n), 1, 1, 256, 0, g.f32, u.f32, bf16Buffer(g), n);
+        g.bfValid = true;
+    }
+
+    @Override public void add(Activation acc, Activation x) {
+        bind();
+        Act a = act(acc), b = act(x);
+        ensureZero(a);
+        ensureZero(b);
+        long n = a.elems();
+        k("add", grid(n), 1, 1, 256, 0, a.f32, b.f32, n);
+        written(a);
+    }
+
+    @Override public void gatherRows(Activation x, int[] rows, Activation out) {
+        bind();
+        Act a = act(x), o = act(out);
+        ensureZero(a);
+        if (rows.length == 0) return;
+        long r = uploadInts(rows);
+        k("gather_rows", rows.length, 1, 1, 256, 0, a.f32, r, o.f32, a.cols);
+        written(o);
+    }
+
+    @Override public void scatterAddRows(Activation src, int[] rows, float[] scale, Activation out) {
+        bind();
+        Act s = act(src), o = act(out);
+        ensureZero(s);
+        ensureZero(o);
+        if (rows.length == 0) return;
+        long r = uploadInts(rows), sc = uploadFloats(scale);
+        k("scatter_add_rows", (s.cols + 255) / 256, 1, 1, 256, 0, s.f32, r, sc, o.f32, s.cols, rows.length);
+        written(o);
+    }
+
+    @Override public void close() {
+        if (closed) return;
+        bind();
+        try { stream.synchronize(); } catch (RuntimeException ignored) { }
+        freeDeferred();
+        for (Act a : loose) { cuMemFree(a.f32); if (a.bf16 != 0) cuMemFree(a.bf16); }
+        loose.clear();
+        for (long p : weights) cuMemFree(p);
+        weights.clear();
+        uploaded.clear();
+        for (Rope r : ropes.values()) { if (r.cap > 0) { cuMemFree(r.cos); cuMemFree(r.sin); } }
+        ropes.clear();
+        if (readback != null) cuMemFreeHost(readback);
+        pool.close();
+        staging.close();
+        stream.close();
+        closed = true;
+        int[] dev = new int[1];
+        if (cuDeviceGet(dev, ordinal) == 0) cuDevicePrimaryCtxRelease(dev[0]);
+    }
+}

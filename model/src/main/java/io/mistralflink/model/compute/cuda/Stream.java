@@ -1,0 +1,231 @@
+package io.mistralflink.model.compute.cuda;
+
+import org.bytedeco.cuda.cublas.cublasContext;
+import org.bytedeco.cuda.cudart.CUfunc_st;
+import org.bytedeco.cuda.cudart.CUgraphExec_st;
+import org.bytedeco.cuda.cudart.CUgraph_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.PointerPointer;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import static io.mistralflink.model.compute.cuda.Cuda.check;
+import static io.mistralflink.model.compute.cuda.Cuda.checkCublas;
+import static org.bytedeco.cuda.global.cublas.*;
+import static org.bytedeco.cuda.global.cudart.*;
+
+/**
+ * The backend's one CUDA stream, and every piece of device work goes through it as a command (a
+ * kernel launch, a cuBLAS GEMM, a copy from pinned staging memory, a memset). That is what lets a
+ * forward step run in three ways:
+ * <ul>
+ *   <li>eager: each command is issued as it comes;</li>
+ *   <li>capture: the second time a step of a given shape comes, its commands are issued under stream
+ *       capture and become a CUDA graph, launched at the step's first read-back;</li>
+ *   <li>replay: later steps of that shape only record their commands (their per-step inputs, token ids,
+ *       positions, cache addresses, are written to the same pinned staging bytes as before); at the
+ *       first read-back, if the commands equal the graph's, the graph is launched, else the recorded
+ *       commands run eagerly and the graph is dropped.</li>
+ * </ul>
+ * After a step's first read-back the rest of it runs eagerly (a Mixtral step reads its router logits
+ * back in every layer: such shapes are marked unfit for graphs).
+ */
+final class Stream implements AutoCloseable {
+    enum Mode { EAGER, CAPTURE, RECORD }
+
+    sealed interface Cmd permits Launch, Gemm, CopyIn, Memset {}
+
+    record Launch(CUfunc_st f, String name, int gx, int gy, int gz, int bx, int smem, long[] args) implements Cmd {
+        @Override public boolean equals(Object o) {
+            return o instanceof Launch l && l.f == f && l.gx == gx && l.gy == gy && l.gz == gz && l.bx == bx && l.smem == smem
+                    && Arrays.equals(l.args, args);
+        }
+        @Override public int hashCode() { return Arrays.hashCode(args) * 31 + gx; }
+    }
+
+    /** Row-major out[M][N] = x[M][K] W[N][K]^T (+ beta out): cuBLAS, bf16 in, fp32 accumulate and out. */
+    record Gemm(int m, int n, int k, long w, long x, long out, boolean accumulate) implements Cmd {}
+
+    record CopyIn(long dst, long srcPinned, long bytes) implements Cmd {}
+
+    record Memset(long dst, long words) implements Cmd {}
+
+    private record Graph(CUgraphExec_st exec, List<Cmd> cmds) {}
+
+    final CUstream_st stream = new CUstream_st();
+    final cublasContext cublas = new cublasContext();
+    private final long workspace;
+    private final BytePointer argValues = new BytePointer(8L * 32);
+    private final ByteBuffer argBuffer;
+    private final PointerPointer<?> argPointers = new PointerPointer<>(32);
+    private final FloatPointer one = new FloatPointer(1f), zero = new FloatPointer(0f);
+    private final boolean graphsEnabled;
+
+    private Mode mode = Mode.EAGER;
+    private String key;
+    private List<Cmd> recorded;
+    private int syncsThisStep;
+    private final Map<String, Graph> graphs = new HashMap<>();
+    private final Map<String, Integer> seen = new HashMap<>();
+    private final Set<String> unfit = new HashSet<>();
+    long launches, graphLaunches, captures;
+
+    Stream(boolean graphsEnabled) {
+        this.graphsEnabled = graphsEnabled;
+        check(cuStreamCreate(stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+        checkCublas(cublasCreate_v2(cublas), "cublasCreate");
+        checkCublas(cublasSetStream_v2(cublas, stream), "cublasSetStream");
+        long wsBytes = 64L << 20;
+        workspace = Cuda.malloc(wsBytes);
+        // An explicit workspace keeps cuBLAS from allocating while a graph is being captured.
+        checkCublas(cublasSetWorkspace_v2(cublas, new Cuda.Addr(workspace), wsBytes), "cublasSetWorkspace");
+        argBuffer = argValues.capacity(8L * 32).asByteBuffer().order(ByteOrder.nativeOrder());
+        for (int i = 0; i < 32; i++) argPointers.put(i, new Cuda.Addr(argValues.address() + 8L * i));
+    }
+
+    Mode mode() { return mode; }
+
+    // ---- commands ----
+
+    void launch(CUfunc_st f, String name, int gx, int gy, int gz, int bx, int smem, long... args) {
+        submit(new Launch(f, name, gx, gy, gz, bx, smem, args));
+    }
+
+    void gemm(int m, int n, int k, long w, long x, long out) { submit(new Gemm(m, n, k, w, x, out, false)); }
+
+    void copyIn(long dst, long srcPinned, long bytes) { submit(new CopyIn(dst, srcPinned, bytes)); }
+
+    void memsetZero(long dst, long words) { submit(new Memset(dst, words)); }
+
+    static long f(float v) { return Float.floatToRawIntBits(v) & 0xffffffffL; }
+
+    private void submit(Cmd c) {
+        if (mode != Mode.EAGER) recorded.add(c);
+        if (mode != Mode.RECORD) run(c);
+    }
+
+    private void run(Cmd c) {
+        switch (c) {
+            case Launch l -> {
+                if (l.args.length > 32) throw new IllegalArgumentException("too many kernel arguments");
+                for (int i = 0; i < l.args.length; i++) argBuffer.putLong(8 * i, l.args[i]);
+                check(cuLaunchKernel(l.f, l.gx, l.gy, l.gz, l.bx, 1, 1, l.smem, stream, argPointers, null), "launch " + l.name);
+                launches++;
+            }
+            case Gemm g -> checkCublas(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, g.n, g.m, g.k, one,
+                    new Cuda.Addr(g.w), CUDA_R_16BF, g.k, new Cuda.Addr(g.x), CUDA_R_16BF, g.k,
+                    g.accumulate ? one : zero, new Cuda.Addr(g.out), CUDA_R_32F, g.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                    "cublasGemmEx " + g.m + "x" + g.k + " by " + g.n + "x" + g.k);
+            case CopyIn cp -> check(cuMemcpyHtoDAsync(cp.dst, new Cuda.Addr(cp.srcPinned), cp.bytes, stream), "cuMemcpyHtoDAsync");
+            case Memset ms -> check(cuMemsetD32Async(ms.dst, 0, ms.words, stream), "cuMemsetD32Async");
+        }
+    }
+
+    // ---- steps and graphs ----
+
+    /** A step of this shape begins (key null: never graphed). */
+    void beginStep(String shapeKey) {
+        syncsThisStep = 0;
+        key = shapeKey;
+        mode = Mode.EAGER;
+        if (!graphsEnabled || shapeKey == null || unfit.contains(shapeKey)) return;
+        if (graphs.containsKey(shapeKey)) {
+            mode = Mode.RECORD;
+            recorded = new ArrayList<>(graphs.get(shapeKey).cmds.size());
+        } else if (seen.merge(shapeKey, 1, Integer::sum) >= 2) {
+            check(cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_RELAXED), "cuStreamBeginCapture");
+            mode = Mode.CAPTURE;
+            recorded = new ArrayList<>();
+        }
+    }
+
+    /** Everything issued so far must reach the device now: the host is about to read a result. */
+    void syncPoint() {
+        syncsThisStep++;
+        switch (mode) {
+            case EAGER -> { }
+            case CAPTURE -> {
+                CUgraph_st graph = new CUgraph_st();
+                int status = cuStreamEndCapture(stream, graph);
+                CUgraphExec_st exec = new CUgraphExec_st();
+                if (status == 0) status = cuGraphInstantiate(exec, graph, 0);
+                if (status == 0) {
+                    cuGraphDestroy(graph);
+                    graphs.put(key, new Graph(exec, recorded));
+                    check(cuGraphLaunch(exec, stream), "cuGraphLaunch");
+                    captures++;
+                    graphLaunches++;
+                } else {
+                    // Capture failed: nothing ran. Never graph this shape; run what was recorded.
+                    unfit.add(key);
+                    mode = Mode.EAGER;
+                    for (Cmd c : recorded) run(c);
+                }
+            }
+            case RECORD -> {
+                Graph g = graphs.get(key);
+                if (g != null && recorded.equals(g.cmds)) {
+                    check(cuGraphLaunch(g.exec, stream), "cuGraphLaunch");
+                    graphLaunches++;
+                } else {
+                    mode = Mode.EAGER;
+                    for (Cmd c : recorded) run(c);
+                    drop(key);
+                }
+            }
+        }
+        mode = Mode.EAGER;
+        recorded = null;
+    }
+
+    /** The step ends: unsubmitted work is issued; a shape read back more than once per step is not graphed. */
+    void endStep() {
+        if (mode != Mode.EAGER) syncPoint();
+        if (syncsThisStep > 1 && key != null && unfit.add(key)) drop(key);
+        key = null;
+    }
+
+    /** After an error inside a step: leave capture, forget what was recorded. */
+    void abortStep() {
+        if (mode == Mode.CAPTURE) {
+            CUgraph_st graph = new CUgraph_st();
+            cuStreamEndCapture(stream, graph);
+            if (!graph.isNull()) cuGraphDestroy(graph);
+        }
+        if (key != null) { unfit.add(key); drop(key); }
+        mode = Mode.EAGER;
+        recorded = null;
+        key = null;
+    }
+
+    /** Device addresses baked into graphs have changed (a pool or table moved): forget every graph. */
+    void invalidateGraphs() {
+        for (String k : List.copyOf(graphs.keySet())) drop(k);
+        seen.clear();
+    }
+
+    private void drop(String k) {
+        Graph g = graphs.remove(k);
+        if (g != null) cuGraphExecDestroy(g.exec);
+        seen.remove(k);
+    }
+
+    void synchronize() { check(cuStreamSynchronize(stream), "cuStreamSynchronize"); }
+
+    @Override public void close() {
+        invalidateGraphs();
+        cublasDestroy_v2(cublas);
+        cuMemFree(workspace);
+        cuStreamDestroy(stream);
+    }
+}

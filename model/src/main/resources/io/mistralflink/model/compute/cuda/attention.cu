@@ -1,0 +1,190 @@
+// Grouped-query attention with a sliding window over rolling bf16 KV caches, for decode rows and for
+// chunked-prefill rows alike (each row is one query position of one sequence's segment).
+//
+// Per row r, meta[r*6 .. r*6+5] = {position, segment start, segment's first row, segment length,
+// cache capacity (slots), unused} and cacheBase[r] = the sequence's cache: for each layer l, keys
+// [cap][kvDim] bf16 at element offset 2*l*cap*kvDim, values right after them. Position p lives in slot
+// p mod window (while cap < window every cached position p < cap, so the same rule holds).
+//
+// The query at position i sees keys i-W+1 .. i: those before the segment start come from the cache,
+// the rest are the segment's fresh keys (fp32, rounded to bf16 as the cache would hold them, so a
+// chunked prefill gives the same result as one pass). Fresh keys enter the cache afterwards
+// (kv_store), since a chunk's early queries still need the slots its late keys will take.
+#include "common.cuh"
+
+/**
+ * grid (rows, heads, splits), block of 128 threads (4 warps); headDim a multiple of 32, at most 256.
+ * Split s covers keys [lo + s*splitLen, lo + (s+1)*splitLen); with one split the result goes to out,
+ * else a partial (max, sum, acc[headDim]) goes to partial[((r*heads + h)*splits + s)*(headDim+2)] for
+ * attention_combine. Online softmax over tiles of blockDim keys: a thread scores one key of the tile
+ * (16-byte loads of its whole key row), then each warp accumulates a quarter of the tile's values,
+ * a lane owning headDim/32 dimensions. Dynamic shared memory: (headDim + blockDim + 32 + warps*headDim) floats.
+ */
+extern "C" __global__ void attention(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
+                                     float* __restrict__ out, bf16_t* __restrict__ outb,
+                                     const int* __restrict__ meta, const unsigned long long* __restrict__ cacheBase,
+                                     int layer, int heads, int kvHeads, int headDim, int window, float scale,
+                                     int splitLen, float* __restrict__ partial, int storeFused) {
+    extern __shared__ float sm[];
+    int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, warps = blockDim.x >> 5, nt = blockDim.x;
+    float* qs = sm;
+    float* sc = qs + headDim;
+    float* red = sc + nt;
+    float* part = red + 32;
+    int r = blockIdx.x, h = blockIdx.y, s = blockIdx.z, splits = gridDim.z;
+    const int* m = meta + r * 6;
+    int pos = m[0], start = m[1], off = m[2], cap = m[4];
+    int kvDim = kvHeads * headDim, group = heads / kvHeads, kvOff = (h / group) * headDim;
+    int lo = imax(0, pos - window + 1);
+    int jBeg = lo + s * splitLen, jEnd = imin(pos + 1, jBeg + splitLen);
+    const bf16_t* ck = (const bf16_t*) cacheBase[r] + (long long) (2 * layer) * cap * kvDim;
+    const bf16_t* cv = ck + (long long) cap * kvDim;
+    const float* qrow = q + (long long) r * heads * headDim + (long long) h * headDim;
+    for (int d = tid; d < headDim; d += nt) qs[d] = qrow[d];
+    if (storeFused && h == 0 && s == 0) {
+        // Decode rows only (every segment one token long): the slot pos mod W held position pos - W, which
+        // no query of this launch reads, so the fresh key and value can enter the cache right away.
+        bf16_t* wk = (bf16_t*) cacheBase[r] + (long long) (2 * layer) * cap * kvDim + (long long) (pos % window) * kvDim;
+        bf16_t* wv = wk + (long long) cap * kvDim;
+        for (int d = tid; d < kvDim; d += nt) {
+            wk[d] = f2bf(k[(long long) off * kvDim + d]);
+            wv[d] = f2bf(v[(long long) off * kvDim + d]);
+        }
+    }
+    __syncthreads();
+
+    int dpl = headDim >> 5;          // dimensions per lane in the value pass
+    float acc[8];
+#pragma unroll
+    for (int e = 0; e < 8; e++) acc[e] = 0.f;
+    float mRun = NEG_INF, lRun = 0.f;
+    for (int t0 = jBeg; t0 < jEnd; t0 += nt) {
+        int tn = imin(nt, jEnd - t0);
+        float sco = NEG_INF;
+        if (tid < tn) {
+            int j = t0 + tid;
+            float dot = 0.f;
+            if (j < start) {
+                const uint4* kr = (const uint4*) (ck + (long long) (j % window) * kvDim + kvOff);
+                for (int c = 0; c < (headDim >> 3); c++) {
+                    uint4 w = kr[c];
+                    const float* qq = qs + 8 * c;
+                    dot = fmaf(qq[0], lo16(w.x), dot); dot = fmaf(qq[1], hi16(w.x), dot);
+                    dot = fmaf(qq[2], lo16(w.y), dot); dot = fmaf(qq[3], hi16(w.y), dot);
+                    dot = fmaf(qq[4], lo16(w.z), dot); dot = fmaf(qq[5], hi16(w.z), dot);
+                    dot = fmaf(qq[6], lo16(w.w), dot); dot = fmaf(qq[7], hi16(w.w), dot);
+                }
+            } else {
+                const float4* kr = (const float4*) (k + (long long) (off + j - start) * kvDim + kvOff);
+                for (int c = 0; c < (headDim >> 2); c++) {
+                    float4 f = kr[c];
+                    const float* qq = qs + 4 * c;
+                    dot = fmaf(qq[0], round_bf(f.x), dot); dot = fmaf(qq[1], round_bf(f.y), dot);
+                    dot = fmaf(qq[2], round_bf(f.z), dot); dot = fmaf(qq[3], round_bf(f.w), dot);
+                }
+            }
+            sco = dot * scale;
+        }
+        float mNew = fmaxf(mRun, block_max(sco, red));
+        float p = tid < tn ? expf(sco - mNew) : 0.f;
+        sc[tid] = p;
+        float psum = block_sum(p, red);           // its barriers also publish sc
+        float corr = expf(mRun - mNew);
+        lRun = lRun * corr + psum;
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[e] *= corr;
+#pragma unroll 4
+        for (int i = warp; i < tn; i += warps) {
+            int j = t0 + i;
+            float pj = sc[i];
+            if (j < start) {
+                const bf16_t* vr = cv + (long long) (j % window) * kvDim + kvOff + lane * dpl;
+                if (dpl == 4) {
+                    uint2 w = *(const uint2*) vr;
+                    acc[0] = fmaf(pj, lo16(w.x), acc[0]); acc[1] = fmaf(pj, hi16(w.x), acc[1]);
+                    acc[2] = fmaf(pj, lo16(w.y), acc[2]); acc[3] = fmaf(pj, hi16(w.y), acc[3]);
+                } else {
+#pragma unroll
+                    for (int e = 0; e < 8; e++) if (e < dpl) acc[e] = fmaf(pj, bf2f(vr[e]), acc[e]);
+                }
+            } else {
+                const float* vr = v + (long long) (off + j - start) * kvDim + kvOff + lane * dpl;
+                if (dpl == 4) {
+                    float4 f = *(const float4*) vr;
+                    acc[0] = fmaf(pj, round_bf(f.x), acc[0]); acc[1] = fmaf(pj, round_bf(f.y), acc[1]);
+                    acc[2] = fmaf(pj, round_bf(f.z), acc[2]); acc[3] = fmaf(pj, round_bf(f.w), acc[3]);
+                } else {
+#pragma unroll
+                    for (int e = 0; e < 8; e++) if (e < dpl) acc[e] = fmaf(pj, round_bf(vr[e]), acc[e]);
+                }
+            }
+        }
+        mRun = mNew;
+        __syncthreads();                          // sc is rewritten by the next tile
+    }
+#pragma unroll
+    for (int e = 0; e < 8; e++) if (e < dpl) part[warp * headDim + lane * dpl + e] = acc[e];
+    __syncthreads();
+    for (int d = tid; d < headDim; d += nt) {
+        float a = 0.f;
+        for (int w = 0; w < warps; w++) a += part[w * headDim + d];
+        if (splits == 1) {
+            float o = lRun > 0.f ? a / lRun : 0.f;
+            long long at = (long long) r * heads * headDim + (long long) h * headDim + d;
+            out[at] = o;
+            outb[at] = f2bf(o);
+        } else {
+            float* P = partial + ((long long) (r * heads + h) * splits + s) * (headDim + 2);
+            P[2 + d] = a;
+            if (d == 0) { P[0] = mRun; P[1] = lRun; }
+        }
+    }
+}
+
+/** Merges the splits' partials. grid (rows, heads), block >= headDim threads. */
+extern "C" __global__ void attention_combine(const float* __restrict__ partial, float* __restrict__ out, bf16_t* __restrict__ outb,
+                                             int heads, int headDim, int splits) {
+    int r = blockIdx.x, h = blockIdx.y, d = threadIdx.x;
+    if (d >= headDim) return;
+    const float* P = partial + (long long) (r * heads + h) * splits * (headDim + 2);
+    float M = NEG_INF;
+    for (int s = 0; s < splits; s++) M = fmaxf(M, P[s * (headDim + 2)]);
+    float L = 0.f, acc = 0.f;
+    for (int s = 0; s < splits; s++) {
+        const float* p = P + s * (headDim + 2);
+        if (p[1] == 0.f) continue;
+        float w = expf(p[0] - M);
+        L = fmaf(p[1], w, L);
+        acc = fmaf(p[2 + d], w, acc);
+    }
+    float o = L > 0.f ? acc / L : 0.f;
+    long long at = (long long) r * heads * headDim + (long long) h * headDim + d;
+    out[at] = o;
+    outb[at] = f2bf(o);
+}
+
+/** The fresh keys and values (the last `window` rows of each segment) enter their slots as bf16. grid rows. */
+extern "C" __global__ void kv_store(const float* __restrict__ k, const float* __restrict__ v,
+                                    const int* __restrict__ meta, const unsigned long long* __restrict__ cacheBase,
+                                    int layer, int kvDim, int window) {
+    int r = blockIdx.x;
+    const int* m = meta + r * 6;
+    int pos = m[0], off = m[2], len = m[3], cap = m[4];
+    if (r - off < len - window) return;
+    bf16_t* ck = (bf16_t*) cacheBase[r] + (long long) (2 * layer) * cap * kvDim;
+    bf16_t* cv = ck + (long long) cap * kvDim;
+    long long slot = (long long) (pos % window) * kvDim;
+    for (int d = threadIdx.x; d < kvDim; d += blockDim.x) {
+        ck[slot + d] = f2bf(k[(long long) r * kvDim + d]);
+        cv[slot + d] = f2bf(v[(long long) r * kvDim + d]);
+    }
+}
+
+/** Copies a cache into a larger one (capacity grows while below the window; position p is in slot p). grid (layers*2). */
+extern "C" __global__ void kv_grow(const bf16_t* __restrict__ from, bf16_t* __restrict__ to, int oldCap, int newCap, int kvDim) {
+    int part = blockIdx.x;  // layer*2 + (0 keys | 1 values)
+    const bf16_t* src = from + (long long) part * oldCap * kvDim;
+    bf16_t* dst = to + (long long) part * newCap * kvDim;
+    long long n = (long long) oldCap * kvDim;
+    for (long long i = threadIdx.x; i < n; i += blockDim.x) dst[i] = src[i];
+}

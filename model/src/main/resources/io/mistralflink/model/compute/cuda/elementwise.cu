@@ -1,0 +1,151 @@
+// Row-wise and element-wise kernels: embedding, RMSNorm, rotary, SwiGLU, residual add, bf16
+// conversion, row gather / scatter-add, greedy sampling.
+#include "common.cuh"
+
+/** out[r] = table[ids[r]] (bf16 table, fp32 rows). One block per row. */
+extern "C" __global__ void embed(const bf16_t* __restrict__ table, const int* __restrict__ ids,
+                                 float* __restrict__ out, int dim) {
+    int r = blockIdx.x;
+    const bf16_t* row = table + (long long) ids[r] * dim;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) out[(long long) r * dim + i] = bf2f(row[i]);
+}
+
+/** out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * gain, in fp32, plus its bf16 rounding. One block per row. */
+extern "C" __global__ void rms_norm(const float* __restrict__ x, const float* __restrict__ gain,
+                                    float* __restrict__ out, bf16_t* __restrict__ outb, int dim, float eps) {
+    __shared__ float scratch[32];
+    long long base = (long long) blockIdx.x * dim;
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) { float v = x[base + i]; ss = fmaf(v, v, ss); }
+    ss = block_sum(ss, scratch);
+    float scale = 1.0f / sqrtf(ss / dim + eps);
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+        float o = gain[i] * (x[base + i] * scale);
+        out[base + i] = o;
+        outb[base + i] = f2bf(o);
+    }
+}
+
+/** acc += x, then out = rms_norm(acc) * gain (and its bf16 rounding): the residual add and the next norm in one pass. */
+extern "C" __global__ void add_rms_norm(float* __restrict__ acc, const float* __restrict__ x, const float* __restrict__ gain,
+                                        float* __restrict__ out, bf16_t* __restrict__ outb, int dim, float eps) {
+    __shared__ float scratch[32];
+    long long base = (long long) blockIdx.x * dim;
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+        float v = acc[base + i] + x[base + i];
+        acc[base + i] = v;
+        ss = fmaf(v, v, ss);
+    }
+    ss = block_sum(ss, scratch);
+    float scale = 1.0f / sqrtf(ss / dim + eps);
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+        float o = gain[i] * (acc[base + i] * scale);
+        out[base + i] = o;
+        outb[base + i] = f2bf(o);
+    }
+}
+
+/**
+ * Rotates heads of headDim in place, Hugging Face's rotate-half pairing (i, i + headDim/2), by the
+ * angles of positions[r]; cos/sin come from a table [position][headDim/2] computed on the host in fp32
+ * exactly as the CPU backend computes it. One thread per pair.
+ */
+extern "C" __global__ void rotary(float* __restrict__ x, const float* __restrict__ cosT, const float* __restrict__ sinT,
+                                  const int* __restrict__ positions, int rows, int cols, int headDim) {
+    int half = headDim >> 1;
+    long long pairsPerRow = cols >> 1;
+    long long t = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= rows * pairsPerRow) return;
+    int r = (int) (t / pairsPerRow), p = (int) (t % pairsPerRow);
+    int h = p / half, i = p % half;
+    long long at = (long long) r * cols + (long long) h * headDim + i;
+    long long ti = (long long) positions[r] * half + i;
+    float c = cosT[ti], s = sinT[ti];
+    float x1 = x[at], x2 = x[at + half];
+    x[at] = x1 * c - x2 * s;
+    x[at + half] = x2 * c + x1 * s;
+}
+
+/** gate = silu(gate) * up, plus its bf16 rounding. */
+extern "C" __global__ void silu_mul(float* __restrict__ gate, const float* __restrict__ up, bf16_t* __restrict__ gateb, long long n) {
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        float g = gate[i];
+        float o = (g / (1.0f + expf(-g))) * up[i];
+        gate[i] = o;
+        gateb[i] = f2bf(o);
+    }
+}
+
+/** acc += x. */
+extern "C" __global__ void add(float* __restrict__ acc, const float* __restrict__ x, long long n) {
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
+        acc[i] += x[i];
+}
+
+/** y = bf16(x). */
+extern "C" __global__ void to_bf16(const float* __restrict__ x, bf16_t* __restrict__ y, long long n) {
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
+        y[i] = f2bf(x[i]);
+}
+
+/** out[i] = x[rows[i]]. One block per output row. */
+extern "C" __global__ void gather_rows(const float* __restrict__ x, const int* __restrict__ rows, float* __restrict__ out, int cols) {
+    int i = blockIdx.x;
+    const float* src = x + (long long) rows[i] * cols;
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) out[(long long) i * cols + j] = src[j];
+}
+
+/** out[rows[i]] += scale[i] * src[i], in order of i (a thread per column walks the rows). */
+extern "C" __global__ void scatter_add_rows(const float* __restrict__ src, const int* __restrict__ rows,
+                                            const float* __restrict__ scale, float* __restrict__ out, int cols, int n) {
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= cols) return;
+    for (int i = 0; i < n; i++) {
+        long long o = (long long) rows[i] * cols + j;
+        out[o] += scale[i] * src[(long long) i * cols + j];
+    }
+}
+
+/** out[r] = argmax of logits[r] (first index among equals, as the CPU). One block per row. */
+extern "C" __global__ void argmax_rows(const float* __restrict__ logits, int vocab, int* __restrict__ out) {
+    __shared__ float bv[32];
+    __shared__ int bi[32];
+    const float* row = logits + (long long) blockIdx.x * vocab;
+    float best = NEG_INF;
+    int idx = 0x7fffffff;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+        float v = row[i];
+        if (v > best) { best = v; idx = i; }   // strided: a thread's earlier i is lower, keep it on ties
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, best, o);
+        int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+        if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
+    }
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    if (lane == 0) { bv[warp] = best; bi[warp] = idx; }
+    __syncthreads();
+    if (warp == 0) {
+        best = lane < warps ? bv[lane] : NEG_INF;
+        idx = lane < warps ? bi[lane] : 0x7fffffff;
+        for (int o = 16; o > 0; o >>= 1) {
+            float ov = __shfl_xor_sync(0xffffffffu, best, o);
+            int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+            if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
+        }
+        if (lane == 0) out[blockIdx.x] = idx == 0x7fffffff ? 0 : idx;
+    }
+}
+
+/** Fills n bf16 values with uniform random numbers in [-scale, scale) (benchmark weights made on the device). */
+extern "C" __global__ void fill_random_bf16(bf16_t* __restrict__ w, long long n, unsigned long long seed, float scale) {
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        unsigned long long z = seed + 0x9E3779B97F4A7C15ull * (unsigned long long) (i + 1);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        float u = (float) (z >> 40) * (1.0f / 16777216.0f);
+        w[i] = f2bf((2.f * u - 1.f) * scale);
+    }
+}

@@ -1,0 +1,177 @@
+package io.mistralflink.model.compute.cuda;
+
+import io.mistralflink.model.ModelConfig;
+import io.mistralflink.model.compute.KvCache;
+import io.mistralflink.model.layers.Chunk;
+import io.mistralflink.model.layers.Shard;
+import io.mistralflink.model.sampling.SamplingParams;
+import io.mistralflink.model.weights.Checkpoint;
+import io.mistralflink.model.weights.DType;
+import io.mistralflink.model.weights.Tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * A stand-alone speed test of the CUDA backend on random models of real shapes (until the project's
+ * {@code bench} command covers CUDA): the engine's own {@link Shard} with weights generated on the
+ * device ({@link CudaBackend#syntheticWeights}), greedy sampling on the device.
+ *
+ * <pre>
+ * java ... io.mistralflink.model.compute.cuda.CudaBench --model mistral-7b --batches 1,16,64,256 \
+ *      --prompt 128 --new 128 --prefill 512 --prefill-batches 1,8
+ * </pre>
+ * Decode tokens/s = batch x new tokens / time of the decode steps (after the prompt is in the caches);
+ * prefill tokens/s = batch x prompt / time of the prefill steps (chunks of up to 8192 tokens a step).
+ */
+public final class CudaBench {
+    static ModelConfig config(String model) {
+        return switch (model) {
+            case "mistral-7b" -> new ModelConfig("mistral", 32000, 4096, 14336, 32, 32, 8, 128, 4096, true, 32768, 1e-5f, 10000.0, 0, 0, false, 1, 2);
+            case "mixtral-8x7b" -> new ModelConfig("mixtral", 32000, 4096, 14336, 32, 32, 8, 128, 32768, false, 32768, 1e-5f, 1e6, 8, 2, false, 1, 2);
+            default -> throw new IllegalArgumentException("unknown model " + model + " (mistral-7b, mixtral-8x7b)");
+        };
+    }
+
+    /** Tensors of the right names and shapes, no bytes: the backend makes their values. */
+    static Map<String, Tensor> shapes(ModelConfig c) {
+        Map<String, Tensor> t = new HashMap<>();
+        java.util.function.BiConsumer<String, long[]> add = (n, s) -> t.put(n, new Tensor(n, DType.BF16, s, MemorySegment.NULL));
+        add.accept("model.embed_tokens.weight", new long[]{c.vocabSize(), c.dim()});
+        add.accept("lm_head.weight", new long[]{c.vocabSize(), c.dim()});
+        add.accept("model.norm.weight", new long[]{c.dim()});
+        for (int l = 0; l < c.layers(); l++) {
+            String p = "model.layers." + l + ".";
+            add.accept(p + "input_layernorm.weight", new long[]{c.dim()});
+            add.accept(p + "post_attention_layernorm.weight", new long[]{c.dim()});
+            add.accept(p + "self_attn.q_proj.weight", new long[]{c.qDim(), c.dim()});
+            add.accept(p + "self_attn.k_proj.weight", new long[]{c.kvDim(), c.dim()});
+            add.accept(p + "self_attn.v_proj.weight", new long[]{c.kvDim(), c.dim()});
+            add.accept(p + "self_attn.o_proj.weight", new long[]{c.dim(), c.qDim()});
+            if (c.isMixtureOfExperts()) {
+                String m = p + "block_sparse_moe.";
+                add.accept(m + "gate.weight", new long[]{c.experts(), c.dim()});
+                for (int e = 0; e < c.experts(); e++) {
+                    add.accept(m + "experts." + e + ".w1.weight", new long[]{c.hiddenDim(), c.dim()});
+                    add.accept(m + "experts." + e + ".w2.weight", new long[]{c.dim(), c.hiddenDim()});
+                    add.accept(m + "experts." + e + ".w3.weight", new long[]{c.hiddenDim(), c.dim()});
+                }
+            } else {
+                add.accept(p + "mlp.gate_proj.weight", new long[]{c.hiddenDim(), c.dim()});
+                add.accept(p + "mlp.up_proj.weight", new long[]{c.hiddenDim(), c.dim()});
+                add.accept(p + "mlp.down_proj.weight", new long[]{c.dim(), c.hiddenDim()});
+            }
+        }
+        return t;
+    }
+
+    public static void main(String[] args) {
+        Map<String, String> a = new HashMap<>(Map.of("--model", "mistral-7b", "--batches", "1,16,64,256", "--prompt", "128",
+                "--new", "128", "--prefill", "512", "--prefill-batches", "1,8", "--label", ""));
+        for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
+        String model = a.get("--model");
+        ModelConfig cfg = config(model);
+        int promptLen = Integer.parseInt(a.get("--prompt")), newTokens = Integer.parseInt(a.get("--new"));
+        String label = a.get("--label").isEmpty() ? "" : " [" + a.get("--label") + "]";
+        long t0 = System.nanoTime();
+        try (CudaBackend b = CudaBackend.open(0)) {
+            b.syntheticWeights(42L);
+            Checkpoint ck = Checkpoint.of(Path.of("random-" + model), cfg, shapes(cfg), Arena.ofShared());
+            Shard s = Shard.whole(ck, b);
+            System.out.printf("%s on %s: %.1f GB of bf16 weights made on the device in %.1f s%s%n", model, b.name(),
+                    b.weightBytes() / 1e9, (System.nanoTime() - t0) / 1e9, label);
+            for (String bs : a.get("--batches").split(",")) {
+                if (bs.isBlank()) continue;
+                int batch = Integer.parseInt(bs.strip());
+                double[] r = decode(s, batch, promptLen, newTokens, 7);
+                System.out.printf("RESULT %s decode batch=%d prompt=%d new=%d: %.1f tok/s (%.2f ms/step, weights read at %.0f GB/s); prefill %.0f tok/s%s%n",
+                        model, batch, promptLen, newTokens, r[0], r[1], b.weightBytes() / (r[1] * 1e6), r[2], label);
+            }
+            for (String bs : a.get("--prefill-batches").split(",")) {
+                if (bs.isBlank()) continue;
+                int batch = Integer.parseInt(bs.strip()), len = Integer.parseInt(a.get("--prefill"));
+                double best = 0;
+                for (int rep = 0; rep < 2; rep++) best = Math.max(best, prefill(s, batch, len, 11 + rep));
+                System.out.printf("RESULT %s prefill batch=%d prompt=%d: %.0f tok/s%s%n", model, batch, len, best, label);
+            }
+            System.out.println(b.counters());
+        }
+    }
+
+    private static int[] randomTokens(Random r, int n, int vocab) {
+        int[] t = new int[n];
+        for (int i = 0; i < n; i++) t[i] = 3 + r.nextInt(vocab - 3);
+        return t;
+    }
+
+    /** Prefills batch prompts, then runs newTokens greedy decode steps: {decode tok/s, ms/step, prefill tok/s}. */
+    static double[] decode(Shard s, int batch, int promptLen, int newTokens, long seed) {
+        Random r = new Random(seed);
+        int vocab = s.config().vocabSize();
+        List<KvCache> caches = new ArrayList<>();
+        for (int i = 0; i < batch; i++) caches.add(s.newCache());
+        SamplingParams greedy = SamplingParams.greedy(newTokens);
+        int[] last = new int[batch];
+        try {
+            long p0 = System.nanoTime();
+            int perStep = Math.max(1, 8192 / promptLen);
+            for (int from = 0; from < batch; from += perStep) {
+                int n = Math.min(perStep, batch - from);
+                List<Chunk> chunks = new ArrayList<>();
+                for (int i = 0; i < n; i++) chunks.add(new Chunk(caches.get(from + i), 0, randomTokens(r, promptLen, vocab), Chunk.Logits.LAST));
+                SamplingParams[] ps = new SamplingParams[n];
+                Arrays.fill(ps, greedy);
+                int[] next = s.sample(chunks, null, ps, new int[n]);
+                System.arraycopy(next, 0, last, from, n);
+            }
+            long p1 = System.nanoTime();
+            SamplingParams[] ps = new SamplingParams[batch];
+            Arrays.fill(ps, greedy);
+            int[] steps = new int[batch];
+            long d0 = System.nanoTime();
+            for (int step = 0; step < newTokens; step++) {
+                List<Chunk> chunks = new ArrayList<>(batch);
+                for (int i = 0; i < batch; i++) chunks.add(new Chunk(caches.get(i), promptLen + step, new int[]{last[i]}, Chunk.Logits.LAST));
+                Arrays.fill(steps, step + 1);
+                last = s.sample(chunks, null, ps, steps);
+            }
+            long d1 = System.nanoTime();
+            double secs = (d1 - d0) / 1e9;
+            return new double[]{batch * (double) newTokens / secs, secs * 1e3 / newTokens, batch * (double) promptLen / ((p1 - p0) / 1e9)};
+        } finally {
+            caches.forEach(KvCache::close);
+        }
+    }
+
+    /** Tokens/s of prefilling batch prompts of len tokens (up to 8192 tokens per step). */
+    static double prefill(Shard s, int batch, int len, long seed) {
+        Random r = new Random(seed);
+        List<KvCache> caches = new ArrayList<>();
+        for (int i = 0; i < batch; i++) caches.add(s.newCache());
+        try {
+            int chunkLen = Math.min(len, s.config().window());
+            long t0 = System.nanoTime();
+            int perStep = Math.max(1, 8192 / chunkLen);
+            for (int from = 0; from < batch; from += perStep) {
+                int n = Math.min(perStep, batch - from);
+                for (int start = 0; start < len; start += chunkLen) {
+                    List<Chunk> chunks = new ArrayList<>();
+                    for (int i = 0; i < n; i++) chunks.add(new Chunk(caches.get(from + i), start, randomTokens(r, Math.min(chunkLen, len - start), s.config().vocabSize()), Chunk.Logits.LAST));
+                    SamplingParams[] ps = new SamplingParams[n];
+                    Arrays.fill(ps, SamplingParams.greedy(1));
+                    s.sample(chunks, null, ps, new int[n]);
+                }
+            }
+            return batch * (double) len / ((System.nanoTime() - t0) / 1e9);
+        } finally {
+            caches.forEach(KvCache::close);
+        }
+    }
+}
