@@ -70,8 +70,8 @@ class KafkaJobBadInputTest {
         cases.add(bad("empty", b -> b.setPrompt(""), "invalid_request: empty prompt"));
         cases.add(bad("no-template", b -> b.setPrompt(null).setMessages(List.of(new ChatMessage("user", "Hi"))),
                 "no_chat_template: the model tiny-mistral has no chat_template"));
-        // the first "dup" generates 64 tokens; its twin arrives while it is in flight
-        cases.add(new Case("dup", WireCodec.encode(req("dup", b -> b.setMaxNewTokens(64).setIgnoreEos(true))), null));
+        // the first "dup" generates 300 tokens; its twin arrives while it is in flight
+        cases.add(new Case("dup", WireCodec.encode(req("dup", b -> b.setMaxNewTokens(300).setIgnoreEos(true))), null));
         cases.add(new Case("dup", WireCodec.encode(req("dup", b -> b.setMetadata(Map.of("copy", "2")))), "refused: duplicate request id while the first is in flight"));
         cases.add(new Case("good-2", WireCodec.encode(req("good-2", b -> b.setTemperature(0.7f).setSeed(3L))), null));
 
@@ -101,7 +101,8 @@ class KafkaJobBadInputTest {
             assertEquals(List.of("dup", "good-1", "good-2", "good-3"),
                     completions.completions().stream().map(Completion::getRequestId).sorted().toList(), "good requests, once each");
             Completion dup = completions.completions().stream().filter(c -> c.getRequestId().equals("dup")).findFirst().orElseThrow();
-            assertEquals(64, dup.getCompletionTokens(), "the first 'dup' is the one answered");
+            assertEquals(300, dup.getCompletionTokens(), "the first 'dup' is the one answered: " + dup + "; dead letters "
+                    + deadLetters.records.stream().map(r -> WireCodec.decodeDeadLetter(r.value())).filter(d -> "dup".equals(d.getRequestId())).toList());
 
             assertEquals(badAt.size(), deadLetters.records.size(), "one dead letter per bad record: "
                     + deadLetters.records.stream().map(r -> WireCodec.decodeDeadLetter(r.value()).getReason()).toList());

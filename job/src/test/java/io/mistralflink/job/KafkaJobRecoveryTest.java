@@ -66,11 +66,14 @@ class KafkaJobRecoveryTest {
 
     @Test void stopWithASavepointAndResumeWithOtherLanesAndParallelism(@TempDir Path savepoints) throws Exception {
         Path model = KafkaJobSupport.model();
-        List<GenerationRequest> requests = KafkaJobSupport.requests("sp-", 48, 16, 48, 23);
+        // a warm-up batch, then 8 long generations (one full set of lanes, so the savepoint barrier is
+        // not held up behind queued requests) that are still decoding when the savepoint is taken
+        List<GenerationRequest> requests = new java.util.ArrayList<>(KafkaJobSupport.requests("sp-", 8, 8, 16, 23));
+        for (GenerationRequest r : KafkaJobSupport.requests("sp-long-", 8, 300, 500, 29)) { r.setIgnoreEos(true); requests.add(r); }
         Map<String, Sequence> want = KafkaJobSupport.oracle(model, requests);
-        PipelineConfig first = PipelineConfig.defaults(model.toString()).withStages(1).withLanes(2).withSequencesPerLane(4)
+        PipelineConfig first = PipelineConfig.defaults(model.toString()).withStages(2).withLanes(2).withSequencesPerLane(4)
                 .withMaxBatchTokens(32).withThreadsPerStage(1);
-        PipelineConfig second = first.withStages(2).withLanes(3).withSequencesPerLane(3).withParallelism(2);
+        PipelineConfig second = first.withStages(1).withLanes(3).withSequencesPerLane(3).withParallelism(2);
         try (EmbeddedKafka kafka = EmbeddedKafka.builder().partitions(2).start();
              KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions")) {
             KafkaJobSupport.produce(kafka, requests.subList(0, 8));
@@ -79,17 +82,20 @@ class KafkaJobRecoveryTest {
             try {
                 completions.atLeast(8, Duration.ofSeconds(90), Duration.ZERO); // warm
                 KafkaJobSupport.produce(kafka, requests.subList(8, requests.size()));
-                completions.atLeast(11, Duration.ofSeconds(90), Duration.ZERO); // the second batch under way
+                Thread.sleep(300); // the long ones admitted and decoding
+                long t0 = System.currentTimeMillis();
                 savepoint = job.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL).get(90, TimeUnit.SECONDS);
+                System.out.println("savepoint test: stop-with-savepoint took " + (System.currentTimeMillis() - t0) + " ms");
             } catch (Exception e) {
                 KafkaCommands.cancelAndWait(job);
                 throw e;
             }
             int beforeStop = completions.until(r -> false, Duration.ZERO, Duration.ofMillis(500)).size();
+            System.out.println("savepoint test: answered before the stop: " + completions.completions().stream().map(c -> c.getRequestId() + "@" + c.getTimings().getDecodeMs()).toList());
             assertTrue(beforeStop < requests.size(), "the first run answered everything before the savepoint: nothing to resume");
 
-            var conf = KafkaJobSupport.noRestarts();
-            conf.set(org.apache.flink.configuration.StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
+            var conf = KafkaJob.configuration(200, savepoint);
+            conf.set(org.apache.flink.configuration.RestartStrategyOptions.RESTART_STRATEGY, "none");
             JobClient resumed = KafkaJobSupport.start(kafka, second, conf, KafkaJobSupport.options(second, 512));
             try {
                 completions.atLeast(requests.size(), Duration.ofSeconds(120), Duration.ofSeconds(2));

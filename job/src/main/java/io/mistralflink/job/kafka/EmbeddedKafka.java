@@ -107,7 +107,15 @@ public final class EmbeddedKafka implements AutoCloseable {
             // wait until every partition has a leader, so that the first produce does not race the metadata
             long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
             while (true) {
-                var described = admin.describeTopics(partitionsByTopic.keySet()).allTopicNames().get();
+                java.util.Map<String, org.apache.kafka.clients.admin.TopicDescription> described;
+                try {
+                    described = admin.describeTopics(partitionsByTopic.keySet()).allTopicNames().get();
+                } catch (ExecutionException e) {
+                    // just created: the broker may not know the topic yet (a retriable error); look again
+                    if (!(e.getCause() instanceof org.apache.kafka.common.errors.RetriableException) || System.nanoTime() > deadline) throw e;
+                    Thread.sleep(20);
+                    continue;
+                }
                 boolean ready = described.values().stream()
                         .allMatch(d -> d.partitions().stream().allMatch(p -> p.leader() != null && !p.leader().isEmpty()));
                 if (ready) break;

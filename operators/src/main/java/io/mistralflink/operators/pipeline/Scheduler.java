@@ -64,7 +64,11 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         metrics = new SchedulerMetrics(getMetricGroup(), lanes, config.sequencesPerLane());
         feedbackKey = FeedbackKey.of(SamplerFunction.EDGE, getRuntimeContext());
         feedback = FeedbackBroker.get(feedbackKey);
-        feedback.register(() -> mailbox.execute(() -> feedback.drainTo(this::onTokens), "sampled tokens"));
+        // At most one step per lane per mail: with a single stage chained to the scheduler, onTokens runs
+        // the next step synchronously and its tokens are queued before the drain ends; an unbounded drain
+        // would then run every lane to its end before the next request is read (no continuous batching).
+        // Tokens queued during the drain raise a new wake-up, so none is left behind.
+        feedback.register(() -> mailbox.execute(() -> feedback.drainTo(this::onTokens, lanes.length), "sampled tokens"));
         readmitRestored();
     }
 
