@@ -263,18 +263,8 @@ public final class FrameIpc {
     return MemorySegment.ofBuffer(buf.nioBuffer(0, (int) bytes));
   }
 
-  /** Counts what Arrow would write; the buffers are not touched. */
-  private static final class CountingChannel implements WritableByteChannel {
-    long bytes;
-
-    @Override
-    public int write(ByteBuffer src) {
-      int n = src.remaining();
-      src.position(src.limit());
-      bytes += n;
-      return n;
-    }
-
+  /** In-memory channels: always open, nothing to close. */
+  private abstract static class AlwaysOpen implements java.nio.channels.Channel {
     @Override
     public boolean isOpen() {
       return true;
@@ -284,8 +274,21 @@ public final class FrameIpc {
     public void close() {}
   }
 
+  /** Counts what Arrow would write; the buffers are not touched. */
+  private static final class CountingChannel extends AlwaysOpen implements WritableByteChannel {
+    long bytes;
+
+    @Override
+    public int write(ByteBuffer src) {
+      int n = src.remaining();
+      src.position(src.limit());
+      bytes += n;
+      return n;
+    }
+  }
+
   /** Fills an array of the exact stream size in one pass (no 8 KB staging as with Channels.newChannel). */
-  private static final class ByteArrayWriteChannel implements WritableByteChannel {
+  private static final class ByteArrayWriteChannel extends AlwaysOpen implements WritableByteChannel {
     private final byte[] buf;
     private int size;
 
@@ -305,18 +308,10 @@ public final class FrameIpc {
       if (size != buf.length) throw new IllegalStateException("wrote " + size + " of " + buf.length + " bytes");
       return buf;
     }
-
-    @Override
-    public boolean isOpen() {
-      return true;
-    }
-
-    @Override
-    public void close() {}
   }
 
   /** Streams direct buffers to a DataOutput through a small per-thread staging array. */
-  private static final class DataOutputChannel implements WritableByteChannel {
+  private static final class DataOutputChannel extends AlwaysOpen implements WritableByteChannel {
     private final DataOutput out;
 
     DataOutputChannel(DataOutput out) {
@@ -339,18 +334,10 @@ public final class FrameIpc {
       }
       return n;
     }
-
-    @Override
-    public boolean isOpen() {
-      return true;
-    }
-
-    @Override
-    public void close() {}
   }
 
   /** Reads exactly {@code length} bytes of a DataInput, staged like {@link DataOutputChannel}. */
-  private static final class DataInputChannel implements ReadableByteChannel {
+  private static final class DataInputChannel extends AlwaysOpen implements ReadableByteChannel {
     private final DataInput in;
     private int remaining;
 
@@ -389,18 +376,10 @@ public final class FrameIpc {
         remaining -= k;
       }
     }
-
-    @Override
-    public boolean isOpen() {
-      return true;
-    }
-
-    @Override
-    public void close() {}
   }
 
   /** A channel over a byte range: Arrow reads each message body straight into its buffer. */
-  private static final class ByteArrayReadChannel implements ReadableByteChannel {
+  private static final class ByteArrayReadChannel extends AlwaysOpen implements ReadableByteChannel {
     private final byte[] buf;
     private int pos;
     private final int end;
@@ -420,13 +399,5 @@ public final class FrameIpc {
       pos += n;
       return n;
     }
-
-    @Override
-    public boolean isOpen() {
-      return true;
-    }
-
-    @Override
-    public void close() {}
   }
 }
