@@ -14,6 +14,7 @@ import org.apache.flink.util.Collector;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.OffsetResetStrategy;
+import org.apache.flink.util.function.SerializableFunction;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 
@@ -127,11 +128,11 @@ public final class KafkaIo implements Serializable {
     }
 
     public KafkaSink<Completion> completionSink() {
-        return exactlyOnce(new CompletionSerializer(topics.completions()), completionsTransactionalIdPrefix());
+        return exactlyOnce(new AvroRecordSerializer<Completion>(topics.completions(), Completion::getRequestId, WireCodec::encode), completionsTransactionalIdPrefix());
     }
 
     public KafkaSink<DeadLetter> deadLetterSink() {
-        return exactlyOnce(new DeadLetterSerializer(topics.deadLetters()), deadLettersTransactionalIdPrefix());
+        return exactlyOnce(new AvroRecordSerializer<DeadLetter>(topics.deadLetters(), DeadLetter::getRequestId, WireCodec::encode), deadLettersTransactionalIdPrefix());
     }
 
     private <T> KafkaSink<T> exactlyOnce(KafkaRecordSerializationSchema<T> serializer, String txPrefix) {
@@ -159,33 +160,22 @@ public final class KafkaIo implements Serializable {
         }
     }
 
-    /** key = request_id, value = single-object Avro. */
-    public static final class CompletionSerializer implements KafkaRecordSerializationSchema<Completion> {
+    /** key = request_id (null when unknown), value = single-object Avro. */
+    public static final class AvroRecordSerializer<T> implements KafkaRecordSerializationSchema<T> {
         private static final long serialVersionUID = 1L;
         private final String topic;
+        private final SerializableFunction<T, String> key;
+        private final SerializableFunction<T, byte[]> value;
 
-        public CompletionSerializer(String topic) {
+        public AvroRecordSerializer(String topic, SerializableFunction<T, String> key, SerializableFunction<T, byte[]> value) {
             this.topic = topic;
+            this.key = key;
+            this.value = value;
         }
 
         @Override
-        public ProducerRecord<byte[], byte[]> serialize(Completion c, KafkaSinkContext ctx, Long timestamp) {
-            return new ProducerRecord<>(topic, null, timestamp, utf8(c.getRequestId()), WireCodec.encode(c));
-        }
-    }
-
-    /** key = request_id when known (else null), value = single-object Avro. */
-    public static final class DeadLetterSerializer implements KafkaRecordSerializationSchema<DeadLetter> {
-        private static final long serialVersionUID = 1L;
-        private final String topic;
-
-        public DeadLetterSerializer(String topic) {
-            this.topic = topic;
-        }
-
-        @Override
-        public ProducerRecord<byte[], byte[]> serialize(DeadLetter d, KafkaSinkContext ctx, Long timestamp) {
-            return new ProducerRecord<>(topic, null, timestamp, utf8(d.getRequestId()), WireCodec.encode(d));
+        public ProducerRecord<byte[], byte[]> serialize(T record, KafkaSinkContext ctx, Long timestamp) {
+            return new ProducerRecord<>(topic, null, timestamp, utf8(key.apply(record)), value.apply(record));
         }
     }
 
