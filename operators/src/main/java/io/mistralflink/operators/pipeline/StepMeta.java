@@ -3,7 +3,6 @@ package io.mistralflink.operators.pipeline;
 import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.operators.frame.MicroBatchFrame;
 
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -43,6 +42,4 @@ final class StepMeta {
         return new Draw(new SamplingParams(Float.parseFloat(p[0]), Float.parseFloat(p[1]), Integer.parseInt(p[2]),
                 Long.parseLong(p[3]), 1, false, List.of(), new int[0]), Integer.parseInt(p[4]));
     }
-
-    static List<String> split(String joined) { return new ArrayList<>(List.of(joined.split("\n"))); }
 }
