@@ -45,6 +45,20 @@ public interface Backend extends AutoCloseable {
     /** out[r] = W x[r], with W stored [out features, in features]. */
     void matmul(Activation x, Weight w, Activation out);
 
+    /** out[i] = w[i] x for each i: projections of one input (attention's q, k, v), one pass over it where a backend can. */
+    default void matmul(Activation x, Weight[] w, Activation[] out) {
+        for (int i = 0; i < w.length; i++) matmul(x, w[i], out[i]);
+    }
+
+    /** out = silu(gate x) * (up x): SwiGLU's two projections and their product, fused where a backend can. */
+    default void swiGlu(Activation x, Weight gate, Weight up, Activation out) {
+        Activation u = allocate(x.rows(), up.rows());
+        matmul(x, gate, out);
+        matmul(x, up, u);
+        siluMul(out, u);
+        release(u);
+    }
+
     /** Rotates each head of x[r] (heads of headDim, halves paired as in Hugging Face) by positions[r]. */
     void rotary(Activation x, int headDim, int[] positions, double theta);
 

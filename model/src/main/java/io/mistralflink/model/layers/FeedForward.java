@@ -6,11 +6,10 @@ import io.mistralflink.model.compute.Backend;
 /** SwiGLU: w2(silu(w1 x) * w3 x). */
 record FeedForward(Linear w1, Linear w2, Linear w3) {
     Activation apply(Backend b, Activation x) {
-        Activation gate = w1.apply(b, x), up = w3.apply(b, x);
-        b.siluMul(gate, up);
-        b.release(up);
-        Activation out = w2.apply(b, gate);
-        b.release(gate);
+        Activation hidden = b.allocate(x.rows(), w1.w().rows());
+        b.swiGlu(x, w1.w(), w3.w(), hidden);
+        Activation out = w2.apply(b, hidden);
+        b.release(hidden);
         return out;
     }
 }

@@ -11,4 +11,16 @@ record Linear(Weight w) {
         b.matmul(x, w, out);
         return out;
     }
+
+    /** Several projections of the same input, in one pass where the backend can. */
+    static Activation[] apply(Backend b, Activation x, Linear... projections) {
+        Weight[] ws = new Weight[projections.length];
+        Activation[] outs = new Activation[projections.length];
+        for (int i = 0; i < ws.length; i++) {
+            ws[i] = projections[i].w;
+            outs[i] = b.allocate(x.rows(), ws[i].rows());
+        }
+        b.matmul(x, ws, outs);
+        return outs;
+    }
 }

@@ -12,7 +12,8 @@ import io.mistralflink.model.compute.Backend;
 record SlidingWindowAttention(Linear wq, Linear wk, Linear wv, Linear wo, int headDim, double ropeTheta) {
 
     Activation apply(Backend b, Activation x, int[] positions, AttentionBatch batch, int layer) {
-        Activation q = wq.apply(b, x), k = wk.apply(b, x), v = wv.apply(b, x);
+        Activation[] qkv = Linear.apply(b, x, wq, wk, wv);
+        Activation q = qkv[0], k = qkv[1], v = qkv[2];
         b.rotary(q, headDim, positions, ropeTheta);
         b.rotary(k, headDim, positions, ropeTheta);
         Activation attended = b.allocate(x.rows(), q.cols());

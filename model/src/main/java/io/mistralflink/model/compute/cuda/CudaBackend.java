@@ -58,7 +58,7 @@ public final class CudaBackend implements Backend {
     private final DevicePool pool;
     private final Staging staging;
     private final ThreadLocal<Boolean> bound = ThreadLocal.withInitial(() -> false);
-    private final int gemvMaxRows;
+    private final int gemvMaxRows, splitKMax, splitKWaves;
     private final List<Long> deferredFrees = new ArrayList<>();
     private final List<Long> weights = new ArrayList<>();
     private final Map<Tensor, CudaWeight> uploaded = new IdentityHashMap<>();
@@ -134,6 +134,8 @@ public final class CudaBackend implements Backend {
         pool = new DevicePool(256L << 20);
         staging = new Staging(4L << 20);
         gemvMaxRows = Integer.getInteger("mistralflink.cuda.gemvRows", 8);
+        splitKMax = Integer.getInteger("mistralflink.cuda.splitK", 16);
+        splitKWaves = Integer.getInteger("mistralflink.cuda.splitKWaves", 1);
     }
 
     /** Opens device {@code ordinal}; throws (UnsatisfiedLinkError, NoClassDefFoundError, CudaException) where CUDA is unusable. */
@@ -476,22 +478,90 @@ public final class CudaBackend implements Backend {
     }
 
     @Override public void matmul(Activation x, Weight weight, Activation out) {
+        matmul(x, new Weight[]{weight}, new Activation[]{out});
+    }
+
+    /** Few rows: one GEMV launch over up to three matrices; more rows: a cuBLAS GEMM each. */
+    @Override public void matmul(Activation x, Weight[] weights, Activation[] outs) {
+        bind();
+        Act a = act(x);
+        int m = a.rows, kk = a.cols, n = 0;
+        CudaWeight[] w = new CudaWeight[weights.length];
+        Act[] o = new Act[outs.length];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (CudaWeight) weights[i];
+            o[i] = act(outs[i]);
+            if (kk != w[i].cols || o[i].cols != w[i].rows || o[i].rows != m)
+                throw new IllegalArgumentException("matmul " + m + "x" + kk + " by " + w[i].rows + "x" + w[i].cols + " into " + o[i].rows + "x" + o[i].cols);
+            n += w[i].rows;
+        }
+        long xb = bf16Of(a);
+        if (gemv(m, kk) && w.length <= 3) {
+            // warps per output feature: enough warps (loads in flight) for narrow matrices
+            int split = n >= 8192 ? 1 : n >= 2048 ? 2 : n >= 512 ? 4 : 8, perBlock = 8 / split, blocks = 0;
+            long[] args = new long[13];
+            for (int i = 0; i < w.length; i++) {
+                args[i] = w[i].ptr;
+                args[3 + i] = o[i].f32;
+                args[6 + i] = w[i].rows;
+                blocks += (w[i].rows + perBlock - 1) / perBlock;
+            }
+            args[9] = xb; args[10] = kk; args[11] = m; args[12] = split;
+            k("gemv" + gemvTile(m), blocks, 1, 1, 256, 0, args);
+        } else {
+            for (int i = 0; i < w.length; i++) gemm(m, w[i], xb, o[i].f32);
+        }
+        for (Act out : o) written(out);
+    }
+
+    /** SwiGLU's gate and up projections in one GEMV launch that also applies silu(gate) * up (few rows). */
+    @Override public void swiGlu(Activation x, Weight gate, Weight up, Activation out) {
         bind();
         Act a = act(x), o = act(out);
-        CudaWeight w = (CudaWeight) weight;
-        if (a.cols != w.cols || o.cols != w.rows || o.rows != a.rows)
-            throw new IllegalArgumentException("matmul " + a.rows + "x" + a.cols + " by " + w.rows + "x" + w.cols + " into " + o.rows + "x" + o.cols);
-        long xb = bf16Of(a);
-        int m = a.rows, n = w.rows, kk = w.cols;
-        if (m <= gemvMaxRows && kk % 8 == 0) {
-            String fn = m <= 1 ? "gemv1" : m <= 2 ? "gemv2" : m <= 4 ? "gemv4" : "gemv8";
-            // warps per output feature: enough warps (loads in flight) for narrow matrices
-            int split = n >= 8192 ? 1 : n >= 2048 ? 2 : n >= 512 ? 4 : 8;
-            k(fn, (n + 8 / split - 1) / (8 / split), 1, 1, 256, 0, w.ptr, xb, o.f32, n, kk, m, split);
-        } else {
-            stream.gemm(m, n, kk, w.ptr, xb, o.f32);
+        CudaWeight g = (CudaWeight) gate, u = (CudaWeight) up;
+        if (!gemv(a.rows, a.cols) || g.rows != u.rows) {
+            Backend.super.swiGlu(x, gate, up, out);
+            return;
         }
-        written(o);
+        if (g.cols != a.cols || u.cols != a.cols || o.cols != g.rows || o.rows != a.rows)
+            throw new IllegalArgumentException("swiGlu " + a.rows + "x" + a.cols + " by " + g.rows + "x" + g.cols + " into " + o.rows + "x" + o.cols);
+        long xb = bf16Of(a);
+        int n = g.rows, split = n >= 8192 ? 1 : n >= 2048 ? 2 : 4, perBlock = 4 / split;
+        k("swiglu" + gemvTile(a.rows), (n + perBlock - 1) / perBlock, 1, 1, 256, 0, g.ptr, u.ptr, xb, o.f32, bf16Buffer(o), n, a.cols, a.rows, split);
+        o.zeroPending = false;
+        o.bfValid = true;
+    }
+
+    private boolean gemv(int rows, int cols) { return rows <= gemvMaxRows && cols % 8 == 0; }
+
+    private static int gemvTile(int rows) { return rows <= 1 ? 1 : rows <= 2 ? 2 : rows <= 4 ? 4 : 8; }
+
+    /** out = x W^T through cuBLAS, in K slices summed by a kernel where that keeps more SMs busy ({@link #splitK}). */
+    private void gemm(int m, CudaWeight w, long xb, long out) {
+        int n = w.rows, kk = w.cols, s = splitK(m, n, kk);
+        if (s == 1) {
+            stream.gemm(m, n, kk, 1, w.ptr, xb, out);
+            return;
+        }
+        long bytes = 4L * s * m * n, partial = scratch(bytes);
+        stream.gemm(m, n, kk, s, w.ptr, xb, partial);
+        k("sum_splits", grid((long) m * n), 1, 1, 256, 0, partial, out, (long) m * n, s);
+        if (inStep) pool.release(partial, bytes);
+    }
+
+    /**
+     * K slices for a cuBLAS GEMM. cuBLAS tiles the output in blocks of about 128 x 128, so a 64 x 4096
+     * output is 32 blocks on 132 SMs, each streaming a long strip of the weights while most SMs idle;
+     * slicing K until the blocks fill the SMs ({@code mistralflink.cuda.splitKWaves} times) puts the whole
+     * chip to reading the weights, for the cost of summing the slices. A function of the shape alone (not
+     * timed), so results are reproducible. {@code -Dmistralflink.cuda.splitK=1} turns it off.
+     */
+    int splitK(int m, int n, int k) {
+        long tiles = ((m + 127) / 128L) * ((n + 127) / 128L);
+        int s = 1;
+        while (2 * s <= splitKMax && tiles * 2 * s <= (long) splitKWaves * sms && k % (2 * s) == 0 && k / (2 * s) >= 512
+                && (k / (2 * s)) % 8 == 0) s *= 2;
+        return s;
     }
 
     @Override public void rotary(Activation x, int headDim, int[] positions, double theta) {

@@ -53,8 +53,11 @@ final class Stream implements AutoCloseable {
         @Override public int hashCode() { return Arrays.hashCode(args) * 31 + gx; }
     }
 
-    /** Row-major out[M][N] = x[M][K] W[N][K]^T (+ beta out): cuBLAS, bf16 in, fp32 accumulate and out. */
-    record Gemm(int m, int n, int k, long w, long x, long out, boolean accumulate) implements Cmd {}
+    /**
+     * Row-major out[M][N] = x[M][K] W[N][K]^T: cuBLAS, bf16 in, fp32 accumulate and out. With splits > 1,
+     * slice s of K goes to out + s*M*N (one strided-batched call); the caller sums the slices.
+     */
+    record Gemm(int m, int n, int k, int splits, long w, long x, long out) implements Cmd {}
 
     record CopyIn(long dst, long srcPinned, long bytes) implements Cmd {}
 
@@ -101,7 +104,7 @@ final class Stream implements AutoCloseable {
         submit(new Launch(f, name, gx, gy, gz, bx, smem, args));
     }
 
-    void gemm(int m, int n, int k, long w, long x, long out) { submit(new Gemm(m, n, k, w, x, out, false)); }
+    void gemm(int m, int n, int k, int splits, long w, long x, long out) { submit(new Gemm(m, n, k, splits, w, x, out)); }
 
     void copyIn(long dst, long srcPinned, long bytes) { submit(new CopyIn(dst, srcPinned, bytes)); }
 
@@ -122,10 +125,17 @@ final class Stream implements AutoCloseable {
                 check(cuLaunchKernel(l.f, l.gx, l.gy, l.gz, l.bx, 1, 1, l.smem, stream, argPointers, null), "launch " + l.name);
                 launches++;
             }
-            case Gemm g -> checkCublas(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, g.n, g.m, g.k, one,
+            case Gemm g when g.splits == 1 -> checkCublas(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, g.n, g.m, g.k, one,
                     new Cuda.Addr(g.w), CUDA_R_16BF, g.k, new Cuda.Addr(g.x), CUDA_R_16BF, g.k,
-                    g.accumulate ? one : zero, new Cuda.Addr(g.out), CUDA_R_32F, g.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                    zero, new Cuda.Addr(g.out), CUDA_R_32F, g.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                     "cublasGemmEx " + g.m + "x" + g.k + " by " + g.n + "x" + g.k);
+            case Gemm g -> {
+                int slice = g.k / g.splits;
+                checkCublas(cublasGemmStridedBatchedEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, g.n, g.m, slice, one,
+                        new Cuda.Addr(g.w), CUDA_R_16BF, g.k, slice, new Cuda.Addr(g.x), CUDA_R_16BF, g.k, slice,
+                        zero, new Cuda.Addr(g.out), CUDA_R_32F, g.n, (long) g.m * g.n, g.splits, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                        "cublasGemmStridedBatchedEx " + g.m + "x" + g.k + " by " + g.n + "x" + g.k + " in " + g.splits + " slices");
+            }
             case CopyIn cp -> check(cuMemcpyHtoDAsync(cp.dst, new Cuda.Addr(cp.srcPinned), cp.bytes, stream), "cuMemcpyHtoDAsync");
             case Memset ms -> check(cuMemsetD32Async(ms.dst, 0, ms.words, stream), "cuMemsetD32Async");
         }

@@ -149,3 +149,12 @@ extern "C" __global__ void fill_random_bf16(bf16_t* __restrict__ w, long long n,
         w[i] = f2bf((2.f * u - 1.f) * scale);
     }
 }
+
+/** out[i] = sum over s of partial[s][i], s in order: the K slices of a split-K GEMM. */
+extern "C" __global__ void sum_splits(const float* __restrict__ partial, float* __restrict__ out, long long n, int splits) {
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        float a = partial[i];
+        for (int s = 1; s < splits; s++) a += partial[(long long) s * n + i];
+        out[i] = a;
+    }
+}

@@ -2,6 +2,10 @@
 // and bf16 inputs (the same rounding the cuBLAS path applies), fp32 accumulation. S warps share an
 // output feature (each reads 1/S of its weight row with 16-byte loads, four in flight per lane), so
 // that narrow matrices still put enough loads in flight; they combine in shared memory. Needs K % 8 == 0.
+//
+// Two fusions save launches and put more loads in flight per launch: gemv* runs up to three matrices
+// over the same input (attention's q, k and v projections), swiglu* runs SwiGLU's gate and up
+// projections side by side and writes silu(gate) * up.
 #include "common.cuh"
 
 __device__ __forceinline__ float dot8(uint4 w, uint4 x, float a) {
@@ -12,46 +16,40 @@ __device__ __forceinline__ float dot8(uint4 w, uint4 x, float a) {
     return a;
 }
 
-/** Block of 256 threads = 8 warps = 8/S output features. */
+/** This lane's share of row j of W (16-byte chunks [cBeg, cEnd) strided by 32 lanes) dotted with each x row. */
 template <int MAXM>
-__device__ __forceinline__ void gemv_body(const bf16_t* __restrict__ W, const bf16_t* __restrict__ x,
-                                          float* __restrict__ out, int N, int K, int M, int S) {
-    __shared__ float red[8][MAXM];
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int perBlock = 8 / S, jl = warp / S, part = warp % S;
-    int j = blockIdx.x * perBlock + jl;
-    int chunks = K >> 3, per = (chunks + S - 1) / S;
-    int cBeg = part * per, cEnd = imin(chunks, cBeg + per);
-    float acc[MAXM];
+__device__ __forceinline__ void dot_row(const bf16_t* __restrict__ W, const bf16_t* __restrict__ x, int j, int K, int M,
+                                        int cBeg, int cEnd, int lane, float* acc) {
+    const uint4* wr = (const uint4*) (W + (long long) j * K);
+    const uint4* xr = (const uint4*) x;
+    int xs = K >> 3;   // uint4 per x row
+    int c = cBeg + lane;
+    for (; c + 96 < cEnd; c += 128) {
+        uint4 w0 = __ldg(wr + c), w1 = __ldg(wr + c + 32), w2 = __ldg(wr + c + 64), w3 = __ldg(wr + c + 96);
 #pragma unroll
-    for (int m = 0; m < MAXM; m++) acc[m] = 0.f;
-    if (j < N) {
-        const uint4* wr = (const uint4*) (W + (long long) j * K);
-        const uint4* xr = (const uint4*) x;
-        int xs = chunks;   // uint4 per x row
-        int c = cBeg + lane;
-        for (; c + 96 < cEnd; c += 128) {
-            uint4 w0 = __ldg(wr + c), w1 = __ldg(wr + c + 32), w2 = __ldg(wr + c + 64), w3 = __ldg(wr + c + 96);
-#pragma unroll
-            for (int m = 0; m < MAXM; m++) {
-                if (m < M) {
-                    const uint4* xm = xr + (long long) m * xs;
-                    float a = acc[m];
-                    a = dot8(w0, __ldg(xm + c), a);
-                    a = dot8(w1, __ldg(xm + c + 32), a);
-                    a = dot8(w2, __ldg(xm + c + 64), a);
-                    a = dot8(w3, __ldg(xm + c + 96), a);
-                    acc[m] = a;
-                }
+        for (int m = 0; m < MAXM; m++) {
+            if (m < M) {
+                const uint4* xm = xr + (long long) m * xs;
+                float a = acc[m];
+                a = dot8(w0, __ldg(xm + c), a);
+                a = dot8(w1, __ldg(xm + c + 32), a);
+                a = dot8(w2, __ldg(xm + c + 64), a);
+                a = dot8(w3, __ldg(xm + c + 96), a);
+                acc[m] = a;
             }
         }
-        for (; c < cEnd; c += 32) {
-            uint4 w0 = __ldg(wr + c);
-#pragma unroll
-            for (int m = 0; m < MAXM; m++)
-                if (m < M) acc[m] = dot8(w0, __ldg(xr + (long long) m * xs + c), acc[m]);
-        }
     }
+    for (; c < cEnd; c += 32) {
+        uint4 w0 = __ldg(wr + c);
+#pragma unroll
+        for (int m = 0; m < MAXM; m++)
+            if (m < M) acc[m] = dot8(w0, __ldg(xr + (long long) m * xs + c), acc[m]);
+    }
+}
+
+/** Warp sums of acc into red[warp][m]. */
+template <int MAXM>
+__device__ __forceinline__ void warp_partials(float* acc, float (*red)[MAXM], int M, int warp, int lane) {
 #pragma unroll
     for (int m = 0; m < MAXM; m++) {
         if (m < M) {
@@ -59,6 +57,31 @@ __device__ __forceinline__ void gemv_body(const bf16_t* __restrict__ W, const bf
             if (lane == 0) red[warp][m] = a;
         }
     }
+}
+
+/**
+ * Block of 256 threads = 8 warps = 8/S output features. Blocks [0, B0) cover W0 (N0 features), the
+ * next B1 blocks W1, the rest W2, where Bi = ceil(Ni / (8/S)); unused matrices have N = 0.
+ */
+template <int MAXM>
+__device__ __forceinline__ void gemv_body(const bf16_t* W0, const bf16_t* W1, const bf16_t* W2,
+                                          float* o0, float* o1, float* o2, int N0, int N1, int N2,
+                                          const bf16_t* __restrict__ x, int K, int M, int S) {
+    __shared__ float red[8][MAXM];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int perBlock = 8 / S, jl = warp / S, part = warp % S;
+    int b = blockIdx.x, b0 = (N0 + perBlock - 1) / perBlock, b1 = (N1 + perBlock - 1) / perBlock;
+    const bf16_t* W = W0; float* out = o0; int N = N0;
+    if (b >= b0 + b1) { b -= b0 + b1; W = W2; out = o2; N = N2; }
+    else if (b >= b0) { b -= b0; W = W1; out = o1; N = N1; }
+    int j = b * perBlock + jl;
+    int chunks = K >> 3, per = (chunks + S - 1) / S;
+    int cBeg = part * per, cEnd = imin(chunks, cBeg + per);
+    float acc[MAXM];
+#pragma unroll
+    for (int m = 0; m < MAXM; m++) acc[m] = 0.f;
+    if (j < N) dot_row<MAXM>(W, x, j, K, M, cBeg, cEnd, lane, acc);
+    warp_partials<MAXM>(acc, red, M, warp, lane);
     __syncthreads();
     if (part == 0 && lane == 0 && j < N) {
 #pragma unroll
@@ -72,7 +95,67 @@ __device__ __forceinline__ void gemv_body(const bf16_t* __restrict__ W, const bf
     }
 }
 
-extern "C" __global__ void gemv1(const bf16_t* W, const bf16_t* x, float* out, int N, int K, int M, int S) { gemv_body<1>(W, x, out, N, K, M, S); }
-extern "C" __global__ void gemv2(const bf16_t* W, const bf16_t* x, float* out, int N, int K, int M, int S) { gemv_body<2>(W, x, out, N, K, M, S); }
-extern "C" __global__ void gemv4(const bf16_t* W, const bf16_t* x, float* out, int N, int K, int M, int S) { gemv_body<4>(W, x, out, N, K, M, S); }
-extern "C" __global__ void gemv8(const bf16_t* W, const bf16_t* x, float* out, int N, int K, int M, int S) { gemv_body<8>(W, x, out, N, K, M, S); }
+extern "C" __global__ void gemv1(const bf16_t* W0, const bf16_t* W1, const bf16_t* W2, float* o0, float* o1, float* o2,
+                               int N0, int N1, int N2, const bf16_t* x, int K, int M, int S) {
+    gemv_body<1>(W0, W1, W2, o0, o1, o2, N0, N1, N2, x, K, M, S);
+}
+extern "C" __global__ void gemv2(const bf16_t* W0, const bf16_t* W1, const bf16_t* W2, float* o0, float* o1, float* o2,
+                               int N0, int N1, int N2, const bf16_t* x, int K, int M, int S) {
+    gemv_body<2>(W0, W1, W2, o0, o1, o2, N0, N1, N2, x, K, M, S);
+}
+extern "C" __global__ void gemv4(const bf16_t* W0, const bf16_t* W1, const bf16_t* W2, float* o0, float* o1, float* o2,
+                               int N0, int N1, int N2, const bf16_t* x, int K, int M, int S) {
+    gemv_body<4>(W0, W1, W2, o0, o1, o2, N0, N1, N2, x, K, M, S);
+}
+extern "C" __global__ void gemv8(const bf16_t* W0, const bf16_t* W1, const bf16_t* W2, float* o0, float* o1, float* o2,
+                               int N0, int N1, int N2, const bf16_t* x, int K, int M, int S) {
+    gemv_body<8>(W0, W1, W2, o0, o1, o2, N0, N1, N2, x, K, M, S);
+}
+
+/**
+ * out = silu(Wg x) * (Wu x), also rounded to bf16 into outb (the next matmul's input). Block of 256
+ * threads: warps 0-3 compute the gate features, warps 4-7 the up features of the same 4/S outputs.
+ * Each output equals what gemv* with the same S and silu_mul give.
+ */
+template <int MAXM>
+__device__ __forceinline__ void swiglu_body(const bf16_t* __restrict__ Wg, const bf16_t* __restrict__ Wu,
+                                            const bf16_t* __restrict__ x, float* __restrict__ out,
+                                            bf16_t* __restrict__ outb, int N, int K, int M, int S) {
+    __shared__ float red[8][MAXM];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int perBlock = 4 / S, half = warp >> 2, w4 = warp & 3, jl = w4 / S, part = w4 % S;
+    int j = blockIdx.x * perBlock + jl;
+    int chunks = K >> 3, per = (chunks + S - 1) / S;
+    int cBeg = part * per, cEnd = imin(chunks, cBeg + per);
+    float acc[MAXM];
+#pragma unroll
+    for (int m = 0; m < MAXM; m++) acc[m] = 0.f;
+    if (j < N) dot_row<MAXM>(half ? Wu : Wg, x, j, K, M, cBeg, cEnd, lane, acc);
+    warp_partials<MAXM>(acc, red, M, warp, lane);
+    __syncthreads();
+    int t = threadIdx.x, jt = t / MAXM, m = t % MAXM, jo = blockIdx.x * perBlock + jt;
+    if (jt < perBlock && m < M && jo < N) {
+        float g = 0.f, u = 0.f;
+        for (int p = 0; p < S; p++) { g += red[jt * S + p][m]; u += red[4 + jt * S + p][m]; }
+        float o = (g / (1.0f + expf(-g))) * u;
+        out[(long long) m * N + jo] = o;
+        outb[(long long) m * N + jo] = f2bf(o);
+    }
+}
+
+extern "C" __global__ void swiglu1(const bf16_t* Wg, const bf16_t* Wu, const bf16_t* x, float* out, bf16_t* outb,
+                                 int N, int K, int M, int S) {
+    swiglu_body<1>(Wg, Wu, x, out, outb, N, K, M, S);
+}
+extern "C" __global__ void swiglu2(const bf16_t* Wg, const bf16_t* Wu, const bf16_t* x, float* out, bf16_t* outb,
+                                 int N, int K, int M, int S) {
+    swiglu_body<2>(Wg, Wu, x, out, outb, N, K, M, S);
+}
+extern "C" __global__ void swiglu4(const bf16_t* Wg, const bf16_t* Wu, const bf16_t* x, float* out, bf16_t* outb,
+                                 int N, int K, int M, int S) {
+    swiglu_body<4>(Wg, Wu, x, out, outb, N, K, M, S);
+}
+extern "C" __global__ void swiglu8(const bf16_t* Wg, const bf16_t* Wu, const bf16_t* x, float* out, bf16_t* outb,
+                                 int N, int K, int M, int S) {
+    swiglu_body<8>(Wg, Wu, x, out, outb, N, K, M, S);
+}

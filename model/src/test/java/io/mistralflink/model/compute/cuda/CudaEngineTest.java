@@ -108,7 +108,9 @@ class CudaEngineTest {
         Random r = new Random(1);
         try (Arena arena = Arena.ofShared()) {
             double worst = 0;
-            for (int[] s : new int[][]{{1, 256, 96}, {2, 4096, 1024}, {3, 4096, 1024}, {4, 512, 128}, {7, 1024, 4096}, {8, 704, 256}, {37, 256, 704}, {300, 1000, 256}, {5, 250, 7}}) {
+            for (int[] s : new int[][]{{1, 256, 96}, {2, 4096, 1024}, {3, 4096, 1024}, {4, 512, 128}, {7, 1024, 4096}, {8, 704, 256}, {37, 256, 704}, {300, 1000, 256}, {5, 250, 7},
+                    // split-K GEMMs (the slices summed by a kernel): 8, 4 and 2 slices
+                    {64, 1024, 4096}, {16, 4096, 2048}, {20, 3000, 1536}}) {
                 int m = s[0], n = s[1], k = s[2];
                 Tensor t = bf16Tensor(arena, "w", r, n, k);
                 float[] x = randn(r, m * k);
@@ -121,6 +123,35 @@ class CudaEngineTest {
             }
             assertTrue(worst < 1e-5, "matmul worst rel err " + worst);
         }
+    }
+
+    /** The fused forms (three projections in one launch; SwiGLU's gate, up and product) against the CPU's separate ops. */
+    @Test void fusedProjectionsMatchCpu() {
+        Random r = new Random(11);
+        try (Arena arena = Arena.ofShared()) {
+            int k = 256;
+            Tensor q = bf16Tensor(arena, "q", r, 512, k), kk = bf16Tensor(arena, "k", r, 128, k), v = bf16Tensor(arena, "v", r, 128, k);
+            Tensor gate = bf16Tensor(arena, "gate", r, 704, k), up = bf16Tensor(arena, "up", r, 704, k);
+            for (int m : new int[]{1, 5, 8, 40}) {
+                float[] x = randn(r, m * k);
+                for (int i = 0; i < x.length; i++) x[i] = Float.intBitsToFloat(CudaBackend.toBf16(x[i]) << 16);
+                float[][] want = projections(cpu, x, m, k, q, kk, v, gate, up), got = projections(gpu, x, m, k, q, kk, v, gate, up);
+                for (int i = 0; i < want.length; i++) {
+                    double e = relErr(got[i], want[i]);
+                    System.out.printf("fused output %d, %d rows: rel err %.2e%n", i, m, e);
+                    assertTrue(e < 1e-5, "fused output " + i + " of " + m + " rows: rel err " + e);
+                }
+            }
+        }
+    }
+
+    private static float[][] projections(Backend b, float[] x, int m, int k, Tensor q, Tensor kk, Tensor v, Tensor gate, Tensor up) {
+        Activation xa = b.upload(x, m, k);
+        Activation[] qkv = {b.allocate(m, q.rows()), b.allocate(m, kk.rows()), b.allocate(m, v.rows())};
+        b.matmul(xa, new Weight[]{b.weight(q), b.weight(kk), b.weight(v)}, qkv);
+        Activation h = b.allocate(m, gate.rows());
+        b.swiGlu(xa, b.weight(gate), b.weight(up), h);
+        return new float[][]{b.download(qkv[0]), b.download(qkv[1]), b.download(qkv[2]), b.download(h)};
     }
 
     private static float[] run(Backend b, Tensor t, float[] x, int m, int n, int k) {

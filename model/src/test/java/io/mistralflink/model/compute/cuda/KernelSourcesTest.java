@@ -62,7 +62,8 @@ class KernelSourcesTest {
     @Test void launchesPassEveryArgument() throws IOException {
         java.util.Map<String, Integer> arity = new java.util.HashMap<>();
         for (String file : Kernels.SOURCES) arity.putAll(Kernels.arities(Kernels.resource(file)));
-        assertEquals(7, arity.get("gemv1"));
+        assertEquals(13, arity.get("gemv1"));
+        assertEquals(9, arity.get("swiglu1"));
         assertEquals(4, arity.get("embed"));
         Path src = io.mistralflink.model.TestModels.root().resolve("model/src/main/java/io/mistralflink/model/compute/cuda/CudaBackend.java");
         String code = Files.readString(src).replaceAll("\\s+", " ");
