@@ -83,6 +83,7 @@ public final class Cli {
               batch    --model DIR --input F.jsonl --output G.jsonl [--stages P] [--layer-split 0,3,6] [--lanes L]
                        [--sequences-per-lane S] [--max-batch-tokens N] [--parallelism R] [--buffer-timeout-ms T] [--quiet]
               bench-pipeline --model DIR [--requests 64] [--prompt-tokens 128] [--new-tokens 64] [--stages 1,2] [--lanes 1,2,4]
+                       [--repeat N] [--max-batch-tokens N] [--buffer-timeout-ms T]
             """ + KafkaCommands.USAGE.indent(2).stripTrailing() + """
 
             common: [--device cpu|cuda|cuda:N|auto] [--threads N]""";

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.mistralflink.model.ModelConfig;
 import io.mistralflink.model.bench.Bench;
-import io.mistralflink.model.compute.cpu.CpuBackend;
+import io.mistralflink.model.compute.Backend;
 import io.mistralflink.model.generate.Generator;
 import io.mistralflink.model.generate.Sequence;
 import io.mistralflink.model.layers.Shard;
@@ -26,11 +26,12 @@ import java.util.Map;
 /**
  * {@code bench-pipeline}: the same requests through the engine alone and through the Flink pipeline
  * for each (stages, lanes), in one process. Pipeline time runs from the first admission to the last
- * completion, so job start-up is left out; tokens are prompt plus generated.
+ * completion, so job start-up is left out; tokens are prompt plus generated. With {@code --device cuda}
+ * the engine and every stage run on the GPU (P stages of one process share it).
  */
 final class PipelineBench {
     static final List<String> OPTIONS = List.of("model", "requests", "prompt-tokens", "new-tokens", "stages", "lanes",
-            "buffer-timeout-ms", "max-batch-tokens", "repeat");
+            "buffer-timeout-ms", "max-batch-tokens", "repeat", "device", "threads");
 
     private PipelineBench() {}
 
@@ -50,8 +51,10 @@ final class PipelineBench {
         report.put("prompt_tokens", prompt);
         report.put("new_tokens", gen);
         report.put("cores", cores);
+        String device = a.get("device", "cpu");
         double engine = 0;
-        try (Checkpoint c = Checkpoint.open(dir); CpuBackend b = new CpuBackend(cores)) {
+        try (Checkpoint c = Checkpoint.open(dir); Backend b = Cli.backend(a)) {
+            report.put("device", b.name());
             Shard model = Shard.whole(c, b);
             for (int i = 0; i < 2 + repeat; i++) { // the first runs warm the JIT up
                 List<Sequence> seqs = new ArrayList<>();
@@ -68,7 +71,7 @@ final class PipelineBench {
             for (int l : lanes) {
                 PipelineConfig cfg = PipelineConfig.defaults(dir.toAbsolutePath().toString()).withStages(p).withLanes(l)
                         .withSequencesPerLane((n + l - 1) / l).withMaxBatchTokens(budget)
-                        .withBufferTimeout(a.integer("buffer-timeout-ms", 0)).withThreadsPerStage(Math.max(1, cores / p));
+                        .withBufferTimeout(a.integer("buffer-timeout-ms", 0)).withThreadsPerStage(Math.max(1, cores / p)).withDevice(device);
                 double best = 0;
                 for (int i = 0; i < repeat; i++) best = Math.max(best, tokens / pipelineSeconds(cfg, reqs));
                 ObjectNode row = rows.addObject();

@@ -28,6 +28,7 @@ public record PipelineConfig(String modelDir, int stages, int[] layerSplit, int 
     public PipelineConfig withMaxBatchTokens(int t) { return new PipelineConfig(modelDir, stages, layerSplit, lanes, sequencesPerLane, t, parallelism, bufferTimeoutMs, device, threadsPerStage); }
     public PipelineConfig withParallelism(int r) { return new PipelineConfig(modelDir, stages, layerSplit, lanes, sequencesPerLane, maxBatchTokens, r, bufferTimeoutMs, device, threadsPerStage); }
     public PipelineConfig withBufferTimeout(long ms) { return new PipelineConfig(modelDir, stages, layerSplit, lanes, sequencesPerLane, maxBatchTokens, parallelism, ms, device, threadsPerStage); }
+    public PipelineConfig withDevice(String d) { return new PipelineConfig(modelDir, stages, layerSplit, lanes, sequencesPerLane, maxBatchTokens, parallelism, bufferTimeoutMs, d, threadsPerStage); }
     public PipelineConfig withThreadsPerStage(int t) { return new PipelineConfig(modelDir, stages, layerSplit, lanes, sequencesPerLane, maxBatchTokens, parallelism, bufferTimeoutMs, device, t); }
 
     /** Layer boundaries, checked against the model; an even split gives the first stages the extra layers. */
