@@ -74,8 +74,39 @@ public interface Backend extends AutoCloseable {
     /** out[i] = x[rows[i]]. */
     void gatherRows(Activation x, int[] rows, Activation out);
 
-    /** out[rows[i]] += scale[i] * src[i], applied in order of i. */
-    void scatterAddRows(Activation src, int[] rows, float[] scale, Activation out);
+    /**
+     * A mixture-of-experts router's decision for a batch: each row's {@link #topK} experts and their
+     * weights. The rows * topK (row, expert) pairs are numbered grouped by expert, experts ascending,
+     * rows ascending within an expert, so each expert's pairs are one contiguous block. Owned by the
+     * backend (host arrays on the CPU, device buffers on a GPU, never read back); it lives until the
+     * step ends.
+     */
+    interface Routing {
+        int rows();
+        int topK();
+        int experts();
+    }
+
+    /**
+     * Routes each row of router logits (rows x experts): its topK largest logits (ties to the lower
+     * expert), weighted by a softmax over those k alone.
+     */
+    Routing route(Activation scores, int topK);
+
+    /** out[p] = x[row of pair p]: the rows as the experts will see them (out has rows * topK rows). */
+    void dispatch(Activation x, Routing routing, Activation out);
+
+    /**
+     * out[p] = w[expert of p] x[p] for every pair p: each expert's matmul over its block of pairs. Pass
+     * the same array on every call (a GPU backend keeps a device copy of its pointers per array).
+     */
+    void groupedMatmul(Activation x, Weight[] w, Routing routing, Activation out);
+
+    /**
+     * out[r] = sum of weight(p) * y[p] over row r's pairs p, added in expert order (as Hugging Face's
+     * loop over the experts adds them); out is overwritten.
+     */
+    void combine(Activation y, Routing routing, Activation out);
 
     /**
      * The next token of each row of logits: row i drawn with params[i] at step steps[i], or -1 where

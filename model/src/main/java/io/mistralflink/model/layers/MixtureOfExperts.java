@@ -2,60 +2,42 @@ package io.mistralflink.model.layers;
 
 import io.mistralflink.model.compute.Activation;
 import io.mistralflink.model.compute.Backend;
-
-import java.util.Arrays;
+import io.mistralflink.model.compute.Weight;
 
 /**
  * Mixtral's sparse feed-forward: a router scores the experts for each token, the top k are kept, their
- * scores softmaxed over those k, and the token's output is the weighted sum of the k experts' outputs.
- * Each expert runs once per step over the rows routed to it.
+ * scores softmaxed over those k, and the token's output is the weighted sum of the k experts' SwiGLU
+ * outputs, w2(silu(w1 x) * w3 x). Grouped, as MegaBlocks does: the rows are copied once per chosen
+ * expert into blocks grouped by expert, each weight matrix runs as one grouped matmul over all the
+ * blocks, and the weighted outputs are summed back per row. The routing stays on the backend (no read
+ * back on a GPU). The arrays of the experts' weights are the same instances on every call.
  */
-record MixtureOfExperts(Linear router, FeedForward[] experts, int topK) {
+record MixtureOfExperts(Linear router, Weight[] w1, Weight[] w2, Weight[] w3, int topK) {
 
-    Activation apply(Backend b, Activation x) {
-        int rows = x.rows(), n = experts.length;
-        Activation routed = router.apply(b, x);
-        float[] logits = b.download(routed);
-        b.release(routed);
-        int[][] rowsOf = new int[n][rows];
-        float[][] weightsOf = new float[n][rows];
-        int[] count = new int[n];
-        for (int r = 0; r < rows; r++) {
-            int[] chosen = topK(logits, r * n, n, topK);
-            double max = logits[r * n + chosen[0]], sum = 0;
-            double[] w = new double[topK];
-            for (int i = 0; i < topK; i++) sum += w[i] = Math.exp(logits[r * n + chosen[i]] - max);
-            for (int i = 0; i < topK; i++) {
-                int e = chosen[i];
-                rowsOf[e][count[e]] = r;
-                weightsOf[e][count[e]++] = (float) (w[i] / sum);
-            }
-        }
-        Activation out = b.allocate(rows, x.cols());
-        for (int e = 0; e < n; e++) {
-            if (count[e] == 0) continue;
-            int[] sel = Arrays.copyOf(rowsOf[e], count[e]);
-            Activation xe = b.allocate(sel.length, x.cols());
-            b.gatherRows(x, sel, xe);
-            Activation ye = experts[e].apply(b, xe);
-            b.release(xe);
-            b.scatterAddRows(ye, sel, Arrays.copyOf(weightsOf[e], count[e]), out);
-            b.release(ye);
-        }
-        return out;
+    MixtureOfExperts {
+        if (w1.length != w2.length || w1.length != w3.length || w1.length != router.w().rows())
+            throw new IllegalArgumentException("experts: " + w1.length + ", " + w2.length + ", " + w3.length + " weights for " + router.w().rows() + " router outputs");
     }
 
-    /** Indices of the k largest of v[off .. off+n), largest first; ties go to the lower index. */
-    static int[] topK(float[] v, int off, int n, int k) {
-        int[] idx = new int[k];
-        boolean[] taken = new boolean[n];
-        for (int i = 0; i < k; i++) {
-            int best = -1;
-            for (int e = 0; e < n; e++)
-                if (!taken[e] && (best < 0 || v[off + e] > v[off + best])) best = e;
-            taken[best] = true;
-            idx[i] = best;
-        }
-        return idx;
+    Activation apply(Backend b, Activation x) {
+        int rows = x.rows(), dim = x.cols(), hidden = w1[0].rows(), pairs = rows * topK;
+        Activation scores = router.apply(b, x);
+        Backend.Routing routing = b.route(scores, topK);
+        b.release(scores);
+        Activation xs = b.allocate(pairs, dim);
+        b.dispatch(x, routing, xs);
+        Activation gate = b.allocate(pairs, hidden), up = b.allocate(pairs, hidden);
+        b.groupedMatmul(xs, w1, routing, gate);
+        b.groupedMatmul(xs, w3, routing, up);
+        b.release(xs);
+        b.siluMul(gate, up);
+        b.release(up);
+        Activation ys = b.allocate(pairs, dim);
+        b.groupedMatmul(gate, w2, routing, ys);
+        b.release(gate);
+        Activation out = b.allocate(rows, dim);
+        b.combine(ys, routing, out);
+        b.release(ys);
+        return out;
     }
 }

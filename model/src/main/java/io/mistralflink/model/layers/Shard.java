@@ -6,6 +6,7 @@ import io.mistralflink.model.compute.Activation;
 import io.mistralflink.model.compute.AttentionBatch;
 import io.mistralflink.model.compute.Backend;
 import io.mistralflink.model.compute.KvCache;
+import io.mistralflink.model.compute.Weight;
 import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.model.weights.Checkpoint;
 
@@ -54,13 +55,14 @@ public final class Shard implements AutoCloseable {
             MixtureOfExperts moe = null;
             if (c.isMixtureOfExperts()) {
                 String m = p + "block_sparse_moe.";
-                FeedForward[] experts = new FeedForward[c.experts()];
-                for (int e = 0; e < experts.length; e++) {
+                Weight[] w1 = new Weight[c.experts()], w2 = new Weight[c.experts()], w3 = new Weight[c.experts()];
+                for (int e = 0; e < w1.length; e++) {
                     String x = m + "experts." + e + ".";
-                    experts[e] = new FeedForward(w.linear(x + "w1.weight", c.hiddenDim(), c.dim()),
-                            w.linear(x + "w2.weight", c.dim(), c.hiddenDim()), w.linear(x + "w3.weight", c.hiddenDim(), c.dim()));
+                    w1[e] = w.linear(x + "w1.weight", c.hiddenDim(), c.dim()).w();
+                    w2[e] = w.linear(x + "w2.weight", c.dim(), c.hiddenDim()).w();
+                    w3[e] = w.linear(x + "w3.weight", c.hiddenDim(), c.dim()).w();
                 }
-                moe = new MixtureOfExperts(w.linear(m + "gate.weight", c.experts(), c.dim()), experts, c.expertsPerToken());
+                moe = new MixtureOfExperts(w.linear(m + "gate.weight", c.experts(), c.dim()), w1, w2, w3, c.expertsPerToken());
             } else {
                 ffn = new FeedForward(w.linear(p + "mlp.gate_proj.weight", c.hiddenDim(), c.dim()),
                         w.linear(p + "mlp.down_proj.weight", c.dim(), c.hiddenDim()),

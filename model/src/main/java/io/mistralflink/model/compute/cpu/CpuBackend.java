@@ -8,6 +8,7 @@ import io.mistralflink.model.compute.Weight;
 import io.mistralflink.model.weights.Tensor;
 import jdk.incubator.vector.FloatVector;
 
+import java.util.Arrays;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -90,12 +91,16 @@ public final class CpuBackend implements Backend {
         Tensor t = tensor(w);
         if (x.cols() != t.cols() || out.cols() != t.rows() || out.rows() != x.rows())
             throw new IllegalArgumentException("matmul " + x.rows() + "x" + x.cols() + " by " + t + " into " + out.rows() + "x" + out.cols());
-        float[] xs = data(x), o = data(out);
-        int rows = x.rows(), n = t.rows();
+        matmulRows(data(x), 0, x.rows(), t, data(out));
+    }
+
+    /** out[r] = W x[r] for rows [r0, r1) of x and out. */
+    private void matmulRows(float[] xs, int r0, int r1, Tensor t, float[] o) {
+        int rows = r1 - r0, n = t.rows();
         int grain = Math.max(4, (MIN_MACS_PER_CHUNK / Math.max(1, t.cols() * rows)) & ~3);
         // Chunks are whole multiples of 4 output features, so every chunk tiles the same way.
         int blocks = (n + 3) / 4;
-        parallel.range(blocks, Math.max(1, grain / 4), (from, to) -> MatMul.columns(xs, rows, t, o, from * 4, Math.min(n, to * 4)));
+        parallel.range(blocks, Math.max(1, grain / 4), (from, to) -> MatMul.columns(xs, r0, r1, t, o, from * 4, Math.min(n, to * 4)));
     }
 
     @Override public void rotary(Activation x, int headDim, int[] positions, double theta) {
@@ -138,12 +143,107 @@ public final class CpuBackend implements Backend {
         for (int i = 0; i < rows.length; i++) System.arraycopy(data(x), rows[i] * c, data(out), i * c, c);
     }
 
-    @Override public void scatterAddRows(Activation src, int[] rows, float[] scale, Activation out) {
-        float[] s = data(src), o = data(out);
-        int c = src.cols();
-        for (int i = 0; i < rows.length; i++) {
-            int so = i * c, oo = rows[i] * c;
-            for (int j = 0; j < c; j++) o[oo + j] += scale[i] * s[so + j];
+    /**
+     * The CPU's routing: pairRow / pairWeight per pair (grouped by expert, offsets[e] .. offsets[e+1]
+     * being expert e's pairs), rowPairs[r * topK + i] row r's pairs in expert order.
+     */
+    public record CpuRouting(int rows, int topK, int experts, int[] offsets, int[] pairRow, float[] pairWeight, int[] rowPairs)
+            implements Routing {}
+
+    @Override public Routing route(Activation scores, int topK) {
+        float[] l = data(scores);
+        int rows = scores.rows(), n = scores.cols();
+        if (topK < 1 || topK > n) throw new IllegalArgumentException("top " + topK + " of " + n + " experts");
+        int pairs = rows * topK;
+        int[] rowExpert = new int[pairs], offsets = new int[n + 1];
+        float[] rowWeight = new float[pairs];
+        double[] w = new double[topK];
+        for (int r = 0; r < rows; r++) {
+            int[] chosen = topK(l, r * n, n, topK);
+            double max = l[r * n + chosen[0]], sum = 0;
+            for (int i = 0; i < topK; i++) sum += w[i] = Math.exp(l[r * n + chosen[i]] - max);
+            // the row's experts in ascending order, with their weights
+            for (int i = 0; i < topK; i++) {
+                int e = chosen[i], at = r * topK + i;
+                float wt = (float) (w[i] / sum);
+                while (at > r * topK && rowExpert[at - 1] > e) {
+                    rowExpert[at] = rowExpert[at - 1];
+                    rowWeight[at] = rowWeight[at - 1];
+                    at--;
+                }
+                rowExpert[at] = e;
+                rowWeight[at] = wt;
+                offsets[e + 1]++;
+            }
+        }
+        for (int e = 0; e < n; e++) offsets[e + 1] += offsets[e];
+        int[] next = Arrays.copyOf(offsets, n), pairRow = new int[pairs], rowPairs = new int[pairs];
+        float[] pairWeight = new float[pairs];
+        for (int r = 0; r < rows; r++)
+            for (int i = r * topK; i < (r + 1) * topK; i++) {
+                int p = next[rowExpert[i]]++;
+                pairRow[p] = r;
+                pairWeight[p] = rowWeight[i];
+                rowPairs[i] = p;
+            }
+        return new CpuRouting(rows, topK, n, offsets, pairRow, pairWeight, rowPairs);
+    }
+
+    /** Indices of the k largest of v[off .. off+n), largest first; ties go to the lower index. */
+    static int[] topK(float[] v, int off, int n, int k) {
+        int[] idx = new int[k];
+        boolean[] taken = new boolean[n];
+        for (int i = 0; i < k; i++) {
+            int best = -1;
+            for (int e = 0; e < n; e++)
+                if (!taken[e] && (best < 0 || v[off + e] > v[off + best])) best = e;
+            taken[best] = true;
+            idx[i] = best;
+        }
+        return idx;
+    }
+
+    private static CpuRouting routing(Routing r, Activation pairs, String what) {
+        CpuRouting c = (CpuRouting) r;
+        if (pairs.rows() != c.rows * c.topK)
+            throw new IllegalArgumentException(what + ": " + pairs.rows() + " rows for " + c.rows + " rows x top " + c.topK);
+        return c;
+    }
+
+    @Override public void dispatch(Activation x, Routing routing, Activation out) {
+        CpuRouting r = routing(routing, out, "dispatch");
+        if (x.rows() != r.rows || x.cols() != out.cols()) throw new IllegalArgumentException("dispatch of " + x.rows() + "x" + x.cols() + " rows");
+        float[] xs = data(x), o = data(out);
+        int c = x.cols();
+        for (int p = 0; p < r.pairRow.length; p++) System.arraycopy(xs, r.pairRow[p] * c, o, p * c, c);
+    }
+
+    @Override public void groupedMatmul(Activation x, Weight[] w, Routing routing, Activation out) {
+        CpuRouting r = routing(routing, x, "groupedMatmul");
+        if (w.length != r.experts) throw new IllegalArgumentException(w.length + " weights for " + r.experts + " experts");
+        if (out.rows() != x.rows()) throw new IllegalArgumentException("groupedMatmul into " + out.rows() + " rows from " + x.rows());
+        float[] xs = data(x), o = data(out);
+        for (int e = 0; e < w.length; e++) {
+            Tensor t = tensor(w[e]);
+            if (x.cols() != t.cols() || out.cols() != t.rows())
+                throw new IllegalArgumentException("groupedMatmul " + x.rows() + "x" + x.cols() + " by " + t + " into " + out.rows() + "x" + out.cols());
+            if (r.offsets[e] < r.offsets[e + 1]) matmulRows(xs, r.offsets[e], r.offsets[e + 1], t, o);
+        }
+    }
+
+    @Override public void combine(Activation y, Routing routing, Activation out) {
+        CpuRouting r = routing(routing, y, "combine");
+        if (out.rows() != r.rows || out.cols() != y.cols()) throw new IllegalArgumentException("combine into " + out.rows() + "x" + out.cols());
+        float[] ys = data(y), o = data(out);
+        int c = y.cols(), k = r.topK;
+        for (int row = 0; row < r.rows; row++) {
+            int oo = row * c;
+            Arrays.fill(o, oo, oo + c, 0f);
+            for (int i = row * k; i < (row + 1) * k; i++) {
+                int p = r.rowPairs[i], so = p * c;
+                float wt = r.pairWeight[p];
+                for (int j = 0; j < c; j++) o[oo + j] += wt * ys[so + j];
+            }
         }
     }
 
@@ -165,7 +265,7 @@ public final class CpuBackend implements Backend {
         private synchronized void grow(int pos) {
             if (pos < cos.length) return;
             int n = Math.max(pos + 1, cos.length * 2);
-            float[][] c = java.util.Arrays.copyOf(cos, n), s = java.util.Arrays.copyOf(sin, n);
+            float[][] c = Arrays.copyOf(cos, n), s = Arrays.copyOf(sin, n);
             int half = invFreq.length;
             for (int p = cos.length; p < n; p++) {
                 c[p] = new float[half];

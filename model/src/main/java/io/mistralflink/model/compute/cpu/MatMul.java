@@ -31,8 +31,8 @@ final class MatMul {
 
     private MatMul() {}
 
-    /** Output columns [j0, j1) for all rows. */
-    static void columns(float[] x, int rows, Tensor w, float[] out, int j0, int j1) {
+    /** Output columns [j0, j1) for rows [r0, r1) (x and out hold the same rows). */
+    static void columns(float[] x, int r0, int r1, Tensor w, float[] out, int j0, int j1) {
         int k = w.cols(), outCols = w.rows();
         int type = switch (w.dtype()) { case BF16 -> BF16; case F16 -> F16; case F32 -> F32; };
         MemorySegment seg = w.data();
@@ -40,12 +40,12 @@ final class MatMul {
         float[] lanes = new float[L * 8];
         int j = j0;
         for (; j + 4 <= j1; j += 4) {
-            int r = 0;
-            for (; r + 2 <= rows; r += 2) tile2x4(x, r, k, seg, j, rowBytes, type, out, outCols, lanes);
-            for (; r < rows; r++) tile1x4(x, r, k, seg, j, rowBytes, type, out, outCols, lanes);
+            int r = r0;
+            for (; r + 2 <= r1; r += 2) tile2x4(x, r, k, seg, j, rowBytes, type, out, outCols, lanes);
+            for (; r < r1; r++) tile1x4(x, r, k, seg, j, rowBytes, type, out, outCols, lanes);
         }
         for (; j < j1; j++)
-            for (int r = 0; r < rows; r++) out[r * outCols + j] = dot1(x, r * k, k, seg, j * rowBytes, type, lanes);
+            for (int r = r0; r < r1; r++) out[r * outCols + j] = dot1(x, r * k, k, seg, j * rowBytes, type, lanes);
     }
 
     private static FloatVector load(MemorySegment seg, long off, int type) {

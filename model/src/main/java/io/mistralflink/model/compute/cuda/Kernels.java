@@ -27,7 +27,7 @@ import static org.bytedeco.cuda.global.nvrtc.*;
  */
 final class Kernels {
     /** The kernel sources; {@code common.cuh} is their one shared header. */
-    static final List<String> SOURCES = List.of("elementwise.cu", "attention.cu", "gemv.cu");
+    static final List<String> SOURCES = List.of("elementwise.cu", "attention.cu", "gemv.cu", "moe.cu");
     static final String HEADER = "common.cuh";
 
     private final Map<String, CUfunc_st> functions = new HashMap<>();

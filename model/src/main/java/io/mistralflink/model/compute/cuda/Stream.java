@@ -37,8 +37,8 @@ import static org.bytedeco.cuda.global.cudart.*;
  *       first read-back, if the commands equal the graph's, the graph is launched, else the recorded
  *       commands run eagerly and the graph is dropped.</li>
  * </ul>
- * After a step's first read-back the rest of it runs eagerly (a Mixtral step reads its router logits
- * back in every layer: such shapes are marked unfit for graphs).
+ * After a step's first read-back the rest of it runs eagerly (a Mixtral prefill step reads its experts'
+ * offsets back in every layer: such shapes are marked unfit for graphs).
  */
 final class Stream implements AutoCloseable {
     enum Mode { EAGER, CAPTURE, RECORD }

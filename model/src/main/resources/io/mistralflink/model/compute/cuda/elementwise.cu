@@ -1,5 +1,5 @@
 // Row-wise and element-wise kernels: embedding, RMSNorm, rotary, SwiGLU, residual add, bf16
-// conversion, row gather / scatter-add, greedy sampling.
+// conversion, row gather, greedy sampling.
 #include "common.cuh"
 
 /** out[r] = table[ids[r]] (bf16 table, fp32 rows). One block per row. */
@@ -94,17 +94,6 @@ extern "C" __global__ void gather_rows(const float* __restrict__ x, const int* _
     int i = blockIdx.x;
     const float* src = x + (long long) rows[i] * cols;
     for (int j = threadIdx.x; j < cols; j += blockDim.x) out[(long long) i * cols + j] = src[j];
-}
-
-/** out[rows[i]] += scale[i] * src[i], in order of i (a thread per column walks the rows). */
-extern "C" __global__ void scatter_add_rows(const float* __restrict__ src, const int* __restrict__ rows,
-                                            const float* __restrict__ scale, float* __restrict__ out, int cols, int n) {
-    int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (j >= cols) return;
-    for (int i = 0; i < n; i++) {
-        long long o = (long long) rows[i] * cols + j;
-        out[o] += scale[i] * src[(long long) i * cols + j];
-    }
 }
 
 /** out[r] = argmax of logits[r] (first index among equals, as the CPU). One block per row. */
