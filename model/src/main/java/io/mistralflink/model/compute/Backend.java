@@ -111,8 +111,8 @@ public interface Backend extends AutoCloseable {
     /**
      * The next token of each row of logits: row i drawn with params[i] at step steps[i], or -1 where
      * params[i] is null (a row whose logits pick nothing, such as a prefill chunk that does not reach
-     * the prompt's end). The default reads the logits back and samples on the host; a GPU backend can
-     * pick greedy rows on the device, so that only token ids travel back.
+     * the prompt's end). The default reads the logits back and samples on the host ({@link Sampler});
+     * the CUDA backend samples on the device with the same draws, so that only token ids travel back.
      */
     default int[] sample(Activation logits, SamplingParams[] params, int[] steps) {
         float[] l = download(logits);

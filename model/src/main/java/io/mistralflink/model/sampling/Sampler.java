@@ -18,7 +18,7 @@ public final class Sampler {
 
     public static int sample(float[] logits, int offset, int vocab, SamplingParams p, int step) {
         if (p.greedyDecoding()) return argmax(logits, offset, vocab);
-        double u = new SplittableRandom(mix(p.seed(), step)).nextDouble();
+        double u = uniform(p.seed(), step);
         int keep = p.topK() > 0 ? Math.min(p.topK(), vocab) : vocab;
         float max = logits[offset + argmax(logits, offset, vocab)];
         double invT = 1.0 / p.temperature();
@@ -91,6 +91,14 @@ public final class Sampler {
         int best = 0;
         for (int i = 1; i < n; i++) if (v[offset + i] > v[offset + best]) best = i;
         return best;
+    }
+
+    /**
+     * The draw in [0, 1) for (seed, step): a {@link SplittableRandom} seeded by their {@code mix}. The
+     * CUDA backend draws its tokens with it too.
+     */
+    public static double uniform(long seed, int step) {
+        return new SplittableRandom(mix(seed, step)).nextDouble();
     }
 
     /** A 64-bit mix of (seed, step) (SplitMix64 finaliser), so neighbouring steps get unrelated streams. */

@@ -6,6 +6,7 @@ import io.mistralflink.model.compute.AttentionBatch.Segment;
 import io.mistralflink.model.compute.Backend;
 import io.mistralflink.model.compute.KvCache;
 import io.mistralflink.model.compute.Weight;
+import io.mistralflink.model.sampling.Sampler;
 import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.model.weights.DType;
 import io.mistralflink.model.weights.Tensor;
@@ -54,6 +55,9 @@ import static org.bytedeco.cuda.global.cudart.*;
  *
  * <p>Every piece of device work goes through one {@link Stream}; a decode step of a shape seen before is
  * replayed as a CUDA graph (disable with {@code -Dmistralflink.cuda.graphs=false}).
+ *
+ * <p>Sampling (greedy, temperature, top-k, top-p) runs on the device with the host {@code Sampler}'s
+ * draw for each row's (seed, step): only token ids are read back, never logits.
  */
 public final class CudaBackend implements Backend {
     private final int ordinal;
@@ -375,22 +379,36 @@ public final class CudaBackend implements Backend {
         return out;
     }
 
+    /** On the device ({@code sampling.cu}): the host Sampler's draws, and only token ids come back. */
     @Override public int[] sample(Activation logits, SamplingParams[] params, int[] steps) {
         bind();
         Act l = act(logits);
         if (params.length != l.rows) throw new IllegalArgumentException(params.length + " params for " + l.rows + " rows");
-        for (SamplingParams p : params) if (p != null && !p.greedyDecoding()) return Backend.super.sample(logits, params, steps);
         ensureZero(l);
-        long out = scratch(4L * l.rows);
-        k("argmax_rows", l.rows, 1, 1, 512, 0, l.f32, l.cols, out);
+        long p = uploadLongs(samplingRows(params, steps)), out = scratch(4L * l.rows);
+        k("sample_rows", l.rows, 1, 1, 1024, 0, l.f32, l.cols, p, out);
         stream.syncPoint();
         Pointer host = readback(4L * l.rows);
         check(cuMemcpyDtoHAsync(host, out, 4L * l.rows, stream.stream), "cuMemcpyDtoHAsync");
         stream.synchronize();
         int[] ids = new int[l.rows];
         host.capacity(4L * l.rows).asByteBuffer().order(ByteOrder.nativeOrder()).asIntBuffer().get(ids);
-        for (int i = 0; i < ids.length; i++) if (params[i] == null) ids[i] = -1;
         return ids;
+    }
+
+    /**
+     * sample_rows's parameters, four doubles a row (as raw bits; each value exact in double): temperature
+     * (-1 where the row has no params: it gives -1), top-p, top-k, and the uniform draw of (seed, step).
+     */
+    static long[] samplingRows(SamplingParams[] params, int[] steps) {
+        long[] rows = new long[4 * params.length];
+        for (int i = 0; i < params.length; i++) {
+            SamplingParams p = params[i];
+            double[] v = p == null ? new double[]{-1, 1, 0, 0}
+                    : new double[]{p.temperature(), p.topP(), p.topK(), p.greedyDecoding() ? 0 : Sampler.uniform(p.seed(), steps[i])};
+            for (int j = 0; j < 4; j++) rows[4 * i + j] = Double.doubleToRawLongBits(v[j]);
+        }
+        return rows;
     }
 
     @Override public KvCache kvCache(int layers, int window, int kvDim) {

@@ -27,7 +27,7 @@ import static org.bytedeco.cuda.global.nvrtc.*;
  */
 final class Kernels {
     /** The kernel sources; {@code common.cuh} is their one shared header. */
-    static final List<String> SOURCES = List.of("elementwise.cu", "attention.cu", "gemv.cu", "moe.cu");
+    static final List<String> SOURCES = List.of("elementwise.cu", "attention.cu", "gemv.cu", "moe.cu", "sampling.cu");
     static final String HEADER = "common.cuh";
 
     private final Map<String, CUfunc_st> functions = new HashMap<>();
@@ -71,9 +71,12 @@ final class Kernels {
         return n;
     }
 
+    /** The head of a kernel up to its parameter list: {@code extern "C" __global__ void [__launch_bounds__(...)] name}. */
+    private static final String KERNEL = "extern\\s+\"C\"\\s+__global__\\s+void\\s+(?:__launch_bounds__\\s*\\([^)]*\\)\\s*)?(\\w+)\\s*";
+
     /** Parameter counts of the {@code extern "C" __global__} functions of a source. */
     static Map<String, Integer> arities(String source) {
-        var m = java.util.regex.Pattern.compile("extern\\s+\"C\"\\s+__global__\\s+void\\s+(\\w+)\\s*\\(([^)]*)\\)").matcher(source);
+        var m = java.util.regex.Pattern.compile(KERNEL + "\\(([^)]*)\\)").matcher(source);
         Map<String, Integer> out = new HashMap<>();
         while (m.find()) out.put(m.group(1), m.group(2).isBlank() ? 0 : m.group(2).split(",").length);
         return out;
@@ -81,7 +84,7 @@ final class Kernels {
 
     /** Names of the {@code extern "C" __global__} functions of a source. */
     static List<String> kernelNames(String source) {
-        var m = java.util.regex.Pattern.compile("extern\\s+\"C\"\\s+__global__\\s+void\\s+(\\w+)\\s*\\(").matcher(source);
+        var m = java.util.regex.Pattern.compile(KERNEL + "\\(").matcher(source);
         List<String> out = new java.util.ArrayList<>();
         while (m.find()) out.add(m.group(1));
         return out;

@@ -56,3 +56,22 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
     float t = lane < warps ? scratch[lane] : NEG_INF;
     return warp_max(t);
 }
+
+__device__ __forceinline__ double warp_sum_d(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/**
+ * block_sum in double. The butterfly adds the same pairs in every lane and every warp reduces the same
+ * 32 partials, so all threads get bit-identical results (a block may branch on them).
+ */
+__device__ __forceinline__ double block_sum_d(double v, double* scratch /* >= 32 doubles */) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    v = warp_sum_d(v);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    double t = lane < warps ? scratch[lane] : 0.0;
+    return warp_sum_d(t);
+}

@@ -1,5 +1,5 @@
 // Row-wise and element-wise kernels: embedding, RMSNorm, rotary, SwiGLU, residual add, bf16
-// conversion, row gather, greedy sampling.
+// conversion, row gather. (Sampling, greedy included, is in sampling.cu.)
 #include "common.cuh"
 
 /** out[r] = table[ids[r]] (bf16 table, fp32 rows). One block per row. */
@@ -94,37 +94,6 @@ extern "C" __global__ void gather_rows(const float* __restrict__ x, const int* _
     int i = blockIdx.x;
     const float* src = x + (long long) rows[i] * cols;
     for (int j = threadIdx.x; j < cols; j += blockDim.x) out[(long long) i * cols + j] = src[j];
-}
-
-/** out[r] = argmax of logits[r] (first index among equals, as the CPU). One block per row. */
-extern "C" __global__ void argmax_rows(const float* __restrict__ logits, int vocab, int* __restrict__ out) {
-    __shared__ float bv[32];
-    __shared__ int bi[32];
-    const float* row = logits + (long long) blockIdx.x * vocab;
-    float best = NEG_INF;
-    int idx = 0x7fffffff;
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-        float v = row[i];
-        if (v > best) { best = v; idx = i; }   // strided: a thread's earlier i is lower, keep it on ties
-    }
-    for (int o = 16; o > 0; o >>= 1) {
-        float ov = __shfl_xor_sync(0xffffffffu, best, o);
-        int oi = __shfl_xor_sync(0xffffffffu, idx, o);
-        if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
-    }
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    if (lane == 0) { bv[warp] = best; bi[warp] = idx; }
-    __syncthreads();
-    if (warp == 0) {
-        best = lane < warps ? bv[lane] : NEG_INF;
-        idx = lane < warps ? bi[lane] : 0x7fffffff;
-        for (int o = 16; o > 0; o >>= 1) {
-            float ov = __shfl_xor_sync(0xffffffffu, best, o);
-            int oi = __shfl_xor_sync(0xffffffffu, idx, o);
-            if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
-        }
-        if (lane == 0) out[blockIdx.x] = idx == 0x7fffffff ? 0 : idx;
-    }
 }
 
 /** Fills n bf16 values with uniform random numbers in [-scale, scale) (benchmark weights made on the device). */
