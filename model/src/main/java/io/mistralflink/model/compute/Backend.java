@@ -59,8 +59,8 @@ public interface Backend extends AutoCloseable {
         release(u);
     }
 
-    /** Rotates each head of x[r] (heads of headDim, halves paired as in Hugging Face) by positions[r]. */
-    void rotary(Activation x, int headDim, int[] positions, double theta);
+    /** Rotates each head of q[r] and of k[r] (heads of headDim, halves paired as in Hugging Face) by positions[r]. */
+    void rotary(Activation q, Activation k, int headDim, int[] positions, double theta);
 
     /** Grouped-query attention over each segment's cache and fresh keys, then the fresh keys enter the cache. */
     void attention(Activation q, Activation k, Activation v, Activation out, AttentionBatch batch, int layer);

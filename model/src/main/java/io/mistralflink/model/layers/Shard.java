@@ -182,7 +182,12 @@ public final class Shard implements AutoCloseable {
                         + " hidden floats, got " + (hidden == null ? "none" : hidden.length));
             x = backend.upload(hidden, rows, config.dim());
         }
-        for (int l = 0; l < blocks.length; l++) blocks[l].apply(backend, x, positions, batch, l);
+        Activation pending = null;
+        for (int l = 0; l < blocks.length; l++) pending = blocks[l].apply(backend, x, pending, positions, batch, l);
+        if (pending != null) {
+            backend.add(x, pending);
+            backend.release(pending);
+        }
         return x;
     }
 

@@ -14,8 +14,7 @@ record SlidingWindowAttention(Linear wq, Linear wk, Linear wv, Linear wo, int he
     Activation apply(Backend b, Activation x, int[] positions, AttentionBatch batch, int layer) {
         Activation[] qkv = Linear.apply(b, x, wq, wk, wv);
         Activation q = qkv[0], k = qkv[1], v = qkv[2];
-        b.rotary(q, headDim, positions, ropeTheta);
-        b.rotary(k, headDim, positions, ropeTheta);
+        b.rotary(q, k, headDim, positions, ropeTheta);
         Activation attended = b.allocate(x.rows(), q.cols());
         b.attention(q, k, v, attended, batch, layer);
         b.release(q, k, v);

@@ -103,8 +103,13 @@ public final class CpuBackend implements Backend {
         parallel.range(blocks, Math.max(1, grain / 4), (from, to) -> MatMul.columns(xs, r0, r1, t, o, from * 4, Math.min(n, to * 4)));
     }
 
-    @Override public void rotary(Activation x, int headDim, int[] positions, double theta) {
-        Rope rope = ropes.computeIfAbsent(theta * 1e6 + headDim, k -> new Rope(theta, headDim));
+    @Override public void rotary(Activation q, Activation k, int headDim, int[] positions, double theta) {
+        rotary(q, headDim, positions, theta);
+        rotary(k, headDim, positions, theta);
+    }
+
+    private void rotary(Activation x, int headDim, int[] positions, double theta) {
+        Rope rope = ropes.computeIfAbsent(theta * 1e6 + headDim, key -> new Rope(theta, headDim));
         float[] xs = data(x);
         int cols = x.cols(), half = headDim / 2;
         for (int r = 0; r < positions.length; r++) {

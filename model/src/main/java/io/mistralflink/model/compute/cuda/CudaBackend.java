@@ -48,10 +48,11 @@ import static org.bytedeco.cuda.global.cudart.*;
  * their own allocations, freed on release or close. KV caches are per-sequence device allocations.
  *
  * <p>Mixture of experts: the routing is computed and kept on the device ({@code moe.cu}). Up to
- * {@code mistralflink.cuda.moeGemvPairs} (64) (row, expert) pairs, the experts' matmuls are one grouped
+ * {@code mistralflink.cuda.moeGemvPairs} (8) (row, expert) pairs, the experts' matmuls are one grouped
  * GEMV launch that reads each expert's block of pairs from device memory (experts without pairs read no
- * weights), so a Mixtral decode step up to batch 32 at top 2 needs no read-back and is graphed; beyond,
- * the per-expert offsets are read back once per layer and each expert's block is one cuBLAS GEMM.
+ * weights), so a Mixtral decode step up to batch 4 at top 2 needs no read-back and is graphed; beyond,
+ * the per-expert offsets are read back once per layer and each expert's block is one cuBLAS GEMM (on the
+ * H200 at batch 32 that is 31 ms a step against 71 ms for the GEMV, which re-reads its inputs per row).
  *
  * <p>Every piece of device work goes through one {@link Stream}; a decode step of a shape seen before is
  * replayed as a CUDA graph (disable with {@code -Dmistralflink.cuda.graphs=false}).
@@ -148,7 +149,7 @@ public final class CudaBackend implements Backend {
         gemvMaxRows = Integer.getInteger("mistralflink.cuda.gemvRows", 8);
         splitKMax = Integer.getInteger("mistralflink.cuda.splitK", 16);
         splitKWaves = Integer.getInteger("mistralflink.cuda.splitKWaves", 1);
-        moeGemvPairs = Integer.getInteger("mistralflink.cuda.moeGemvPairs", 64);
+        moeGemvPairs = Integer.getInteger("mistralflink.cuda.moeGemvPairs", 8);
     }
 
     /** Opens device {@code ordinal}; throws (UnsatisfiedLinkError, NoClassDefFoundError, CudaException) where CUDA is unusable. */
@@ -517,8 +518,7 @@ public final class CudaBackend implements Backend {
         }
         long xb = bf16Of(a);
         if (gemv(m, kk) && w.length <= 3) {
-            // warps per output feature: enough warps (loads in flight) for narrow matrices
-            int split = n >= 8192 ? 1 : n >= 2048 ? 2 : n >= 512 ? 4 : 8, perBlock = 8 / split, blocks = 0;
+            int split = gemvSplit(n), perBlock = 8 / split, blocks = 0;
             long[] args = new long[13];
             for (int i = 0; i < w.length; i++) {
                 args[i] = w[i].ptr;
@@ -554,6 +554,16 @@ public final class CudaBackend implements Backend {
 
     private boolean gemv(int rows, int cols) { return rows <= gemvMaxRows && cols % 8 == 0; }
 
+    /**
+     * Warps per output feature of a GEMV: enough blocks (about 3,000: four waves of six resident blocks on
+     * each of 132 SMs) that the last wave's tail is short, and enough loads in flight for narrow matrices.
+     */
+    private static int gemvSplit(int n) {
+        int s = 1;
+        while (s < 8 && (long) n * s < 24000) s *= 2;
+        return s;
+    }
+
     private static int gemvTile(int rows) { return rows <= 1 ? 1 : rows <= 2 ? 2 : rows <= 4 ? 4 : 8; }
 
     /** out = x W^T through cuBLAS, in K slices summed by a kernel where that keeps more SMs busy ({@link #splitK}). */
@@ -584,18 +594,20 @@ public final class CudaBackend implements Backend {
         return s;
     }
 
-    @Override public void rotary(Activation x, int headDim, int[] positions, double theta) {
+    @Override public void rotary(Activation q, Activation k, int headDim, int[] positions, double theta) {
         bind();
-        Act a = act(x);
+        Act a = act(q), b = act(k);
         ensureZero(a);
+        ensureZero(b);
         Rope rope = ropes.computeIfAbsent(theta + "/" + headDim, key -> new Rope(theta, headDim));
         int max = 0;
         for (int p : positions) max = Math.max(max, p);
         ensureRope(rope, max + 1);
         long pos = positions(positions);
-        long pairs = (long) a.rows * (a.cols / 2);
-        k("rotary", (int) ((pairs + 255) / 256), 1, 1, 256, 0, a.f32, rope.cos, rope.sin, pos, a.rows, a.cols, headDim);
+        long pairs = (long) a.rows * (a.cols / 2 + b.cols / 2);
+        k("rotary", (int) ((pairs + 255) / 256), 1, 1, 256, 0, a.f32, b.f32, rope.cos, rope.sin, pos, a.rows, a.cols, b.cols, headDim);
         written(a);
+        written(b);
     }
 
     private long positions(int[] positions) {
@@ -643,25 +655,18 @@ public final class CudaBackend implements Backend {
         int rows = qa.rows, heads = b.heads(), hd = b.headDim();
         if (hd % 32 != 0 || hd > 256) throw new IllegalArgumentException("head_dim " + hd + ": the CUDA attention kernel takes multiples of 32 up to 256");
         int block = 128;
-        // One split covers every key; the length is a constant so that decode steps issue equal commands (graphs).
-        int splits = 1, splitLen = 1 << 30;
+        // Few (row, head) blocks (small decode batches): each also splits its row's keys in equal parts, so that
+        // every SM works and each block's chain of dependent loads is short. The count depends on the batch's
+        // shape alone, so decode steps issue equal commands at every position (graphs).
         long base = (long) rows * heads;
-        if (metaMaxKeys > 128 && base < 2L * sms) {
-            // Few (row, head) blocks: split the window too, in multiples of the 128-key tile, so that more SMs
-            // work. The split changes only every 128 positions, so decode graphs stay valid in between.
-            int want = (int) Math.min((metaMaxKeys + 127) / 128, (4L * sms + base - 1) / base);
-            if (want > 1) {
-                splitLen = ((metaMaxKeys + want - 1) / want + 127) / 128 * 128;
-                splits = (metaMaxKeys + splitLen - 1) / splitLen;
-            }
-        }
+        int splits = metaMaxKeys > 32 && base < 4L * sms ? (int) Math.min(16, (8L * sms + base - 1) / base) : 1;
         boolean decodeOnly = true;
         for (Segment sg : b.segments()) decodeOnly &= sg.length() == 1;
         long partial = splits > 1 ? scratch(4L * rows * heads * splits * (hd + 2)) : 0;
         long ob = bf16Buffer(o);
         float scale = (float) (1.0 / Math.sqrt(hd));
         k("attention", rows, heads, splits, block, 4 * (hd + block + 32 + (block / 32) * hd), qa.f32, ka.f32, va.f32, o.f32, ob, metaInts, metaBases,
-                layer, heads, b.kvHeads(), hd, b.window(), Stream.f(scale), splitLen, partial, decodeOnly ? 1 : 0);
+                layer, heads, b.kvHeads(), hd, b.window(), Stream.f(scale), partial, decodeOnly ? 1 : 0);
         if (splits > 1) k("attention_combine", rows, heads, 1, Math.max(block, hd), 0, partial, o.f32, ob, heads, hd, splits);
         o.zeroPending = false;
         o.bfValid = true;
@@ -807,7 +812,7 @@ public final class CudaBackend implements Backend {
             if (pairs <= moeGemvPairs && kk % 8 == 0) {
                 // upper bound of an expert's pairs: picks the row-chunk width (an expert with more loops over chunks)
                 String fn = pairs <= 1 ? "moe_gemv1" : pairs <= 2 ? "moe_gemv2" : pairs <= 4 ? "moe_gemv4" : "moe_gemv8";
-                int split = n >= 8192 ? 1 : n >= 2048 ? 2 : n >= 512 ? 4 : 8;
+                int split = gemvSplit(n);
                 k(fn, (n + 8 / split - 1) / (8 / split), r.experts, 1, 256, 0, expertPointers(w), r.offsets(), xb, o.f32, n, kk, split);
             } else {
                 int[] off = hostOffsets(r);

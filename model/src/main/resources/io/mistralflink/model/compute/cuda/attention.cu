@@ -14,9 +14,10 @@
 
 /**
  * grid (rows, heads, splits), block of 128 threads (4 warps); headDim a multiple of 32, at most 256.
- * Split s covers keys [lo + s*splitLen, lo + (s+1)*splitLen); with one split the result goes to out,
- * else a partial (max, sum, acc[headDim]) goes to partial[((r*heads + h)*splits + s)*(headDim+2)] for
- * attention_combine. Online softmax over tiles of blockDim keys: a thread scores one key of the tile
+ * Split s covers the s-th of `splits` equal parts of the row's keys (computed here from the row's own
+ * position, so a decode step's launch is the same at every position and its graph keeps replaying);
+ * with one split the result goes to out, else a partial (max, sum, acc[headDim]) goes to
+ * partial[((r*heads + h)*splits + s)*(headDim+2)] for attention_combine (an empty part gives sum 0). Online softmax over tiles of blockDim keys: a thread scores one key of the tile
  * (16-byte loads of its whole key row), then each warp accumulates a quarter of the tile's values,
  * a lane owning headDim/32 dimensions. Dynamic shared memory: (headDim + blockDim + 32 + warps*headDim) floats.
  */
@@ -24,7 +25,7 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
                                      float* __restrict__ out, bf16_t* __restrict__ outb,
                                      const int* __restrict__ meta, const unsigned long long* __restrict__ cacheBase,
                                      int layer, int heads, int kvHeads, int headDim, int window, float scale,
-                                     int splitLen, float* __restrict__ partial, int storeFused) {
+                                     float* __restrict__ partial, int storeFused) {
     extern __shared__ float sm[];
     int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, warps = blockDim.x >> 5, nt = blockDim.x;
     float* qs = sm;
@@ -35,8 +36,8 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
     const int* m = meta + r * 6;
     int pos = m[0], start = m[1], off = m[2], cap = m[4];
     int kvDim = kvHeads * headDim, group = heads / kvHeads, kvOff = (h / group) * headDim;
-    int lo = imax(0, pos - window + 1);
-    int jBeg = lo + s * splitLen, jEnd = imin(pos + 1, jBeg + splitLen);
+    int lo = imax(0, pos - window + 1), per = (pos + 1 - lo + splits - 1) / splits;
+    int jBeg = lo + s * per, jEnd = imin(pos + 1, jBeg + per);
     const bf16_t* ck = (const bf16_t*) cacheBase[r] + (long long) (2 * layer) * cap * kvDim;
     const bf16_t* cv = ck + (long long) cap * kvDim;
     const float* qrow = q + (long long) r * heads * headDim + (long long) h * headDim;

@@ -46,16 +46,15 @@ extern "C" __global__ void add_rms_norm(float* __restrict__ acc, const float* __
     }
 }
 
-/**
- * Rotates heads of headDim in place, Hugging Face's rotate-half pairing (i, i + headDim/2), by the
- * angles of positions[r]; cos/sin come from a table [position][headDim/2] computed on the host in fp32
- * exactly as the CPU backend computes it. One thread per pair.
- */
-extern "C" __global__ void rotary(float* __restrict__ x, const float* __restrict__ cosT, const float* __restrict__ sinT,
-                                  const int* __restrict__ positions, int rows, int cols, int headDim) {
+/** Rotary embeddings on each head of q[r] and k[r] (halves paired as in Hugging Face) at positions[r]. A thread per pair. */
+extern "C" __global__ void rotary(float* __restrict__ q, float* __restrict__ k, const float* __restrict__ cosT, const float* __restrict__ sinT,
+                                  const int* __restrict__ positions, int rows, int qCols, int kCols, int headDim) {
     int half = headDim >> 1;
+    long long t = (long long) blockIdx.x * blockDim.x + threadIdx.x, qPairs = (long long) rows * (qCols >> 1);
+    float* x = q;
+    int cols = qCols;
+    if (t >= qPairs) { t -= qPairs; x = k; cols = kCols; }
     long long pairsPerRow = cols >> 1;
-    long long t = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= rows * pairsPerRow) return;
     int r = (int) (t / pairsPerRow), p = (int) (t % pairsPerRow);
     int h = p / half, i = p % half;

@@ -5,7 +5,8 @@
 //
 // Two fusions save launches and put more loads in flight per launch: gemv* runs up to three matrices
 // over the same input (attention's q, k and v projections), swiglu* runs SwiGLU's gate and up
-// projections side by side and writes silu(gate) * up.
+// projections side by side and writes silu(gate) * up. moe_gemv* is the grouped form for Mixtral's
+// experts: each expert's weights over the rows routed to it.
 #include "common.cuh"
 
 __device__ __forceinline__ float dot8(uint4 w, uint4 x, float a) {
@@ -39,6 +40,7 @@ __device__ __forceinline__ void dot_row(const bf16_t* __restrict__ W, const bf16
             }
         }
     }
+#pragma unroll (MAXM <= 2 ? 4 : 1)   // few rows: more weight loads in flight (many rows: registers)
     for (; c < cEnd; c += 32) {
         uint4 w0 = __ldg(wr + c);
 #pragma unroll
@@ -59,21 +61,13 @@ __device__ __forceinline__ void warp_partials(float* acc, float (*red)[MAXM], in
     }
 }
 
-/**
- * Block of 256 threads = 8 warps = 8/S output features. Blocks [0, B0) cover W0 (N0 features), the
- * next B1 blocks W1, the rest W2, where Bi = ceil(Ni / (8/S)); unused matrices have N = 0.
- */
+/** Block b's share of out = x W^T: block of 256 threads = 8 warps = 8/S output features of W (N features), M rows. */
 template <int MAXM>
-__device__ __forceinline__ void gemv_body(const bf16_t* W0, const bf16_t* W1, const bf16_t* W2,
-                                          float* o0, float* o1, float* o2, int N0, int N1, int N2,
-                                          const bf16_t* __restrict__ x, int K, int M, int S) {
+__device__ __forceinline__ void gemv_block(const bf16_t* __restrict__ W, const bf16_t* __restrict__ x, float* __restrict__ out,
+                                           int N, int K, int M, int S, int b) {
     __shared__ float red[8][MAXM];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int perBlock = 8 / S, jl = warp / S, part = warp % S;
-    int b = blockIdx.x, b0 = (N0 + perBlock - 1) / perBlock, b1 = (N1 + perBlock - 1) / perBlock;
-    const bf16_t* W = W0; float* out = o0; int N = N0;
-    if (b >= b0 + b1) { b -= b0 + b1; W = W2; out = o2; N = N2; }
-    else if (b >= b0) { b -= b0; W = W1; out = o1; N = N1; }
     int j = b * perBlock + jl;
     int chunks = K >> 3, per = (chunks + S - 1) / S;
     int cBeg = part * per, cEnd = imin(chunks, cBeg + per);
@@ -93,6 +87,17 @@ __device__ __forceinline__ void gemv_body(const bf16_t* W0, const bf16_t* W1, co
             }
         }
     }
+}
+
+/** Up to three matrices over one input: blocks [0, B0) cover W0 (N0 features), the next B1 blocks W1, the rest W2 (Bi = ceil(Ni / (8/S))). */
+template <int MAXM>
+__device__ __forceinline__ void gemv_body(const bf16_t* W0, const bf16_t* W1, const bf16_t* W2,
+                                          float* o0, float* o1, float* o2, int N0, int N1, int N2,
+                                          const bf16_t* __restrict__ x, int K, int M, int S) {
+    int perBlock = 8 / S, b = blockIdx.x, b0 = (N0 + perBlock - 1) / perBlock, b1 = (N1 + perBlock - 1) / perBlock;
+    if (b < b0) gemv_block<MAXM>(W0, x, o0, N0, K, M, S, b);
+    else if (b < b0 + b1) gemv_block<MAXM>(W1, x, o1, N1, K, M, S, b - b0);
+    else gemv_block<MAXM>(W2, x, o2, N2, K, M, S, b - b0 - b1);
 }
 
 extern "C" __global__ void gemv1(const bf16_t* W0, const bf16_t* W1, const bf16_t* W2, float* o0, float* o1, float* o2,
@@ -159,3 +164,28 @@ extern "C" __global__ void swiglu8(const bf16_t* Wg, const bf16_t* Wu, const bf1
                                  int N, int K, int M, int S) {
     swiglu_body<8>(Wg, Wu, x, out, outb, N, K, M, S);
 }
+
+
+/**
+ * Mixtral's grouped GEMV: grid (output-feature blocks, experts). Block (b, e) multiplies expert e's
+ * (row, expert) pairs [offsets[e], offsets[e+1]) by W[e] (ws: the experts' device pointers), MAXM
+ * rows at a time; an expert without pairs returns at once, so its weights are never read.
+ */
+template <int MAXM>
+__device__ __forceinline__ void moe_gemv_body(const unsigned long long* __restrict__ ws, const int* __restrict__ offsets,
+                                              const bf16_t* __restrict__ x, float* __restrict__ out, int N, int K, int S) {
+    int e = blockIdx.y;
+    int from = offsets[e], count = offsets[e + 1] - from;
+    if (count <= 0) return;
+    const bf16_t* W = (const bf16_t*) ws[e];
+    for (int m0 = 0; m0 < count; m0 += MAXM) {
+        long long row = from + m0;
+        gemv_block<MAXM>(W, x + row * K, out + row * N, N, K, imin(MAXM, count - m0), S, blockIdx.x);
+        __syncthreads();   // the next chunk reuses the block's shared partial sums
+    }
+}
+
+extern "C" __global__ void moe_gemv1(const unsigned long long* ws, const int* offsets, const bf16_t* x, float* out, int N, int K, int S) { moe_gemv_body<1>(ws, offsets, x, out, N, K, S); }
+extern "C" __global__ void moe_gemv2(const unsigned long long* ws, const int* offsets, const bf16_t* x, float* out, int N, int K, int S) { moe_gemv_body<2>(ws, offsets, x, out, N, K, S); }
+extern "C" __global__ void moe_gemv4(const unsigned long long* ws, const int* offsets, const bf16_t* x, float* out, int N, int K, int S) { moe_gemv_body<4>(ws, offsets, x, out, N, K, S); }
+extern "C" __global__ void moe_gemv8(const unsigned long long* ws, const int* offsets, const bf16_t* x, float* out, int N, int K, int S) { moe_gemv_body<8>(ws, offsets, x, out, N, K, S); }

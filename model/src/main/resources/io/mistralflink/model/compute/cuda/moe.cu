@@ -1,6 +1,6 @@
 // Mixture of experts, grouped (MegaBlocks style), with the routing kept on the device: route (top-k,
-// softmax over the k, pairs grouped by expert), dispatch (rows copied into their pairs), the experts'
-// grouped GEMV for a few pairs (decode), combine (weighted sum of a row's pairs in expert order).
+// softmax over the k, pairs grouped by expert), dispatch (rows copied into their pairs), combine
+// (weighted sum of a row's pairs in expert order). The experts' grouped GEMV is moe_gemv* in gemv.cu.
 // A routing is one int buffer: offsets[E+1] | pairRow[P] | rowPairs[P] | rowExp[P] and one float
 // buffer: pairWeight[P] | rowW[P], P = rows * K pairs (see CudaBackend.route).
 #include "common.cuh"
@@ -128,99 +128,3 @@ extern "C" __global__ void moe_combine(const float* __restrict__ y, const int* _
         out[r * cols + j] = acc;
     }
 }
-
-__device__ __forceinline__ float moe_dot8(uint4 w, uint4 x, float a) {
-    a = fmaf(lo16(w.x), lo16(x.x), a); a = fmaf(hi16(w.x), hi16(x.x), a);
-    a = fmaf(lo16(w.y), lo16(x.y), a); a = fmaf(hi16(w.y), hi16(x.y), a);
-    a = fmaf(lo16(w.z), lo16(x.z), a); a = fmaf(hi16(w.z), hi16(x.z), a);
-    a = fmaf(lo16(w.w), lo16(x.w), a); a = fmaf(hi16(w.w), hi16(x.w), a);
-    return a;
-}
-
-/**
- * out[m][j] = sum_k x[m][k] * W[j][k] for M <= MAXM rows: gemv.cu's gemv_body (block of 256 threads =
- * 8 warps = 8/S output features, S warps split K, 16-byte loads, fp32 accumulation), here for one
- * chunk of an expert's rows. Ends with a barrier, so that the next chunk may reuse red.
- */
-template <int MAXM>
-__device__ __forceinline__ void moe_gemv_rows(const bf16_t* __restrict__ W, const bf16_t* __restrict__ x,
-                                              float* __restrict__ out, int N, int K, int M, int S) {
-    __shared__ float red[8][MAXM];
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int perBlock = 8 / S, jl = warp / S, part = warp % S;
-    int j = blockIdx.x * perBlock + jl;
-    int chunks = K >> 3, per = (chunks + S - 1) / S;
-    int cBeg = part * per, cEnd = imin(chunks, cBeg + per);
-    float acc[MAXM];
-#pragma unroll
-    for (int m = 0; m < MAXM; m++) acc[m] = 0.f;
-    if (j < N) {
-        const uint4* wr = (const uint4*) (W + (long long) j * K);
-        const uint4* xr = (const uint4*) x;
-        int xs = chunks;   // uint4 per x row
-        int c = cBeg + lane;
-        for (; c + 96 < cEnd; c += 128) {
-            uint4 w0 = __ldg(wr + c), w1 = __ldg(wr + c + 32), w2 = __ldg(wr + c + 64), w3 = __ldg(wr + c + 96);
-#pragma unroll
-            for (int m = 0; m < MAXM; m++) {
-                if (m < M) {
-                    const uint4* xm = xr + (long long) m * xs;
-                    float a = acc[m];
-                    a = moe_dot8(w0, __ldg(xm + c), a);
-                    a = moe_dot8(w1, __ldg(xm + c + 32), a);
-                    a = moe_dot8(w2, __ldg(xm + c + 64), a);
-                    a = moe_dot8(w3, __ldg(xm + c + 96), a);
-                    acc[m] = a;
-                }
-            }
-        }
-        for (; c < cEnd; c += 32) {
-            uint4 w0 = __ldg(wr + c);
-#pragma unroll
-            for (int m = 0; m < MAXM; m++)
-                if (m < M) acc[m] = moe_dot8(w0, __ldg(xr + (long long) m * xs + c), acc[m]);
-        }
-    }
-#pragma unroll
-    for (int m = 0; m < MAXM; m++) {
-        if (m < M) {
-            float a = warp_sum(acc[m]);
-            if (lane == 0) red[warp][m] = a;
-        }
-    }
-    __syncthreads();
-    if (part == 0 && lane == 0 && j < N) {
-#pragma unroll
-        for (int m = 0; m < MAXM; m++) {
-            if (m < M) {
-                float a = 0.f;
-                for (int p = 0; p < S; p++) a += red[jl * S + p][m];
-                out[(long long) m * N + j] = a;
-            }
-        }
-    }
-    __syncthreads();
-}
-
-/**
- * The grouped GEMV: grid (output-feature blocks, experts). Block (b, e) multiplies expert e's pairs
- * [offsets[e], offsets[e+1]) by W[e] (ws: the experts' device pointers), MAXM rows at a time; an
- * expert without pairs returns at once, so its weights are never read. Needs K % 8 == 0.
- */
-template <int MAXM>
-__device__ __forceinline__ void moe_gemv_body(const unsigned long long* __restrict__ ws, const int* __restrict__ offsets,
-                                              const bf16_t* __restrict__ x, float* __restrict__ out, int N, int K, int S) {
-    int e = blockIdx.y;
-    int from = offsets[e], count = offsets[e + 1] - from;
-    if (count <= 0) return;
-    const bf16_t* W = (const bf16_t*) ws[e];
-    for (int m0 = 0; m0 < count; m0 += MAXM) {
-        long long row = from + m0;
-        moe_gemv_rows<MAXM>(W, x + row * K, out + row * N, N, K, imin(MAXM, count - m0), S);
-    }
-}
-
-extern "C" __global__ void moe_gemv1(const unsigned long long* ws, const int* offsets, const bf16_t* x, float* out, int N, int K, int S) { moe_gemv_body<1>(ws, offsets, x, out, N, K, S); }
-extern "C" __global__ void moe_gemv2(const unsigned long long* ws, const int* offsets, const bf16_t* x, float* out, int N, int K, int S) { moe_gemv_body<2>(ws, offsets, x, out, N, K, S); }
-extern "C" __global__ void moe_gemv4(const unsigned long long* ws, const int* offsets, const bf16_t* x, float* out, int N, int K, int S) { moe_gemv_body<4>(ws, offsets, x, out, N, K, S); }
-extern "C" __global__ void moe_gemv8(const unsigned long long* ws, const int* offsets, const bf16_t* x, float* out, int N, int K, int S) { moe_gemv_body<8>(ws, offsets, x, out, N, K, S); }
