@@ -70,7 +70,7 @@ public final class CudaBackend implements Backend {
     private final DevicePool pool;
     private final Staging staging;
     private final ThreadLocal<Boolean> bound = ThreadLocal.withInitial(() -> false);
-    private final int gemvMaxRows, splitKMax, splitKWaves, moeGemvPairs;
+    private final int gemvMaxRows, splitKMax, splitKWaves, moeGemvPairs, attentionBlocksPerSm;
     private final List<Long> deferredFrees = new ArrayList<>();
     private final List<Long> weights = new ArrayList<>();
     private final Map<Tensor, CudaWeight> uploaded = new IdentityHashMap<>();
@@ -150,6 +150,7 @@ public final class CudaBackend implements Backend {
         splitKMax = Integer.getInteger("mistralflink.cuda.splitK", 16);
         splitKWaves = Integer.getInteger("mistralflink.cuda.splitKWaves", 1);
         moeGemvPairs = Integer.getInteger("mistralflink.cuda.moeGemvPairs", 8);
+        attentionBlocksPerSm = Integer.getInteger("mistralflink.cuda.attentionBlocksPerSm", 8);
     }
 
     /** Opens device {@code ordinal}; throws (UnsatisfiedLinkError, NoClassDefFoundError, CudaException) where CUDA is unusable. */
@@ -587,6 +588,7 @@ public final class CudaBackend implements Backend {
      * timed), so results are reproducible. {@code -Dmistralflink.cuda.splitK=1} turns it off.
      */
     int splitK(int m, int n, int k) {
+        if (m > 32) return 1;   // at 64 rows summing the slices cost what the split saved (H200)
         long tiles = ((m + 127) / 128L) * ((n + 127) / 128L);
         int s = 1;
         while (2 * s <= splitKMax && tiles * 2 * s <= (long) splitKWaves * sms && k % (2 * s) == 0 && k / (2 * s) >= 512
@@ -654,12 +656,13 @@ public final class CudaBackend implements Backend {
         prepareMeta(b);
         int rows = qa.rows, heads = b.heads(), hd = b.headDim();
         if (hd % 32 != 0 || hd > 256) throw new IllegalArgumentException("head_dim " + hd + ": the CUDA attention kernel takes multiples of 32 up to 256");
-        int block = 128;
         // Few (row, head) blocks (small decode batches): each also splits its row's keys in equal parts, so that
         // every SM works and each block's chain of dependent loads is short. The count depends on the batch's
         // shape alone, so decode steps issue equal commands at every position (graphs).
         long base = (long) rows * heads;
-        int splits = metaMaxKeys > 32 && base < 4L * sms ? (int) Math.min(16, (8L * sms + base - 1) / base) : 1;
+        long want = (long) attentionBlocksPerSm * sms;
+        int splits = metaMaxKeys > 32 && base < want ? (int) Math.min(16, (want + base - 1) / base) : 1;
+        int block = metaMaxKeys > 128 && splits == 1 ? 256 : 128;   // a row of up to 256 keys in one tile
         boolean decodeOnly = true;
         for (Segment sg : b.segments()) decodeOnly &= sg.length() == 1;
         long partial = splits > 1 ? scratch(4L * rows * heads * splits * (hd + 2)) : 0;

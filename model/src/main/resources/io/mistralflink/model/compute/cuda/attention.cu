@@ -67,6 +67,7 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
             float dot = 0.f;
             if (j < start) {
                 const uint4* kr = (const uint4*) (ck + (long long) (j % window) * kvDim + kvOff);
+#pragma unroll 8   // loads in flight: a decode step's attention waits on memory latency, not bandwidth
                 for (int c = 0; c < (headDim >> 3); c++) {
                     uint4 w = kr[c];
                     const float* qq = qs + 8 * c;
@@ -77,6 +78,7 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
                 }
             } else {
                 const float4* kr = (const float4*) (k + (long long) (off + j - start) * kvDim + kvOff);
+#pragma unroll 8
                 for (int c = 0; c < (headDim >> 2); c++) {
                     float4 f = kr[c];
                     const float* qq = qs + 4 * c;
@@ -94,7 +96,7 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
         lRun = lRun * corr + psum;
 #pragma unroll
         for (int e = 0; e < 8; e++) acc[e] *= corr;
-#pragma unroll 4
+#pragma unroll 8
         for (int i = warp; i < tn; i += warps) {
             int j = t0 + i;
             float pj = sc[i];
