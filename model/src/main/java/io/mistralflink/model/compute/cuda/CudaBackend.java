@@ -656,21 +656,30 @@ public final class CudaBackend implements Backend {
         prepareMeta(b);
         int rows = qa.rows, heads = b.heads(), hd = b.headDim();
         if (hd % 32 != 0 || hd > 256) throw new IllegalArgumentException("head_dim " + hd + ": the CUDA attention kernel takes multiples of 32 up to 256");
-        // Few (row, head) blocks (small decode batches): each also splits its row's keys in equal parts, so that
-        // every SM works and each block's chain of dependent loads is short. The count depends on the batch's
-        // shape alone, so decode steps issue equal commands at every position (graphs).
-        long base = (long) rows * heads;
-        long want = (long) attentionBlocksPerSm * sms;
-        int splits = metaMaxKeys > 32 && base < want ? (int) Math.min(16, (want + base - 1) / base) : 1;
-        int block = metaMaxKeys > 128 && splits == 1 ? 256 : 128;   // a row of up to 256 keys in one tile
         boolean decodeOnly = true;
         for (Segment sg : b.segments()) decodeOnly &= sg.length() == 1;
+        int group = heads / b.kvHeads(), lanes = hd / 32;
+        // Decode: a block per (row, key/value head) serves the whole query group (attention_decode_GxD).
+        boolean grouped = decodeOnly && heads % b.kvHeads() == 0 && Integer.bitCount(group) == 1 && group <= 8
+                && Integer.bitCount(lanes) == 1 && lanes <= 8 && 8L * group * hd * 4 <= 48 << 10;
+        // Few blocks (small decode batches): each also takes one of `splits` equal parts of its row's keys, so
+        // that every SM works and each block's chain of dependent loads is short. The count depends on the
+        // batch's shape alone, so decode steps issue equal commands at every position (graphs).
+        long base = (long) rows * (grouped ? b.kvHeads() : heads);
+        long want = (long) attentionBlocksPerSm * sms;
+        int splits = metaMaxKeys > 32 && base < want ? (int) Math.min(16, (want + base - 1) / base) : 1;
         long partial = splits > 1 ? scratch(4L * rows * heads * splits * (hd + 2)) : 0;
         long ob = bf16Buffer(o);
         float scale = (float) (1.0 / Math.sqrt(hd));
-        k("attention", rows, heads, splits, block, 4 * (hd + block + 32 + (block / 32) * hd), qa.f32, ka.f32, va.f32, o.f32, ob, metaInts, metaBases,
-                layer, heads, b.kvHeads(), hd, b.window(), Stream.f(scale), partial, decodeOnly ? 1 : 0);
-        if (splits > 1) k("attention_combine", rows, heads, 1, Math.max(block, hd), 0, partial, o.f32, ob, heads, hd, splits);
+        if (grouped) {
+            k("attention_decode_" + group + "x" + lanes, rows, b.kvHeads(), splits, 256, 8 * group * hd * 4, qa.f32, ka.f32, va.f32, o.f32, ob,
+                    metaInts, metaBases, layer, heads, b.kvHeads(), b.window(), Stream.f(scale), partial);
+        } else {
+            int block = metaMaxKeys > 128 && splits == 1 ? 256 : 128;   // a row of up to 256 keys in one tile
+            k("attention", rows, heads, splits, block, 4 * (hd + block + 32 + (block / 32) * hd), qa.f32, ka.f32, va.f32, o.f32, ob, metaInts, metaBases,
+                    layer, heads, b.kvHeads(), hd, b.window(), Stream.f(scale), partial, decodeOnly ? 1 : 0);
+        }
+        if (splits > 1) k("attention_combine", rows, heads, 1, Math.max(128, hd), 0, partial, o.f32, ob, heads, hd, splits);
         o.zeroPending = false;
         o.bfValid = true;
         if (!decodeOnly) k("kv_store", rows, 1, 1, 256, 0, ka.f32, va.f32, metaInts, metaBases, layer, b.kvHeads() * hd, b.window());

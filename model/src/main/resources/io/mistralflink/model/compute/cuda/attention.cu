@@ -151,8 +151,10 @@ extern "C" __global__ void attention_combine(const float* __restrict__ partial, 
     if (d >= headDim) return;
     const float* P = partial + (long long) (r * heads + h) * splits * (headDim + 2);
     float M = NEG_INF;
+#pragma unroll 16   // the splits' loads in flight together
     for (int s = 0; s < splits; s++) M = fmaxf(M, P[s * (headDim + 2)]);
     float L = 0.f, acc = 0.f;
+#pragma unroll 16
     for (int s = 0; s < splits; s++) {
         const float* p = P + s * (headDim + 2);
         if (p[1] == 0.f) continue;
@@ -190,4 +192,185 @@ extern "C" __global__ void kv_grow(const bf16_t* __restrict__ from, bf16_t* __re
     bf16_t* dst = to + (long long) part * newCap * kvDim;
     long long n = (long long) oldCap * kvDim;
     for (long long i = threadIdx.x; i < n; i += blockDim.x) dst[i] = src[i];
+}
+
+/** D consecutive bf16 values (D in 1, 2, 4, 8; p aligned to 2*D bytes) as floats. */
+template <int D>
+__device__ __forceinline__ void load_bf(const bf16_t* p, float* out) {
+    if constexpr (D == 8) {
+        uint4 w = *(const uint4*) p;
+        out[0] = lo16(w.x); out[1] = hi16(w.x); out[2] = lo16(w.y); out[3] = hi16(w.y);
+        out[4] = lo16(w.z); out[5] = hi16(w.z); out[6] = lo16(w.w); out[7] = hi16(w.w);
+    } else if constexpr (D == 4) {
+        uint2 w = *(const uint2*) p;
+        out[0] = lo16(w.x); out[1] = hi16(w.x); out[2] = lo16(w.y); out[3] = hi16(w.y);
+    } else if constexpr (D == 2) {
+        unsigned w = *(const unsigned*) p;
+        out[0] = lo16(w); out[1] = hi16(w);
+    } else {
+        out[0] = bf2f(*p);
+    }
+}
+
+/**
+ * Decode attention (every segment one token long): grid (rows, kvHeads, splits), block of 256 threads.
+ * A block serves the G query heads that share one key/value head, so each cached key and value is read
+ * once for all of them; warp w takes keys w, w+8, ... of the block's part of the window, a lane holds
+ * D = headDim/32 dimensions (a key row is one coalesced load per warp), a score is a warp sum, and each
+ * warp keeps its own online softmax in registers: no barrier until the warps merge at the end. Output
+ * and partials as in attention (same partial layout, same combine). The fresh key and value are read
+ * from k and v (rounded to bf16 as the cache holds them) and block s == 0 stores them into their slot,
+ * which held position pos - W: no query of this launch reads it. Dynamic shared memory: 8*G*headDim floats.
+ */
+template <int G, int D>
+__device__ __forceinline__ void attention_decode_body(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
+                                                      float* __restrict__ out, bf16_t* __restrict__ outb,
+                                                      const int* __restrict__ meta, const unsigned long long* __restrict__ cacheBase,
+                                                      int layer, int heads, int kvHeads, int window, float scale, float* __restrict__ partial) {
+    extern __shared__ float sacc[];          // [warp][G][headDim]
+    __shared__ float smax[8][G], ssum[8][G];
+    const int headDim = 32 * D;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    int r = blockIdx.x, kvh = blockIdx.y, s = blockIdx.z, splits = gridDim.z;
+    const int* m = meta + r * 6;
+    int pos = m[0], start = m[1], off = m[2], cap = m[4];
+    int kvDim = kvHeads * headDim, kvOff = kvh * headDim;
+    int lo = imax(0, pos - window + 1), per = (pos + 1 - lo + splits - 1) / splits;
+    int jBeg = lo + s * per, jEnd = imin(pos + 1, jBeg + per);
+    bf16_t* ck = (bf16_t*) cacheBase[r] + (long long) (2 * layer) * cap * kvDim;
+    bf16_t* cv = ck + (long long) cap * kvDim;
+    const float* kf = k + (long long) off * kvDim + kvOff;
+    const float* vf = v + (long long) off * kvDim + kvOff;
+    if (s == 0)
+        for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+            long long slot = (long long) (pos % window) * kvDim + kvOff + d;
+            ck[slot] = f2bf(kf[d]);
+            cv[slot] = f2bf(vf[d]);
+        }
+    float qv[G][D], acc[G][D], mx[G], l[G];
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        const float* qr = q + (long long) r * heads * headDim + (long long) (kvh * G + g) * headDim + lane * D;
+#pragma unroll
+        for (int e = 0; e < D; e++) { qv[g][e] = qr[e]; acc[g][e] = 0.f; }
+        mx[g] = NEG_INF;
+        l[g] = 0.f;
+    }
+#pragma unroll 2
+    for (int j = jBeg + warp; j < jEnd; j += warps) {
+        float kd[D], vd[D];
+        if (j < start) {
+            load_bf<D>(ck + (long long) (j % window) * kvDim + kvOff + lane * D, kd);
+            load_bf<D>(cv + (long long) (j % window) * kvDim + kvOff + lane * D, vd);
+        } else {
+#pragma unroll
+            for (int e = 0; e < D; e++) { kd[e] = round_bf(kf[lane * D + e]); vd[e] = round_bf(vf[lane * D + e]); }
+        }
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            float dot = 0.f;
+#pragma unroll
+            for (int e = 0; e < D; e++) dot = fmaf(qv[g][e], kd[e], dot);
+            float sco = warp_sum(dot) * scale;
+            float mNew = fmaxf(mx[g], sco), c = expf(mx[g] - mNew), p = expf(sco - mNew);
+            l[g] = l[g] * c + p;
+#pragma unroll
+            for (int e = 0; e < D; e++) acc[g][e] = fmaf(p, vd[e], acc[g][e] * c);
+            mx[g] = mNew;
+        }
+    }
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        if (lane == 0) { smax[warp][g] = mx[g]; ssum[warp][g] = l[g]; }
+#pragma unroll
+        for (int e = 0; e < D; e++) sacc[(warp * G + g) * headDim + lane * D + e] = acc[g][e];
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < G * headDim; i += blockDim.x) {
+        int g = i / headDim, d = i % headDim, h = kvh * G + g;
+        float M = NEG_INF;
+        for (int w = 0; w < warps; w++) if (ssum[w][g] > 0.f) M = fmaxf(M, smax[w][g]);
+        float L = 0.f, a = 0.f;
+        for (int w = 0; w < warps; w++) {
+            if (ssum[w][g] == 0.f) continue;
+            float c = expf(smax[w][g] - M);
+            L = fmaf(ssum[w][g], c, L);
+            a = fmaf(sacc[(w * G + g) * headDim + d], c, a);
+        }
+        if (splits == 1) {
+            float o = L > 0.f ? a / L : 0.f;
+            long long at = (long long) r * heads * headDim + (long long) h * headDim + d;
+            out[at] = o;
+            outb[at] = f2bf(o);
+        } else {
+            float* P = partial + ((long long) (r * heads + h) * splits + s) * (headDim + 2);
+            P[2 + d] = a;
+            if (d == 0) { P[0] = M; P[1] = L; }
+        }
+    }
+}
+
+extern "C" __global__ void attention_decode_1x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_body<1, 1>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_1x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_body<1, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_1x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_body<1, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_1x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_body<1, 8>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_2x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_body<2, 1>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_2x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_body<2, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_2x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_body<2, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_2x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_body<2, 8>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_4x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_body<4, 1>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_4x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_body<4, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_4x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_body<4, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_4x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_body<4, 8>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_8x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_body<8, 1>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_8x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_body<8, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_8x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_body<8, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_8x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_body<8, 8>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
 }
