@@ -14,9 +14,13 @@ final class Lane {
     final Map<String, RequestState> members = new LinkedHashMap<>();
     final List<String> releases = new ArrayList<>();
     boolean inFlight;
+    /** Waiting a moment for more arrivals before the next step (see Scheduler.ADMISSION_LINGER_MS). */
+    boolean lingering;
+    /** A request joined since the last step left. */
+    boolean admitted;
     long step;
 
     Lane(String key) { this.key = key; }
 
-    boolean idle() { return !inFlight && members.isEmpty() && releases.isEmpty(); }
+    boolean idle() { return !inFlight && !lingering && members.isEmpty() && releases.isEmpty(); }
 }

@@ -35,6 +35,15 @@ import java.util.stream.Collectors;
 public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         implements OneInputStreamOperator<InferenceRequest, MicroBatchFrame>, BoundedOneInput {
     public static final OutputTag<CompletionResult> COMPLETIONS = new OutputTag<>("completions") {};
+    /**
+     * With one stage chained to the scheduler, a step runs inside the scheduler's own task, and between
+     * two steps the mailbox reads one input record: requests arriving together would join a running lane
+     * one per step. So when a request joined during the last step and the lane has room, the next step
+     * waits this long (a processing-time timer; input is read meanwhile) and takes everyone who came.
+     * That matters where a step's cost hardly depends on its batch (a GPU); {@code
+     * -Dmistralflink.admissionLingerMs=0} turns it off.
+     */
+    static final long ADMISSION_LINGER_MS = Long.getLong("mistralflink.admissionLingerMs", 1);
 
     private final PipelineConfig config;
     private final transient MailboxExecutor mailbox;
@@ -123,6 +132,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         setCurrentKey(req.id());
         requests.update(r);
         lane.members.put(req.id(), r);
+        lane.admitted = true;
         metrics.admitted();
         sendStep(lane);
     }
@@ -140,7 +150,8 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
 
     /** Sends the lane's next step unless one is in flight: tokens of its members, frees of finished ones. */
     private void sendStep(Lane lane) {
-        if (lane.inFlight || (lane.members.isEmpty() && lane.releases.isEmpty())) return;
+        if (lane.inFlight || lane.lingering || (lane.members.isEmpty() && lane.releases.isEmpty())) return;
+        lane.admitted = false;
         List<Sequence> seqs = new ArrayList<>(lane.members.size());
         for (RequestState r : lane.members.values()) seqs.add(r.sequence);
         List<StepPlanner.Entry> plan = StepPlanner.plan(seqs, config.maxBatchTokens(), model.window());
@@ -190,7 +201,17 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             }
         }
         lane.inFlight = false;
-        sendStep(lane);
+        if (ADMISSION_LINGER_MS > 0 && config.stages() == 1 && lane.admitted && lane.members.size() < config.sequencesPerLane()) linger(lane);
+        else sendStep(lane);
+    }
+
+    private void linger(Lane lane) {
+        lane.lingering = true;
+        var time = getProcessingTimeService();
+        time.registerTimer(time.getCurrentProcessingTime() + ADMISSION_LINGER_MS, t -> {
+            lane.lingering = false;
+            sendStep(lane);
+        });
     }
 
     private void emit(RequestState r, long now) {
