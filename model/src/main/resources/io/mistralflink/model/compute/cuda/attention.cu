@@ -144,34 +144,23 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
     }
 }
 
-#define MAX_SPLITS 16   // CudaBackend splits a row's keys in at most this many parts
-
 /** Merges the splits' partials. grid (rows, heads), block >= headDim threads. */
 extern "C" __global__ void attention_combine(const float* __restrict__ partial, float* __restrict__ out, bf16_t* __restrict__ outb,
                                              int heads, int headDim, int splits) {
     int r = blockIdx.x, h = blockIdx.y, d = threadIdx.x;
     if (d >= headDim) return;
     const float* P = partial + (long long) (r * heads + h) * splits * (headDim + 2);
-    // every split's loads are issued before any is used: the merge waits on memory latency once
-    float m[MAX_SPLITS], l[MAX_SPLITS], a[MAX_SPLITS];
-#pragma unroll
-    for (int s = 0; s < MAX_SPLITS; s++) {
-        bool in = s < splits;
-        const float* p = P + s * (headDim + 2);
-        m[s] = in ? p[0] : NEG_INF;
-        l[s] = in ? p[1] : 0.f;
-        a[s] = in ? p[2 + d] : 0.f;
-    }
     float M = NEG_INF;
-#pragma unroll
-    for (int s = 0; s < MAX_SPLITS; s++) M = fmaxf(M, m[s]);
+#pragma unroll 16   // the splits' loads in flight together
+    for (int s = 0; s < splits; s++) M = fmaxf(M, P[s * (headDim + 2)]);
     float L = 0.f, acc = 0.f;
-#pragma unroll
-    for (int s = 0; s < MAX_SPLITS; s++) {
-        if (l[s] == 0.f) continue;
-        float w = expf(m[s] - M);
-        L = fmaf(l[s], w, L);
-        acc = fmaf(a[s], w, acc);
+#pragma unroll 16
+    for (int s = 0; s < splits; s++) {
+        const float* p = P + s * (headDim + 2);
+        if (p[1] == 0.f) continue;
+        float w = expf(p[0] - M);
+        L = fmaf(p[1], w, L);
+        acc = fmaf(p[2 + d], w, acc);
     }
     float o = L > 0.f ? acc / L : 0.f;
     long long at = (long long) r * heads * headDim + (long long) h * headDim + d;
