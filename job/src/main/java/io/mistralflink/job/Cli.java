@@ -184,7 +184,9 @@ public final class Cli {
             Shard model = Shard.whole(ckpt, backend);
             List<Bench.Result> results = Bench.run(model, tok, batches, prompt, gen);
             long perToken = bytesPerToken(ckpt);
-            double bandwidth = perToken > (256L << 20) ? MemoryBandwidth.measure(ckpt, weightNames(ckpt), backend instanceof CpuBackend ? a.integer("threads", Runtime.getRuntime().availableProcessors()) : 1) : 0;
+            // The host's memory bounds a CPU backend only; a GPU reads its own copy of the weights.
+            double bandwidth = backend instanceof CpuBackend && perToken > (256L << 20)
+                    ? MemoryBandwidth.measure(ckpt, weightNames(ckpt), a.integer("threads", Runtime.getRuntime().availableProcessors())) : 0;
             ObjectNode o = JSON.createObjectNode();
             o.put("model", label);
             o.put("backend", backend.name());
