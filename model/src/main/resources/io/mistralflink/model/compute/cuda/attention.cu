@@ -13,6 +13,25 @@
 #include "common.cuh"
 
 /**
+ * Dimension d of (row r, head h) from split s of `splits`, whose softmax over its keys has maximum m,
+ * sum l and unnormalized value sum a: with one split the output (and its bf16 rounding), else the
+ * split's partial (m, l, a[headDim]) at partial[((r*heads + h)*splits + s)*(headDim+2)].
+ */
+__device__ __forceinline__ void emit(float a, float m, float l, int r, int h, int d, int s, int splits, int heads, int headDim,
+                                     float* __restrict__ out, bf16_t* __restrict__ outb, float* __restrict__ partial) {
+    if (splits == 1) {
+        float o = l > 0.f ? a / l : 0.f;
+        long long at = (long long) r * heads * headDim + (long long) h * headDim + d;
+        out[at] = o;
+        outb[at] = f2bf(o);
+    } else {
+        float* P = partial + ((long long) (r * heads + h) * splits + s) * (headDim + 2);
+        P[2 + d] = a;
+        if (d == 0) { P[0] = m; P[1] = l; }
+    }
+}
+
+/**
  * grid (rows, heads, splits), block of 128 threads (4 warps); headDim a multiple of 32, at most 256.
  * Split s covers the s-th of `splits` equal parts of the row's keys (computed here from the row's own
  * position, so a decode step's launch is the same at every position and its graph keeps replaying);
@@ -131,16 +150,7 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
     for (int d = tid; d < headDim; d += nt) {
         float a = 0.f;
         for (int w = 0; w < warps; w++) a += part[w * headDim + d];
-        if (splits == 1) {
-            float o = lRun > 0.f ? a / lRun : 0.f;
-            long long at = (long long) r * heads * headDim + (long long) h * headDim + d;
-            out[at] = o;
-            outb[at] = f2bf(o);
-        } else {
-            float* P = partial + ((long long) (r * heads + h) * splits + s) * (headDim + 2);
-            P[2 + d] = a;
-            if (d == 0) { P[0] = mRun; P[1] = lRun; }
-        }
+        emit(a, mRun, lRun, r, h, d, s, splits, heads, headDim, out, outb, partial);
     }
 }
 
@@ -297,16 +307,7 @@ __device__ __forceinline__ void attention_decode_body(const float* __restrict__ 
             L = fmaf(ssum[w][g], c, L);
             a = fmaf(sacc[(w * G + g) * headDim + d], c, a);
         }
-        if (splits == 1) {
-            float o = L > 0.f ? a / L : 0.f;
-            long long at = (long long) r * heads * headDim + (long long) h * headDim + d;
-            out[at] = o;
-            outb[at] = f2bf(o);
-        } else {
-            float* P = partial + ((long long) (r * heads + h) * splits + s) * (headDim + 2);
-            P[2 + d] = a;
-            if (d == 0) { P[0] = M; P[1] = L; }
-        }
+        emit(a, M, L, r, h, d, s, splits, heads, headDim, out, outb, partial);
     }
 }
 

@@ -10,6 +10,18 @@ extern "C" __global__ void embed(const bf16_t* __restrict__ table, const int* __
     for (int i = threadIdx.x; i < dim; i += blockDim.x) out[(long long) r * dim + i] = bf2f(row[i]);
 }
 
+/** The block's row (each thread's share of the sum of squares in ss) scaled to unit RMS times gain, in fp32 and bf16. */
+__device__ __forceinline__ void rms_scale(const float* row, float ss, const float* __restrict__ gain, float* __restrict__ out,
+                                          bf16_t* __restrict__ outb, int dim, float eps, float* scratch) {
+    ss = block_sum(ss, scratch);
+    float scale = 1.0f / sqrtf(ss / dim + eps);
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+        float o = gain[i] * (row[i] * scale);
+        out[i] = o;
+        outb[i] = f2bf(o);
+    }
+}
+
 /** out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * gain, in fp32, plus its bf16 rounding. One block per row. */
 extern "C" __global__ void rms_norm(const float* __restrict__ x, const float* __restrict__ gain,
                                     float* __restrict__ out, bf16_t* __restrict__ outb, int dim, float eps) {
@@ -17,13 +29,7 @@ extern "C" __global__ void rms_norm(const float* __restrict__ x, const float* __
     long long base = (long long) blockIdx.x * dim;
     float ss = 0.f;
     for (int i = threadIdx.x; i < dim; i += blockDim.x) { float v = x[base + i]; ss = fmaf(v, v, ss); }
-    ss = block_sum(ss, scratch);
-    float scale = 1.0f / sqrtf(ss / dim + eps);
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
-        float o = gain[i] * (x[base + i] * scale);
-        out[base + i] = o;
-        outb[base + i] = f2bf(o);
-    }
+    rms_scale(x + base, ss, gain, out + base, outb + base, dim, eps, scratch);
 }
 
 /** acc += x, then out = rms_norm(acc) * gain (and its bf16 rounding): the residual add and the next norm in one pass. */
@@ -37,13 +43,7 @@ extern "C" __global__ void add_rms_norm(float* __restrict__ acc, const float* __
         acc[base + i] = v;
         ss = fmaf(v, v, ss);
     }
-    ss = block_sum(ss, scratch);
-    float scale = 1.0f / sqrtf(ss / dim + eps);
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
-        float o = gain[i] * (acc[base + i] * scale);
-        out[base + i] = o;
-        outb[base + i] = f2bf(o);
-    }
+    rms_scale(acc + base, ss, gain, out + base, outb + base, dim, eps, scratch);
 }
 
 /** Rotary embeddings on each head of q[r] and k[r] (halves paired as in Hugging Face) at positions[r]. A thread per pair. */
