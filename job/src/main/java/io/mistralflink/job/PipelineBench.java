@@ -13,7 +13,11 @@ import io.mistralflink.operators.pipeline.CompletionResult;
 import io.mistralflink.operators.pipeline.InferenceRequest;
 import io.mistralflink.operators.pipeline.Pipeline;
 import io.mistralflink.operators.pipeline.PipelineConfig;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.connector.datagen.source.DataGeneratorSource;
+import org.apache.flink.connector.datagen.source.GeneratorFunction;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.util.CloseableIterator;
 
@@ -22,6 +26,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
 
 /**
  * {@code bench-pipeline}: the same requests through the engine alone and through the Flink pipeline
@@ -85,19 +90,50 @@ final class PipelineBench {
         return 0;
     }
 
+    /**
+     * Pipeline seconds from the first admission to the last completion. A warm-up request goes first and
+     * the measured ones follow only once its completion is back, so that stage start-up (weights upload,
+     * kernel compilation) is not timed: with two stages or more the scheduler's task would otherwise
+     * admit requests while the stages' tasks are still opening.
+     */
     private static double pipelineSeconds(PipelineConfig cfg, List<InferenceRequest> reqs) throws Exception {
         StreamExecutionEnvironment env = PipelineArgs.localEnvironment(cfg, new Configuration());
-        long first = Long.MAX_VALUE, last = 0;
-        try (CloseableIterator<CompletionResult> it = Pipeline.build(env.fromData(reqs).setParallelism(1), cfg).executeAndCollect()) {
+        InferenceRequest first = reqs.get(0);
+        InferenceRequest warmUp = new InferenceRequest(WARM_UP, "", Bench.toLength(2), Map.of(), 0,
+                java.util.Arrays.copyOf(first.promptIds(), Math.min(8, first.promptIds().length)));
+        GatedRequests.released = new CountDownLatch(1);
+        var source = new DataGeneratorSource<>(new GatedRequests(warmUp, reqs), reqs.size() + 1, TypeInformation.of(InferenceRequest.class));
+        var input = env.fromSource(source, WatermarkStrategy.noWatermarks(), "requests").setParallelism(1).disableChaining();
+        long start = Long.MAX_VALUE, last = 0;
+        try (CloseableIterator<CompletionResult> it = Pipeline.build(input, cfg).executeAndCollect()) {
             while (it.hasNext()) {
                 CompletionResult c = it.next();
                 if (c.refused()) throw new IllegalStateException(c.id() + ": " + c.error());
+                if (c.id().equals(WARM_UP)) {
+                    GatedRequests.released.countDown();
+                    continue;
+                }
                 // receivedMillis is 0, so queuedMs is the admission time itself.
-                first = Math.min(first, c.queuedMs());
+                start = Math.min(start, c.queuedMs());
                 last = Math.max(last, c.queuedMs() + c.prefillMs() + c.decodeMs());
             }
+        } finally {
+            GatedRequests.released.countDown();
         }
-        return (last - first) / 1e3;
+        return (last - start) / 1e3;
+    }
+
+    private static final String WARM_UP = "bench-warm-up";
+
+    /** The warm-up request, then (once released, in this JVM's MiniCluster) the measured ones. */
+    private record GatedRequests(InferenceRequest warmUp, List<InferenceRequest> reqs) implements GeneratorFunction<Long, InferenceRequest> {
+        static volatile CountDownLatch released;
+
+        @Override public InferenceRequest map(Long i) throws Exception {
+            if (i == 0) return warmUp;
+            if (i == 1) released.await();
+            return reqs.get((int) (i - 1));
+        }
     }
 
     /** n random prompts of exactly promptTokens tokens, greedy, EOS ignored so every request runs to length. */
