@@ -20,6 +20,16 @@ public interface Backend extends AutoCloseable {
     /** The backend's form of a stored weight (the CPU reads the mapped tensor in place; a GPU uploads it). */
     Weight weight(Tensor stored);
 
+    /**
+     * Matrices of one width that multiply the same input (attention's q, k, v), stored side by side where a
+     * backend can, so that {@link #matmul(Activation, Weight[], Activation[])} over them is one product.
+     */
+    default Weight[] weights(Tensor... stored) {
+        Weight[] w = new Weight[stored.length];
+        for (int i = 0; i < w.length; i++) w[i] = weight(stored[i]);
+        return w;
+    }
+
     /** A zeroed rows x cols float32 activation. */
     Activation allocate(int rows, int cols);
 

@@ -45,12 +45,11 @@ public final class Shard implements AutoCloseable {
         TransformerBlock[] blocks = new TransformerBlock[to - from];
         for (int l = from; l < to; l++) {
             String p = "model.layers." + l + ".";
-            var attention = new SlidingWindowAttention(
-                    w.linear(p + "self_attn.q_proj.weight", c.qDim(), c.dim()),
-                    w.linear(p + "self_attn.k_proj.weight", c.kvDim(), c.dim()),
-                    w.linear(p + "self_attn.v_proj.weight", c.kvDim(), c.dim()),
-                    w.linear(p + "self_attn.o_proj.weight", c.dim(), c.qDim()),
-                    c.headDim(), c.ropeTheta());
+            Weight[] qkv = backend.weights(ckpt.tensor(p + "self_attn.q_proj.weight", c.qDim(), c.dim()),
+                    ckpt.tensor(p + "self_attn.k_proj.weight", c.kvDim(), c.dim()),
+                    ckpt.tensor(p + "self_attn.v_proj.weight", c.kvDim(), c.dim()));
+            var attention = new SlidingWindowAttention(new Linear(qkv[0]), new Linear(qkv[1]), new Linear(qkv[2]),
+                    w.linear(p + "self_attn.o_proj.weight", c.dim(), c.qDim()), c.headDim(), c.ropeTheta());
             FeedForward ffn = null;
             MixtureOfExperts moe = null;
             if (c.isMixtureOfExperts()) {

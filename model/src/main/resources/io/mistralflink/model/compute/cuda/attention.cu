@@ -222,15 +222,90 @@ __device__ __forceinline__ void load_bf(const bf16_t* p, float* out) {
     }
 }
 
+/** A decode block's row: its part [jBeg, jEnd) of the window, its cache, its fresh key and value. */
+struct DecodeBlock {
+    int start, jBeg, jEnd, kvDim, kvOff;
+    const bf16_t* ck;
+    const bf16_t* cv;
+    const float* kf;
+    const float* vf;
+};
+
+/**
+ * Block (r, kvh, s) of a decode launch: grid (rows, kvHeads, splits); part s of `splits` equal parts of
+ * row r's keys (computed here from the row's own position, so a decode step's launch is the same at every
+ * position and its graph keeps replaying). Block s == 0 stores the fresh key and value (rounded to bf16)
+ * into their slot, which held position pos - W: no query of this launch reads it, the fresh ones are read
+ * from k and v.
+ */
+__device__ __forceinline__ DecodeBlock decode_block(const float* __restrict__ k, const float* __restrict__ v, const int* __restrict__ meta,
+                                                    const unsigned long long* __restrict__ cacheBase, int layer, int kvHeads, int headDim, int window) {
+    int r = blockIdx.x, kvh = blockIdx.y, s = blockIdx.z, splits = gridDim.z;
+    const int* m = meta + r * 6;
+    int pos = m[0], off = m[2], cap = m[4];
+    DecodeBlock b;
+    b.start = m[1];
+    b.kvDim = kvHeads * headDim;
+    b.kvOff = kvh * headDim;
+    int lo = imax(0, pos - window + 1), per = (pos + 1 - lo + splits - 1) / splits;
+    b.jBeg = lo + s * per;
+    b.jEnd = imin(pos + 1, b.jBeg + per);
+    bf16_t* ck = (bf16_t*) cacheBase[r] + (long long) (2 * layer) * cap * b.kvDim;
+    bf16_t* cv = ck + (long long) cap * b.kvDim;
+    b.ck = ck;
+    b.cv = cv;
+    b.kf = k + (long long) off * b.kvDim + b.kvOff;
+    b.vf = v + (long long) off * b.kvDim + b.kvOff;
+    if (s == 0)
+        for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+            long long slot = (long long) (pos % window) * b.kvDim + b.kvOff + d;
+            ck[slot] = f2bf(b.kf[d]);
+            cv[slot] = f2bf(b.vf[d]);
+        }
+    return b;
+}
+
+/**
+ * The end of a decode block: each warp's online softmax (running max mx, sum l and unnormalized values
+ * acc of this lane's D dimensions, for the G heads) is merged over the block's warps through shared memory
+ * (sacc [warp][G][headDim], smax / ssum [warp][G]) and emitted as the block's output or partial.
+ */
+template <int G, int D>
+__device__ __forceinline__ void merge_warps(const float (&acc)[G][D], const float* mx, const float* l, float* sacc, float* smax, float* ssum,
+                                            int kvh, int heads, float* __restrict__ out, bf16_t* __restrict__ outb, float* __restrict__ partial) {
+    const int headDim = 32 * D;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    int r = blockIdx.x, s = blockIdx.z, splits = gridDim.z;
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        if (lane == 0) { smax[warp * G + g] = mx[g]; ssum[warp * G + g] = l[g]; }
+#pragma unroll
+        for (int e = 0; e < D; e++) sacc[(warp * G + g) * headDim + lane * D + e] = acc[g][e];
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < G * headDim; i += blockDim.x) {
+        int g = i / headDim, d = i % headDim, h = kvh * G + g;
+        float M = NEG_INF;
+        for (int w = 0; w < warps; w++) if (ssum[w * G + g] > 0.f) M = fmaxf(M, smax[w * G + g]);
+        float L = 0.f, a = 0.f;
+        for (int w = 0; w < warps; w++) {
+            if (ssum[w * G + g] == 0.f) continue;
+            float c = expf(smax[w * G + g] - M);
+            L = fmaf(ssum[w * G + g], c, L);
+            a = fmaf(sacc[(w * G + g) * headDim + d], c, a);
+        }
+        emit(a, M, L, r, h, d, s, splits, heads, headDim, out, outb, partial);
+    }
+}
+
 /**
  * Decode attention (every segment one token long): grid (rows, kvHeads, splits), block of 256 threads.
  * A block serves the G query heads that share one key/value head, so each cached key and value is read
  * once for all of them; warp w takes keys w, w+8, ... of the block's part of the window, a lane holds
  * D = headDim/32 dimensions (a key row is one coalesced load per warp), a score is a warp sum, and each
  * warp keeps its own online softmax in registers: no barrier until the warps merge at the end. Output
- * and partials as in attention (same partial layout, same combine). The fresh key and value are read
- * from k and v (rounded to bf16 as the cache holds them) and block s == 0 stores them into their slot,
- * which held position pos - W: no query of this launch reads it. Dynamic shared memory: 8*G*headDim floats.
+ * and partials as in attention (same partial layout, same combine); parts, fresh key and slot as in
+ * decode_block. Dynamic shared memory: 8*G*headDim floats.
  */
 template <int G, int D>
 __device__ __forceinline__ void attention_decode_body(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
@@ -241,22 +316,13 @@ __device__ __forceinline__ void attention_decode_body(const float* __restrict__ 
     __shared__ float smax[8][G], ssum[8][G];
     const int headDim = 32 * D;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    int r = blockIdx.x, kvh = blockIdx.y, s = blockIdx.z, splits = gridDim.z;
-    const int* m = meta + r * 6;
-    int pos = m[0], start = m[1], off = m[2], cap = m[4];
-    int kvDim = kvHeads * headDim, kvOff = kvh * headDim;
-    int lo = imax(0, pos - window + 1), per = (pos + 1 - lo + splits - 1) / splits;
-    int jBeg = lo + s * per, jEnd = imin(pos + 1, jBeg + per);
-    bf16_t* ck = (bf16_t*) cacheBase[r] + (long long) (2 * layer) * cap * kvDim;
-    bf16_t* cv = ck + (long long) cap * kvDim;
-    const float* kf = k + (long long) off * kvDim + kvOff;
-    const float* vf = v + (long long) off * kvDim + kvOff;
-    if (s == 0)
-        for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
-            long long slot = (long long) (pos % window) * kvDim + kvOff + d;
-            ck[slot] = f2bf(kf[d]);
-            cv[slot] = f2bf(vf[d]);
-        }
+    int r = blockIdx.x, kvh = blockIdx.y;
+    DecodeBlock b = decode_block(k, v, meta, cacheBase, layer, kvHeads, headDim, window);
+    int start = b.start, jBeg = b.jBeg, jEnd = b.jEnd, kvDim = b.kvDim, kvOff = b.kvOff;
+    const bf16_t* ck = b.ck;
+    const bf16_t* cv = b.cv;
+    const float* kf = b.kf;
+    const float* vf = b.vf;
     float qv[G][D], acc[G][D], mx[G], l[G];
 #pragma unroll
     for (int g = 0; g < G; g++) {
@@ -289,26 +355,133 @@ __device__ __forceinline__ void attention_decode_body(const float* __restrict__ 
             mx[g] = mNew;
         }
     }
+    merge_warps<G, D>(acc, mx, l, sacc, &smax[0][0], &ssum[0][0], kvh, heads, out, outb, partial);
+}
+
+/** 16 bytes from global to shared memory without passing through registers (cp.async, sm_80 and later). */
+__device__ __forceinline__ void copy_async16(void* dst, const void* src) {
+    unsigned long long s;
+    asm("cvta.to.shared.u64 %0, %1;" : "=l"(s) : "l"(dst));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"((unsigned) s), "l"(src) : "memory");
+}
+
+__device__ __forceinline__ void copy_async_wait() { asm volatile("cp.async.wait_all;" ::: "memory"); }
+
+/**
+ * Decode attention, a lane per key: the same grid, arguments, output and partials as attention_decode_body,
+ * a block of 128 threads (4 warps). The block's G query heads sit in shared memory; warp w takes tiles
+ * w, w+4, ... of 32 keys of the block's part of the window. In a tile each lane scores its own key for the
+ * G heads from the whole key row (16-byte loads, no shuffle per key), while its value row is copied into
+ * the warp's shared tile; the warp takes the tile's maximum once, then walks the tile's keys adding
+ * p * value from shared memory (a lane holds D = headDim/32 dimensions, each p one shuffle). So a tile
+ * waits for memory once, and a key costs about a fifth of the instructions of attention_decode_body.
+ * Dynamic shared memory: (G + 2)*headDim floats + 32*4*headDim bf16 (the value tiles, reused at the end
+ * for the warps' partial sums).
+ */
+template <int G, int D>
+__device__ __forceinline__ void attention_decode_tiled_body(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
+                                                            float* __restrict__ out, bf16_t* __restrict__ outb,
+                                                            const int* __restrict__ meta, const unsigned long long* __restrict__ cacheBase,
+                                                            int layer, int heads, int kvHeads, int window, float scale, float* __restrict__ partial) {
+    extern __shared__ float smem[];
+    __shared__ float smax[4][G], ssum[4][G];
+    const int headDim = 32 * D;
+    float* qs = smem;                        // [G][headDim]
+    float* kn = qs + G * headDim;            // the fresh key and value, rounded to bf16 as the cache holds them
+    float* vn = kn + headDim;
+    bf16_t* vtiles = (bf16_t*) (vn + headDim);                   // [warp][32][headDim]
+    float* sacc = vn + headDim;              // [warp][G][headDim], after the last tile
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    int r = blockIdx.x, kvh = blockIdx.y;
+    DecodeBlock b = decode_block(k, v, meta, cacheBase, layer, kvHeads, headDim, window);
+    int start = b.start, jBeg = b.jBeg, jEnd = b.jEnd, kvDim = b.kvDim, kvOff = b.kvOff;
+    const bf16_t* ck = b.ck;
+    const bf16_t* cv = b.cv;
+    const float* kf = b.kf;
+    const float* vf = b.vf;
+    const float* qr = q + (long long) r * heads * headDim + (long long) kvh * G * headDim;
+    for (int i = threadIdx.x; i < G * headDim; i += blockDim.x) qs[i] = qr[i];
+    for (int d = threadIdx.x; d < headDim; d += blockDim.x) { kn[d] = round_bf(kf[d]); vn[d] = round_bf(vf[d]); }
+    __syncthreads();
+    float acc[G][D], mx[G], l[G];
 #pragma unroll
     for (int g = 0; g < G; g++) {
-        if (lane == 0) { smax[warp][g] = mx[g]; ssum[warp][g] = l[g]; }
+        mx[g] = NEG_INF;
+        l[g] = 0.f;
 #pragma unroll
-        for (int e = 0; e < D; e++) sacc[(warp * G + g) * headDim + lane * D + e] = acc[g][e];
+        for (int e = 0; e < D; e++) acc[g][e] = 0.f;
     }
-    __syncthreads();
-    for (int i = threadIdx.x; i < G * headDim; i += blockDim.x) {
-        int g = i / headDim, d = i % headDim, h = kvh * G + g;
-        float M = NEG_INF;
-        for (int w = 0; w < warps; w++) if (ssum[w][g] > 0.f) M = fmaxf(M, smax[w][g]);
-        float L = 0.f, a = 0.f;
-        for (int w = 0; w < warps; w++) {
-            if (ssum[w][g] == 0.f) continue;
-            float c = expf(smax[w][g] - M);
-            L = fmaf(ssum[w][g], c, L);
-            a = fmaf(sacc[(w * G + g) * headDim + d], c, a);
+    for (int t0 = jBeg + 32 * warp; t0 < jEnd; t0 += 32 * warps) {
+        int j = t0 + lane;
+        bool live = j < jEnd;
+        bf16_t* vt = vtiles + warp * 32 * headDim;
+        if (live && j < start) {
+            const uint4* vr = (const uint4*) (cv + (long long) (j % window) * kvDim + kvOff);
+#pragma unroll
+            for (int c = 0; c < 4 * D; c++) copy_async16(vt + lane * headDim + 8 * c, vr + c);
         }
-        emit(a, M, L, r, h, d, s, splits, heads, headDim, out, outb, partial);
+        float sc[G];
+#pragma unroll
+        for (int g = 0; g < G; g++) sc[g] = 0.f;
+        if (live && j < start) {
+            const uint4* kr = (const uint4*) (ck + (long long) (j % window) * kvDim + kvOff);
+#pragma unroll
+            for (int c = 0; c < 4 * D; c++) {
+                uint4 w = kr[c];
+                float kx[8] = {lo16(w.x), hi16(w.x), lo16(w.y), hi16(w.y), lo16(w.z), hi16(w.z), lo16(w.w), hi16(w.w)};
+#pragma unroll
+                for (int g = 0; g < G; g++) {
+                    const float4* qq = (const float4*) (qs + g * headDim + 8 * c);
+                    float4 a = qq[0], b = qq[1];
+                    float t = sc[g];
+                    t = fmaf(a.x, kx[0], t); t = fmaf(a.y, kx[1], t); t = fmaf(a.z, kx[2], t); t = fmaf(a.w, kx[3], t);
+                    t = fmaf(b.x, kx[4], t); t = fmaf(b.y, kx[5], t); t = fmaf(b.z, kx[6], t); t = fmaf(b.w, kx[7], t);
+                    sc[g] = t;
+                }
+            }
+        } else if (live) {                  // j == start: this step's own key
+#pragma unroll 8
+            for (int d = 0; d < headDim; d++) {
+#pragma unroll
+                for (int g = 0; g < G; g++) sc[g] = fmaf(qs[g * headDim + d], kn[d], sc[g]);
+            }
+        }
+        float p[G];
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            float x = live ? sc[g] * scale : NEG_INF;
+            float mNew = fmaxf(mx[g], warp_max(x)), c = expf(mx[g] - mNew);
+            p[g] = live ? expf(x - mNew) : 0.f;
+            l[g] = l[g] * c + p[g];              // this lane's share of the sum
+#pragma unroll
+            for (int e = 0; e < D; e++) acc[g][e] *= c;
+            mx[g] = mNew;
+        }
+        copy_async_wait();
+        __syncwarp();
+        int tn = imin(32, jEnd - t0);
+#pragma unroll 4
+        for (int i = 0; i < tn; i++) {
+            int jj = t0 + i;
+            float vd[D];
+            if (jj < start) load_bf<D>(vt + i * headDim + lane * D, vd);
+            else {
+#pragma unroll
+                for (int e = 0; e < D; e++) vd[e] = vn[lane * D + e];
+            }
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+                float pi = __shfl_sync(0xffffffffu, p[g], i);
+#pragma unroll
+                for (int e = 0; e < D; e++) acc[g][e] = fmaf(pi, vd[e], acc[g][e]);
+            }
+        }
+        __syncwarp();                            // the next tile's copies overwrite vt
     }
+#pragma unroll
+    for (int g = 0; g < G; g++) l[g] = warp_sum(l[g]);   // the lanes' shares of each sum
+    __syncthreads();                             // sacc reuses the value tiles
+    merge_warps<G, D>(acc, mx, l, sacc, &smax[0][0], &ssum[0][0], kvh, heads, out, outb, partial);
 }
 
 extern "C" __global__ void attention_decode_1x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
@@ -374,4 +547,69 @@ extern "C" __global__ void attention_decode_8x4(const float* q, const float* k, 
 extern "C" __global__ void attention_decode_8x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
     attention_decode_body<8, 8>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+
+extern "C" __global__ void attention_decode_tiled_1x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_tiled_body<1, 1>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_tiled_1x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_tiled_body<1, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_tiled_1x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_tiled_body<1, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_tiled_1x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_tiled_body<1, 8>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_tiled_2x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_tiled_body<2, 1>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_tiled_2x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_tiled_body<2, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_tiled_2x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_tiled_body<2, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_tiled_2x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_tiled_body<2, 8>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_tiled_4x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_tiled_body<4, 1>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_tiled_4x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_tiled_body<4, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_tiled_4x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_tiled_body<4, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_tiled_4x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_tiled_body<4, 8>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_tiled_8x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_tiled_body<8, 1>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_tiled_8x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_tiled_body<8, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_tiled_8x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_tiled_body<8, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+}
+extern "C" __global__ void attention_decode_tiled_8x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
+    attention_decode_tiled_body<8, 8>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
 }

@@ -107,6 +107,19 @@ extern "C" __global__ void fill_random_bf16(bf16_t* __restrict__ w, long long n,
     }
 }
 
+/** x[rows][n0 + n1 + n2] split by columns into o0[rows][n0], o1[rows][n1], o2[rows][n2]: a stacked GEMM's projections. total = rows * (n0 + n1 + n2). */
+extern "C" __global__ void split_columns(const float* __restrict__ x, float* __restrict__ o0, float* __restrict__ o1, float* __restrict__ o2,
+                                         int n0, int n1, int n2, long long total) {
+    int n = n0 + n1 + n2;
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long long) gridDim.x * blockDim.x) {
+        long long r = i / n;
+        int c = (int) (i % n);
+        if (c < n0) o0[r * n0 + c] = x[i];
+        else if (c < n0 + n1) o1[r * n1 + c - n0] = x[i];
+        else o2[r * n2 + c - n0 - n1] = x[i];
+    }
+}
+
 /** out[i] = sum over s of partial[s][i], s in order: the K slices of a split-K GEMM. */
 extern "C" __global__ void sum_splits(const float* __restrict__ partial, float* __restrict__ out, long long n, int splits) {
     for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {

