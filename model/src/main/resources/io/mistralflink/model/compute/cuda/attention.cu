@@ -318,11 +318,6 @@ __device__ __forceinline__ void attention_decode_body(const float* __restrict__ 
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     int r = blockIdx.x, kvh = blockIdx.y;
     DecodeBlock b = decode_block(k, v, meta, cacheBase, layer, kvHeads, headDim, window);
-    int start = b.start, jBeg = b.jBeg, jEnd = b.jEnd, kvDim = b.kvDim, kvOff = b.kvOff;
-    const bf16_t* ck = b.ck;
-    const bf16_t* cv = b.cv;
-    const float* kf = b.kf;
-    const float* vf = b.vf;
     float qv[G][D], acc[G][D], mx[G], l[G];
 #pragma unroll
     for (int g = 0; g < G; g++) {
@@ -333,14 +328,14 @@ __device__ __forceinline__ void attention_decode_body(const float* __restrict__ 
         l[g] = 0.f;
     }
 #pragma unroll 2
-    for (int j = jBeg + warp; j < jEnd; j += warps) {
+    for (int j = b.jBeg + warp; j < b.jEnd; j += warps) {
         float kd[D], vd[D];
-        if (j < start) {
-            load_bf<D>(ck + (long long) (j % window) * kvDim + kvOff + lane * D, kd);
-            load_bf<D>(cv + (long long) (j % window) * kvDim + kvOff + lane * D, vd);
+        if (j < b.start) {
+            load_bf<D>(b.ck + (long long) (j % window) * b.kvDim + b.kvOff + lane * D, kd);
+            load_bf<D>(b.cv + (long long) (j % window) * b.kvDim + b.kvOff + lane * D, vd);
         } else {
 #pragma unroll
-            for (int e = 0; e < D; e++) { kd[e] = round_bf(kf[lane * D + e]); vd[e] = round_bf(vf[lane * D + e]); }
+            for (int e = 0; e < D; e++) { kd[e] = round_bf(b.kf[lane * D + e]); vd[e] = round_bf(b.vf[lane * D + e]); }
         }
 #pragma unroll
         for (int g = 0; g < G; g++) {
@@ -389,19 +384,14 @@ __device__ __forceinline__ void attention_decode_tiled_body(const float* __restr
     float* qs = smem;                        // [G][headDim]
     float* kn = qs + G * headDim;            // the fresh key and value, rounded to bf16 as the cache holds them
     float* vn = kn + headDim;
-    bf16_t* vtiles = (bf16_t*) (vn + headDim);                   // [warp][32][headDim]
+    bf16_t* vtiles = (bf16_t*) (vn + headDim);   // [warp][32][headDim]
     float* sacc = vn + headDim;              // [warp][G][headDim], after the last tile
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     int r = blockIdx.x, kvh = blockIdx.y;
     DecodeBlock b = decode_block(k, v, meta, cacheBase, layer, kvHeads, headDim, window);
-    int start = b.start, jBeg = b.jBeg, jEnd = b.jEnd, kvDim = b.kvDim, kvOff = b.kvOff;
-    const bf16_t* ck = b.ck;
-    const bf16_t* cv = b.cv;
-    const float* kf = b.kf;
-    const float* vf = b.vf;
     const float* qr = q + (long long) r * heads * headDim + (long long) kvh * G * headDim;
     for (int i = threadIdx.x; i < G * headDim; i += blockDim.x) qs[i] = qr[i];
-    for (int d = threadIdx.x; d < headDim; d += blockDim.x) { kn[d] = round_bf(kf[d]); vn[d] = round_bf(vf[d]); }
+    for (int d = threadIdx.x; d < headDim; d += blockDim.x) { kn[d] = round_bf(b.kf[d]); vn[d] = round_bf(b.vf[d]); }
     __syncthreads();
     float acc[G][D], mx[G], l[G];
 #pragma unroll
@@ -411,20 +401,20 @@ __device__ __forceinline__ void attention_decode_tiled_body(const float* __restr
 #pragma unroll
         for (int e = 0; e < D; e++) acc[g][e] = 0.f;
     }
-    for (int t0 = jBeg + 32 * warp; t0 < jEnd; t0 += 32 * warps) {
+    for (int t0 = b.jBeg + 32 * warp; t0 < b.jEnd; t0 += 32 * warps) {
         int j = t0 + lane;
-        bool live = j < jEnd;
+        bool live = j < b.jEnd;
         bf16_t* vt = vtiles + warp * 32 * headDim;
-        if (live && j < start) {
-            const uint4* vr = (const uint4*) (cv + (long long) (j % window) * kvDim + kvOff);
+        if (live && j < b.start) {
+            const uint4* vr = (const uint4*) (b.cv + (long long) (j % window) * b.kvDim + b.kvOff);
 #pragma unroll
             for (int c = 0; c < 4 * D; c++) copy_async16(vt + lane * headDim + 8 * c, vr + c);
         }
         float sc[G];
 #pragma unroll
         for (int g = 0; g < G; g++) sc[g] = 0.f;
-        if (live && j < start) {
-            const uint4* kr = (const uint4*) (ck + (long long) (j % window) * kvDim + kvOff);
+        if (live && j < b.start) {
+            const uint4* kr = (const uint4*) (b.ck + (long long) (j % window) * b.kvDim + b.kvOff);
 #pragma unroll
             for (int c = 0; c < 4 * D; c++) {
                 uint4 w = kr[c];
@@ -459,12 +449,12 @@ __device__ __forceinline__ void attention_decode_tiled_body(const float* __restr
         }
         copy_async_wait();
         __syncwarp();
-        int tn = imin(32, jEnd - t0);
+        int tn = imin(32, b.jEnd - t0);
 #pragma unroll 4
         for (int i = 0; i < tn; i++) {
             int jj = t0 + i;
             float vd[D];
-            if (jj < start) load_bf<D>(vt + i * headDim + lane * D, vd);
+            if (jj < b.start) load_bf<D>(vt + i * headDim + lane * D, vd);
             else {
 #pragma unroll
                 for (int e = 0; e < D; e++) vd[e] = vn[lane * D + e];
