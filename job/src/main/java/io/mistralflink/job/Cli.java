@@ -86,9 +86,12 @@ public final class Cli {
                        [--repeat N] [--max-batch-tokens N] [--buffer-timeout-ms T]
             """ + KafkaCommands.USAGE.indent(2).stripTrailing() + """
 
-            common: [--device cpu|cuda|cuda:N|auto] [--threads N]""";
+            common: [--device cpu|cuda|cuda:N|cuda:N,M,...|auto] [--threads N]""";
 
-    /** --device cpu (default) | cuda | cuda:N | auto (CUDA where it loads and a GPU answers, else the CPU; one line on stderr says which). */
+    /**
+     * --device cpu (default) | cuda | cuda:N | auto (CUDA where it loads and a GPU answers, else the CPU; one line on
+     * stderr says which). The pipeline's commands also take cuda:N,M,... and spread their stages over the GPUs.
+     */
     static Backend backend(Args a) {
         String device = a.get("device", "cpu");
         try {

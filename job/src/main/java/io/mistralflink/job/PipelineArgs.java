@@ -27,9 +27,7 @@ public final class PipelineArgs {
                 .withBufferTimeout(a.integer("buffer-timeout-ms", 0))
                 .withThreadsPerStage(a.integer("threads", 0));
         if (a.has("layer-split")) c = c.withLayerSplit(a.integers("layer-split", null));
-        if (!a.get("device", "cpu").equals("cpu"))
-            c = new PipelineConfig(c.modelDir(), c.stages(), c.layerSplit(), c.lanes(), c.sequencesPerLane(), c.maxBatchTokens(),
-                    c.parallelism(), c.bufferTimeoutMs(), a.get("device", "cpu"), c.threadsPerStage());
+        c = c.withDevice(a.get("device", "cpu"));
         try {
             c.validate(io.mistralflink.model.ModelConfig.load(model));
         } catch (IllegalArgumentException e) {

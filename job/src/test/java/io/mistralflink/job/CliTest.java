@@ -58,6 +58,10 @@ class CliTest {
         assertThrows(Args.UsageException.class, () -> Cli.run(new String[]{"generate", "--model", model, "--prompt", "x", "--max-new-tokens", "ten"}, System.out));
         assertThrows(ModelException.class, () -> Cli.run(new String[]{"bench", "--random-model", "gpt-9"}, System.out));
         assertThrows(Args.UsageException.class, () -> Cli.run(new String[]{"frobnicate"}, System.out));
+        // a GPU list is for the pipeline's stages: the engine alone refuses it, naming it
+        Args.UsageException list = assertThrows(Args.UsageException.class,
+                () -> Cli.run(new String[]{"generate", "--model", model, "--prompt", "x", "--device", "cuda:0,1"}, System.out));
+        assertTrue(list.getMessage().contains("--device cuda:0,1") && list.getMessage().contains("pipeline stages"), list.getMessage());
         ModelException e = assertThrows(ModelException.class, () -> Cli.run(new String[]{"score", "--model", "/no/such/dir", "--text", "x", "--json"}, System.out));
         assertTrue(e.getMessage().contains("/no/such/dir"));
     }

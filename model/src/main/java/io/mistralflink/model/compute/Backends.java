@@ -8,7 +8,8 @@ import java.io.PrintStream;
  * Opens a compute backend by device name: {@code cpu}, {@code cuda} (= {@code cuda:0}), {@code cuda:N},
  * or {@code auto}: CUDA when its libraries load and a GPU answers, else the CPU, with one line on
  * stderr saying which and why. The CUDA backend is reached by reflection, so this class loads (and
- * {@code cpu} works) where the CUDA jars are missing altogether.
+ * {@code cpu} works) where the CUDA jars are missing altogether. Pipeline stages first map the device
+ * to their own ({@link #forSlot}): a list {@code cuda:N,M,...} names the GPUs they take in turn.
  */
 public final class Backends {
     private Backends() {}
@@ -36,16 +37,67 @@ public final class Backends {
             }
         }
         if (d.equals("cuda") || d.startsWith("cuda:")) {
-            int ordinal;
-            try { ordinal = d.equals("cuda") ? 0 : Integer.parseInt(d.substring(5)); }
-            catch (NumberFormatException e) { throw new IllegalArgumentException("device '" + device + "': expected cuda:N with N a number"); }
+            int[] ordinals = d.equals("cuda") ? new int[]{0} : ordinals(device, d);
+            if (ordinals.length > 1)
+                throw new IllegalArgumentException("device '" + device + "': a list of GPUs places pipeline stages; this runs on one (cuda:N)");
+            int ordinal = ordinals[0];
             try {
                 return cuda(ordinal);
             } catch (Throwable t) {
                 throw new IllegalStateException("device '" + device + "' cannot be opened: " + reason(t), t);
             }
         }
-        throw new IllegalArgumentException("unknown device '" + device + "' (cpu, cuda, cuda:N, auto)");
+        throw new IllegalArgumentException("unknown device '" + device + "' (cpu, cuda, cuda:N, cuda:N,M,..., auto)");
+    }
+
+    /**
+     * The device of one pipeline subtask, slot = stage x parallelism + subtask index, so that a pipeline's
+     * stages spread over a host's GPUs: a list {@code cuda:N,M,...} gives its GPUs in turn; {@code cuda},
+     * and {@code auto} where a GPU answers, give all the host's GPUs in turn; anything else is every
+     * slot's device ({@code cuda:N} puts them all on GPU N).
+     */
+    public static String forSlot(String device, int slot) { return forSlot(device, slot, Backends::gpus); }
+
+    static String forSlot(String device, int slot, java.util.function.IntSupplier gpus) {
+        String d = device == null ? "auto" : device.trim().toLowerCase(java.util.Locale.ROOT);
+        if (d.startsWith("cuda:")) {
+            int[] ordinals = ordinals(device, d);
+            return "cuda:" + ordinals[slot % ordinals.length];
+        }
+        if (d.equals("cuda") || d.equals("auto")) {
+            int n = gpus.getAsInt();
+            if (n > 0) return "cuda:" + slot % n;
+        }
+        return d;
+    }
+
+    /** Throws IllegalArgumentException, naming the device, unless it is one open or forSlot takes. */
+    public static void checkName(String device) {
+        String d = device == null ? "auto" : device.trim().toLowerCase(java.util.Locale.ROOT);
+        if (d.startsWith("cuda:")) ordinals(device, d);
+        else if (!d.equals("cpu") && !d.equals("cuda") && !d.equals("auto"))
+            throw new IllegalArgumentException("unknown device '" + device + "' (cpu, cuda, cuda:N, cuda:N,M,..., auto)");
+    }
+
+    /** N, M, ... of {@code cuda:N,M,...}. */
+    private static int[] ordinals(String device, String d) {
+        String[] parts = d.substring(5).split(",", -1);
+        int[] out = new int[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            try { out[i] = Integer.parseInt(parts[i].strip()); }
+            catch (NumberFormatException e) { out[i] = -1; }
+            if (out[i] < 0) throw new IllegalArgumentException("device '" + device + "': expected cuda:N or cuda:N,M,... with N a GPU number");
+        }
+        return out;
+    }
+
+    /** The GPUs CUDA sees; 0 where it is unusable (no jars, no driver, no GPU). */
+    private static int gpus() {
+        try {
+            return (int) Class.forName("io.mistralflink.model.compute.cuda.CudaBackend").getMethod("deviceCount").invoke(null);
+        } catch (Throwable t) {
+            return 0;
+        }
     }
 
     private static Backend cuda(int ordinal) throws Throwable {

@@ -40,5 +40,31 @@ class BackendsTest {
     @Test void badNamesAreRejected() {
         assertThrows(IllegalArgumentException.class, () -> Backends.open("tpu"));
         assertThrows(IllegalArgumentException.class, () -> Backends.open("cuda:x"));
+        for (String bad : new String[]{"tpu", "cuda:x", "cuda:0,", "cuda:-1", "cuda:0,a"}) {
+            var e = assertThrows(IllegalArgumentException.class, () -> Backends.checkName(bad), bad);
+            assertTrue(e.getMessage().contains("'" + bad + "'"), e.getMessage());
+        }
+        for (String good : new String[]{"cpu", "auto", "cuda", "cuda:3", "CUDA:0, 2"}) Backends.checkName(good);
+        // a list places pipeline stages; the engine alone takes one device
+        var e = assertThrows(IllegalArgumentException.class, () -> Backends.open("cuda:0,1"));
+        assertTrue(e.getMessage().contains("pipeline stages"), e.getMessage());
+    }
+
+    /** Pipeline subtasks (slot = stage x parallelism + subtask) take the listed GPUs, or all the host's, in turn. */
+    @Test void stagesSpreadOverGpus() {
+        String[] listed = new String[5], all = new String[5], auto = new String[5];
+        for (int slot = 0; slot < 5; slot++) {
+            listed[slot] = Backends.forSlot("cuda:1,3", slot, () -> 4);
+            all[slot] = Backends.forSlot("cuda", slot, () -> 2);
+            auto[slot] = Backends.forSlot("auto", slot, () -> 3);
+            assertEquals("cuda:2", Backends.forSlot("cuda:2", slot, () -> 4));
+            assertEquals("cpu", Backends.forSlot("cpu", slot, () -> 4));
+            // no usable GPU: the name stays, so opening it fails (cuda) or falls back (auto) as before
+            assertEquals("cuda", Backends.forSlot("cuda", slot, () -> 0));
+            assertEquals("auto", Backends.forSlot("auto", slot, () -> 0));
+        }
+        assertArrayEquals(new String[]{"cuda:1", "cuda:3", "cuda:1", "cuda:3", "cuda:1"}, listed);
+        assertArrayEquals(new String[]{"cuda:0", "cuda:1", "cuda:0", "cuda:1", "cuda:0"}, all);
+        assertArrayEquals(new String[]{"cuda:0", "cuda:1", "cuda:2", "cuda:0", "cuda:1"}, auto);
     }
 }

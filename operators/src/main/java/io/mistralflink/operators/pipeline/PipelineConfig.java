@@ -60,6 +60,8 @@ public record PipelineConfig(String modelDir, int stages, int[] layerSplit, int 
         if (parallelism < 1) errors.add("parallelism must be >= 1, got " + parallelism);
         if (bufferTimeoutMs < 0) errors.add("buffer timeout must be >= 0 ms, got " + bufferTimeoutMs);
         if (threadsPerStage < 0) errors.add("threads per stage must be >= 0, got " + threadsPerStage);
+        try { io.mistralflink.model.compute.Backends.checkName(device); }
+        catch (IllegalArgumentException e) { errors.add(e.getMessage()); }
         if (!errors.isEmpty()) throw new IllegalArgumentException("invalid pipeline: " + String.join("; ", errors));
     }
 

@@ -48,7 +48,9 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
     @Override public void open(OpenContext ctx) {
         checkpoint = Checkpoint.open(Path.of(config.modelDir()));
         int[] b = config.boundaries(checkpoint.config());
-        backend = Backends.open(config.device(), config.effectiveThreads());
+        var task = getRuntimeContext().getTaskInfo();
+        String device = Backends.forSlot(config.device(), stage * task.getNumberOfParallelSubtasks() + task.getIndexOfThisSubtask());
+        backend = Backends.open(device, config.effectiveThreads());
         shard = Shard.load(checkpoint, b[stage], b[stage + 1], backend);
         caches = getRuntimeContext().getMapState(new MapStateDescriptor<>("kv-caches", StringSerializer.INSTANCE, KvCacheHandleSerializer.TYPE));
     }

@@ -37,8 +37,9 @@ class PipelineLimitsTest {
         assertArrayEquals(new int[]{0, 2, 4, 5, 6}, ok.withStages(4).boundaries(m));
         for (PipelineConfig bad : List.of(ok.withStages(7), ok.withStages(0), ok.withLanes(0), ok.withParallelism(0),
                 ok.withLayerSplit(new int[]{0, 4, 3, 6}), ok.withLayerSplit(new int[]{1, 6}), ok.withMaxBatchTokens(4),
-                ok.withBufferTimeout(-1)))
+                ok.withBufferTimeout(-1), ok.withDevice("tpu"), ok.withDevice("cuda:0,x")))
             assertThrows(IllegalArgumentException.class, () -> bad.validate(m), bad.toString());
+        assertDoesNotThrow(() -> ok.withStages(2).withDevice("cuda:0,1").validate(m));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ok.withStages(9).validate(m));
         assertTrue(e.getMessage().contains("stages 9 exceed the model's 6 layers"), e.getMessage());
     }

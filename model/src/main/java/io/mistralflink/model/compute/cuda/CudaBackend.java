@@ -120,13 +120,19 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    private CudaBackend(int ordinal) {
-        this.ordinal = ordinal;
+    /** The GPUs the driver sees; throws (as {@link #open} does) where CUDA is unusable. */
+    public static int deviceCount() {
         check(cuInit(0), "cuInit");
         int[] count = new int[1];
         check(cuDeviceGetCount(count), "cuDeviceGetCount");
-        if (count[0] == 0) throw new Cuda.CudaException("no CUDA device");
-        if (ordinal < 0 || ordinal >= count[0]) throw new Cuda.CudaException("cuda:" + ordinal + " does not exist (" + count[0] + " devices)");
+        return count[0];
+    }
+
+    private CudaBackend(int ordinal) {
+        this.ordinal = ordinal;
+        int count = deviceCount();
+        if (count == 0) throw new Cuda.CudaException("no CUDA device");
+        if (ordinal < 0 || ordinal >= count) throw new Cuda.CudaException("cuda:" + ordinal + " does not exist (" + count + " devices)");
         int[] dev = new int[1];
         check(cuDeviceGet(dev, ordinal), "cuDeviceGet");
         check(cuDevicePrimaryCtxRetain(ctx, dev[0]), "cuDevicePrimaryCtxRetain");
