@@ -69,7 +69,8 @@ public final class CudaBackend implements Backend {
     private final Stream stream;
     private final DevicePool pool;
     private final Staging staging;
-    private final ThreadLocal<Boolean> bound = ThreadLocal.withInitial(() -> false);
+    /** The context each thread last made current, over every backend of the JVM (one per GPU a stage uses). */
+    private static final ThreadLocal<CUctx_st> CURRENT = new ThreadLocal<>();
     private String decodeAttention;   // auto | tiled | warp
     private final int gemvMaxRows, splitKMax, splitKWaves, moeGemvPairs, attentionBlocksPerSm;
     private final List<Long> deferredFrees = new ArrayList<>();
@@ -137,7 +138,7 @@ public final class CudaBackend implements Backend {
         check(cuDeviceGet(dev, ordinal), "cuDeviceGet");
         check(cuDevicePrimaryCtxRetain(ctx, dev[0]), "cuDevicePrimaryCtxRetain");
         check(cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
-        bound.set(true);
+        CURRENT.set(ctx);
         byte[] name = new byte[256];
         check(cuDeviceGetName(name, name.length, dev[0]), "cuDeviceGetName");
         int n = 0;
@@ -184,9 +185,9 @@ public final class CudaBackend implements Backend {
 
     private void bind() {
         if (closed) throw new IllegalStateException("CUDA backend closed");
-        if (!bound.get()) {
+        if (CURRENT.get() != ctx) {
             check(cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
-            bound.set(true);
+            CURRENT.set(ctx);
         }
     }
 
