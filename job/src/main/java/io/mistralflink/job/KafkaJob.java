@@ -113,7 +113,7 @@ public final class KafkaJob {
                 ctx.output(REFUSALS, DeadLetter.newBuilder()
                         .setRequestId(c.id())
                         .setReason("refused: " + c.error())
-                        .setOriginal(ByteBuffer.wrap(new byte[0])) // the scheduler does not keep the bytes; topic/partition/offset locate them
+                        .setOriginal(ByteBuffer.wrap(c.source() == null ? new byte[0] : c.source()))
                         .setTopic(md.get("mistral-flink.topic"))
                         .setPartition(partition == null ? null : Integer.valueOf(partition))
                         .setOffset(offset == null ? null : Long.valueOf(offset))

@@ -7,13 +7,14 @@ import java.util.Map;
  * A finished request, or a refused one ({@code error} set, nothing generated).
  *
  * @param queuedMs from receipt to admission into a lane; prefillMs to the first token; decodeMs after it
+ * @param source   a refused request's {@link InferenceRequest#source()} (null otherwise)
  */
 public record CompletionResult(String id, String text, int[] completionIds, int promptTokens, String finishReason,
                                long queuedMs, long prefillMs, long decodeMs, Map<String, String> metadata,
-                               String error) implements Serializable {
+                               String error, byte[] source) implements Serializable {
 
-    public static CompletionResult refused(String id, String reason, Map<String, String> metadata) {
-        return new CompletionResult(id, "", new int[0], 0, "error", 0, 0, 0, metadata, reason);
+    public static CompletionResult refused(InferenceRequest req, String reason) {
+        return new CompletionResult(req.id(), "", new int[0], 0, "error", 0, 0, 0, req.metadata(), reason, req.source());
     }
 
     public boolean refused() { return error != null; }

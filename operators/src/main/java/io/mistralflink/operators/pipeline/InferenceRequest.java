@@ -9,14 +9,21 @@ import java.util.Map;
  * A prompt to complete, as the pipeline's scheduler receives it (whatever the wire format was).
  *
  * @param promptIds the prompt already tokenized (BOS included), or null to tokenize {@code prompt}
+ * @param source    the record as it arrived (a Kafka value), or null: a refusal hands it back, so that a
+ *                  dead letter loses nothing; the scheduler keeps nothing of it once it admits the request
  */
 public record InferenceRequest(String id, String prompt, SamplingParams params, Map<String, String> metadata,
-                               long receivedMillis, int[] promptIds) implements Serializable {
+                               long receivedMillis, int[] promptIds, byte[] source) implements Serializable {
     public InferenceRequest {
         metadata = Map.copyOf(metadata);
     }
 
     public InferenceRequest(String id, String prompt, SamplingParams params, Map<String, String> metadata, long receivedMillis) {
-        this(id, prompt, params, metadata, receivedMillis, null);
+        this(id, prompt, params, metadata, receivedMillis, null, null);
+    }
+
+    public InferenceRequest(String id, String prompt, SamplingParams params, Map<String, String> metadata, long receivedMillis,
+                            int[] promptIds) {
+        this(id, prompt, params, metadata, receivedMillis, promptIds, null);
     }
 }

@@ -139,7 +139,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
 
     private void refuse(InferenceRequest req, String reason) {
         metrics.refused();
-        output.collect(COMPLETIONS, new StreamRecord<>(CompletionResult.refused(req.id(), reason, req.metadata())));
+        output.collect(COMPLETIONS, new StreamRecord<>(CompletionResult.refused(req, reason)));
     }
 
     private Lane leastLoaded() {
@@ -218,7 +218,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         Sequence s = r.sequence;
         metrics.completed(now - r.received);
         output.collect(COMPLETIONS, new StreamRecord<>(new CompletionResult(s.id(), s.text(), s.generated(), s.promptLength(),
-                s.finishReason().wire(), r.admitted - r.received, r.firstToken - r.admitted, now - r.firstToken, r.metadata, null)));
+                s.finishReason().wire(), r.admitted - r.received, r.firstToken - r.admitted, now - r.firstToken, r.metadata, null, null)));
     }
 
     /** Keyed state gets a copy of every live request, so that the snapshot never sees a sequence mid-append. */
