@@ -37,7 +37,7 @@ final class BatchCommand {
         var completions = Pipeline.build(env.fromData(requests).setParallelism(1), config);
         long start = System.nanoTime(), tokens = 0;
         int done = 0, refused = 0;
-        Progress progress = new Progress(err, requests.size(), a.flag("quiet"));
+        Progress progress = new Progress(err, requests.size(), a.flag("quiet"), "requests");
         try (BufferedWriter w = Files.newBufferedWriter(output);
              CloseableIterator<CompletionResult> it = completions.executeAndCollect("mistral-flink batch")) {
             while (it.hasNext()) {
@@ -76,12 +76,12 @@ final class BatchCommand {
         return o;
     }
 
-    /** One line on stderr, redrawn in place: requests done, tokens per second. */
-    private record Progress(PrintStream err, int total, boolean quiet) {
+    /** One line on stderr, redrawn in place: items done, tokens per second (batch and eval). */
+    record Progress(PrintStream err, int total, boolean quiet, String items) {
         void update(int done, long tokens, long nanos) {
             if (quiet) return;
             int width = 30, filled = (int) ((long) width * done / total);
-            err.printf("\r[%s%s] %d/%d requests, %.0f tokens/s", "=".repeat(filled), " ".repeat(width - filled), done, total,
+            err.printf("\r[%s%s] %d/%d %s, %.0f tokens/s", "=".repeat(filled), " ".repeat(width - filled), done, total, items,
                     tokens / Math.max(1e-9, nanos / 1e9));
         }
 

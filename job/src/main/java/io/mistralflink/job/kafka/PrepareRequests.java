@@ -114,7 +114,7 @@ public class PrepareRequests extends ProcessFunction<RawRecord, InferenceRequest
         metadata.put(TOPIC, in.topic == null ? "" : in.topic);
         metadata.put(PARTITION, Integer.toString(in.partition));
         metadata.put(OFFSET, Long.toString(in.offset));
-        return new InferenceRequest(id, prompt, params, metadata, System.currentTimeMillis(), ids, in.value); // tokenized once, here
+        return new InferenceRequest(id, prompt, params, metadata, System.currentTimeMillis(), ids, in.value, false); // tokenized once, here
     }
 
     /** The engine's sampling parameters of a request (the defaults of the class doc applied). */

@@ -42,18 +42,11 @@ public final class Scorer {
                 for (int i = 0; i < n; i++) {
                     int pos = start + i, off = i * vocab;
                     argmax[pos] = Sampler.argmax(logits, off, vocab);
-                    if (pos + 1 < ids.length) nll[pos] = logSumExp(logits, off, vocab) - logits[off + ids[pos + 1]];
+                    if (pos + 1 < ids.length) nll[pos] = Sampler.nll(logits, off, vocab, ids[pos + 1]);
                     else System.arraycopy(logits, off, last, 0, vocab);
                 }
             }
         }
         return new Scores(nll, argmax, last);
-    }
-
-    static double logSumExp(float[] v, int off, int n) {
-        double max = Double.NEGATIVE_INFINITY, sum = 0;
-        for (int i = 0; i < n; i++) max = Math.max(max, v[off + i]);
-        for (int i = 0; i < n; i++) sum += Math.exp(v[off + i] - max);
-        return max + Math.log(sum);
     }
 }

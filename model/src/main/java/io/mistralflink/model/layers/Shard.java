@@ -7,6 +7,7 @@ import io.mistralflink.model.compute.AttentionBatch;
 import io.mistralflink.model.compute.Backend;
 import io.mistralflink.model.compute.KvCache;
 import io.mistralflink.model.compute.Weight;
+import io.mistralflink.model.sampling.Sampler;
 import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.model.weights.Checkpoint;
 
@@ -145,6 +146,30 @@ public final class Shard implements AutoCloseable {
         }
         int[] out = new int[chunks.size()];
         for (int i = 0, r = 0; i < chunks.size(); i++) out[i] = params[i] != null ? drawn[r++] : -1;
+        return out;
+    }
+
+    /**
+     * One micro-batch step of the last shard that scores instead of sampling (teacher forcing): for each
+     * chunk with {@link Chunk.Logits#ALL}, the summed negative log-likelihood of the token after each of
+     * its positions: its own next token, and after its last position {@code next[i]} (-1: the sequence
+     * ends there, nothing to score). Chunks with {@link Chunk.Logits#NONE} give 0.
+     */
+    public double[] score(List<Chunk> chunks, float[] hidden, int[] next) {
+        if (!isLast()) throw new IllegalStateException("shard [" + from + ", " + to + ") has no LM head to score with");
+        for (Chunk c : chunks)
+            if (c.logits() == Chunk.Logits.LAST) throw new IllegalArgumentException("scoring takes every logit row of a chunk, or none");
+        float[] logits = forward(chunks, hidden);
+        int vocab = config.vocabSize();
+        double[] out = new double[chunks.size()];
+        for (int i = 0, row = 0; i < chunks.size(); i++) {
+            Chunk c = chunks.get(i);
+            if (c.logits() == Chunk.Logits.NONE) continue;
+            for (int j = 0; j < c.length(); j++, row++) {
+                int target = j + 1 < c.length() ? c.tokens()[j + 1] : next[i];
+                if (target >= 0) out[i] += Sampler.nll(logits, row * vocab, vocab, target);
+            }
+        }
         return out;
     }
 

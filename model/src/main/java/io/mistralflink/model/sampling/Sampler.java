@@ -87,6 +87,14 @@ public final class Sampler {
         return ((long) ~ordered << 32) | index;
     }
 
+    /** -log softmax(logits[offset .. offset+vocab))[target], in double: a teacher-forced position's loss. */
+    public static double nll(float[] logits, int offset, int vocab, int target) {
+        double max = Double.NEGATIVE_INFINITY, sum = 0;
+        for (int i = 0; i < vocab; i++) max = Math.max(max, logits[offset + i]);
+        for (int i = 0; i < vocab; i++) sum += Math.exp(logits[offset + i] - max);
+        return max + Math.log(sum) - logits[offset + target];
+    }
+
     public static int argmax(float[] v, int offset, int n) {
         int best = 0;
         for (int i = 1; i < n; i++) if (v[offset + i] > v[offset + best]) best = i;

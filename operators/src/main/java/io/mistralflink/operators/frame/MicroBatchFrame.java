@@ -24,6 +24,8 @@ import org.apache.flink.api.common.typeinfo.TypeInfo;
 public final class MicroBatchFrame {
   /** Flag bit 0: the row needs logits (the last row of its prefill chunk, or a decode row). */
   public static final int FLAG_LOGITS = 1;
+  /** Flag bit 1: the row is scored, not sampled (teacher forcing: logits at every row of its chunk). */
+  public static final int FLAG_SCORE = 2;
 
   /** Suggested meta keys; the pipeline may add its own. */
   public static final String META_LANE = "lane";

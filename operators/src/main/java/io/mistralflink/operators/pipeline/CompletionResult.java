@@ -8,13 +8,14 @@ import java.util.Map;
  *
  * @param queuedMs from receipt to admission into a lane; prefillMs to the first token; decodeMs after it
  * @param source   a refused request's {@link InferenceRequest#source()} (null otherwise)
+ * @param nll      a scored request's summed negative log-likelihood over its promptTokens - 1 positions (0 otherwise)
  */
 public record CompletionResult(String id, String text, int[] completionIds, int promptTokens, String finishReason,
                                long queuedMs, long prefillMs, long decodeMs, Map<String, String> metadata,
-                               String error, byte[] source) implements Serializable {
+                               String error, byte[] source, double nll) implements Serializable {
 
     public static CompletionResult refused(InferenceRequest req, String reason) {
-        return new CompletionResult(req.id(), "", new int[0], 0, "error", 0, 0, 0, req.metadata(), reason, req.source());
+        return new CompletionResult(req.id(), "", new int[0], 0, "error", 0, 0, 0, req.metadata(), reason, req.source(), 0);
     }
 
     public boolean refused() { return error != null; }

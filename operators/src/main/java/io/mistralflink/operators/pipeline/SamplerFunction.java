@@ -33,11 +33,13 @@ public final class SamplerFunction extends ProcessFunction<MicroBatchFrame, Void
                     + getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
         String[] ids = new String[f.rows()];
         int[] tokens = new int[f.rows()];
+        double[] nll = new double[f.rows()];
         for (int r = 0; r < f.rows(); r++) {
             ids[r] = f.requestId(r);
             tokens[r] = f.token(r);
+            nll[r] = f.hasFlag(r, MicroBatchFrame.FLAG_SCORE) ? StepMeta.nll(f, ids[r]) : Double.NaN;
         }
-        if (!channel.offer(new TokenBatch(StepMeta.lane(f), StepMeta.step(f), ids, tokens)) && !dropping) {
+        if (!channel.offer(new TokenBatch(StepMeta.lane(f), StepMeta.step(f), ids, tokens, nll)) && !dropping) {
             // The channel closes only when its scheduler closes: the job is stopping (stop-with-savepoint,
             // whose snapshot holds the tokens that matter; a restore re-feeds every sequence) or failing
             // over. Steps still travelling the stages arrive here after that; their tokens are not needed.

@@ -54,6 +54,8 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     private transient FeedbackKey feedbackKey;
     private transient FeedbackChannel<TokenBatch> feedback;
     private transient SchedulerMetrics metrics;
+    /** Whether this job scores (eval) or generates, set by its first request: a step never mixes the two. */
+    private transient Boolean scores;
 
     Scheduler(PipelineConfig config, StreamOperatorParameters<MicroBatchFrame> parameters) {
         super(parameters);
@@ -104,6 +106,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             if (r == null) continue;
             r.sequence.rewind();
             leastLoaded().members.put(id, r);
+            scores = r.sequence.scoring();
         }
         for (Lane lane : lanes) sendStep(lane);
     }
@@ -114,20 +117,32 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             refuse(req, "duplicate request id while the first is in flight");
             return;
         }
+        if (scores == null) scores = req.score();
+        if (scores != req.score()) {
+            refuse(req, "this job " + (scores ? "scores texts" : "generates") + ": a request to " + (req.score() ? "score" : "generate") + " does not belong in it");
+            return;
+        }
         int[] ids = req.promptIds() != null ? req.promptIds() : tokenizer.encode(req.prompt());
         if (ids.length == 0) {
             refuse(req, "empty prompt");
             return;
         }
-        if (ids.length >= model.maxPositions()) {
+        if (!req.score() && ids.length >= model.maxPositions()) {
             refuse(req, "prompt of " + ids.length + " tokens does not fit the model's context of " + model.maxPositions() + " tokens");
+            return;
+        }
+        Sequence seq;
+        try {
+            seq = req.score() ? Sequence.scoring(req.id(), ids, model.maxPositions())
+                    : new Sequence(req.id(), ids, req.params(), model.eosId(), model.maxPositions());
+        } catch (IllegalArgumentException e) {
+            refuse(req, e.getMessage());   // a scored text too long for the context, or too short to score
             return;
         }
         // Backpressure: while every lane is full, serve feedback mails instead of taking input.
         Lane lane;
         while ((lane = leastLoaded()).members.size() >= config.sequencesPerLane()) mailbox.yield();
-        RequestState r = new RequestState(new Sequence(req.id(), ids, req.params(), model.eosId(), model.maxPositions()),
-                req.metadata(), req.receivedMillis());
+        RequestState r = new RequestState(seq, req.metadata(), req.receivedMillis());
         r.admitted = System.currentTimeMillis();
         setCurrentKey(req.id());
         requests.update(r);
@@ -169,8 +184,10 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             Sequence s = e.sequence();
             int[] t = e.tokens();
             for (int i = 0; i < t.length; i++)
-                f.row(s.id(), e.start() + i, t[i], e.samples() && i == t.length - 1 ? MicroBatchFrame.FLAG_LOGITS : 0);
+                f.row(s.id(), e.start() + i, t[i], s.scoring() ? MicroBatchFrame.FLAG_SCORE
+                        : e.samples() && i == t.length - 1 ? MicroBatchFrame.FLAG_LOGITS : 0);
             if (e.samples()) f.meta(StepMeta.SAMPLING + s.id(), StepMeta.sampling(s.params(), s.step()));
+            if (s.scoring() && s.scoreTarget(t.length) >= 0) f.meta(StepMeta.TARGET + s.id(), Integer.toString(s.scoreTarget(t.length)));
             s.advance(t.length);
             tokens += t.length;
         }
@@ -189,9 +206,14 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             String id = batch.requestIds()[i];
             RequestState r = lane.members.get(id);
             if (r == null) continue; // finished or forgotten while the step travelled
-            if (r.sequence.generatedCount() == 0) r.firstToken = now;
-            r.sequence.append(batch.tokens()[i], tokenizer);
-            metrics.generated();
+            if (r.sequence.scoring()) {
+                r.sequence.addScores(batch.nll()[i], batch.tokens()[i]);
+                if (r.sequence.finished()) r.firstToken = now;
+            } else {
+                if (r.sequence.generatedCount() == 0) r.firstToken = now;
+                r.sequence.append(batch.tokens()[i], tokenizer);
+                metrics.generated();
+            }
             if (r.sequence.finished()) {
                 lane.members.remove(id);
                 lane.releases.add(id);
@@ -218,7 +240,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         Sequence s = r.sequence;
         metrics.completed(now - r.received);
         output.collect(COMPLETIONS, new StreamRecord<>(new CompletionResult(s.id(), s.text(), s.generated(), s.promptLength(),
-                s.finishReason().wire(), r.admitted - r.received, r.firstToken - r.admitted, now - r.firstToken, r.metadata, null, null)));
+                s.finishReason().wire(), r.admitted - r.received, r.firstToken - r.admitted, now - r.firstToken, r.metadata, null, null, s.nllSum())));
     }
 
     /** Keyed state gets a copy of every live request, so that the snapshot never sees a sequence mid-append. */

@@ -66,12 +66,33 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
             while (r < f.rows() && f.requestId(r).equals(id)) r++;
             int[] tokens = java.util.Arrays.copyOfRange(allTokens, start, r);
             chunks.add(new Chunk(cacheFor(id, f.position(start)), f.position(start), tokens,
-                    f.hasFlag(r - 1, MicroBatchFrame.FLAG_LOGITS) ? Chunk.Logits.LAST : Chunk.Logits.NONE));
+                    f.hasFlag(start, MicroBatchFrame.FLAG_SCORE) ? Chunk.Logits.ALL
+                            : f.hasFlag(r - 1, MicroBatchFrame.FLAG_LOGITS) ? Chunk.Logits.LAST : Chunk.Logits.NONE));
         }
+        boolean scores = chunks.stream().anyMatch(c -> c.logits() == Chunk.Logits.ALL);
         MicroBatchFrame next;
         float[] hidden = f.width() > 0 ? f.values() : null;
         if (!shard.isLast()) {
             next = f.withValues(shard.outputWidth(), chunks.isEmpty() ? new float[0] : shard.forward(chunks, hidden));
+        } else if (scores) {
+            // Teacher forcing: one row back per scored chunk, carrying how many positions it scored; their
+            // summed loss travels in the frame's metadata.
+            int[] after = new int[chunks.size()], lastRow = new int[chunks.size()];
+            for (int i = 0, r = 0; i < chunks.size(); i++) {
+                r += chunks.get(i).length();
+                lastRow[i] = r - 1;
+                after[i] = StepMeta.target(f, f.requestId(r - 1));
+            }
+            double[] nll = shard.score(chunks, hidden, after);
+            MicroBatchFrame.Builder b = MicroBatchFrame.builder().meta(f.meta()).width(0);
+            for (int i = 0; i < chunks.size(); i++) {
+                Chunk c = chunks.get(i);
+                if (c.logits() != Chunk.Logits.ALL) continue;
+                String id = f.requestId(lastRow[i]);
+                b.row(id, f.position(lastRow[i]), c.length() - (after[i] < 0 ? 1 : 0), MicroBatchFrame.FLAG_SCORE);
+                b.meta(StepMeta.NLL + id, Double.toString(nll[i]));
+            }
+            next = b.build();
         } else {
             // The last stage draws the tokens itself (on a GPU, only token ids leave the device) and
             // sends on one row per sampling chunk, carrying the drawn token.

@@ -10,7 +10,7 @@ import java.util.List;
  * subtask it returns to, the sequences whose caches stages may free, and how each sampling row draws.
  */
 final class StepMeta {
-    static final String ORIGIN = "origin", RELEASE = "release", SAMPLING = "sampling.";
+    static final String ORIGIN = "origin", RELEASE = "release", SAMPLING = "sampling.", TARGET = "target.", NLL = "nll.";
 
     private StepMeta() {}
 
@@ -31,6 +31,19 @@ final class StepMeta {
     /** temperature, top-p, top-k, seed, step: everything a draw depends on. */
     static String sampling(SamplingParams p, int step) {
         return p.temperature() + " " + p.topP() + " " + p.topK() + " " + p.seed() + " " + step;
+    }
+
+    /** The token after a scored chunk's last row (-1: the sequence ends with the chunk). */
+    static int target(MicroBatchFrame f, String requestId) {
+        String t = f.meta(TARGET + requestId);
+        return t == null ? -1 : Integer.parseInt(t);
+    }
+
+    /** A scored chunk's summed negative log-likelihood, written by the last stage (exact as a decimal double). */
+    static double nll(MicroBatchFrame f, String requestId) {
+        String s = f.meta(NLL + requestId);
+        if (s == null) throw new IllegalStateException("scored row of " + requestId + " has no nll");
+        return Double.parseDouble(s);
     }
 
     record Draw(SamplingParams params, int step) {}

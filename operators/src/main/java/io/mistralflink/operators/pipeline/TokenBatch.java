@@ -1,4 +1,8 @@
 package io.mistralflink.operators.pipeline;
 
-/** The sampler's answer to one step of one lane: a token per request that sampled (possibly none). */
-record TokenBatch(String lane, long step, String[] requestIds, int[] tokens) {}
+/**
+ * The sampler's answer to one step of one lane: a token per request that sampled (possibly none); for a
+ * request that was scored, tokens[i] is the number of positions scored and nll[i] their summed loss
+ * (NaN for sampled rows).
+ */
+record TokenBatch(String lane, long step, String[] requestIds, int[] tokens, double[] nll) {}

@@ -5,6 +5,7 @@ import io.mistralflink.model.ModelConfig;
 import io.mistralflink.model.TestModels;
 import io.mistralflink.model.compute.cpu.CpuBackend;
 import io.mistralflink.model.generate.Generator;
+import io.mistralflink.model.generate.Scorer;
 import io.mistralflink.model.generate.Sequence;
 import io.mistralflink.model.layers.Shard;
 import io.mistralflink.model.sampling.SamplingParams;
@@ -102,6 +103,44 @@ class PipelineTest {
         PipelineConfig cfg = PipelineConfig.defaults(TestModels.model(model).toString())
                 .withStages(stages).withLanes(lanes).withSequencesPerLane(8).withMaxBatchTokens(256).withThreadsPerStage(1);
         assertMatchesEngine(model, n, PipelineHarness.run(requests(model, n), cfg, 1));
+        assertEquals(0, StageFunction.liveCaches(), "every cache released");
+    }
+
+    /**
+     * Scoring instead of sampling (eval): texts past the 64-token window, fed in steps of at most 48 tokens
+     * over 2 stages and 2 lanes; each text's summed loss equals the engine's {@link Scorer} (chunks of the
+     * window, one text at a time). A request to generate in this scoring job is refused with its reason.
+     */
+    @Test void scoresEqualTheEngineAlone() throws Exception {
+        String model = "tiny-mistral";
+        List<InferenceRequest> reqs = new ArrayList<>();
+        Map<String, Double> want = new HashMap<>();
+        try (CpuBackend b = new CpuBackend(); Checkpoint c = Checkpoint.open(TestModels.model(model)); Tokenizer tok = Tokenizer.load(TestModels.model(model))) {
+            Scorer scorer = new Scorer(Shard.whole(c, b));
+            for (InferenceRequest q : requests(model, 24)) {
+                int[] ids = tok.encode(q.prompt());
+                if (ids.length < 2) continue;
+                reqs.add(new InferenceRequest(q.id(), "", null, Map.of(), 0, ids, null, true));
+                want.put(q.id(), scorer.score(ids).nllSum());
+            }
+        }
+        InferenceRequest g = requests(model, 24).get(0);   // a generation request, in a job whose first request scores
+        reqs.add(new InferenceRequest("generate-0", g.prompt(), g.params(), Map.of(), 0));
+        PipelineConfig cfg = PipelineConfig.defaults(TestModels.model(model).toString())
+                .withStages(2).withLanes(2).withSequencesPerLane(4).withMaxBatchTokens(48).withThreadsPerStage(1);
+        List<CompletionResult> got = PipelineHarness.run(reqs, cfg, 1);
+        assertEquals(reqs.size(), got.size(), "one result per request");
+        assertEquals(reqs.size(), got.stream().map(CompletionResult::id).distinct().count(), "no request answered twice");
+        for (CompletionResult r : got) {
+            if (r.error() != null) {
+                assertEquals("generate-0", r.id(), "refused: " + r.error());
+                assertTrue(r.error().contains("scores texts"), r.error());
+                continue;
+            }
+            double w = want.get(r.id());
+            assertEquals("scored", r.finishReason(), r.id());
+            assertEquals(w, r.nll(), Math.abs(w) * 1e-9, r.id() + " summed loss");
+        }
         assertEquals(0, StageFunction.liveCaches(), "every cache released");
     }
 
