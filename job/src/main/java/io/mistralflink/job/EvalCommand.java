@@ -6,20 +6,14 @@ import io.mistralflink.model.ModelConfig;
 import io.mistralflink.model.tokenizer.Tokenizer;
 import io.mistralflink.operators.pipeline.CompletionResult;
 import io.mistralflink.operators.pipeline.InferenceRequest;
-import io.mistralflink.operators.pipeline.Pipeline;
 import io.mistralflink.operators.pipeline.PipelineConfig;
-import org.apache.flink.configuration.Configuration;
-import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
-import org.apache.flink.util.CloseableIterator;
 import org.tukaani.xz.XZInputStream;
 
 import java.io.BufferedReader;
-import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -64,43 +58,19 @@ final class EvalCommand {
         }
         if (docs.isEmpty()) throw new Args.UsageException("--dataset " + dataset + ": no document to score");
 
-        StreamExecutionEnvironment env = PipelineArgs.localEnvironment(config, new Configuration());
-        var results = Pipeline.build(env.fromData(docs).setParallelism(1), config);
-        long start = System.nanoTime(), tokens = 0;
-        double nll = 0;
-        int done = 0, refused = 0;
-        BatchCommand.Progress progress = new BatchCommand.Progress(err, docs.size(), a.flag("quiet"), "documents");
-        try (BufferedWriter w = Files.newBufferedWriter(output);
-             CloseableIterator<CompletionResult> it = results.executeAndCollect("mistral-flink eval")) {
-            while (it.hasNext()) {
-                CompletionResult c = it.next();
-                w.write(json(c).toString());
-                w.newLine();
-                done++;
-                if (c.refused()) refused++;
-                else {
-                    tokens += c.promptTokens() - 1;
-                    nll += c.nll();
-                }
-                progress.update(done, tokens, System.nanoTime() - start);
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("--output " + output + ": " + e.getMessage(), e);
-        } catch (Exception e) {
-            throw new IllegalStateException("eval run failed: " + e.getMessage(), e);
-        }
-        double seconds = (System.nanoTime() - start) / 1e9;
-        progress.finish(done, tokens, System.nanoTime() - start);
-        if (refused > 0) err.println(refused + " document(s) refused: see \"error\" in " + output);
+        double[] nll = {0};
+        var o = BoundedRun.run("eval", config, docs, output, "documents", EvalCommand::json, c -> c.refused() ? 0 : c.promptTokens() - 1,
+                c -> { if (!c.refused()) nll[0] += c.nll(); }, err, a.flag("quiet"));
+        long tokens = o.tokens();
         ObjectNode s = Cli.JSON.createObjectNode();
-        s.put("documents", done - refused);
+        s.put("documents", o.results() - o.refused());
         s.put("tokens_scored", tokens);
-        s.put("nll_per_token", tokens == 0 ? Double.NaN : nll / tokens);
-        s.put("perplexity", tokens == 0 ? Double.NaN : Math.exp(nll / tokens));
-        s.put("seconds", seconds);
-        s.put("tokens_per_second", tokens / Math.max(1e-9, seconds));
+        s.put("nll_per_token", tokens == 0 ? Double.NaN : nll[0] / tokens);
+        s.put("perplexity", tokens == 0 ? Double.NaN : Math.exp(nll[0] / tokens));
+        s.put("seconds", o.seconds());
+        s.put("tokens_per_second", tokens / Math.max(1e-9, o.seconds()));
         out.println(s);
-        return done == docs.size() && refused == 0 ? 0 : 1;
+        return o.results() == docs.size() && o.refused() == 0 ? 0 : 1;
     }
 
     /** Score requests: BOS + text + EOS, the first maxTokens tokens (a shorter document ends with EOS). */
