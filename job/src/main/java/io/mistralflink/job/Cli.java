@@ -83,8 +83,8 @@ public final class Cli {
                        [--prompt-tokens 128] [--new-tokens 128] [--json]
               batch    --model DIR --input F.jsonl --output G.jsonl [--stages P] [--layer-split 0,3,6] [--lanes L]
                        [--sequences-per-lane S] [--max-batch-tokens N] [--parallelism R] [--buffer-timeout-ms T] [--quiet]
-              eval     --model DIR --dataset F.jsonl[.xz] --output G.jsonl [--max-tokens N] [--ids a,b] [--limit D]
-                       [pipeline options as for batch] [--quiet]
+              eval     --model DIR --dataset F.jsonl[.xz] --output G.jsonl [--mode perplexity|continuation] [--max-tokens N]
+                       [--prompt-tokens K] [--new-tokens M] [--ids a,b] [--limit D] [pipeline options as for batch] [--quiet]
               bench-pipeline --model DIR [--requests 64] [--prompt-tokens 128] [--new-tokens 64] [--stages 1,2] [--lanes 1,2,4]
                        [--repeat N] [--max-batch-tokens N] [--buffer-timeout-ms T]
             """ + KafkaCommands.USAGE.indent(2).stripTrailing() + """

@@ -59,6 +59,51 @@ class EvalCommandTest {
         assertEquals(Math.exp(nll / tokens), summary.get("perplexity").asDouble(), 1e-9 * Math.exp(nll / tokens));
     }
 
+    /**
+     * {@code --mode continuation}: 6 Brown documents, 40 prompt tokens, 24 greedy tokens each, through 2 stages;
+     * every continuation equals the engine alone's for the same prompt, and the agreement with each
+     * document's own next tokens is counted as the engine's continuation gives it.
+     */
+    @Test void continuationsEqualTheEngineAndAreComparedWithTheText(@TempDir Path dir) throws Exception {
+        Path model = TestModels.model("tiny-mistral"), output = dir.resolve("cont.jsonl");
+        List<String> ids = List.of("ca01", "ca02", "cb01", "cc01", "cd01", "ce01");
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        int rc = Cli.run(new String[]{"eval", "--mode", "continuation", "--model", model.toString(), "--dataset", TestModels.brown().toString(),
+                "--output", output.toString(), "--prompt-tokens", "40", "--new-tokens", "24", "--ids", String.join(",", ids),
+                "--stages", "2", "--lanes", "2", "--threads", "1", "--quiet"}, new PrintStream(out, true, StandardCharsets.UTF_8));
+        assertEquals(0, rc);
+        List<EvalCommand.Document> docs;
+        try (var tok = io.mistralflink.model.tokenizer.Tokenizer.load(model)) {
+            docs = EvalCommand.documents(TestModels.brown(), tok, 2, new java.util.HashSet<>(ids), Integer.MAX_VALUE, System.err);
+        }
+        Map<String, int[]> engine = new HashMap<>();
+        try (var b = new io.mistralflink.model.compute.cpu.CpuBackend(1); var c = io.mistralflink.model.weights.Checkpoint.open(model);
+             var tok = io.mistralflink.model.tokenizer.Tokenizer.load(model)) {
+            List<io.mistralflink.model.generate.Sequence> seqs = new ArrayList<>();
+            var greedy = new io.mistralflink.model.sampling.SamplingParams(0f, 1f, 0, 0L, 24, true, List.of(), new int[0]);
+            for (EvalCommand.Document d : docs)
+                seqs.add(new io.mistralflink.model.generate.Sequence(d.id(), java.util.Arrays.copyOf(d.ids(), 40), greedy, c.config().eosId(), c.config().maxPositions()));
+            new io.mistralflink.model.generate.Generator(io.mistralflink.model.layers.Shard.whole(c, b), tok, 512).run(seqs);
+            seqs.forEach(s -> engine.put(s.id(), s.generated()));
+        }
+        long agree = 0;
+        for (String line : Files.readAllLines(output)) {
+            JsonNode j = Cli.JSON.readTree(line);
+            String id = j.get("id").asText();
+            EvalCommand.Document d = docs.stream().filter(x -> x.id().equals(id)).findFirst().orElseThrow();
+            int[] generated = Cli.JSON.treeToValue(j.get("generated"), int[].class), reference = java.util.Arrays.copyOfRange(d.ids(), 40, 64);
+            assertArrayEquals(engine.get(id), generated, id + ": the engine's continuation");
+            assertArrayEquals(reference, Cli.JSON.treeToValue(j.get("reference"), int[].class), id + ": the text's own next tokens");
+            int same = 0;
+            for (int i = 0; i < 24; i++) if (generated[i] == reference[i]) same++;
+            assertEquals(same / 24.0, j.get("agreement").asDouble(), 1e-12, id);
+            agree += same;
+        }
+        JsonNode summary = Cli.JSON.readTree(out.toString(StandardCharsets.UTF_8).strip());
+        assertEquals(ids.size(), summary.get("documents").asInt());
+        assertEquals(agree / (24.0 * ids.size()), summary.get("agreement").asDouble(), 1e-12);
+    }
+
     @Test void badDatasetsAndOptionsAreRefusedWithAMessage(@TempDir Path dir) throws Exception {
         String model = TestModels.model("tiny-mistral").toString(), output = dir.resolve("o.jsonl").toString();
         Args.UsageException missing = assertThrows(Args.UsageException.class, () -> Cli.run(new String[]{"eval", "--model", model,
@@ -67,12 +112,15 @@ class EvalCommandTest {
         Args.UsageException tokens = assertThrows(Args.UsageException.class, () -> Cli.run(new String[]{"eval", "--model", model,
                 "--dataset", TestModels.brown().toString(), "--output", output, "--max-tokens", "1"}, System.out));
         assertTrue(tokens.getMessage().contains("--max-tokens 1"), tokens.getMessage());
+        Args.UsageException mode = assertThrows(Args.UsageException.class, () -> Cli.run(new String[]{"eval", "--model", model,
+                "--dataset", TestModels.brown().toString(), "--output", output, "--mode", "bleu"}, System.out));
+        assertTrue(mode.getMessage().contains("--mode bleu"), mode.getMessage());
         // lines that are not documents are skipped, each with its line number; the others are scored
         Path mixed = dir.resolve("mixed.jsonl");
         Files.writeString(mixed, "{\"id\": \"a\", \"text\": \"The jury said it was fine.\"}\nnot json\n{\"id\": \"b\"}\n");
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         try (var tok = io.mistralflink.model.tokenizer.Tokenizer.load(Path.of(model))) {
-            assertEquals(1, EvalCommand.documents(mixed, tok, 2, 1024, null, Integer.MAX_VALUE, new PrintStream(err, true, StandardCharsets.UTF_8)).size());
+            assertEquals(1, EvalCommand.documents(mixed, tok, 2, null, Integer.MAX_VALUE, new PrintStream(err, true, StandardCharsets.UTF_8)).size());
         }
         String e = err.toString(StandardCharsets.UTF_8);
         assertTrue(e.contains("mixed.jsonl:2: skipped, not JSON") && e.contains("mixed.jsonl:3: skipped, needs"), e);
