@@ -32,12 +32,8 @@ final class BatchCommand {
     }
 
     static ObjectNode json(CompletionResult c) {
-        ObjectNode o = Cli.JSON.createObjectNode();
-        o.put("request_id", c.id());
-        if (c.refused()) {
-            o.put("error", c.error());
-            return o;
-        }
+        ObjectNode o = BoundedRun.line(c, "request_id");
+        if (c.refused()) return o;
         o.put("text", c.text());
         Cli.ints(o.putArray("completion_ids"), c.completionIds());
         o.put("prompt_tokens", c.promptTokens());

@@ -59,6 +59,14 @@ final class BoundedRun {
         return new Outcome(done, refused, total, (System.nanoTime() - start) / 1e9);
     }
 
+    /** A result's output line: its id under idKey, and a refused request's error (nothing more goes on that line). */
+    static ObjectNode line(CompletionResult c, String idKey) {
+        ObjectNode o = Cli.JSON.createObjectNode();
+        o.put(idKey, c.id());
+        if (c.refused()) o.put("error", c.error());
+        return o;
+    }
+
     /** One line, redrawn in place: items done, tokens per second. */
     private static void progress(PrintStream err, boolean quiet, int done, int total, String items, long tokens, long nanos) {
         if (quiet) return;

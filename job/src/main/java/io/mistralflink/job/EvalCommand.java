@@ -180,12 +180,8 @@ final class EvalCommand {
     }
 
     static ObjectNode scoreJson(CompletionResult c) {
-        ObjectNode o = Cli.JSON.createObjectNode();
-        o.put("id", c.id());
-        if (c.refused()) {
-            o.put("error", c.error());
-            return o;
-        }
+        ObjectNode o = BoundedRun.line(c, "id");
+        if (c.refused()) return o;
         o.put("tokens", c.promptTokens());
         o.put("nll_sum", c.nll());
         o.put("perplexity", Math.exp(c.nll() / (c.promptTokens() - 1)));
@@ -193,12 +189,8 @@ final class EvalCommand {
     }
 
     static ObjectNode continuationJson(CompletionResult c, int[] reference) {
-        ObjectNode o = Cli.JSON.createObjectNode();
-        o.put("id", c.id());
-        if (c.refused()) {
-            o.put("error", c.error());
-            return o;
-        }
+        ObjectNode o = BoundedRun.line(c, "id");
+        if (c.refused()) return o;
         Agreement g = Agreement.of(c.completionIds(), reference);
         o.put("prompt_tokens", c.promptTokens());
         Cli.ints(o.putArray("generated"), c.completionIds());
