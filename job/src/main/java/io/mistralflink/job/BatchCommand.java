@@ -26,9 +26,9 @@ final class BatchCommand {
         Path input = Path.of(a.required("input")), output = Path.of(a.required("output"));
         List<InferenceRequest> requests = BatchInput.read(input, err);
         if (requests.isEmpty()) throw new Args.UsageException("--input " + input + ": no valid request");
-        var o = BoundedRun.run("batch", config, requests, output, "requests", BatchCommand::json, c -> c.completionIds().length,
-                c -> {}, err, a.flag("quiet"));
-        return o.results() == requests.size() ? 0 : 1;
+        var o = BoundedRun.run("batch", config, requests, output, "requests", "request_id", BatchCommand::json,
+                c -> c.completionIds().length, c -> {}, err, a.flag("quiet"), a.flag("resume"));
+        return o.results() == o.requests() ? 0 : 1;
     }
 
     static ObjectNode json(CompletionResult c) {

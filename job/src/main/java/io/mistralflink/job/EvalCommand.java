@@ -88,8 +88,8 @@ final class EvalCommand {
                     Arrays.copyOf(d.ids(), Math.min(d.ids().length, maxTokens)), null, true));
         if (requests.isEmpty()) throw new Args.UsageException("no document to score");
         double[] nll = {0};
-        var o = BoundedRun.run("eval", config, requests, output, "documents", EvalCommand::scoreJson, c -> c.refused() ? 0 : c.promptTokens() - 1,
-                c -> { if (!c.refused()) nll[0] += c.nll(); }, err, quiet);
+        var o = BoundedRun.run("eval", config, requests, output, "documents", "id", EvalCommand::scoreJson,
+                c -> c.refused() ? 0 : c.promptTokens() - 1, c -> { if (!c.refused()) nll[0] += c.nll(); }, err, quiet, false);
         ObjectNode s = summary(o);
         s.put("tokens_scored", o.tokens());
         s.put("nll_per_token", o.tokens() == 0 ? Double.NaN : nll[0] / o.tokens());
@@ -112,9 +112,9 @@ final class EvalCommand {
         }
         if (requests.isEmpty()) throw new Args.UsageException("no document long enough for --prompt-tokens " + promptTokens + " --new-tokens " + newTokens);
         long[] agree = {0};
-        var o = BoundedRun.run("eval", config, requests, output, "documents", c -> continuationJson(c, reference.get(c.id())),
+        var o = BoundedRun.run("eval", config, requests, output, "documents", "id", c -> continuationJson(c, reference.get(c.id())),
                 c -> c.completionIds().length, c -> { if (!c.refused()) agree[0] += Agreement.of(c.completionIds(), reference.get(c.id())).agree(); },
-                err, quiet);
+                err, quiet, false);
         ObjectNode s = summary(o);
         s.put("tokens_generated", o.tokens());
         s.put("agreement", o.tokens() == 0 ? Double.NaN : (double) agree[0] / o.tokens());

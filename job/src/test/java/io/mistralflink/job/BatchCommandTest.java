@@ -70,4 +70,39 @@ class BatchCommandTest {
         }
         assertEquals("stop", got.get("c").get("finish_reason").asText());
     }
+
+    /**
+     * --resume continues an interrupted run from its output: here a run cut after two lines and half of a
+     * third (the torn line is dropped); the resumed file holds every request once, each line equal to the
+     * uninterrupted run's; resuming a finished run has nothing to do.
+     */
+    @Test void resumesAnInterruptedRunFromItsOutput() throws Exception {
+        Path in = tmp.resolve("in.jsonl"), full = tmp.resolve("full.jsonl"), part = tmp.resolve("part.jsonl");
+        List<String> lines = new java.util.ArrayList<>();
+        for (int i = 0; i < 6; i++)
+            lines.add("{\"request_id\": \"r" + i + "\", \"prompt\": \"The jury said " + i + "\", \"max_new_tokens\": " + (4 + 3 * i)
+                    + (i % 2 == 1 ? ", \"temperature\": 0.8, \"seed\": " + i : "") + "}");
+        Files.writeString(in, String.join("\n", lines));
+        String model = TestModels.model("tiny-mistral").toString();
+        String[] args = {"batch", "--model", model, "--input", in.toString(), "--stages", "2", "--lanes", "2", "--quiet"};
+        assertEquals(0, Cli.run(concat(args, "--output", full.toString()), System.out));
+        List<String> want = Files.readAllLines(full);
+        assertEquals(6, want.size());
+        String torn = want.get(2).substring(0, want.get(2).length() / 2);
+        Files.writeString(part, want.get(0) + "\n" + want.get(1) + "\n" + torn);
+        assertEquals(0, Cli.run(concat(args, "--output", part.toString(), "--resume"), System.out));
+        List<String> got = Files.readAllLines(part);
+        assertEquals(6, got.size(), String.join("\n", got));
+        assertEquals(new java.util.HashSet<>(want), new java.util.HashSet<>(got), "the same lines as the uninterrupted run");
+        assertEquals(List.of(want.get(0), want.get(1)), got.subList(0, 2), "the answered lines are kept as they were");
+        byte[] before = Files.readAllBytes(part);
+        assertEquals(0, Cli.run(concat(args, "--output", part.toString(), "--resume"), System.out));
+        assertArrayEquals(before, Files.readAllBytes(part), "a finished run resumes to nothing");
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
 }
