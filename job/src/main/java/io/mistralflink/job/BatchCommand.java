@@ -24,7 +24,8 @@ final class BatchCommand {
     static int run(Args a, PrintStream out, PrintStream err) {
         PipelineConfig config = PipelineArgs.parse(a);
         Path input = Path.of(a.required("input")), output = Path.of(a.required("output"));
-        List<InferenceRequest> requests = BatchInput.read(input, err);
+        List<InferenceRequest> requests = input.toString().endsWith(".avro") ? BatchInput.readAvro(input, config.modelDir(), err)
+                : BatchInput.read(input, err);
         if (requests.isEmpty()) throw new Args.UsageException("--input " + input + ": no valid request");
         var o = BoundedRun.run("batch", config, requests, output, "requests", "request_id", BatchCommand::json,
                 c -> c.completionIds().length, c -> {}, err, a.flag("quiet"), a.flag("resume"));

@@ -1,8 +1,16 @@
 package io.mistralflink.job;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.mistralflink.job.kafka.PrepareRequests;
+import io.mistralflink.job.kafka.RawRecord;
+import io.mistralflink.job.kafka.RequestValidator;
 import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.operators.pipeline.InferenceRequest;
+import io.mistralflink.schemas.DeadLetter;
+import io.mistralflink.schemas.GenerationRequest;
+import io.mistralflink.schemas.WireCodec;
+import org.apache.avro.file.DataFileReader;
+import org.apache.avro.specific.SpecificDatumReader;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -17,8 +25,9 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Reads batch requests, one JSON object a line. A bad line is reported with its number and skipped;
- * the others run.
+ * Reads batch requests: one JSON object a line, or ({@code .avro}) an Avro object container of
+ * {@code GenerationRequest} records, the Kafka job's wire schema. A bad line or record is reported with
+ * its number and reason and skipped; the others run.
  */
 final class BatchInput {
     private static final Set<String> FIELDS = Set.of("request_id", "prompt", "max_new_tokens", "temperature", "top_p", "top_k",
@@ -44,6 +53,36 @@ final class BatchInput {
             }
         } catch (IOException e) {
             throw new Args.UsageException("--input " + file + ": cannot be read (" + e.getMessage() + ")");
+        }
+        return out;
+    }
+
+    /**
+     * Requests from an Avro object container of {@code GenerationRequest} records, prepared as the Kafka job
+     * prepares them (the same validation, chat template, tokenization; {@link PrepareRequests}).
+     */
+    static List<InferenceRequest> readAvro(Path file, String modelDir, PrintStream err) {
+        List<InferenceRequest> out = new ArrayList<>();
+        Set<String> ids = new HashSet<>();
+        PrepareRequests prepare = PrepareRequests.local(modelDir, new RequestValidator());
+        try (DataFileReader<GenerationRequest> in = new DataFileReader<>(file.toFile(), new SpecificDatumReader<>(GenerationRequest.class))) {
+            long n = 0;
+            while (in.hasNext()) {
+                GenerationRequest g = in.next();
+                n++;
+                Object o = prepare.prepare(new RawRecord(file.toString(), 0, n, -1, null, WireCodec.encode(g)));
+                if (o instanceof DeadLetter d) err.println(file + ": record " + n + ": " + d.getReason());
+                else if (!ids.add(((InferenceRequest) o).id())) err.println(file + ": record " + n + ": duplicate request_id '" + g.getRequestId() + "'");
+                else {
+                    InferenceRequest r = (InferenceRequest) o;
+                    out.add(new InferenceRequest(r.id(), r.prompt(), r.params(), PrepareRequests.callerMetadata(r.metadata()),
+                            r.receivedMillis(), r.promptIds()));
+                }
+            }
+        } catch (IOException | org.apache.avro.AvroRuntimeException e) {
+            throw new Args.UsageException("--input " + file + ": not an Avro container of GenerationRequest records (" + e.getMessage() + ")");
+        } finally {
+            prepare.close();
         }
         return out;
     }

@@ -81,7 +81,7 @@ public final class Cli {
               score    --model DIR (--text TEXT | --text-file F) --json
               bench    (--model DIR | --random-model mistral-7b|mixtral-8x7b [--layers N]) [--batch-sizes 1,8,32]
                        [--prompt-tokens 128] [--new-tokens 128] [--json]
-              batch    --model DIR --input F.jsonl --output G.jsonl [--stages P] [--layer-split 0,3,6] [--lanes L]
+              batch    --model DIR --input F.jsonl|F.avro --output G.jsonl [--stages P] [--layer-split 0,3,6] [--lanes L]
                        [--sequences-per-lane S] [--max-batch-tokens N] [--parallelism R] [--buffer-timeout-ms T] [--quiet]
                        [--resume: continue an interrupted run from its output]
               eval     --model DIR --dataset F.jsonl[.xz] --output G.jsonl [--mode perplexity|continuation] [--max-tokens N]

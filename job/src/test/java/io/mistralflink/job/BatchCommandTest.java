@@ -1,5 +1,9 @@
 package io.mistralflink.job;
 
+import io.mistralflink.operators.pipeline.InferenceRequest;
+
+import io.mistralflink.schemas.GenerationRequest;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import io.mistralflink.model.ModelConfig;
 import io.mistralflink.model.TestModels;
@@ -98,6 +102,48 @@ class BatchCommandTest {
         byte[] before = Files.readAllBytes(part);
         assertEquals(0, Cli.run(concat(args, "--output", part.toString(), "--resume"), System.out));
         assertArrayEquals(before, Files.readAllBytes(part), "a finished run resumes to nothing");
+    }
+
+    /**
+     * An Avro object container of GenerationRequest records (the Kafka wire schema) as batch input: records
+     * are prepared as the Kafka job prepares them, bad ones reported by number and skipped, the good ones
+     * complete as the engine alone completes them.
+     */
+    @Test void readsAnAvroContainerOfGenerationRequests() throws Exception {
+        Path in = tmp.resolve("in.avro"), out = tmp.resolve("out.jsonl");
+        List<GenerationRequest> records = List.of(
+                GenerationRequest.newBuilder().setRequestId("a").setPrompt("The jury said").setMaxNewTokens(10).build(),
+                GenerationRequest.newBuilder().setRequestId("b").setPrompt("In the morning").setMaxNewTokens(7).setTemperature(0.7f).setSeed(5L)
+                        .setMetadata(Map.of("k", "v")).build(),
+                GenerationRequest.newBuilder().setRequestId("c").setPrompt("x").setMaxNewTokens(-3).build(),
+                GenerationRequest.newBuilder().setRequestId("a").setPrompt("again").setMaxNewTokens(3).build());
+        try (var w = new org.apache.avro.file.DataFileWriter<>(new org.apache.avro.specific.SpecificDatumWriter<>(GenerationRequest.class))) {
+            w.create(GenerationRequest.getClassSchema(), in.toFile());
+            for (GenerationRequest r : records) w.append(r);
+        }
+        String model = TestModels.model("tiny-mistral").toString();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        List<InferenceRequest> read = BatchInput.readAvro(in, model, new PrintStream(err, true, StandardCharsets.UTF_8));
+        assertEquals(List.of("a", "b"), read.stream().map(InferenceRequest::id).toList());
+        String report = err.toString(StandardCharsets.UTF_8);
+        assertTrue(report.contains("record 3: ") && report.contains("record 4: duplicate request_id 'a'"), report);
+        Path bad = tmp.resolve("bad.avro");
+        Files.writeString(bad, "not avro");
+        Args.UsageException e = assertThrows(Args.UsageException.class, () -> BatchInput.readAvro(bad, model, System.err));
+        assertTrue(e.getMessage().contains("bad.avro") && e.getMessage().contains("not an Avro container"), e.getMessage());
+        assertEquals(0, Cli.run(new String[]{"batch", "--model", model, "--input", in.toString(), "--output", out.toString(), "--quiet"}, System.out));
+        Map<String, JsonNode> got = new HashMap<>();
+        for (String l : Files.readAllLines(out)) got.put(Cli.JSON.readTree(l).get("request_id").asText(), Cli.JSON.readTree(l));
+        assertEquals(2, got.size());
+        assertEquals("v", got.get("b").path("metadata").path("k").asText(), "the caller's metadata, and only it");
+        assertEquals(1, got.get("b").path("metadata").size());
+        try (CpuBackend b = new CpuBackend(1); Checkpoint c = Checkpoint.open(TestModels.model("tiny-mistral")); Tokenizer tok = Tokenizer.load(TestModels.model("tiny-mistral"))) {
+            for (InferenceRequest r : read) {
+                Sequence s = new Sequence(r.id(), tok.encode(r.prompt()), r.params(), c.config().eosId(), c.config().maxPositions());
+                new Generator(Shard.whole(c, b), tok, 256).run(List.of(s));
+                assertEquals(s.text(), got.get(r.id()).get("text").asText(), r.id());
+            }
+        }
     }
 
     private static String[] concat(String[] a, String... b) {

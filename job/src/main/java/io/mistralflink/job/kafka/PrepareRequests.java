@@ -54,10 +54,7 @@ public class PrepareRequests extends ProcessFunction<RawRecord, InferenceRequest
     }
 
     @Override public void open(OpenContext ctx) {
-        Path dir = Path.of(modelDir);
-        model = ModelConfig.load(dir);
-        tokenizer = Tokenizer.load(dir);
-        template = ChatTemplate.load(dir);
+        load();
         MetricGroup g = getRuntimeContext().getMetricGroup().addGroup("inference");
         accepted = g.counter("requestsAccepted");
         deadLettered = g.counter("requestsDeadLettered");
@@ -74,8 +71,22 @@ public class PrepareRequests extends ProcessFunction<RawRecord, InferenceRequest
         }
     }
 
+    private void load() {
+        Path dir = Path.of(modelDir);
+        model = ModelConfig.load(dir);
+        tokenizer = Tokenizer.load(dir);
+        template = ChatTemplate.load(dir);
+    }
+
+    /** The same preparation outside a Flink job (a batch's Avro input): the model's tokenizer and template loaded now. */
+    public static PrepareRequests local(String modelDir, RequestValidator validator) {
+        PrepareRequests p = new PrepareRequests(modelDir, validator);
+        p.load();
+        return p;
+    }
+
     /** An {@link InferenceRequest} or a {@link DeadLetter}. */
-    Object prepare(RawRecord in) {
+    public Object prepare(RawRecord in) {
         DecodeRequests.Outcome o = DecodeRequests.decodeAndValidate(in, validator);
         if (o.deadLetter() != null) return o.deadLetter();
         GenerationRequest g = o.request();
