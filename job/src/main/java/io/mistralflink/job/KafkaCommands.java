@@ -45,9 +45,12 @@ final class KafkaCommands {
     static final String USAGE = """
               run      --model DIR [--bootstrap-servers H:P] [--prompts-topic T] [--completions-topic T]
                        [--dead-letter-topic T] [--checkpoint-interval-ms 1000] [--savepoint PATH]
-                       [--savepoint-dir DIR] [--transactional-id-prefix mistral-flink] [--cluster] [pipeline options]
+                       [--savepoint-dir DIR] [--transactional-id-prefix mistral-flink] [--cluster] [--until-latest]
+                       [pipeline options]
                        Kafka -> Kafka until Ctrl-C, on a local MiniCluster; without --bootstrap-servers on an
-                       embedded broker; --cluster: submit to the cluster of the surrounding `flink run` and return
+                       embedded broker; --cluster: submit to the cluster of the surrounding `flink run` and return;
+                       --until-latest: answer the prompts up to the latest offsets at start, then finish (a
+                       scheduled batch run; the next one starts where this one's committed offsets end)
               produce  --bootstrap-servers H:P --file F.jsonl [--topic prompts]
               consume  --bootstrap-servers H:P [--topic completions] [--follow] [--count N]
               demo     [--count 8] [--model DIR] [--max-new-tokens 24]: embedded broker + job, Brown-corpus prompts
@@ -71,7 +74,7 @@ final class KafkaCommands {
 
     static Args runArgs(String[] argv) {
         return new Args("run", argv, 1, with(with(PipelineArgs.OPTIONS, TOPIC_OPTIONS),
-                List.of("checkpoint-interval-ms", "savepoint", "savepoint-dir", "partitions", "transactional-id-prefix")), List.of("cluster"));
+                List.of("checkpoint-interval-ms", "savepoint", "savepoint-dir", "partitions", "transactional-id-prefix")), List.of("cluster", "until-latest"));
     }
 
     /** Restarts for a job meant to run for days: keep trying, a few seconds apart. */
@@ -102,7 +105,7 @@ final class KafkaCommands {
         }
         out.flush();
         StreamExecutionEnvironment env = PipelineArgs.localEnvironment(config, jobConfiguration(checkpointMs, a.get("savepoint", null)));
-        KafkaJob.build(env, new KafkaIo(bootstrap, topics, txPrefix), config, KafkaJob.Options.defaults(config));
+        KafkaJob.build(env, new KafkaIo(bootstrap, topics, txPrefix), config, KafkaJob.Options.defaults(config).untilLatest(a.flag("until-latest")));
         JobClient job;
         try {
             job = env.executeAsync("mistral-flink run");
@@ -164,7 +167,8 @@ final class KafkaCommands {
         if (!a.has("bootstrap-servers")) throw new Args.UsageException("run --cluster: --bootstrap-servers is required (no embedded broker on a cluster)");
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(KafkaJob.configuration(checkpointMs, a.get("savepoint", null)));
         env.setBufferTimeout(config.bufferTimeoutMs());
-        KafkaJob.build(env, new KafkaIo(a.required("bootstrap-servers"), topics, txPrefix), config, KafkaJob.Options.defaults(config));
+        KafkaJob.build(env, new KafkaIo(a.required("bootstrap-servers"), topics, txPrefix), config,
+                KafkaJob.Options.defaults(config).untilLatest(a.flag("until-latest")));
         try {
             JobClient job = env.executeAsync("mistral-flink run");
             out.println("job " + job.getJobID() + " submitted (" + io.mistralflink.operators.pipeline.Pipeline.slots(config) + " slots)");

@@ -51,11 +51,14 @@ public final class KafkaJob {
      * @param groupId          the source's consumer group (offsets committed on checkpoints, for monitoring)
      * @param modelId          written into every completion
      * @param maxNewTokensLimit requests asking for more are dead-lettered
+     * @param untilLatest      read up to the prompts' latest offsets at start, answer them and finish (a scheduled batch run)
      */
-    public record Options(String groupId, String modelId, int maxNewTokensLimit) {
+    public record Options(String groupId, String modelId, int maxNewTokensLimit, boolean untilLatest) {
         public static Options defaults(PipelineConfig config) {
-            return new Options("mistral-flink", Path.of(config.modelDir()).getFileName().toString(), RequestValidator.DEFAULT_MAX_NEW_TOKENS_LIMIT);
+            return new Options("mistral-flink", Path.of(config.modelDir()).getFileName().toString(), RequestValidator.DEFAULT_MAX_NEW_TOKENS_LIMIT, false);
         }
+
+        public Options untilLatest(boolean b) { return new Options(groupId, modelId, maxNewTokensLimit, b); }
     }
 
     private KafkaJob() {}
@@ -63,7 +66,7 @@ public final class KafkaJob {
     /** Adds the job to {@code env}; {@link #configuration} gives the checkpointing it needs. */
     public static void build(StreamExecutionEnvironment env, KafkaIo io, PipelineConfig config, Options options) {
         int r = config.parallelism();
-        DataStream<RawRecord> raw = env.fromSource(io.promptSource(options.groupId()), WatermarkStrategy.noWatermarks(), "prompts")
+        DataStream<RawRecord> raw = env.fromSource(io.promptSource(options.groupId(), options.untilLatest()), WatermarkStrategy.noWatermarks(), "prompts")
                 .uid("prompts-source").setParallelism(r);
         SingleOutputStreamOperator<InferenceRequest> requests = raw
                 .process(new PrepareRequests(config.modelDir(), new RequestValidator(options.maxNewTokensLimit())))

@@ -60,4 +60,31 @@ class KafkaJobEndToEndTest {
             assertTrue(deadLetters.until(r -> false, Duration.ZERO, Duration.ofMillis(300)).isEmpty(), "no dead letters");
         }
     }
+
+    /**
+     * {@code run --until-latest}, a scheduled batch over Kafka: a run answers the prompts that were on the
+     * topic when it started and finishes by itself; a second run with the same group answers only what was
+     * produced after the first began. Every request exactly once, as the engine answers it.
+     */
+    @Test void untilLatestRunsAnswerWhatWasThereAndFinish() throws Exception {
+        Path model = KafkaJobSupport.model();
+        List<GenerationRequest> first = KafkaJobSupport.requests("first-", 12, 1, 16, 7), second = KafkaJobSupport.requests("second-", 6, 1, 16, 8);
+        List<GenerationRequest> all = new ArrayList<>(first);
+        all.addAll(second);
+        Map<String, Sequence> want = KafkaJobSupport.oracle(model, all);
+        PipelineConfig config = PipelineConfig.defaults(model.toString()).withStages(2).withLanes(2).withSequencesPerLane(8)
+                .withMaxBatchTokens(128).withThreadsPerStage(1);
+        KafkaJob.Options options = KafkaJobSupport.options(config, 512).untilLatest(true);
+        try (EmbeddedKafka kafka = EmbeddedKafka.builder().partitions(2).start();
+             KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions")) {
+            KafkaJobSupport.produce(kafka, first);
+            KafkaJobSupport.start(kafka, config, KafkaJobSupport.noRestarts(), options).getJobExecutionResult().get(120, TimeUnit.SECONDS);
+            assertEquals(first.size(), completions.atLeast(first.size(), Duration.ofSeconds(10), Duration.ofMillis(500)).size(),
+                    "the first run answered what it found, and nothing more");
+            KafkaJobSupport.produce(kafka, second);
+            KafkaJobSupport.start(kafka, config, KafkaJobSupport.noRestarts(), options).getJobExecutionResult().get(120, TimeUnit.SECONDS);
+            completions.atLeast(all.size(), Duration.ofSeconds(10), Duration.ofSeconds(1));
+            KafkaJobSupport.assertMatchesEngine(want, completions.completions(), model.getFileName().toString());
+        }
+    }
 }

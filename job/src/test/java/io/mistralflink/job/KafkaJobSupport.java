@@ -155,7 +155,7 @@ final class KafkaJobSupport {
     }
 
     static KafkaJob.Options options(PipelineConfig config, int maxNewTokensLimit) {
-        return new KafkaJob.Options("test", Path.of(config.modelDir()).getFileName().toString(), maxNewTokensLimit);
+        return new KafkaJob.Options("test", Path.of(config.modelDir()).getFileName().toString(), maxNewTokensLimit, false);
     }
 
     static void produce(EmbeddedKafka kafka, List<GenerationRequest> requests) throws Exception {

@@ -113,7 +113,14 @@ public final class KafkaIo implements Serializable {
     }
 
     /** Unbounded source of the prompts topic. */
-    public KafkaSource<RawRecord> promptSource(String groupId) {
+    public KafkaSource<RawRecord> promptSource(String groupId) { return promptSource(groupId, false); }
+
+    /**
+     * Source of the prompts topic from the group's committed offsets (else the earliest); with
+     * {@code untilLatest}, bounded at the latest offsets when the job starts: a scheduled run answers what
+     * arrived since the last one and finishes.
+     */
+    public KafkaSource<RawRecord> promptSource(String groupId, boolean untilLatest) {
         var b = KafkaSource.<RawRecord>builder()
                 .setBootstrapServers(bootstrapServers)
                 .setTopics(topics.prompts())
@@ -124,6 +131,7 @@ public final class KafkaIo implements Serializable {
                 .setProperty(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed")
                 .setProperty("commit.offsets.on.checkpoint", "true");
         consumerProperties.forEach(b::setProperty);
+        if (untilLatest) b.setBounded(OffsetsInitializer.latest());
         return b.build();
     }
 
