@@ -26,7 +26,8 @@ __device__ __forceinline__ float round_bf(float f) { return bf2f(f2bf(f)); }
 __device__ __forceinline__ float lo16(unsigned u) { return __uint_as_float(u << 16); }
 __device__ __forceinline__ float hi16(unsigned u) { return __uint_as_float(u & 0xffff0000u); }
 
-__device__ __forceinline__ float warp_sum(float v) {
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
@@ -36,14 +37,19 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
-/** Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result. */
-__device__ __forceinline__ float block_sum(float v, float* scratch /* >= 32 floats */) {
+/**
+ * Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result. The
+ * butterfly adds the same pairs in every lane and every warp reduces the same 32 partials, so all
+ * threads get bit-identical results (a block may branch on them).
+ */
+template <typename T>
+__device__ __forceinline__ T block_sum(T v, T* scratch /* >= 32 values */) {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     v = warp_sum(v);
     __syncthreads();
     if (lane == 0) scratch[warp] = v;
     __syncthreads();
-    float t = lane < warps ? scratch[lane] : 0.f;
+    T t = lane < warps ? scratch[lane] : T(0);
     return warp_sum(t);
 }
 
@@ -55,23 +61,4 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
     __syncthreads();
     float t = lane < warps ? scratch[lane] : NEG_INF;
     return warp_max(t);
-}
-
-__device__ __forceinline__ double warp_sum_d(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-/**
- * block_sum in double. The butterfly adds the same pairs in every lane and every warp reduces the same
- * 32 partials, so all threads get bit-identical results (a block may branch on them).
- */
-__device__ __forceinline__ double block_sum_d(double v, double* scratch /* >= 32 doubles */) {
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    v = warp_sum_d(v);
-    __syncthreads();
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    double t = lane < warps ? scratch[lane] : 0.0;
-    return warp_sum_d(t);
 }

@@ -77,7 +77,7 @@ __device__ double mass_upto(const float* __restrict__ row, int vocab, unsigned l
         float v = row[i];
         if (sort_key(v, i) <= bound) s += weight(v, max, invT);
     }
-    return block_sum_d(s, scratch);
+    return block_sum(s, scratch);
 }
 
 /** What the prefix measure F must satisfy: count >= x (top-k), F / total >= x (top-p, as the host tests it), F > x (the draw). */
@@ -88,7 +88,7 @@ enum Crossing { COUNT_AT_LEAST, SHARE_AT_LEAST, MASS_ABOVE };
  * the tokens with key <= min(K, bound), 1 (COUNT_AT_LEAST) or their weight. If no key passes (only
  * through rounding), bound: the last token of the set, where the host falls back too. Token ids are
  * below 2^lowBits. Every thread must call it, and every thread gets the same answer (its branches
- * depend only on block_sum_d results, which are bit-identical in all threads).
+ * depend only on block_sum results, which are bit-identical in all threads).
  *
  * Bit b of the answer (from the top): with the bits above it fixed in lo (bits below 0), t = lo with
  * bits 0..b-1 set is the largest key whose bit b is 0; if F(t) passes, bit b is 0, else 1. F(t) is the
@@ -109,7 +109,7 @@ __device__ unsigned long long bisect(const float* __restrict__ row, int vocab, i
             unsigned long long key = sort_key(v, i);
             if (key >= lo && key <= hi) s += test == COUNT_AT_LEAST ? 1.0 : weight(v, max, invT);
         }
-        double f = below + block_sum_d(s, scratch);
+        double f = below + block_sum(s, scratch);
         bool pass = test == COUNT_AT_LEAST ? f >= x : test == SHARE_AT_LEAST ? f / total >= x : f > x;
         if (!pass) {
             if (t >= bound) return bound;   // F(bound) fails: no key passes (the same in every thread)
