@@ -21,7 +21,7 @@ public interface Backend extends AutoCloseable {
     Weight weight(Tensor stored);
 
     /**
-     * Matrices of one width that multiply the same input (attention's q, k, v), stored side by side where a
+     * Matrices of one width that multiply the same input (attention's q, k, v; SwiGLU's gate and up), stored side by side where a
      * backend can, so that {@link #matmul(Activation, Weight[], Activation[])} over them is one product.
      */
     default Weight[] weights(Tensor... stored) {

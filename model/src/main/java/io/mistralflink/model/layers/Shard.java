@@ -64,9 +64,9 @@ public final class Shard implements AutoCloseable {
                 }
                 moe = new MixtureOfExperts(w.linear(m + "gate.weight", c.experts(), c.dim()), w1, w2, w3, c.expertsPerToken());
             } else {
-                ffn = new FeedForward(w.linear(p + "mlp.gate_proj.weight", c.hiddenDim(), c.dim()),
-                        w.linear(p + "mlp.down_proj.weight", c.dim(), c.hiddenDim()),
-                        w.linear(p + "mlp.up_proj.weight", c.hiddenDim(), c.dim()));
+                Weight[] gateUp = backend.weights(ckpt.tensor(p + "mlp.gate_proj.weight", c.hiddenDim(), c.dim()),
+                        ckpt.tensor(p + "mlp.up_proj.weight", c.hiddenDim(), c.dim()));
+                ffn = new FeedForward(new Linear(gateUp[0]), w.linear(p + "mlp.down_proj.weight", c.dim(), c.hiddenDim()), new Linear(gateUp[1]));
             }
             blocks[l - from] = new TransformerBlock(w.norm(p + "input_layernorm.weight", c),
                     attention, w.norm(p + "post_attention_layernorm.weight", c), ffn, moe);

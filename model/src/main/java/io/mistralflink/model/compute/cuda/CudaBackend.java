@@ -38,7 +38,7 @@ import static org.bytedeco.cuda.global.cudart.*;
  * F16 and F32 ones are rounded to bf16 at upload, to nearest even); norm gains stay fp32.
  * Activations (the residual stream, norms, rotary, softmax, SwiGLU) are fp32. A matmul rounds its
  * input rows to bf16 and multiplies with fp32 accumulation and fp32 output (cuBLAS {@code
- * cublasGemmEx}, bf16 x bf16 -> fp32, {@code CUBLAS_COMPUTE_32F}; for a few rows, a GEMV kernel with the
+ * cublasGemmEx}, bf16 x bf16 -> fp32, {@code CUBLAS_COMPUTE_32F}; for one row, a GEMV kernel with the
  * same roundings). The rolling KV caches hold bf16. Rotary angles are the CPU backend's own fp32 values
  * (tables computed on the host). So logits differ from the CPU engine (fp32 activations throughout) by
  * the rounding of matmul inputs and cached keys/values to bf16: see the GPU tests for the tolerance.
@@ -55,7 +55,8 @@ import static org.bytedeco.cuda.global.cudart.*;
  * H200 at batch 32 that is 31 ms a step against 71 ms for the GEMV, which re-reads its inputs per row).
  *
  * <p>Every piece of device work goes through one {@link Stream}; a decode step of a shape seen before is
- * replayed as a CUDA graph (disable with {@code -Dmistralflink.cuda.graphs=false}).
+ * replayed as CUDA graphs, launched in segments as the host issues them (disable with
+ * {@code -Dmistralflink.cuda.graphs=false}).
  *
  * <p>Sampling (greedy, temperature, top-k, top-p) runs on the device with the host {@code Sampler}'s
  * draw for each row's (seed, step): only token ids are read back, never logits.
@@ -72,12 +73,12 @@ public final class CudaBackend implements Backend {
     /** The context each thread last made current, over every backend of the JVM (one per GPU a stage uses). */
     private static final ThreadLocal<CUctx_st> CURRENT = new ThreadLocal<>();
     private String decodeAttention;   // auto | tiled | warp
-    private final int gemvMaxRows, splitKMax, splitKWaves, moeGemvPairs, attentionBlocksPerSm;
+    private final int splitKMax, splitKWaves, moeGemvPairs, attentionBlocksPerSm;
     private final List<Long> deferredFrees = new ArrayList<>();
     private final List<Long> weights = new ArrayList<>();
     private final Map<Tensor, CudaWeight> uploaded = new IdentityHashMap<>();
     private final Map<Weight[], Long> expertPointers = new IdentityHashMap<>();
-    private final Map<String, Rope> ropes = new HashMap<>();
+    private final Map<RopeKey, Rope> ropes = new HashMap<>();
     private final java.util.Set<Act> loose = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
     private Pointer readback;
     private long readbackBytes;
@@ -89,6 +90,7 @@ public final class CudaBackend implements Backend {
     private AttentionBatch metaBatch;
     private long metaInts, metaBases;
     private int metaMaxKeys, metaGen = -1;
+    private int[] metaPositions = new int[0];   // row r's position, as the decode kernels rotate at it
     private int[] posRef, posCopy;
     private long posPtr;
     private int posGen = -1;
@@ -101,6 +103,8 @@ public final class CudaBackend implements Backend {
         final long f32;
         long bf16;
         boolean bfValid, zeroPending = true, released;
+        /** A rotary embedding asked for and not yet applied (see {@link #rotary}). */
+        Rotation rotation;
         final int gen;
         final boolean loose;
         Act(int rows, int cols, long f32, int gen, boolean loose) {
@@ -110,6 +114,11 @@ public final class CudaBackend implements Backend {
         public int cols() { return cols; }
         long elems() { return (long) rows * cols; }
     }
+
+    /** Rotary embeddings of q and k at positions (device copy pos, host copy hostPositions), not yet applied. */
+    private record Rotation(Act q, Act k, Rope rope, long pos, int[] hostPositions, int headDim) {}
+
+    private record RopeKey(double theta, int headDim) {}
 
     private static final class Rope {
         final float[] invFreq;
@@ -151,10 +160,10 @@ public final class CudaBackend implements Backend {
         arch = "sm_" + major[0] + minor[0];
         sms = smCount[0];
         kernels = new Kernels(arch);
-        stream = new Stream(Boolean.parseBoolean(System.getProperty("mistralflink.cuda.graphs", "true")));
+        stream = new Stream(Boolean.parseBoolean(System.getProperty("mistralflink.cuda.graphs", "true")),
+                Integer.getInteger("mistralflink.cuda.graphSegment", 64));
         pool = new DevicePool(256L << 20);
         staging = new Staging(4L << 20);
-        gemvMaxRows = Integer.getInteger("mistralflink.cuda.gemvRows", 8);
         splitKMax = Integer.getInteger("mistralflink.cuda.splitK", 16);
         splitKWaves = Integer.getInteger("mistralflink.cuda.splitKWaves", 1);
         moeGemvPairs = Integer.getInteger("mistralflink.cuda.moeGemvPairs", 8);
@@ -180,8 +189,15 @@ public final class CudaBackend implements Backend {
 
     public long weightBytes() { return weightBytes; }
 
-    /** Kernel launches, graph launches and graph captures so far. */
-    public String counters() { return "launches=" + stream.launches + " graphLaunches=" + stream.graphLaunches + " captures=" + stream.captures; }
+    /** Kernel launches, graph launches and graph captures so far; the host and device time of a replayed step. */
+    /** Starts the replay timings of {@link #counters} afresh. */
+    public void resetReplayTimings() { stream.replayHostNanos = stream.replayDeviceNanos = stream.replays = 0; }
+
+    public String counters() {
+        return "launches=" + stream.launches + " graphLaunches=" + stream.graphLaunches + " captures=" + stream.captures
+                + String.format(" replay: host %.1f us, device %.1f us", stream.replays == 0 ? 0.0 : stream.replayHostNanos / 1e3 / stream.replays,
+                        stream.replays == 0 ? 0.0 : stream.replayDeviceNanos / 1e3 / stream.replays);
+    }
 
     private void bind() {
         if (closed) throw new IllegalStateException("CUDA backend closed");
@@ -211,6 +227,7 @@ public final class CudaBackend implements Backend {
         Act x = (Act) a;
         if (x.released) throw new IllegalStateException("activation used after release()");
         if (!x.loose && x.gen != pool.generation()) throw new IllegalStateException("activation used after its step closed");
+        if (x.rotation != null) rotate(x.rotation);
         return x;
     }
 
@@ -243,9 +260,9 @@ public final class CudaBackend implements Backend {
     private int grid(long n) { return (int) Math.max(1, Math.min((n + 255) / 256, (long) sms * 16)); }
 
     private void k(String name, int gx, int gy, int gz, int bx, int smem, long... args) {
-        if (args.length != kernels.arity(name))
-            throw new IllegalArgumentException("kernel " + name + " takes " + kernels.arity(name) + " arguments, given " + args.length);
-        stream.launch(kernels.get(name), name, gx, gy, gz, bx, smem, args);
+        Kernels.Kernel kn = kernels.get(name);
+        if (args.length != kn.arity()) throw new IllegalArgumentException("kernel " + name + " takes " + kn.arity() + " arguments, given " + args.length);
+        stream.launch(kn.f(), name, gx, gy, gz, bx, smem, args);
     }
 
     private long uploadInts(int[] data) {
@@ -518,9 +535,15 @@ public final class CudaBackend implements Backend {
         Act a = act(x), o = act(out);
         ensureZero(a);
         long ob = bf16Buffer(o);
-        k("rms_norm", a.rows, 1, 1, a.cols >= 1024 ? 1024 : 256, 0, a.f32, ((CudaWeight) gain).ptr, o.f32, ob, a.cols, Stream.f(eps));
+        k("rms_norm", a.rows, 1, 1, rmsThreads(a.cols), 0, a.f32, ((CudaWeight) gain).ptr, o.f32, ob, a.cols, Stream.f(eps));
         o.zeroPending = false;
         o.bfValid = true;
+    }
+
+    /** Threads of an RMSNorm block: about 4 values each; the kernel keeps at most RMS_VPT (12) per thread in registers. */
+    private static int rmsThreads(int dim) {
+        if (dim > 12 * 1024) throw new IllegalArgumentException("RMSNorm over " + dim + " values: the CUDA kernel takes at most " + 12 * 1024);
+        return Math.min(1024, Math.max(32, ((dim + 3) / 4 + 31) / 32 * 32));
     }
 
     @Override public void addRmsNorm(Activation acc, Activation x, Weight gain, float eps, Activation out) {
@@ -529,7 +552,7 @@ public final class CudaBackend implements Backend {
         ensureZero(a);
         ensureZero(d);
         long ob = bf16Buffer(o);
-        k("add_rms_norm", a.rows, 1, 1, a.cols >= 1024 ? 1024 : 256, 0, a.f32, d.f32, ((CudaWeight) gain).ptr, o.f32, ob, a.cols, Stream.f(eps));
+        k("add_rms_norm", a.rows, 1, 1, rmsThreads(a.cols), 0, a.f32, d.f32, ((CudaWeight) gain).ptr, o.f32, ob, a.cols, Stream.f(eps));
         written(a);
         o.zeroPending = false;
         o.bfValid = true;
@@ -564,7 +587,7 @@ public final class CudaBackend implements Backend {
                 blocks += (w[i].rows + perBlock - 1) / perBlock;
             }
             args[9] = xb; args[10] = kk; args[11] = m; args[12] = split;
-            k("gemv" + gemvTile(m), blocks, 1, 1, 256, 0, args);
+            k("gemv1", blocks, 1, 1, 256, 0, args);
         } else if (w.length > 1 && w.length <= 3 && stacked(w)) {
             // One GEMM over the stacked matrices, then its columns go to the projections' outputs: at 64 rows
             // of the 7B shape on an H200, 18 + 4 us a layer against 38 us for q, k, v apart (ncu).
@@ -580,20 +603,35 @@ public final class CudaBackend implements Backend {
         for (Act out : o) written(out);
     }
 
-    /** SwiGLU's gate and up projections in one GEMV launch that also applies silu(gate) * up (few rows). */
+    /**
+     * SwiGLU's gate and up projections: few rows, one GEMV launch that also applies silu(gate) * up; more
+     * rows, one GEMM where the two lie side by side ({@link #weights(Tensor...)}).
+     */
     @Override public void swiGlu(Activation x, Weight gate, Weight up, Activation out) {
         bind();
         Act a = act(x), o = act(out);
         CudaWeight g = (CudaWeight) gate, u = (CudaWeight) up;
-        if (!gemv(a.rows, a.cols) || g.rows != u.rows) {
+        boolean fused = gemv(a.rows, a.cols), stacked = stacked(new CudaWeight[]{g, u});
+        if (g.rows != u.rows || !fused && !stacked) {
             Backend.super.swiGlu(x, gate, up, out);
             return;
         }
         if (g.cols != a.cols || u.cols != a.cols || o.cols != g.rows || o.rows != a.rows)
             throw new IllegalArgumentException("swiGlu " + a.rows + "x" + a.cols + " by " + g.rows + "x" + g.cols + " into " + o.rows + "x" + o.cols);
         long xb = bf16Of(a);
+        if (!fused) {
+            // Many rows: one GEMM over gate and up side by side (H200, 64 rows: 66 us against 2 x 35), then SwiGLU over its halves.
+            long n = 2L * g.rows, bytes = 4L * a.rows * n, wide = scratch(bytes);
+            gemm(a.rows, new CudaWeight(g.ptr, (int) n, g.cols, false), xb, wide);
+            long total = (long) a.rows * g.rows;
+            k("silu_mul_stacked", grid(total), 1, 1, 256, 0, wide, o.f32, bf16Buffer(o), g.rows, total);
+            if (inStep) pool.release(wide, bytes);
+            o.zeroPending = false;
+            o.bfValid = true;
+            return;
+        }
         int n = g.rows, split = n >= 8192 ? 1 : n >= 2048 ? 2 : 4, perBlock = 4 / split;
-        k("swiglu" + gemvTile(a.rows), (n + perBlock - 1) / perBlock, 1, 1, 256, 0, g.ptr, u.ptr, xb, o.f32, bf16Buffer(o), n, a.cols, a.rows, split);
+        k("swiglu1", (n + perBlock - 1) / perBlock, 1, 1, 256, 0, g.ptr, u.ptr, xb, o.f32, bf16Buffer(o), n, a.cols, a.rows, split);
         o.zeroPending = false;
         o.bfValid = true;
     }
@@ -605,7 +643,8 @@ public final class CudaBackend implements Backend {
         return true;
     }
 
-    private boolean gemv(int rows, int cols) { return rows <= gemvMaxRows && cols % 8 == 0; }
+    /** The GEMV kernels serve one row: from two rows on cuBLAS is faster (see gemv.cu). */
+    private static boolean gemv(int rows, int cols) { return rows == 1 && cols % 8 == 0; }
 
     /**
      * Warps per output feature of a GEMV: enough blocks (about 3,000: four waves of six resident blocks on
@@ -617,10 +656,9 @@ public final class CudaBackend implements Backend {
         return s;
     }
 
-    /** Which decode attention kernel runs: auto (by batch shape), tiled (a lane per key) or warp (a warp per key). For tests. */
+    /** Which decode attention kernel runs: auto (by batch shape), tiled2 or tiled4 (two or four lanes per key). For tests. */
     void decodeAttention(String mode) { decodeAttention = mode; }
 
-    private static int gemvTile(int rows) { return rows <= 1 ? 1 : rows <= 2 ? 2 : rows <= 4 ? 4 : 8; }
 
     /** out = x W^T through cuBLAS, in K slices summed by a kernel where that keeps more SMs busy ({@link #splitK}). */
     private void gemm(int m, CudaWeight w, long xb, long out) {
@@ -651,20 +689,30 @@ public final class CudaBackend implements Backend {
         return s;
     }
 
+    /**
+     * Deferred: the decode attention kernels rotate q and the fresh key as they read them, which saves a
+     * launch per layer; any other reader of q or k (through {@link #act}) applies the rotation first.
+     */
     @Override public void rotary(Activation q, Activation k, int headDim, int[] positions, double theta) {
         bind();
         Act a = act(q), b = act(k);
+        if (a.rows != positions.length || b.rows != positions.length)
+            throw new IllegalArgumentException("rotary of " + a.rows + " and " + b.rows + " rows at " + positions.length + " positions");
         ensureZero(a);
         ensureZero(b);
-        Rope rope = ropes.computeIfAbsent(theta + "/" + headDim, key -> new Rope(theta, headDim));
+        Rope rope = ropes.computeIfAbsent(new RopeKey(theta, headDim), key -> new Rope(theta, headDim));
         int max = 0;
         for (int p : positions) max = Math.max(max, p);
         ensureRope(rope, max + 1);
-        long pos = positions(positions);
-        long pairs = (long) a.rows * (a.cols / 2 + b.cols / 2);
-        k("rotary", (int) ((pairs + 255) / 256), 1, 1, 256, 0, a.f32, b.f32, rope.cos, rope.sin, pos, a.rows, a.cols, b.cols, headDim);
+        a.rotation = b.rotation = new Rotation(a, b, rope, positions(positions), positions.clone(), headDim);
         written(a);
         written(b);
+    }
+
+    private void rotate(Rotation r) {
+        r.q.rotation = r.k.rotation = null;
+        long pairs = (long) r.q.rows * (r.q.cols / 2 + r.k.cols / 2);
+        k("rotary", (int) ((pairs + 255) / 256), 1, 1, 256, 0, r.q.f32, r.k.f32, r.rope.cos, r.rope.sin, r.pos, r.q.rows, r.q.cols, r.k.cols, r.headDim);
     }
 
     private long positions(int[] positions) {
@@ -704,6 +752,9 @@ public final class CudaBackend implements Backend {
 
     @Override public void attention(Activation q, Activation k, Activation v, Activation out, AttentionBatch b, int layer) {
         bind();
+        Rotation rot = ((Act) q).rotation;
+        if (rot != null && (rot.q != q || rot.k != k)) rot = null;   // not q and k's own: act() applies it
+        if (rot != null) rot.q.rotation = rot.k.rotation = null;
         Act qa = act(q), ka = act(k), va = act(v), o = act(out);
         ensureZero(qa);
         ensureZero(ka);
@@ -714,18 +765,15 @@ public final class CudaBackend implements Backend {
         boolean decodeOnly = true;
         for (Segment sg : b.segments()) decodeOnly &= sg.length() == 1;
         int group = heads / b.kvHeads(), lanes = hd / 32;
-        // Decode: a block per (row, key/value head) serves the whole query group. A lane per key (tiled) where
-        // there are blocks enough to fill the SMs without splitting rows much; else a warp per key, whose
-        // blocks finish a short part of a row sooner (H200, 7B shape: tiled 2% faster at batch 64, a warp
-        // per key 3% at batch 1).
-        boolean tiled = switch (decodeAttention) {
-            case "tiled" -> true;
-            case "warp" -> false;
-            default -> (long) rows * b.kvHeads() >= sms;
+        // Decode: a block per (row, key/value head) serves the whole query group; each warp takes tiles of 32/L
+        // keys, L lanes scoring a key (H200, 7B shape, device time of a step: L = 4 0.4-0.8% faster than L = 2 at batch
+        // 16 and 64, L = 2 0.5% faster at 256).
+        int tiledLanes = switch (decodeAttention) {
+            case "tiled2" -> 2;
+            case "tiled4" -> 4;
+            default -> (long) rows * b.kvHeads() < 4L * sms ? 4 : 2;
         };
-        int tiledSmem = (group + 2) * hd * 4 + 4 * 32 * hd * 2;
-        tiled &= tiledSmem <= 48 << 10;
-        int decodeSmem = tiled ? tiledSmem : 8 * group * hd * 4;
+        int decodeSmem = (group + 2) * hd * 4 + Math.max(4 * (32 / tiledLanes) * hd * 2, 4 * group * hd * 4);   // value tiles, then partial sums
         boolean grouped = decodeOnly && heads % b.kvHeads() == 0 && Integer.bitCount(group) == 1 && group <= 8
                 && Integer.bitCount(lanes) == 1 && lanes <= 8 && decodeSmem <= 48 << 10;
         // Few blocks (small decode batches): each also takes one of `splits` equal parts of its row's keys, so
@@ -737,9 +785,14 @@ public final class CudaBackend implements Backend {
         long partial = splits > 1 ? scratch(4L * rows * heads * splits * (hd + 2)) : 0;
         long ob = bf16Buffer(o);
         float scale = (float) (1.0 / Math.sqrt(hd));
+        if (rot != null && !(grouped && rot.headDim == hd && Arrays.equals(rot.hostPositions, metaPositions))) {
+            rotate(rot);
+            rot = null;
+        }
         if (grouped) {
-            k("attention_decode_" + (tiled ? "tiled_" : "") + group + "x" + lanes, rows, b.kvHeads(), splits, tiled ? 128 : 256, decodeSmem, qa.f32, ka.f32, va.f32, o.f32, ob,
-                    metaInts, metaBases, layer, heads, b.kvHeads(), b.window(), Stream.f(scale), partial);
+            k("attention_decode_tiled" + tiledLanes + "_" + group + "x" + lanes, rows, b.kvHeads(), splits, 128, decodeSmem, qa.f32, ka.f32, va.f32, o.f32, ob,
+                    metaInts, metaBases, layer, heads, b.kvHeads(), b.window(), Stream.f(scale), partial,
+                    rot == null ? 0 : rot.rope.cos, rot == null ? 0 : rot.rope.sin);
         } else {
             int block = metaMaxKeys > 128 && splits == 1 ? 256 : 128;   // a row of up to 256 keys in one tile
             k("attention", rows, heads, splits, block, 4 * (hd + block + 32 + (block / 32) * hd), qa.f32, ka.f32, va.f32, o.f32, ob, metaInts, metaBases,
@@ -774,6 +827,8 @@ public final class CudaBackend implements Backend {
                 maxKeys = Math.max(maxKeys, Math.min(b.window(), pos + 1));
             }
         }
+        metaPositions = new int[rows];
+        for (int r = 0; r < rows; r++) metaPositions[r] = meta[r * 6];
         metaInts = uploadInts(meta);
         metaBases = uploadLongs(bases);
         metaMaxKeys = maxKeys;

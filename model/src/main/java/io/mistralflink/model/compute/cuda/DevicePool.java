@@ -1,10 +1,8 @@
 package io.mistralflink.model.compute.cuda;
 
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 
 import static org.bytedeco.cuda.global.cudart.cuMemFree;
 
@@ -18,7 +16,9 @@ import static org.bytedeco.cuda.global.cudart.cuMemFree;
 final class DevicePool implements AutoCloseable {
     private long base, capacity, used, overflowBytes;
     private final List<Long> overflow = new ArrayList<>();
-    private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
+    /** Released buffers by size class ({@link #classIndex}): a stack of addresses each, no boxing (a step allocates hundreds). */
+    private long[][] free = new long[0][];
+    private int[] freeCount = new int[0];
     private int generation;
 
     DevicePool(long initialBytes) {
@@ -42,10 +42,17 @@ final class DevicePool implements AutoCloseable {
         return bytes <= mid ? mid : p << 1;
     }
 
+    /** A dense index of a size class: 256-byte steps to 64 KiB, then two classes per power of two. */
+    static int classIndex(long sizeClass) {
+        if (sizeClass <= 65536) return (int) (sizeClass >> 8);
+        int log = 63 - Long.numberOfLeadingZeros(sizeClass);
+        return 256 + 2 * (log - 16) + (sizeClass == 1L << log ? 0 : 1);
+    }
+
     long alloc(long bytes) {
         bytes = sizeClass(bytes);
-        ArrayDeque<Long> list = free.get(bytes);
-        if (list != null && !list.isEmpty()) return list.pop();
+        int c = classIndex(bytes);
+        if (c < freeCount.length && freeCount[c] > 0) return free[c][--freeCount[c]];
         if (used + bytes <= capacity) {
             long p = base + used;
             used += bytes;
@@ -57,14 +64,23 @@ final class DevicePool implements AutoCloseable {
         return p;
     }
 
-    void release(long p, long bytes) { free.computeIfAbsent(sizeClass(bytes), b -> new ArrayDeque<>()).push(p); }
+    void release(long p, long bytes) {
+        int c = classIndex(sizeClass(bytes));
+        if (c >= free.length) {
+            free = Arrays.copyOf(free, c + 1);
+            freeCount = Arrays.copyOf(freeCount, c + 1);
+        }
+        if (free[c] == null) free[c] = new long[8];
+        if (freeCount[c] == free[c].length) free[c] = Arrays.copyOf(free[c], 2 * freeCount[c]);
+        free[c][freeCount[c]++] = p;
+    }
 
     /**
      * Reclaims everything (the stream must be idle). Returns true when the block moved (it grew), so
      * addresses baked into graphs are stale.
      */
     boolean reset() {
-        free.clear();
+        Arrays.fill(freeCount, 0);
         generation++;
         boolean moved = false;
         if (!overflow.isEmpty()) {

@@ -30,8 +30,10 @@ final class Kernels {
     static final List<String> SOURCES = List.of("elementwise.cu", "attention.cu", "gemv.cu", "moe.cu", "sampling.cu");
     static final String HEADER = "common.cuh";
 
-    private final Map<String, CUfunc_st> functions = new HashMap<>();
-    private final Map<String, Integer> arity = new HashMap<>();
+    /** A loaded kernel and its parameter count (checked at each launch). */
+    record Kernel(CUfunc_st f, int arity) {}
+
+    private final Map<String, Kernel> kernels = new HashMap<>();
 
     Kernels(String arch) {
         String header = resource(HEADER);
@@ -40,19 +42,19 @@ final class Kernels {
             try (BytePointer cubin = compile(file, resource(file), header, arch)) {
                 check(cuModuleLoadData(module, cubin), "cuModuleLoadData(" + file + ")");
             }
+            Map<String, Integer> arity = arities(resource(file));
             for (String name : kernelNames(resource(file))) {
                 CUfunc_st f = new CUfunc_st();
                 check(cuModuleGetFunction(f, module, name), "cuModuleGetFunction(" + name + ")");
-                functions.put(name, f);
+                kernels.put(name, new Kernel(f, arity.get(name)));
             }
-            arity.putAll(arities(resource(file)));
         }
     }
 
-    CUfunc_st get(String name) {
-        CUfunc_st f = functions.get(name);
-        if (f == null) throw new IllegalArgumentException("no kernel " + name);
-        return f;
+    Kernel get(String name) {
+        Kernel k = kernels.get(name);
+        if (k == null) throw new IllegalArgumentException("no kernel " + name);
+        return k;
     }
 
     static String resource(String name) {
@@ -65,12 +67,6 @@ final class Kernels {
     }
 
     /** How many parameters kernel {@code name} takes (launches are checked against it). */
-    int arity(String name) {
-        Integer n = arity.get(name);
-        if (n == null) throw new IllegalArgumentException("no kernel " + name);
-        return n;
-    }
-
     /** The head of a kernel up to its parameter list: {@code extern "C" __global__ void [__launch_bounds__(...)] name}. */
     private static final String KERNEL = "extern\\s+\"C\"\\s+__global__\\s+void\\s+(?:__launch_bounds__\\s*\\([^)]*\\)\\s*)?(\\w+)\\s*";
 

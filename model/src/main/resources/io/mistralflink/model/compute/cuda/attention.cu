@@ -222,13 +222,29 @@ __device__ __forceinline__ void load_bf(const bf16_t* p, float* out) {
     }
 }
 
-/** A decode block's row: its part [jBeg, jEnd) of the window, its cache, its fresh key and value. */
+/**
+ * Element d of a head (x: its headDim floats) after the rotary embedding of its position (c, s: that
+ * position's cos and sin rows, headDim/2 each; c null: x[d] as it is), halves paired as in Hugging Face,
+ * computed as the rotary kernel computes it.
+ */
+__device__ __forceinline__ float rope_at(const float* x, int d, int half, const float* c, const float* s) {
+    if (c == nullptr) return x[d];
+    if (d < half) return x[d] * c[d] - x[d + half] * s[d];
+    return x[d] * c[d - half] + x[d - half] * s[d - half];
+}
+
+/** A decode block's row: its part [jBeg, jEnd) of the window, its cache, its fresh key and value, its rotation (rc null: none). */
 struct DecodeBlock {
-    int start, jBeg, jEnd, kvDim, kvOff;
+    int start, jBeg, jEnd, kvDim, kvOff, half;
     const bf16_t* ck;
     const bf16_t* cv;
     const float* kf;
     const float* vf;
+    const float* rc;
+    const float* rs;
+
+    /** Dimension d of the fresh key, rotated, rounded to bf16 as the cache holds it. */
+    __device__ __forceinline__ float key(int d) const { return round_bf(rope_at(kf, d, half, rc, rs)); }
 };
 
 /**
@@ -236,10 +252,12 @@ struct DecodeBlock {
  * row r's keys (computed here from the row's own position, so a decode step's launch is the same at every
  * position and its graph keeps replaying). Block s == 0 stores the fresh key and value (rounded to bf16)
  * into their slot, which held position pos - W: no query of this launch reads it, the fresh ones are read
- * from k and v.
+ * from k and v. With rope tables (cosT, sinT: [position][headDim/2]; null when q and k come rotated) the
+ * block rotates q and the fresh key as it reads them, which saves the rotary launch of a decode step.
  */
 __device__ __forceinline__ DecodeBlock decode_block(const float* __restrict__ k, const float* __restrict__ v, const int* __restrict__ meta,
-                                                    const unsigned long long* __restrict__ cacheBase, int layer, int kvHeads, int headDim, int window) {
+                                                    const unsigned long long* __restrict__ cacheBase, int layer, int kvHeads, int headDim, int window,
+                                                    const float* __restrict__ cosT, const float* __restrict__ sinT) {
     int r = blockIdx.x, kvh = blockIdx.y, s = blockIdx.z, splits = gridDim.z;
     const int* m = meta + r * 6;
     int pos = m[0], off = m[2], cap = m[4];
@@ -256,10 +274,13 @@ __device__ __forceinline__ DecodeBlock decode_block(const float* __restrict__ k,
     b.cv = cv;
     b.kf = k + (long long) off * b.kvDim + b.kvOff;
     b.vf = v + (long long) off * b.kvDim + b.kvOff;
+    b.half = headDim >> 1;
+    b.rc = cosT == nullptr ? nullptr : cosT + (long long) pos * b.half;
+    b.rs = cosT == nullptr ? nullptr : sinT + (long long) pos * b.half;
     if (s == 0)
         for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
             long long slot = (long long) (pos % window) * b.kvDim + b.kvOff + d;
-            ck[slot] = f2bf(b.kf[d]);
+            ck[slot] = f2bf(b.key(d));
             cv[slot] = f2bf(b.vf[d]);
         }
     return b;
@@ -298,61 +319,6 @@ __device__ __forceinline__ void merge_warps(const float (&acc)[G][D], const floa
     }
 }
 
-/**
- * Decode attention (every segment one token long): grid (rows, kvHeads, splits), block of 256 threads.
- * A block serves the G query heads that share one key/value head, so each cached key and value is read
- * once for all of them; warp w takes keys w, w+8, ... of the block's part of the window, a lane holds
- * D = headDim/32 dimensions (a key row is one coalesced load per warp), a score is a warp sum, and each
- * warp keeps its own online softmax in registers: no barrier until the warps merge at the end. Output
- * and partials as in attention (same partial layout, same combine); parts, fresh key and slot as in
- * decode_block. Dynamic shared memory: 8*G*headDim floats.
- */
-template <int G, int D>
-__device__ __forceinline__ void attention_decode_body(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
-                                                      float* __restrict__ out, bf16_t* __restrict__ outb,
-                                                      const int* __restrict__ meta, const unsigned long long* __restrict__ cacheBase,
-                                                      int layer, int heads, int kvHeads, int window, float scale, float* __restrict__ partial) {
-    extern __shared__ float sacc[];          // [warp][G][headDim]
-    __shared__ float smax[8][G], ssum[8][G];
-    const int headDim = 32 * D;
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    int r = blockIdx.x, kvh = blockIdx.y;
-    DecodeBlock b = decode_block(k, v, meta, cacheBase, layer, kvHeads, headDim, window);
-    float qv[G][D], acc[G][D], mx[G], l[G];
-#pragma unroll
-    for (int g = 0; g < G; g++) {
-        const float* qr = q + (long long) r * heads * headDim + (long long) (kvh * G + g) * headDim + lane * D;
-#pragma unroll
-        for (int e = 0; e < D; e++) { qv[g][e] = qr[e]; acc[g][e] = 0.f; }
-        mx[g] = NEG_INF;
-        l[g] = 0.f;
-    }
-#pragma unroll 2
-    for (int j = b.jBeg + warp; j < b.jEnd; j += warps) {
-        float kd[D], vd[D];
-        if (j < b.start) {
-            load_bf<D>(b.ck + (long long) (j % window) * b.kvDim + b.kvOff + lane * D, kd);
-            load_bf<D>(b.cv + (long long) (j % window) * b.kvDim + b.kvOff + lane * D, vd);
-        } else {
-#pragma unroll
-            for (int e = 0; e < D; e++) { kd[e] = round_bf(b.kf[lane * D + e]); vd[e] = round_bf(b.vf[lane * D + e]); }
-        }
-#pragma unroll
-        for (int g = 0; g < G; g++) {
-            float dot = 0.f;
-#pragma unroll
-            for (int e = 0; e < D; e++) dot = fmaf(qv[g][e], kd[e], dot);
-            float sco = warp_sum(dot) * scale;
-            float mNew = fmaxf(mx[g], sco), c = expf(mx[g] - mNew), p = expf(sco - mNew);
-            l[g] = l[g] * c + p;
-#pragma unroll
-            for (int e = 0; e < D; e++) acc[g][e] = fmaf(p, vd[e], acc[g][e] * c);
-            mx[g] = mNew;
-        }
-    }
-    merge_warps<G, D>(acc, mx, l, sacc, &smax[0][0], &ssum[0][0], kvh, heads, out, outb, partial);
-}
-
 /** 16 bytes from global to shared memory without passing through registers (cp.async, sm_80 and later). */
 __device__ __forceinline__ void copy_async16(void* dst, const void* src) {
     unsigned long long s;
@@ -363,35 +329,41 @@ __device__ __forceinline__ void copy_async16(void* dst, const void* src) {
 __device__ __forceinline__ void copy_async_wait() { asm volatile("cp.async.wait_all;" ::: "memory"); }
 
 /**
- * Decode attention, a lane per key: the same grid, arguments, output and partials as attention_decode_body,
- * a block of 128 threads (4 warps). The block's G query heads sit in shared memory; warp w takes tiles
- * w, w+4, ... of 32 keys of the block's part of the window. In a tile each lane scores its own key for the
- * G heads from the whole key row (16-byte loads, no shuffle per key), while its value row is copied into
- * the warp's shared tile; the warp takes the tile's maximum once, then walks the tile's keys adding
- * p * value from shared memory (a lane holds D = headDim/32 dimensions, each p one shuffle). So a tile
- * waits for memory once, and a key costs about a fifth of the instructions of attention_decode_body.
- * Dynamic shared memory: (G + 2)*headDim floats + 32*4*headDim bf16 (the value tiles, reused at the end
- * for the warps' partial sums).
+ * Decode attention (every segment one token long): grid (rows, kvHeads, splits), a block of 128 threads
+ * (4 warps) serving the G query heads that share one key/value head, so each cached key and value is read
+ * once for all of them. Output and partials as in attention (same partial layout, same combine); parts,
+ * fresh key and slot as in decode_block. The block's G query heads sit in shared memory; warp w takes tiles
+ * w, w+4, ... of TK = 32/L keys of the block's part of the window. In a tile L lanes score each key for the
+ * G heads, each from 1/L of the key row (16-byte loads, log2(L) shuffles a key), while the key's value row
+ * is copied into the warp's shared tile; the warp takes the tile's maximum once, then walks the tile's keys
+ * adding p * value from shared memory (a lane holds D = headDim/32 dimensions, each p one shuffle). So a
+ * tile waits for memory once, and a key costs a fraction of the instructions of a warp-per-key form (a warp
+ * sum per key and head; on an H200, 7B shape, it was 3-7% slower a step at batch 4 to 16, equal at batch 1).
+ * Smaller tiles (L = 4) keep all four warps busy when a block has few keys (a row cut in parts).
+ * Dynamic shared memory: (G + 2)*headDim floats, then the larger of 4*TK*headDim bf16 (the value tiles)
+ * and 4*G*headDim floats (the warps' partial sums, at the end).
  */
-template <int G, int D>
+template <int G, int D, int L>
 __device__ __forceinline__ void attention_decode_tiled_body(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
                                                             float* __restrict__ out, bf16_t* __restrict__ outb,
                                                             const int* __restrict__ meta, const unsigned long long* __restrict__ cacheBase,
-                                                            int layer, int heads, int kvHeads, int window, float scale, float* __restrict__ partial) {
+                                                            int layer, int heads, int kvHeads, int window, float scale, float* __restrict__ partial,
+                                                            const float* __restrict__ cosT, const float* __restrict__ sinT) {
     extern __shared__ float smem[];
     __shared__ float smax[4][G], ssum[4][G];
     const int headDim = 32 * D;
     float* qs = smem;                        // [G][headDim]
     float* kn = qs + G * headDim;            // the fresh key and value, rounded to bf16 as the cache holds them
     float* vn = kn + headDim;
-    bf16_t* vtiles = (bf16_t*) (vn + headDim);   // [warp][32][headDim]
+    const int TK = 32 / L;                   // keys per tile: L lanes score a key, each over headDim/L dimensions
+    bf16_t* vtiles = (bf16_t*) (vn + headDim);   // [warp][TK][headDim]
     float* sacc = vn + headDim;              // [warp][G][headDim], after the last tile
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     int r = blockIdx.x, kvh = blockIdx.y;
-    DecodeBlock b = decode_block(k, v, meta, cacheBase, layer, kvHeads, headDim, window);
+    DecodeBlock b = decode_block(k, v, meta, cacheBase, layer, kvHeads, headDim, window, cosT, sinT);
     const float* qr = q + (long long) r * heads * headDim + (long long) kvh * G * headDim;
-    for (int i = threadIdx.x; i < G * headDim; i += blockDim.x) qs[i] = qr[i];
-    for (int d = threadIdx.x; d < headDim; d += blockDim.x) { kn[d] = round_bf(b.kf[d]); vn[d] = round_bf(b.vf[d]); }
+    for (int i = threadIdx.x; i < G * headDim; i += blockDim.x) qs[i] = rope_at(qr + (i / headDim) * headDim, i % headDim, b.half, b.rc, b.rs);
+    for (int d = threadIdx.x; d < headDim; d += blockDim.x) { kn[d] = b.key(d); vn[d] = round_bf(b.vf[d]); }
     __syncthreads();
     float acc[G][D], mx[G], l[G];
 #pragma unroll
@@ -401,23 +373,26 @@ __device__ __forceinline__ void attention_decode_tiled_body(const float* __restr
 #pragma unroll
         for (int e = 0; e < D; e++) acc[g][e] = 0.f;
     }
-    for (int t0 = b.jBeg + 32 * warp; t0 < b.jEnd; t0 += 32 * warps) {
-        int j = t0 + lane;
+    int kk = lane % TK, part = lane / TK;     // this lane's key of the tile, its part of the dimensions
+    const int CH = 4 * D / L;                  // 16-byte chunks of a key or value row per lane
+    for (int t0 = b.jBeg + TK * warp; t0 < b.jEnd; t0 += TK * warps) {
+        int j = t0 + kk;
         bool live = j < b.jEnd;
-        bf16_t* vt = vtiles + warp * 32 * headDim;
+        bf16_t* vt = vtiles + warp * TK * headDim;
         if (live && j < b.start) {
-            const uint4* vr = (const uint4*) (b.cv + (long long) (j % window) * b.kvDim + b.kvOff);
+            const uint4* vr = (const uint4*) (b.cv + (long long) (j % window) * b.kvDim + b.kvOff) + part * CH;
 #pragma unroll
-            for (int c = 0; c < 4 * D; c++) copy_async16(vt + lane * headDim + 8 * c, vr + c);
+            for (int c = 0; c < CH; c++) copy_async16(vt + kk * headDim + 8 * (part * CH + c), vr + c);
         }
         float sc[G];
 #pragma unroll
         for (int g = 0; g < G; g++) sc[g] = 0.f;
         if (live && j < b.start) {
-            const uint4* kr = (const uint4*) (b.ck + (long long) (j % window) * b.kvDim + b.kvOff);
+            const uint4* kr = (const uint4*) (b.ck + (long long) (j % window) * b.kvDim + b.kvOff) + part * CH;
 #pragma unroll
-            for (int c = 0; c < 4 * D; c++) {
-                uint4 w = kr[c];
+            for (int c0 = 0; c0 < CH; c0++) {
+                int c = part * CH + c0;
+                uint4 w = kr[c0];
                 float kx[8] = {lo16(w.x), hi16(w.x), lo16(w.y), hi16(w.y), lo16(w.z), hi16(w.z), lo16(w.w), hi16(w.w)};
 #pragma unroll
                 for (int g = 0; g < G; g++) {
@@ -431,10 +406,15 @@ __device__ __forceinline__ void attention_decode_tiled_body(const float* __restr
             }
         } else if (live) {                  // j == start: this step's own key
 #pragma unroll 8
-            for (int d = 0; d < headDim; d++) {
+            for (int d = part * (headDim / L); d < (part + 1) * (headDim / L); d++) {
 #pragma unroll
                 for (int g = 0; g < G; g++) sc[g] = fmaf(qs[g * headDim + d], kn[d], sc[g]);
             }
+        }
+#pragma unroll
+        for (int o = 16; o >= TK; o >>= 1) {     // the key's other parts
+#pragma unroll
+            for (int g = 0; g < G; g++) sc[g] += __shfl_xor_sync(0xffffffffu, sc[g], o);
         }
         float p[G];
 #pragma unroll
@@ -442,14 +422,14 @@ __device__ __forceinline__ void attention_decode_tiled_body(const float* __restr
             float x = live ? sc[g] * scale : NEG_INF;
             float mNew = fmaxf(mx[g], warp_max(x)), c = expf(mx[g] - mNew);
             p[g] = live ? expf(x - mNew) : 0.f;
-            l[g] = l[g] * c + p[g];              // this lane's share of the sum
+            l[g] = l[g] * c + (part == 0 ? p[g] : 0.f);   // this lane's share of the sum (one lane per key)
 #pragma unroll
             for (int e = 0; e < D; e++) acc[g][e] *= c;
             mx[g] = mNew;
         }
         copy_async_wait();
         __syncwarp();
-        int tn = imin(32, b.jEnd - t0);
+        int tn = imin(TK, b.jEnd - t0);
 #pragma unroll 4
         for (int i = 0; i < tn; i++) {
             int jj = t0 + i;
@@ -474,132 +454,132 @@ __device__ __forceinline__ void attention_decode_tiled_body(const float* __restr
     merge_warps<G, D>(acc, mx, l, sacc, &smax[0][0], &ssum[0][0], kvh, heads, out, outb, partial);
 }
 
-extern "C" __global__ void attention_decode_1x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_body<1, 1>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
-}
-extern "C" __global__ void attention_decode_1x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_body<1, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
-}
-extern "C" __global__ void attention_decode_1x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_body<1, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
-}
-extern "C" __global__ void attention_decode_1x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_body<1, 8>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
-}
-extern "C" __global__ void attention_decode_2x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_body<2, 1>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
-}
-extern "C" __global__ void attention_decode_2x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_body<2, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
-}
-extern "C" __global__ void attention_decode_2x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_body<2, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
-}
-extern "C" __global__ void attention_decode_2x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_body<2, 8>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
-}
-extern "C" __global__ void attention_decode_4x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_body<4, 1>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
-}
-extern "C" __global__ void attention_decode_4x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_body<4, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
-}
-extern "C" __global__ void attention_decode_4x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_body<4, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
-}
-extern "C" __global__ void attention_decode_4x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_body<4, 8>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
-}
-extern "C" __global__ void attention_decode_8x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_body<8, 1>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
-}
-extern "C" __global__ void attention_decode_8x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_body<8, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
-}
-extern "C" __global__ void attention_decode_8x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_body<8, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
-}
-extern "C" __global__ void attention_decode_8x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_body<8, 8>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
-}
 
-extern "C" __global__ void attention_decode_tiled_1x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_tiled_body<1, 1>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+extern "C" __global__ void attention_decode_tiled4_1x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<1, 1, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
-extern "C" __global__ void attention_decode_tiled_1x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_tiled_body<1, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+extern "C" __global__ void attention_decode_tiled4_1x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<1, 2, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
-extern "C" __global__ void attention_decode_tiled_1x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_tiled_body<1, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+extern "C" __global__ void attention_decode_tiled4_1x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<1, 4, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
-extern "C" __global__ void attention_decode_tiled_1x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_tiled_body<1, 8>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+extern "C" __global__ void attention_decode_tiled4_1x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<1, 8, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
-extern "C" __global__ void attention_decode_tiled_2x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_tiled_body<2, 1>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+extern "C" __global__ void attention_decode_tiled4_2x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<2, 1, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
-extern "C" __global__ void attention_decode_tiled_2x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_tiled_body<2, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+extern "C" __global__ void attention_decode_tiled4_2x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<2, 2, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
-extern "C" __global__ void attention_decode_tiled_2x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_tiled_body<2, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+extern "C" __global__ void attention_decode_tiled4_2x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<2, 4, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
-extern "C" __global__ void attention_decode_tiled_2x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_tiled_body<2, 8>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+extern "C" __global__ void attention_decode_tiled4_2x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<2, 8, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
-extern "C" __global__ void attention_decode_tiled_4x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_tiled_body<4, 1>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+extern "C" __global__ void attention_decode_tiled4_4x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<4, 1, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
-extern "C" __global__ void attention_decode_tiled_4x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_tiled_body<4, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+extern "C" __global__ void attention_decode_tiled4_4x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<4, 2, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
-extern "C" __global__ void attention_decode_tiled_4x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_tiled_body<4, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+extern "C" __global__ void attention_decode_tiled4_4x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<4, 4, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
-extern "C" __global__ void attention_decode_tiled_4x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_tiled_body<4, 8>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+extern "C" __global__ void attention_decode_tiled4_4x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<4, 8, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
-extern "C" __global__ void attention_decode_tiled_8x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_tiled_body<8, 1>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+extern "C" __global__ void attention_decode_tiled4_8x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<8, 1, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
-extern "C" __global__ void attention_decode_tiled_8x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_tiled_body<8, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+extern "C" __global__ void attention_decode_tiled4_8x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<8, 2, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
-extern "C" __global__ void attention_decode_tiled_8x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_tiled_body<8, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+extern "C" __global__ void attention_decode_tiled4_8x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<8, 4, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
-extern "C" __global__ void attention_decode_tiled_8x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
-        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial) {
-    attention_decode_tiled_body<8, 8>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial);
+extern "C" __global__ void attention_decode_tiled4_8x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<8, 8, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiled2_1x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<1, 1, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiled2_1x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<1, 2, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiled2_1x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<1, 4, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiled2_1x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<1, 8, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiled2_2x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<2, 1, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiled2_2x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<2, 2, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiled2_2x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<2, 4, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiled2_2x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<2, 8, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiled2_4x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<4, 1, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiled2_4x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<4, 2, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiled2_4x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<4, 4, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiled2_4x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<4, 8, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiled2_8x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<8, 1, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiled2_8x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<8, 2, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiled2_8x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<8, 4, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiled2_8x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<8, 8, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }

@@ -10,40 +10,56 @@ extern "C" __global__ void embed(const bf16_t* __restrict__ table, const int* __
     for (int i = threadIdx.x; i < dim; i += blockDim.x) out[(long long) r * dim + i] = bf2f(row[i]);
 }
 
-/** The block's row (each thread's share of the sum of squares in ss) scaled to unit RMS times gain, in fp32 and bf16. */
-__device__ __forceinline__ void rms_scale(const float* row, float ss, const float* __restrict__ gain, float* __restrict__ out,
-                                          bf16_t* __restrict__ outb, int dim, float eps, float* scratch) {
+// RMSNorm is latency-bound at decode (one row per block, about 6 us as a loop: two dependent rounds of
+// loads): each thread keeps its values and gains in registers, all loaded at once, so the row waits for
+// memory once. Block size: about 4 values per thread (CudaBackend.rmsThreads); a row holds at most
+// RMS_VPT values per thread.
+#define RMS_VPT 12
+
+/** out = (acc [+ x, stored back into acc]) / rms * gain, in fp32 and bf16: the block's row. */
+template <bool ADD>
+__device__ __forceinline__ void rms_row(float* __restrict__ acc, const float* __restrict__ x, const float* __restrict__ gain,
+                                        float* __restrict__ out, bf16_t* __restrict__ outb, int dim, float eps) {
+    __shared__ float scratch[32];
+    long long base = (long long) blockIdx.x * dim;
+    int t = threadIdx.x, nt = blockDim.x;
+    float v[RMS_VPT], g[RMS_VPT], ss = 0.f;
+#pragma unroll
+    for (int j = 0; j < RMS_VPT; j++) {
+        int i = t + j * nt;
+        v[j] = 0.f;
+        g[j] = 0.f;
+        if (i < dim) {
+            v[j] = ADD ? acc[base + i] + x[base + i] : acc[base + i];
+            g[j] = gain[i];
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < RMS_VPT; j++) {
+        ss = fmaf(v[j], v[j], ss);
+        if (ADD && t + j * nt < dim) acc[base + t + j * nt] = v[j];
+    }
     ss = block_sum(ss, scratch);
     float scale = 1.0f / sqrtf(ss / dim + eps);
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
-        float o = gain[i] * (row[i] * scale);
-        out[i] = o;
-        outb[i] = f2bf(o);
+#pragma unroll
+    for (int j = 0; j < RMS_VPT; j++) {
+        int i = t + j * nt;
+        if (i < dim) {
+            float o = g[j] * (v[j] * scale);
+            out[base + i] = o;
+            outb[base + i] = f2bf(o);
+        }
     }
 }
 
 /** out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * gain, in fp32, plus its bf16 rounding. One block per row. */
-extern "C" __global__ void rms_norm(const float* __restrict__ x, const float* __restrict__ gain,
-                                    float* __restrict__ out, bf16_t* __restrict__ outb, int dim, float eps) {
-    __shared__ float scratch[32];
-    long long base = (long long) blockIdx.x * dim;
-    float ss = 0.f;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) { float v = x[base + i]; ss = fmaf(v, v, ss); }
-    rms_scale(x + base, ss, gain, out + base, outb + base, dim, eps, scratch);
+extern "C" __global__ void __launch_bounds__(1024) rms_norm(const float* x, const float* gain, float* out, bf16_t* outb, int dim, float eps) {
+    rms_row<false>((float*) x, nullptr, gain, out, outb, dim, eps);
 }
 
 /** acc += x, then out = rms_norm(acc) * gain (and its bf16 rounding): the residual add and the next norm in one pass. */
-extern "C" __global__ void add_rms_norm(float* __restrict__ acc, const float* __restrict__ x, const float* __restrict__ gain,
-                                        float* __restrict__ out, bf16_t* __restrict__ outb, int dim, float eps) {
-    __shared__ float scratch[32];
-    long long base = (long long) blockIdx.x * dim;
-    float ss = 0.f;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
-        float v = acc[base + i] + x[base + i];
-        acc[base + i] = v;
-        ss = fmaf(v, v, ss);
-    }
-    rms_scale(acc + base, ss, gain, out + base, outb + base, dim, eps, scratch);
+extern "C" __global__ void __launch_bounds__(1024) add_rms_norm(float* acc, const float* x, const float* gain, float* out, bf16_t* outb, int dim, float eps) {
+    rms_row<true>(acc, x, gain, out, outb, dim, eps);
 }
 
 /** Rotary embeddings on each head of q[r] and k[r] (halves paired as in Hugging Face) at positions[r]. A thread per pair. */
@@ -73,6 +89,18 @@ extern "C" __global__ void silu_mul(float* __restrict__ gate, const float* __res
         float o = (g / (1.0f + expf(-g))) * up[i];
         gate[i] = o;
         gateb[i] = f2bf(o);
+    }
+}
+
+/** out[r][c] = silu(gu[r][c]) * gu[r][n + c], plus its bf16 rounding: SwiGLU over a stacked gate-and-up GEMM's rows. total = rows * n. */
+extern "C" __global__ void silu_mul_stacked(const float* __restrict__ gu, float* __restrict__ out, bf16_t* __restrict__ outb, int n, long long total) {
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long long) gridDim.x * blockDim.x) {
+        long long r = i / n;
+        int c = (int) (i % n);
+        float g = gu[2 * r * n + c];
+        float o = (g / (1.0f + expf(-g))) * gu[2 * r * n + n + c];
+        out[i] = o;
+        outb[i] = f2bf(o);
     }
 }
 

@@ -26,9 +26,11 @@ import java.util.Random;
  *
  * <pre>
  * java ... io.mistralflink.model.compute.cuda.CudaBench --model mistral-7b --batches 1,16,64,256 \
- *      --prompt 128 --new 128 --prefill 512 --prefill-batches 1,8
+ *      --prompt 128 --new 128 --prefill 512 --prefill-batches 1,8 --warmup 1
  * </pre>
- * Decode tokens/s = batch x new tokens / time of the decode steps (after the prompt is in the caches);
+ * Decode tokens/s = batch x new tokens / time of the decode steps (after the prompt is in the caches),
+ * after {@code --warmup} untimed runs of the same batch (as the peer, bench/hf_peer.py, warms up: the JIT
+ * has compiled the step's Java side and the step's CUDA graph is captured, as in a running job);
  * prefill tokens/s = batch x prompt / time of the prefill steps (chunks of up to 8192 tokens a step).
  */
 public final class CudaBench {
@@ -74,7 +76,7 @@ public final class CudaBench {
 
     public static void main(String[] args) {
         Map<String, String> a = new HashMap<>(Map.of("--model", "mistral-7b", "--batches", "1,16,64,256", "--prompt", "128",
-                "--new", "128", "--prefill", "512", "--prefill-batches", "1,8", "--label", ""));
+                "--new", "128", "--prefill", "512", "--prefill-batches", "1,8", "--label", "", "--warmup", "1"));
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         String model = a.get("--model");
         ModelConfig cfg = config(model);
@@ -90,9 +92,12 @@ public final class CudaBench {
             for (String bs : a.get("--batches").split(",")) {
                 if (bs.isBlank()) continue;
                 int batch = Integer.parseInt(bs.strip());
+                for (int w = 0; w < Integer.parseInt(a.get("--warmup")); w++) decode(s, batch, promptLen, newTokens, 5 + w);
+                b.resetReplayTimings();
                 double[] r = decode(s, batch, promptLen, newTokens, 7);
                 System.out.printf("RESULT %s decode batch=%d prompt=%d new=%d: %.1f tok/s (%.2f ms/step, weights read at %.0f GB/s); prefill %.0f tok/s%s%n",
                         model, batch, promptLen, newTokens, r[0], r[1], b.weightBytes() / (r[1] * 1e6), r[2], label);
+                System.out.println(b.counters());
             }
             for (String bs : a.get("--prefill-batches").split(",")) {
                 if (bs.isBlank()) continue;

@@ -303,13 +303,15 @@ class CudaEngineTest {
 
     /**
      * Attention alone: a prefill that crosses the window in chunks, then decode steps, versus the CPU; decode
-     * steps (chunks of 1) with both decode kernels, a lane per key and a warp per key.
+     * steps (chunks of 1) with two and four lanes per key; query groups of
+     * 4 and 8 heads.
      */
-    @ParameterizedTest @ValueSource(strings = {"tiled", "warp"})
+    @ParameterizedTest @ValueSource(strings = {"tiled2", "tiled4"})
     void attentionMatchesCpuAcrossTheWindow(String decodeKernel) {
         gpu.decodeAttention(decodeKernel);
         Random r = new Random(3);
-        int heads = 8, kvHeads = 2, hd = 32, window = 16, layers = 2;
+        int heads = 8, hd = 32, window = 16, layers = 2;
+        for (int kvHeads : new int[]{2, 1})
         for (int chunk : new int[]{16, 5, 1}) {
             KvCache cc = cpu.kvCache(layers, window, kvHeads * hd), gc = gpu.kvCache(layers, window, kvHeads * hd);
             double worst = 0;
@@ -332,14 +334,14 @@ class CudaEngineTest {
             }
             cc.close();
             gc.close();
-            System.out.printf("attention (%s decode), chunks of %d over 60 positions, window 16: worst rel err %.2e%n", decodeKernel, chunk, worst);
+            System.out.printf("attention (%s decode, groups of %d), chunks of %d over 60 positions, window 16: worst rel err %.2e%n", decodeKernel, heads / kvHeads, chunk, worst);
             assertTrue(worst < 1e-5, "attention rel err " + worst);
         }
         gpu.decodeAttention("auto");
     }
 
-    /** Long windows take the split-over-the-window path: compare with the CPU at 3000 cached keys, both decode kernels. */
-    @ParameterizedTest @ValueSource(strings = {"tiled", "warp"})
+    /** Long windows take the split-over-the-window path: compare with the CPU at 3000 cached keys, each decode kernel. */
+    @ParameterizedTest @ValueSource(strings = {"tiled2", "tiled4"})
     void splitAttentionMatchesCpu(String decodeKernel) {
         gpu.decodeAttention(decodeKernel);
         Random r = new Random(4);
@@ -566,7 +568,8 @@ class CudaEngineTest {
 
     /**
      * Graph replay must not change results: the same generation with graphs off gives the same tokens,
-     * greedy and seeded (the per-step draws reach the replayed sampling kernel through staging memory).
+     * greedy and seeded (the per-step draws reach the replayed sampling kernel through staging memory),
+     * with a step's graph in segments of 7 commands (launched as the host issues them) or whole.
      * Decode steps are replayed as graphs, Mixtral's too (its routing never leaves the device).
      */
     @ParameterizedTest @CsvSource({"tiny-mistral,false", "tiny-mistral,true", "tiny-mixtral,false", "tiny-mixtral,true"})
@@ -577,25 +580,30 @@ class CudaEngineTest {
         SamplingParams params = seeded
                 ? new SamplingParams(0.9f, 0.95f, 40, 1234, 60, true, List.of(), new int[0])
                 : new SamplingParams(0f, 1f, 0, 0, 60, true, List.of(), new int[0]);
-        int[][] out = new int[2][];
-        for (int run = 0; run < 2; run++) {
-            String old = System.getProperty("mistralflink.cuda.graphs");
-            System.setProperty("mistralflink.cuda.graphs", run == 0 ? "true" : "false");
+        String[][] runs = {{"true", "7"}, {"true", "0"}, {"false", "0"}};   // graphs, segment length
+        int[][] out = new int[runs.length][];
+        for (int run = 0; run < runs.length; run++) {
+            String oldGraphs = System.getProperty("mistralflink.cuda.graphs"), oldSegment = System.getProperty("mistralflink.cuda.graphSegment");
+            System.setProperty("mistralflink.cuda.graphs", runs[run][0]);
+            System.setProperty("mistralflink.cuda.graphSegment", runs[run][1]);
             try (CudaBackend b = CudaBackend.open(0); Tokenizer tok = Tokenizer.load(TestModels.model(name))) {
                 Shard s = Shard.whole(c, b);
                 Sequence q = new Sequence("x", ids, params, 2, 8192);
                 new Generator(s, tok, 64).run(List.of(q));
                 out[run] = q.generated();
-                System.out.println(name + (seeded ? ", seeded" : ", greedy") + ", graphs " + (run == 0) + ": " + b.counters());
-                if (run == 0) {
+                System.out.println(name + (seeded ? ", seeded" : ", greedy") + ", graphs " + runs[run][0] + ", segment " + runs[run][1] + ": " + b.counters());
+                if (runs[run][0].equals("true")) {
                     // 60 decode steps: all but a few (the first two of a shape, attention's split changing) replayed
                     var m = java.util.regex.Pattern.compile("graphLaunches=(\\d+)").matcher(b.counters());
-                    assertTrue(m.find() && Integer.parseInt(m.group(1)) >= 40, name + ": decode steps not graphed: " + b.counters());
+                    int perStep = runs[run][1].equals("0") ? 1 : 2;
+                    assertTrue(m.find() && Integer.parseInt(m.group(1)) >= 40 * perStep, name + ": decode steps not graphed: " + b.counters());
                 }
             } finally {
-                if (old == null) System.clearProperty("mistralflink.cuda.graphs"); else System.setProperty("mistralflink.cuda.graphs", old);
+                if (oldGraphs == null) System.clearProperty("mistralflink.cuda.graphs"); else System.setProperty("mistralflink.cuda.graphs", oldGraphs);
+                if (oldSegment == null) System.clearProperty("mistralflink.cuda.graphSegment"); else System.setProperty("mistralflink.cuda.graphSegment", oldSegment);
             }
         }
-        assertArrayEquals(out[1], out[0], "graph replay changed the tokens");
+        assertArrayEquals(out[2], out[0], "graph replay in segments changed the tokens");
+        assertArrayEquals(out[2], out[1], "graph replay changed the tokens");
     }
 }

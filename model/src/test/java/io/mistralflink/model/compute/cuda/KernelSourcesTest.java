@@ -81,6 +81,7 @@ class KernelSourcesTest {
                 else if (c == ',' && depth == 0) { parts.add(s.substring(from, i)); from = i + 1; }
             }
             parts.add(s.substring(from));
+            if (parts.size() == 6 && parts.get(5).strip().equals("args")) continue;   // a long[] built at run time (k() checks its length)
             assertEquals(arity.get(m.group(1)).intValue(), parts.size() - 5, "launch of " + m.group(1) + ": " + s);
             checked++;
         }
