@@ -85,8 +85,7 @@ extern "C" __global__ void rotary(float* __restrict__ q, float* __restrict__ k, 
 /** gate = silu(gate) * up, plus its bf16 rounding. */
 extern "C" __global__ void silu_mul(float* __restrict__ gate, const float* __restrict__ up, bf16_t* __restrict__ gateb, long long n) {
     for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
-        float g = gate[i];
-        float o = (g / (1.0f + expf(-g))) * up[i];
+        float o = silu_times(gate[i], up[i]);
         gate[i] = o;
         gateb[i] = f2bf(o);
     }
@@ -97,8 +96,7 @@ extern "C" __global__ void silu_mul_stacked(const float* __restrict__ gu, float*
     for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long long) gridDim.x * blockDim.x) {
         long long r = i / n;
         int c = (int) (i % n);
-        float g = gu[2 * r * n + c];
-        float o = (g / (1.0f + expf(-g))) * gu[2 * r * n + n + c];
+        float o = silu_times(gu[2 * r * n + c], gu[2 * r * n + n + c]);
         out[i] = o;
         outb[i] = f2bf(o);
     }

@@ -133,7 +133,7 @@ __device__ __forceinline__ void swiglu_body(const bf16_t* __restrict__ Wg, const
     if (jt < perBlock && m < M && jo < N) {
         float g = 0.f, u = 0.f;
         for (int p = 0; p < S; p++) { g += red[jt * S + p][m]; u += red[4 + jt * S + p][m]; }
-        float o = (g / (1.0f + expf(-g))) * u;
+        float o = silu_times(g, u);
         out[(long long) m * N + jo] = o;
         outb[(long long) m * N + jo] = f2bf(o);
     }
