@@ -604,8 +604,8 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * SwiGLU's gate and up projections: few rows, one GEMV launch that also applies silu(gate) * up; more
-     * rows, one GEMM where the two lie side by side ({@link #weights(Tensor...)}).
+     * SwiGLU's gate and up projections: for one row, one GEMV launch that also applies silu(gate) * up; for
+     * more, one GEMM where the two lie side by side ({@link #weights(Tensor...)}).
      */
     @Override public void swiGlu(Activation x, Weight gate, Weight up, Activation out) {
         bind();
@@ -658,7 +658,6 @@ public final class CudaBackend implements Backend {
 
     /** Which decode attention kernel runs: auto (by batch shape), tiled2 or tiled4 (two or four lanes per key). For tests. */
     void decodeAttention(String mode) { decodeAttention = mode; }
-
 
     /** out = x W^T through cuBLAS, in K slices summed by a kernel where that keeps more SMs busy ({@link #splitK}). */
     private void gemm(int m, CudaWeight w, long xb, long out) {

@@ -166,7 +166,7 @@ final class Stream implements AutoCloseable {
      * A step of this shape begins (key null: never graphed). A graphed step goes in segments of
      * segmentLength commands, each launched as soon as the host has issued its commands, so the device
      * runs the first layers while the host still records the last ones (the host's part of a 7B decode
-     * step is 0.15-0.3 ms on the H200 machine, during which the device would otherwise wait).
+     * step is 0.1-0.3 ms on the H200 machine, during which the device would otherwise wait).
      */
     void beginStep(String shapeKey) {
         stepStart = System.nanoTime();
