@@ -1,0 +1,61 @@
+package io.mistralflink.job;
+
+import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ExternalizedCheckpointRetention;
+import org.apache.flink.configuration.StateRecoveryOptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.Optional;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class RetainedCheckpointsTest {
+
+    @TempDir Path root;
+
+    private Path checkpoint(String job, String jobId, int n, long modifiedMs, boolean complete) throws Exception {
+        Path chk = Files.createDirectories(root.resolve(job).resolve(jobId).resolve("chk-" + n));
+        if (complete) {
+            Path md = Files.writeString(chk.resolve("_metadata"), "x");
+            Files.setLastModifiedTime(md, FileTime.fromMillis(modifiedMs));
+        }
+        return chk;
+    }
+
+    @Test
+    void latestIsTheNewestCompleteCheckpointOfAnyEarlierRun() throws Exception {
+        RetainedCheckpoints cps = new RetainedCheckpoints(root, "run");
+        assertEquals(Optional.empty(), cps.latest());
+        checkpoint("run", "a1", 7, 1_000, true);
+        Path newest = checkpoint("run", "b2", 2, 5_000, true);   // a later run: lower number, newer
+        checkpoint("run", "b2", 3, 0, false);                     // in progress: no _metadata
+        checkpoint("other", "c3", 9, 9_000, true);                // another job's
+        Files.createDirectories(root.resolve("run").resolve("b2").resolve("shared"));
+        assertEquals(Optional.of(newest), cps.latest());
+    }
+
+    @Test
+    void configureRetainsAndResumingRestoresTheLatest() throws Exception {
+        RetainedCheckpoints cps = new RetainedCheckpoints(root, "run");
+        Configuration fresh = new Configuration();
+        assertEquals(Optional.empty(), cps.configureResuming(fresh));
+        assertEquals(ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION, fresh.get(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION));
+        assertEquals(root.resolve("run").toUri().toString(), fresh.get(CheckpointingOptions.CHECKPOINTS_DIRECTORY));
+        assertFalse(fresh.contains(StateRecoveryOptions.SAVEPOINT_PATH));
+        Path chk = checkpoint("run", "a1", 4, 1_000, true);
+        Configuration resumed = new Configuration();
+        assertEquals(Optional.of(chk), cps.configureResuming(resumed));
+        assertEquals(chk.toUri().toString(), resumed.get(StateRecoveryOptions.SAVEPOINT_PATH));
+    }
+
+    @Test
+    void aJobNameThatLeavesTheRootIsRefused() {
+        assertThrows(IllegalArgumentException.class, () -> new RetainedCheckpoints(root, "../x"));
+        assertThrows(IllegalArgumentException.class, () -> new RetainedCheckpoints(root, " "));
+    }
+}
