@@ -17,6 +17,6 @@
  * </ul>
  * Head and tail each take the channel in {@code open()} and call {@code FeedbackBroker.remove} in
  * {@code close()}. A restart gives both a new attempt number, hence a fresh, empty channel: the
- * scheduler re-sends the steps that were in flight (tokens are the truth, see ARCHITECTURE.md).
+ * scheduler re-sends the steps that were in flight (tokens are the truth and caches are derived: docs/pipeline.md, "Invariants and recovery").
  */
 package io.mistralflink.operators.feedback;
