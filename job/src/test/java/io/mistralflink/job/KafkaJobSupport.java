@@ -1,7 +1,6 @@
 package io.mistralflink.job;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.mistralflink.job.kafka.ChatTemplate;
 import io.mistralflink.job.kafka.EmbeddedKafka;
 import io.mistralflink.job.kafka.KafkaIo;
 import io.mistralflink.job.kafka.KafkaTopics;
@@ -12,6 +11,7 @@ import io.mistralflink.model.compute.cpu.CpuBackend;
 import io.mistralflink.model.generate.Generator;
 import io.mistralflink.model.generate.Sequence;
 import io.mistralflink.model.layers.Shard;
+import io.mistralflink.model.tokenizer.ChatTemplate;
 import io.mistralflink.model.tokenizer.Tokenizer;
 import io.mistralflink.model.weights.Checkpoint;
 import io.mistralflink.operators.pipeline.PipelineConfig;
@@ -54,20 +54,7 @@ final class KafkaJobSupport {
     static Path model() { return TestModels.model("tiny-mistral"); }
 
     /** tiny-mistral with a Mistral-style chat template (files linked into a temporary directory). */
-    static synchronized Path chatModel() throws IOException {
-        Path dir = Files.createTempDirectory("tiny-mistral-chat-");
-        dir.toFile().deleteOnExit();
-        try (var files = Files.list(model())) {
-            for (Path f : files.toList()) {
-                if (f.getFileName().toString().equals("tokenizer_config.json")) continue;
-                Files.createSymbolicLink(dir.resolve(f.getFileName()), f);
-            }
-        }
-        try (var in = KafkaJobSupport.class.getResourceAsStream("/models/tiny-mistral-chat/tokenizer_config.json")) {
-            Files.copy(in, dir.resolve("tokenizer_config.json"));
-        }
-        return dir;
-    }
+    static Path chatModel() { return TestModels.chatModel(); }
 
     /**
      * Mixed requests from Brown text: short and long prompts (every 5th longer than the 64-token window,
@@ -103,7 +90,7 @@ final class KafkaJobSupport {
             ChatTemplate template = ChatTemplate.load(modelDir).orElse(null);
             List<Sequence> seqs = new ArrayList<>();
             for (GenerationRequest q : requests) {
-                String prompt = q.getPrompt() != null ? q.getPrompt() : template.render(q.getMessages());
+                String prompt = q.getPrompt() != null ? q.getPrompt() : template.render(PrepareRequests.turns(q.getMessages()));
                 Sequence s = new Sequence(q.getRequestId(), tok.encode(prompt), PrepareRequests.sampling(q), k.eosId(), k.maxPositions());
                 seqs.add(s);
                 o.put(q.getRequestId(), s);

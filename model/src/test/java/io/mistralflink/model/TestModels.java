@@ -21,6 +21,24 @@ public final class TestModels {
 
     public static Path model(String name) { return root().resolve("examples/models").resolve(name); }
 
+    /** tiny-mistral with a Mistral-style chat template (its files linked into a temporary directory). */
+    public static synchronized Path chatModel() {
+        try {
+            Path dir = Files.createTempDirectory("tiny-mistral-chat-");
+            dir.toFile().deleteOnExit();
+            try (var files = Files.list(model("tiny-mistral"))) {
+                for (Path f : files.toList())
+                    if (!f.getFileName().toString().equals("tokenizer_config.json")) Files.createSymbolicLink(dir.resolve(f.getFileName()), f);
+            }
+            try (var in = TestModels.class.getResourceAsStream("/models/tiny-mistral-chat/tokenizer_config.json")) {
+                Files.copy(in, dir.resolve("tokenizer_config.json"));
+            }
+            return dir;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     public static Path brown() { return root().resolve("examples/datasets/brown.jsonl.xz"); }
 
     private static JsonNode reference;

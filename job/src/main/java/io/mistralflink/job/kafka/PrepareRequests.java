@@ -2,8 +2,10 @@ package io.mistralflink.job.kafka;
 
 import io.mistralflink.model.ModelConfig;
 import io.mistralflink.model.sampling.SamplingParams;
+import io.mistralflink.model.tokenizer.ChatTemplate;
 import io.mistralflink.model.tokenizer.Tokenizer;
 import io.mistralflink.operators.pipeline.InferenceRequest;
+import io.mistralflink.schemas.ChatMessage;
 import io.mistralflink.schemas.DeadLetter;
 import io.mistralflink.schemas.GenerationRequest;
 import org.apache.flink.api.common.functions.OpenContext;
@@ -12,7 +14,6 @@ import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
@@ -100,7 +101,7 @@ public class PrepareRequests extends ProcessFunction<RawRecord, InferenceRequest
                     + " has no chat_template in tokenizer_config.json; send 'prompt' instead of 'messages'");
         } else {
             try {
-                prompt = template.get().render(g.getMessages());
+                prompt = template.get().render(turns(g.getMessages()));
             } catch (RuntimeException e) {
                 return DecodeRequests.deadLetter(in, id, "chat_template: " + e.getMessage());
             }
@@ -128,22 +129,20 @@ public class PrepareRequests extends ProcessFunction<RawRecord, InferenceRequest
         return new InferenceRequest(id, prompt, params, metadata, System.currentTimeMillis(), ids, in.value, false); // tokenized once, here
     }
 
+    /** A request's messages as the chat template takes them. */
+    public static List<ChatTemplate.Message> turns(List<ChatMessage> messages) {
+        return messages.stream().map(m -> new ChatTemplate.Message(m.getRole(), m.getContent())).toList();
+    }
+
     /** The engine's sampling parameters of a request (the defaults of the class doc applied). */
     public static SamplingParams sampling(GenerationRequest g) {
         float t = g.getTemperature() == null ? 0f : g.getTemperature();
         float p = g.getTopP() == null ? 1f : g.getTopP();
         int k = g.getTopK() == null ? 0 : g.getTopK();
-        long seed = g.getSeed() != null ? g.getSeed() : stableSeed(g.getRequestId());
+        long seed = g.getSeed() != null ? g.getSeed() : SamplingParams.stableSeed(g.getRequestId());
         List<String> stop = g.getStop() == null ? List.of() : g.getStop();
         int[] stopIds = g.getStopTokenIds() == null ? new int[0] : g.getStopTokenIds().stream().mapToInt(Integer::intValue).toArray();
         return new SamplingParams(t, p, k, seed, g.getMaxNewTokens(), g.getIgnoreEos(), stop, stopIds);
-    }
-
-    /** FNV-1a of the id's UTF-8 bytes: the same in every JVM and on every replay. */
-    static long stableSeed(String id) {
-        long h = 0xcbf29ce484222325L;
-        for (byte b : id.getBytes(StandardCharsets.UTF_8)) { h ^= (b & 0xff); h *= 0x100000001b3L; }
-        return h;
     }
 
     /** The caller's metadata of a result, without the keys this job added. */

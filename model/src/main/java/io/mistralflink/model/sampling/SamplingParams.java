@@ -23,4 +23,14 @@ public record SamplingParams(float temperature, float topP, int topK, long seed,
     }
 
     public boolean greedyDecoding() { return temperature == 0f; }
+
+    /**
+     * The seed of a request that names none, from a stable key (its id): FNV-1a of the key's UTF-8 bytes,
+     * the same in every JVM and on every replay.
+     */
+    public static long stableSeed(String key) {
+        long h = 0xcbf29ce484222325L;
+        for (byte b : key.getBytes(java.nio.charset.StandardCharsets.UTF_8)) { h ^= (b & 0xff); h *= 0x100000001b3L; }
+        return h;
+    }
 }

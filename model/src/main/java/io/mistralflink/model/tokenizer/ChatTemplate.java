@@ -1,4 +1,4 @@
-package io.mistralflink.job.kafka;
+package io.mistralflink.model.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -8,7 +8,6 @@ import com.hubspot.jinjava.LegacyOverrides;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
-import io.mistralflink.schemas.ChatMessage;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -32,6 +31,9 @@ import java.util.Optional;
  * text; tokenizing the result with BOS gives the ids Hugging Face gives.
  */
 public final class ChatTemplate {
+
+    /** One turn of a conversation: who speaks ({@code system}, {@code user}, {@code assistant}) and what. */
+    public record Message(String role, String content) {}
 
     /** Rendering failed: the template raised an exception or could not be evaluated. */
     public static final class TemplateException extends RuntimeException {
@@ -78,19 +80,19 @@ public final class ChatTemplate {
     }
 
     /** The prompt text of {@code messages}, with the generation prompt added; leading BOS dropped (see class doc). */
-    public String render(List<ChatMessage> messages) {
+    public String render(List<Message> messages) {
         String text = renderRaw(messages);
         return !bosToken.isEmpty() && text.startsWith(bosToken) ? text.substring(bosToken.length()) : text;
     }
 
     /** Exactly what Hugging Face's {@code apply_chat_template(..., tokenize=False)} returns. */
-    public String renderRaw(List<ChatMessage> messages) {
+    public String renderRaw(List<Message> messages) {
         Map<String, Object> ctx = new HashMap<>(specialTokens);
         List<Map<String, Object>> ms = new ArrayList<>();
-        for (ChatMessage m : messages) {
+        for (Message m : messages) {
             Map<String, Object> mm = new LinkedHashMap<>();
-            mm.put("role", m.getRole());
-            mm.put("content", m.getContent());
+            mm.put("role", m.role());
+            mm.put("content", m.content());
             ms.add(mm);
         }
         ctx.put("messages", ms);

@@ -1,0 +1,141 @@
+package io.mistralflink.sql;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.mistralflink.model.ModelConfig;
+import io.mistralflink.model.TestModels;
+import io.mistralflink.model.compute.cpu.CpuBackend;
+import io.mistralflink.model.generate.Generator;
+import io.mistralflink.model.generate.Sequence;
+import io.mistralflink.model.layers.Shard;
+import io.mistralflink.model.sampling.SamplingParams;
+import io.mistralflink.model.tokenizer.ChatTemplate;
+import io.mistralflink.model.tokenizer.Tokenizer;
+import io.mistralflink.model.weights.Checkpoint;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tukaani.xz.XZInputStream;
+
+import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * ML_PREDICT through the provider on a MiniCluster (the {@code sql} command's runner), against the engine
+ * alone ({@link Generator}) as the oracle: every row's tokens, text and finish reason.
+ */
+class MlPredictTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+    @TempDir Path tmp;
+
+    static String model(Path dir, String extraOptions) {
+        return "CREATE TEMPORARY MODEL llm INPUT (prompt STRING, seed BIGINT, temperature FLOAT, max_new_tokens INT) "
+                + "OUTPUT (completion STRING, completion_ids ARRAY<INT>, completion_tokens INT, finish_reason STRING) "
+                + "WITH ('provider' = 'mistral-flink', 'model' = '" + dir + "'" + extraOptions + ");\n";
+    }
+
+    static String promptsTable(Path file) {
+        return "CREATE TEMPORARY TABLE prompts (id STRING, prompt STRING, seed BIGINT, temperature FLOAT, max_new_tokens INT) "
+                + "WITH ('connector' = 'filesystem', 'path' = '" + file + "', 'format' = 'json');\n";
+    }
+
+    static List<JsonNode> run(String script) throws Exception {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        SqlRunner.run(script, true, new PrintStream(bytes, true, StandardCharsets.UTF_8));
+        List<JsonNode> rows = new ArrayList<>();
+        for (String line : bytes.toString(StandardCharsets.UTF_8).split("\n")) if (!line.isBlank()) rows.add(JSON.readTree(line));
+        return rows;
+    }
+
+    /** 200 prompts from the Brown corpus, short and longer than the 64-token window; odd rows sampled with their own seed. */
+    static List<ObjectNode> brownPrompts(int n) throws Exception {
+        List<String> paragraphs = new ArrayList<>();
+        try (var in = new BufferedReader(new InputStreamReader(new XZInputStream(Files.newInputStream(TestModels.brown())), StandardCharsets.UTF_8))) {
+            for (String line; (line = in.readLine()) != null && paragraphs.size() < 400; )
+                for (String p : JSON.readTree(line).get("text").asText().split("\n")) if (p.length() > 40) paragraphs.add(p);
+        }
+        SplittableRandom r = new SplittableRandom(14);
+        List<ObjectNode> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            String p = paragraphs.get(r.nextInt(paragraphs.size()));
+            ObjectNode o = JSON.createObjectNode();
+            o.put("id", "p" + i);
+            o.put("prompt", p.substring(0, i % 5 == 0 ? Math.min(p.length(), 600) : Math.min(p.length(), 10 + r.nextInt(150))));
+            o.put("max_new_tokens", 4 + r.nextInt(20));
+            if (i % 2 == 1) { o.put("seed", 1000L + i); o.put("temperature", 0.8f); }
+            out.add(o);
+        }
+        return out;
+    }
+
+    static Path write(Path file, List<ObjectNode> rows) throws Exception {
+        StringBuilder b = new StringBuilder();
+        for (ObjectNode o : rows) b.append(o).append('\n');
+        Files.writeString(file, b);
+        return file;
+    }
+
+    /** The engine alone over the same prompts and parameters (the model's defaults where a row has none). */
+    static Map<String, Sequence> oracle(Path dir, List<ObjectNode> rows) {
+        Map<String, Sequence> out = new HashMap<>();
+        try (CpuBackend b = new CpuBackend(); Checkpoint c = Checkpoint.open(dir); Tokenizer tok = Tokenizer.load(dir)) {
+            ModelConfig k = c.config();
+            ChatTemplate template = ChatTemplate.load(dir).orElse(null);
+            List<Sequence> seqs = new ArrayList<>();
+            for (ObjectNode o : rows) {
+                String prompt = o.has("prompt") ? o.get("prompt").asText() : template.render(messages(o.get("messages")));
+                long seed = o.has("seed") ? o.get("seed").asLong() : SamplingParams.stableSeed(prompt);
+                float t = o.has("temperature") ? (float) o.get("temperature").asDouble() : 0f;
+                int max = o.has("max_new_tokens") ? o.get("max_new_tokens").asInt() : 128;
+                Sequence s = new Sequence(o.get("id").asText(), tok.encode(prompt), new SamplingParams(t, 1f, 0, seed, max, false, List.of(), new int[0]),
+                        k.eosId(), k.maxPositions());
+                seqs.add(s);
+                out.put(s.id(), s);
+            }
+            new Generator(Shard.whole(c, b), tok, 512).run(seqs);
+        }
+        return out;
+    }
+
+    static List<ChatTemplate.Message> messages(JsonNode a) {
+        List<ChatTemplate.Message> m = new ArrayList<>();
+        for (JsonNode x : a) m.add(new ChatTemplate.Message(x.get("role").asText(), x.get("content").asText()));
+        return m;
+    }
+
+    static void assertMatches(Map<String, Sequence> want, List<JsonNode> got) {
+        assertEquals(want.size(), got.size(), "one row per prompt");
+        for (JsonNode row : got) {
+            Sequence s = want.get(row.get("id").asText());
+            assertNotNull(s, "unknown id " + row.get("id"));
+            List<Integer> ids = new ArrayList<>();
+            row.get("completion_ids").forEach(x -> ids.add(x.asInt()));
+            assertEquals(java.util.Arrays.stream(s.generated()).boxed().toList(), ids, s.id() + " tokens");
+            assertEquals(s.text(), row.get("completion").asText(), s.id() + " text");
+            assertEquals(s.generatedCount(), row.get("completion_tokens").asInt(), s.id() + " count");
+            assertEquals(s.finishReason().wire(), row.get("finish_reason").asText(), s.id() + " finish reason");
+        }
+    }
+
+    @Test void mlPredictOver200PromptsEqualsTheEngineAloneGreedyAndSeeded() throws Exception {
+        Path dir = TestModels.model("tiny-mistral");
+        List<ObjectNode> rows = brownPrompts(200);
+        Path file = write(tmp.resolve("prompts.jsonl"), rows);
+        List<JsonNode> got = run(promptsTable(file) + model(dir, "")
+                + "SELECT id, completion, completion_ids, completion_tokens, finish_reason "
+                + "FROM ML_PREDICT(TABLE prompts, MODEL llm, DESCRIPTOR(prompt, seed, temperature, max_new_tokens))");
+        assertMatches(oracle(dir, rows), got);
+    }
+}
