@@ -92,7 +92,9 @@ public record ModelOptions(String model, String device, int threads, int maxNewT
         try {
             new SamplingParams(t, p, k, 0, maxNew, false, List.of(), new int[0]);
         } catch (IllegalArgumentException e) {
-            throw fail("option " + e.getMessage().replace("_", "-"));
+            String m = e.getMessage(); // "top_p must be in (0, 1], got 2.0": name it as the option
+            int sp = m.indexOf(' ');
+            throw fail("option '" + m.substring(0, sp).replace('_', '-') + "'" + m.substring(sp));
         }
         return new ModelOptions(model, device, threads, maxNew, t, p, k, seed, budget);
     }
