@@ -70,6 +70,7 @@ public final class Cli {
             case "batch" -> BatchCommand.run(new Args(cmd, argv, 1, BatchCommand.OPTIONS, List.of("quiet", "resume")), out, System.err);
             case "eval" -> EvalCommand.run(new Args(cmd, argv, 1, EvalCommand.OPTIONS, List.of("quiet")), out, System.err);
             case "bench-pipeline" -> PipelineBench.run(new Args(cmd, argv, 1, PipelineBench.OPTIONS, List.of()), out);
+            case "sql" -> SqlCli.run(argv, out);
             default -> throw new Args.UsageException("unknown command '" + cmd + "'\n" + USAGE);
         };
     }
@@ -88,7 +89,7 @@ public final class Cli {
                        [--prompt-tokens K] [--new-tokens M] [--ids a,b] [--limit D] [pipeline options as for batch] [--quiet]
               bench-pipeline --model DIR [--requests 64] [--prompt-tokens 128] [--new-tokens 64] [--stages 1,2] [--lanes 1,2,4]
                        [--repeat N] [--max-batch-tokens N] [--buffer-timeout-ms T]
-            """ + KafkaCommands.USAGE.indent(2).stripTrailing() + """
+            """ + "  " + SqlCli.USAGE + "\n" + KafkaCommands.USAGE.indent(2).stripTrailing() + """
 
             common: [--device cpu|cuda|cuda:N|cuda:N,M,...|auto] [--threads N]""";
 
