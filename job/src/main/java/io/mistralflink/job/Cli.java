@@ -71,6 +71,7 @@ public final class Cli {
             case "eval" -> EvalCommand.run(new Args(cmd, argv, 1, EvalCommand.OPTIONS, List.of("quiet")), out, System.err);
             case "bench-pipeline" -> PipelineBench.run(new Args(cmd, argv, 1, PipelineBench.OPTIONS, List.of()), out);
             case "sql" -> SqlCli.run(argv, out);
+            case "bench-sql" -> SqlBench.run(new Args(cmd, argv, 1, SqlBench.OPTIONS, List.of()), out);
             default -> throw new Args.UsageException("unknown command '" + cmd + "'\n" + USAGE);
         };
     }

@@ -96,7 +96,7 @@ final class PipelineBench {
      * kernel compilation) is not timed: with two stages or more the scheduler's task would otherwise
      * admit requests while the stages' tasks are still opening.
      */
-    private static double pipelineSeconds(PipelineConfig cfg, List<InferenceRequest> reqs) throws Exception {
+    static double pipelineSeconds(PipelineConfig cfg, List<InferenceRequest> reqs) throws Exception {
         StreamExecutionEnvironment env = PipelineArgs.localEnvironment(cfg, new Configuration());
         InferenceRequest first = reqs.get(0);
         InferenceRequest warmUp = new InferenceRequest(WARM_UP, "", Bench.toLength(2), Map.of(), 0,

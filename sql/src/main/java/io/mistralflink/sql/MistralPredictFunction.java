@@ -87,7 +87,7 @@ public final class MistralPredictFunction extends AsyncPredictFunction {
                     r.topK() != null ? r.topK() : options.topK(),
                     r.seed() != null ? r.seed() : options.seed() != null ? options.seed() : SamplingParams.stableSeed(prompt),
                     r.maxNewTokens() != null ? r.maxNewTokens() : options.maxNewTokens(),
-                    false, List.of(), new int[0]);
+                    options.ignoreEos(), List.of(), new int[0]);
         } catch (IllegalArgumentException e) {
             return "invalid_request: " + e.getMessage();
         }

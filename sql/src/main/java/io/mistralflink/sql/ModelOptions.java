@@ -26,7 +26,7 @@ import java.util.TreeSet;
  * docs/sql.md has the table.
  */
 public record ModelOptions(String model, String device, int threads, int maxNewTokens, float temperature, float topP,
-                           int topK, Long seed, int maxBatchTokens) implements Serializable {
+                           int topK, Long seed, int maxBatchTokens, boolean ignoreEos) implements Serializable {
 
     public static final ConfigOption<String> MODEL = ConfigOptions.key("model").stringType().noDefaultValue()
             .withDescription("directory of the Hugging Face checkpoint (config.json, safetensors, tokenizer.json)");
@@ -46,11 +46,13 @@ public record ModelOptions(String model, String device, int threads, int maxNewT
             .withDescription("seed of rows without a seed column; unset: a seed derived from the row's prompt");
     public static final ConfigOption<Integer> MAX_BATCH_TOKENS = ConfigOptions.key("max-batch-tokens").intType().defaultValue(512)
             .withDescription("token budget of one engine step (decode tokens first, then prefill chunks)");
+    public static final ConfigOption<Boolean> IGNORE_EOS = ConfigOptions.key("ignore-eos").booleanType().defaultValue(false)
+            .withDescription("generate past EOS up to the row's max_new_tokens (benchmarks)");
     /** Flink's common model option; this provider only generates text. */
     public static final ConfigOption<String> TASK = ConfigOptions.key("task").stringType().defaultValue("text_generation")
             .withDescription("text_generation (the only task)");
 
-    static final Set<ConfigOption<?>> OPTIONAL = Set.of(DEVICE, THREADS, MAX_NEW_TOKENS, TEMPERATURE, TOP_P, TOP_K, SEED, MAX_BATCH_TOKENS, TASK);
+    static final Set<ConfigOption<?>> OPTIONAL = Set.of(DEVICE, THREADS, MAX_NEW_TOKENS, TEMPERATURE, TOP_P, TOP_K, SEED, MAX_BATCH_TOKENS, IGNORE_EOS, TASK);
     private static final String PROVIDER = "provider";
 
     /** The options of a {@code CREATE MODEL}, or a {@link ValidationException} naming the first bad one. */
@@ -89,6 +91,8 @@ public record ModelOptions(String model, String device, int threads, int maxNewT
         float t = decimal(o, TEMPERATURE), p = decimal(o, TOP_P);
         int k = integer(o, TOP_K, 0, Integer.MAX_VALUE);
         Long seed = o.containsKey(SEED.key()) ? number(o, SEED, Long::parseLong) : null;
+        String eos = o.getOrDefault(IGNORE_EOS.key(), "false").strip().toLowerCase(Locale.ROOT);
+        if (!eos.equals("true") && !eos.equals("false")) throw fail("option 'ignore-eos' is '" + o.get(IGNORE_EOS.key()) + "', must be true or false");
         try {
             new SamplingParams(t, p, k, 0, maxNew, false, List.of(), new int[0]);
         } catch (IllegalArgumentException e) {
@@ -96,7 +100,7 @@ public record ModelOptions(String model, String device, int threads, int maxNewT
             int sp = m.indexOf(' ');
             throw fail("option '" + m.substring(0, sp).replace('_', '-') + "'" + m.substring(sp));
         }
-        return new ModelOptions(model, device, threads, maxNew, t, p, k, seed, budget);
+        return new ModelOptions(model, device, threads, maxNew, t, p, k, seed, budget, eos.equals("true"));
     }
 
     private static int integer(Map<String, String> o, ConfigOption<Integer> c, int min, int max) {

@@ -22,15 +22,16 @@ import java.util.Map;
  * Runs SQL statements in order on a local MiniCluster (a streaming TableEnvironment in this JVM) and
  * prints the rows of the last one: a header and tab-separated values, or with {@code json} one JSON
  * object per row, the column names as keys. Statements before the last that start jobs ({@code INSERT})
- * are waited for. Updating results print their new rows (+I, +U), not the retractions.
+ * are waited for; {@code SET 'key' = 'value'} and {@code RESET 'key'} change the session's configuration. Updating results print their new rows (+I, +U), not the retractions.
  *
  * <p>Defaults that suit a local try, each overridden by a {@code SET} statement: parallelism 1 (one
- * engine: it uses every core), up to 32 rows in flight per ML_PREDICT subtask (the engine's batch), a one
+ * engine: it uses every core), up to 32 rows in flight per ML_PREDICT subtask (the engine's batch), rows
+ * emitted as they finish (ALLOW_UNORDERED: a long row does not hold back the short ones behind it), a one
  * hour timeout per row, and the check of {@code CREATE MODEL} options ({@link CreateModelCheck}).
  */
 public final class SqlRunner {
     /** A statement failed: which one, and why, on one line. */
-    public static final class StatementException extends RuntimeException {
+    public static final class StatementException extends IllegalArgumentException {
         StatementException(String message, Throwable cause) { super(message, cause); }
     }
 
@@ -38,6 +39,7 @@ public final class SqlRunner {
             "parallelism.default", "1",
             "table.exec.async-ml-predict.max-concurrent-operations", "32",
             "table.exec.async-ml-predict.timeout", "1 h",
+            "table.exec.async-ml-predict.output-mode", "ALLOW_UNORDERED",
             "table.catalog-modification.listeners", MistralModelProviderFactory.IDENTIFIER);
 
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -61,6 +63,7 @@ public final class SqlRunner {
             String s = statements.get(i);
             boolean last = i == statements.size() - 1;
             try {
+                if (setOrReset(env, s)) continue;
                 TableResult r = env.executeSql(s);
                 if (r.getJobClient().isPresent() && !last) r.await();
                 if (last) printed = print(r, json, out);
@@ -69,6 +72,30 @@ public final class SqlRunner {
             }
         }
         return printed;
+    }
+
+    private static final java.util.regex.Pattern SET = java.util.regex.Pattern.compile(
+            "(?is)SET\\s+'((?:[^']|'')+)'\\s*=\\s*'((?:[^']|'')*)'"), RESET = java.util.regex.Pattern.compile("(?is)RESET\\s+'((?:[^']|'')+)'");
+
+    /**
+     * {@code SET 'key' = 'value'} and {@code RESET 'key'}, as Flink's SQL client takes them (a
+     * TableEnvironment does not): the key set in the session's table config, for the statements after it.
+     */
+    private static boolean setOrReset(TableEnvironment env, String s) {
+        var set = SET.matcher(s);
+        if (set.matches()) {
+            env.getConfig().getConfiguration().setString(set.group(1).replace("''", "'"), set.group(2).replace("''", "'"));
+            return true;
+        }
+        var reset = RESET.matcher(s);
+        if (reset.matches()) {
+            String key = reset.group(1).replace("''", "'");
+            if (DEFAULTS.containsKey(key)) env.getConfig().getConfiguration().setString(key, DEFAULTS.get(key));
+            else env.getConfig().getConfiguration().removeKey(key);
+            return true;
+        }
+        if (s.matches("(?is)(SET|RESET)(\\s.*)?")) throw new IllegalArgumentException("expected SET 'key' = 'value' or RESET 'key'");
+        return false;
     }
 
     private static long print(TableResult r, boolean json, PrintStream out) throws Exception {
@@ -150,18 +177,27 @@ public final class SqlRunner {
         return one.length() <= 60 ? one : one.substring(0, 57) + "...";
     }
 
-    /** The message that says what is wrong: the innermost one of ours or Flink's validation, on one line. */
+    /**
+     * What is wrong, on one line: our model check's message wherever it is in the chain; Flink's own
+     * validation and parse errors as they are; for anything else (a failed job), the outer message and
+     * the root cause's.
+     */
     static String reason(Throwable e) {
-        Throwable best = e;
+        Throwable root = e;
         for (Throwable c = e; c != null; c = c.getCause()) {
-            if (c.getMessage() != null && c.getMessage().startsWith("mistral-flink model: ")) { best = c; break; }
-            if (c.getCause() == null) best = best == e && c.getMessage() != null && !(e instanceof org.apache.flink.table.api.ValidationException) ? c : best;
+            if (c instanceof org.apache.flink.table.api.ValidationException && c.getMessage() != null
+                    && c.getMessage().startsWith("mistral-flink model: ")) return oneLine(c.getMessage());
+            root = c;
         }
-        String m = best.getMessage() == null ? best.toString() : best.getMessage();
-        if (best != e && e.getMessage() != null && !(best.getMessage() != null && best.getMessage().startsWith("mistral-flink model: "))) {
-            String outer = e.getMessage().lines().findFirst().orElse("");
-            if (!m.contains(outer)) m = outer + ": " + m;
-        }
-        return m.replaceAll("\\s*\\R\\s*", " ").strip();
+        if (e instanceof org.apache.flink.table.api.ValidationException || e instanceof org.apache.flink.table.api.TableException
+                || e instanceof org.apache.flink.table.api.SqlParserException
+                || root == e) return oneLine(String.valueOf(e.getMessage()));
+        String outer = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
+        return oneLine(outer + ": " + (root.getMessage() == null ? root.toString() : root.getMessage()));
+    }
+
+    private static String oneLine(String m) {
+        m = m.replaceAll("\\s*\\R\\s*", " ").strip();
+        return m.length() <= 500 ? m : m.substring(0, 500) + " ..."; // the planner's messages add whole plans
     }
 }
