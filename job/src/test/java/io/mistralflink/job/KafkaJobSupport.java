@@ -1,6 +1,5 @@
 package io.mistralflink.job;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.mistralflink.job.kafka.EmbeddedKafka;
 import io.mistralflink.job.kafka.KafkaIo;
 import io.mistralflink.job.kafka.KafkaTopics;
@@ -28,13 +27,9 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.tukaani.xz.XZInputStream;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -61,12 +56,7 @@ final class KafkaJobSupport {
      * so prefill takes several chunks), greedy and seeded alternately, some with stop strings.
      */
     static List<GenerationRequest> requests(String prefix, int n, int minTokens, int maxTokens, long seed) throws IOException {
-        List<String> paragraphs = new ArrayList<>();
-        try (var in = new BufferedReader(new InputStreamReader(new XZInputStream(Files.newInputStream(TestModels.brown())), StandardCharsets.UTF_8))) {
-            ObjectMapper om = new ObjectMapper();
-            for (String line; (line = in.readLine()) != null && paragraphs.size() < 400; )
-                for (String p : om.readTree(line).get("text").asText().split("\n")) if (p.length() > 40) paragraphs.add(p);
-        }
+        List<String> paragraphs = TestModels.brownParagraphs();
         SplittableRandom r = new SplittableRandom(seed);
         List<GenerationRequest> out = new ArrayList<>();
         for (int i = 0; i < n; i++) {

@@ -41,6 +41,20 @@ public final class TestModels {
 
     public static Path brown() { return root().resolve("examples/datasets/brown.jsonl.xz"); }
 
+    /** The paragraphs (lines of more than 40 characters) of the Brown corpus's first documents, 400 or a few more. */
+    public static java.util.List<String> brownParagraphs() {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        ObjectMapper json = new ObjectMapper();
+        try (var in = new java.io.BufferedReader(new java.io.InputStreamReader(new org.tukaani.xz.XZInputStream(Files.newInputStream(brown())),
+                java.nio.charset.StandardCharsets.UTF_8))) {
+            for (String line; (line = in.readLine()) != null && out.size() < 400; )
+                for (String p : json.readTree(line).get("text").asText().split("\n")) if (p.length() > 40) out.add(p);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return out;
+    }
+
     private static JsonNode reference;
 
     public static synchronized JsonNode reference() {

@@ -15,11 +15,8 @@ import io.mistralflink.model.tokenizer.Tokenizer;
 import io.mistralflink.model.weights.Checkpoint;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.tukaani.xz.XZInputStream;
 
-import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
-import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -61,11 +58,7 @@ class MlPredictTest {
 
     /** 200 prompts from the Brown corpus, short and longer than the 64-token window; odd rows sampled with their own seed. */
     static List<ObjectNode> brownPrompts(int n) throws Exception {
-        List<String> paragraphs = new ArrayList<>();
-        try (var in = new BufferedReader(new InputStreamReader(new XZInputStream(Files.newInputStream(TestModels.brown())), StandardCharsets.UTF_8))) {
-            for (String line; (line = in.readLine()) != null && paragraphs.size() < 400; )
-                for (String p : JSON.readTree(line).get("text").asText().split("\n")) if (p.length() > 40) paragraphs.add(p);
-        }
+        List<String> paragraphs = TestModels.brownParagraphs();
         SplittableRandom r = new SplittableRandom(14);
         List<ObjectNode> out = new ArrayList<>();
         for (int i = 0; i < n; i++) {
