@@ -31,8 +31,12 @@ final class MatMul {
 
     private MatMul() {}
 
-    /** From this many rows on, {@link Gemm}'s blocked product (bitwise the same) replaces the tiles below. */
-    static final int GEMM_ROWS = 4;
+    /**
+     * From this many rows on, {@link Gemm}'s blocked product (bitwise the same) replaces the tiles below:
+     * below it (decode steps of a few sequences) the work is bound by streaming the weights, and Gemm's
+     * 6-row tiles would compute padding rows.
+     */
+    static final int GEMM_ROWS = 12;
 
     static int type(Tensor w) { return switch (w.dtype()) { case BF16 -> BF16; case F16 -> F16; case F32 -> F32; }; }
 
