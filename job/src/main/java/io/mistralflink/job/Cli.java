@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.mistralflink.model.ModelConfig;
 import io.mistralflink.model.ModelException;
 import io.mistralflink.model.bench.Bench;
+import io.mistralflink.model.bench.FmaPeak;
 import io.mistralflink.model.bench.MemoryBandwidth;
 import io.mistralflink.model.bench.RandomCheckpoint;
 import io.mistralflink.model.compute.Backend;
@@ -196,6 +197,7 @@ public final class Cli {
             // The host's memory bounds a CPU backend only; a GPU reads its own copy of the weights.
             double bandwidth = backend instanceof CpuBackend && perToken > (256L << 20)
                     ? MemoryBandwidth.measure(ckpt, weightNames(ckpt), a.integer("threads", Runtime.getRuntime().availableProcessors())) : 0;
+            double fmaPeak = backend instanceof CpuBackend ? FmaPeak.measure(a.integer("threads", Runtime.getRuntime().availableProcessors())) : 0;
             ObjectNode o = JSON.createObjectNode();
             o.put("model", label);
             o.put("backend", backend.name());
@@ -204,6 +206,7 @@ public final class Cli {
                 o.put("memory_gb_s", Math.round(bandwidth / 1e8) / 10.0);
                 o.put("batch1_decode_limit_tok_s", Math.round(bandwidth / perToken * 10) / 10.0);
             }
+            if (fmaPeak > 0) o.put("fp32_fma_peak_gflop_s", Math.round(fmaPeak / 1e8) / 10.0);
             o.put("prompt_tokens", prompt);
             o.put("new_tokens", gen);
             ArrayNode rs = o.putArray("results");
@@ -212,14 +215,17 @@ public final class Cli {
                 n.put("batch", r.batch());
                 n.put("prefill_tok_s", Math.round(r.prefillTokPerS() * 10) / 10.0);
                 n.put("decode_tok_s", Math.round(r.decodeTokPerS() * 10) / 10.0);
+                n.put("prefill_gflop_s", Math.round(r.prefillFlopPerS() / 1e8) / 10.0);
             }
             if (a.flag("json")) out.println(o);
             else {
                 out.printf("%s on %s, %d prompt + %d new tokens%n", label, backend.name(), prompt, gen);
                 if (bandwidth > 0)
                     out.printf("weights stream from memory at %.1f GB/s: batch-1 decode limit %.1f tok/s%n", bandwidth / 1e9, bandwidth / perToken);
+                if (fmaPeak > 0) out.printf("float32 FMA peak, measured on %s: %.1f GFLOP/s%n", backend.name(), fmaPeak / 1e9);
                 for (Bench.Result r : results)
-                    out.printf("batch %4d  prefill %10.1f tok/s  decode %10.1f tok/s%n", r.batch(), r.prefillTokPerS(), r.decodeTokPerS());
+                    out.printf("batch %4d  prefill %10.1f tok/s (%6.1f GFLOP/s)  decode %10.1f tok/s%n",
+                            r.batch(), r.prefillTokPerS(), r.prefillFlopPerS() / 1e9, r.decodeTokPerS());
             }
             return 0;
         }

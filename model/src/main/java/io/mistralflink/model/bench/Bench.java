@@ -16,7 +16,7 @@ import java.util.SplittableRandom;
  * prompts of p tokens are prefilled together, then each decodes n tokens (EOS ignored).
  */
 public final class Bench {
-    public record Result(int batch, double prefillTokPerS, double decodeTokPerS) {}
+    public record Result(int batch, double prefillTokPerS, double decodeTokPerS, double prefillFlopPerS) {}
 
     private static final long WARM_UP_NANOS = 8_000_000_000L;
 
@@ -30,8 +30,10 @@ public final class Bench {
         for (int b : batchSizes) {
             once(model, tokenizer, b, Math.min(promptTokens, 16), 3);
             Generator.Timings t = once(model, tokenizer, b, promptTokens, newTokens);
-            out.add(new Result(b, b * (double) promptTokens / (t.prefillNanos() / 1e9),
-                    newTokens > 1 ? b * (double) (newTokens - 1) / (t.decodeNanos() / 1e9) : 0));
+            double prefillS = t.prefillNanos() / 1e9;
+            out.add(new Result(b, b * (double) promptTokens / prefillS,
+                    newTokens > 1 ? b * (double) (newTokens - 1) / (t.decodeNanos() / 1e9) : 0,
+                    Flops.prefill(model.config(), b, promptTokens) / prefillS));
         }
         return out;
     }

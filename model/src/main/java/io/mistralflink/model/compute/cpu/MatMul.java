@@ -31,10 +31,24 @@ final class MatMul {
 
     private MatMul() {}
 
+    /**
+     * From this many rows on, {@link Gemm}'s blocked product (bitwise the same) replaces the tiles below:
+     * below it (decode steps of a few sequences) the work is bound by streaming the weights, and Gemm's
+     * 6-row tiles would compute padding rows.
+     */
+    static final int GEMM_ROWS = 12;
+
+    static int type(Tensor w) { return switch (w.dtype()) { case BF16 -> BF16; case F16 -> F16; case F32 -> F32; }; }
+
     /** Output columns [j0, j1) for rows [r0, r1) (x and out hold the same rows). */
     static void columns(float[] x, int r0, int r1, Tensor w, float[] out, int j0, int j1) {
-        int k = w.cols(), outCols = w.rows();
-        int type = switch (w.dtype()) { case BF16 -> BF16; case F16 -> F16; case F32 -> F32; };
+        if (r1 - r0 >= GEMM_ROWS && w.cols() >= L) { Gemm.columns(x, r0, r1, w, out, j0, j1); return; }
+        columnsByTiles(x, r0, r1, w, out, j0, j1);
+    }
+
+    /** {@link #columns} by 2 x 4 tiles that widen the weights in registers (the bandwidth-bound path of few rows). */
+    static void columnsByTiles(float[] x, int r0, int r1, Tensor w, float[] out, int j0, int j1) {
+        int k = w.cols(), outCols = w.rows(), type = type(w);
         MemorySegment seg = w.data();
         long rowBytes = (long) k * w.dtype().bytes;
         float[] lanes = new float[L * 8];
@@ -48,7 +62,7 @@ final class MatMul {
             for (int r = r0; r < r1; r++) out[r * outCols + j] = dot1(x, r * k, k, seg, j * rowBytes, type, lanes);
     }
 
-    private static FloatVector load(MemorySegment seg, long off, int type) {
+    static FloatVector load(MemorySegment seg, long off, int type) {
         return switch (type) {
             case BF16 -> ((IntVector) ShortVector.fromMemorySegment(S, seg, off, LE).convertShape(VectorOperators.S2I, I, 0))
                     .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
@@ -146,7 +160,7 @@ final class MatMul {
         out[next + 3] = tail(sum(c3, lanes), x, yo, i, k, seg, w3, type);
     }
 
-    private static float tail(float s, float[] x, int xo, int i, int k, MemorySegment seg, long wo, int type) {
+    static float tail(float s, float[] x, int xo, int i, int k, MemorySegment seg, long wo, int type) {
         int b = type == F32 ? 4 : 2;
         for (; i < k; i++) s = Math.fma(scalar(seg, wo + (long) i * b, type), x[xo + i], s);
         return s;
@@ -154,8 +168,7 @@ final class MatMul {
 
     /** Row j of W widened to float (embedding lookup). */
     static void row(Tensor w, int j, float[] out, int outOffset) {
-        int k = w.cols(), type = switch (w.dtype()) { case BF16 -> BF16; case F16 -> F16; case F32 -> F32; };
-        int b = w.dtype().bytes;
+        int k = w.cols(), type = type(w), b = w.dtype().bytes;
         long wo = (long) j * k * b;
         for (int i = 0; i < k; i++) out[outOffset + i] = scalar(w.data(), wo + (long) i * b, type);
     }

@@ -18,8 +18,9 @@ final class SlidingWindowKernel {
     private SlidingWindowKernel() {}
 
     static void run(Parallel parallel, float[] q, float[] k, float[] v, float[] out, AttentionBatch b, int layer) {
-        int rows = 0;
-        for (Segment s : b.segments()) rows += s.length();
+        int total = 0;
+        for (Segment s : b.segments()) total += s.length();
+        int rows = total;
         Segment[] segOfRow = new Segment[rows];
         for (Segment s : b.segments()) for (int i = 0; i < s.length(); i++) segOfRow[s.offset() + i] = s;
         for (Segment s : b.segments()) ((RollingKvCache) s.cache()).reserve(s.start() + s.length());
@@ -30,7 +31,9 @@ final class SlidingWindowKernel {
         parallel.range(work, Math.max(1, 4096 / (Math.min(window, 512) * headDim / 16 + 1)), (from, to) -> {
             float[] scores = new float[0], acc = new float[headDim], lanes = new float[L];
             for (int w = from; w < to; w++) {
-                int row = w / heads, h = w % heads, kvOff = (h / group) * headDim;
+                // Head-major: neighbouring items share a key/value head, so its window stays in cache
+                // across the queries that read it, instead of every head's window in turn.
+                int h = w / rows, row = w % rows, kvOff = (h / group) * headDim;
                 Segment s = segOfRow[row];
                 RollingKvCache cache = (RollingKvCache) s.cache();
                 float[] ck = cache.keys[layer], cv = cache.values[layer];

@@ -1,0 +1,144 @@
+package io.mistralflink.model.compute.cpu;
+
+import io.mistralflink.model.weights.Tensor;
+import jdk.incubator.vector.FloatVector;
+
+import java.lang.foreign.MemorySegment;
+
+import static io.mistralflink.model.compute.cpu.MatMul.F;
+import static io.mistralflink.model.compute.cpu.MatMul.L;
+
+/**
+ * MatMul's product for many rows, blocked for the caches as in Goto's GEMM: a panel of NC outputs x KC
+ * of k is widened to float32 once (into L2) and serves every row of a block of MC rows; register tiles
+ * of 6 rows x 4 outputs (24 accumulators, 4 weight vectors and one input vector of the 32 registers)
+ * run over it, the rows' slice of x staying in L1.
+ *
+ * <p>Each output is computed in exactly MatMul's order: one L-lane fused-multiply-add chain over k
+ * (lane l takes k = l, l+L, ...), the lanes summed pairwise ({@link MatMul#sum}), then the last k mod L
+ * terms as scalar FMAs. The k blocks only pause that chain (its vector waits in a scratch buffer between
+ * blocks), never reorder it, so the result is bitwise MatMul's, whatever the tile or the number of
+ * rows: batch invariance holds across both paths.
+ */
+final class Gemm {
+    static final int ROWS = 6, COLS = 4;
+    /** k per panel (steps of L), outputs per panel, rows per block (multiples of the tile). */
+    private static final int KC = 512, NC = 64, MC = 48;
+
+    /** Per thread: the widened panel and the accumulators of a block of rows by a panel's outputs. */
+    private static final class Scratch {
+        final float[] panel = new float[NC * KC];
+        final float[] acc = new float[MC * NC * L];
+        final float[] rows = new float[MC * KC];
+        final float[] lanes = new float[L * 8];
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    private Gemm() {}
+
+    /** Output columns [j0, j1) for rows [r0, r1), as {@link MatMul#columns}; needs k >= L. */
+    static void columns(float[] x, int r0, int r1, Tensor w, float[] out, int j0, int j1) {
+        int k = w.cols(), outCols = w.rows(), type = MatMul.type(w);
+        int kVec = k - k % L, b = w.dtype().bytes;
+        long rowBytes = (long) k * b;
+        MemorySegment seg = w.data();
+        Scratch s = SCRATCH.get();
+        for (int jc = j0; jc < j1; jc += NC) {
+            int nc = Math.min(NC, j1 - jc), tilesN = (nc + COLS - 1) / COLS;
+            for (int ic = r0; ic < r1; ic += MC) {
+                int mc = Math.min(MC, r1 - ic);
+                for (int kc = 0; kc < kVec; kc += KC) {
+                    int steps = Math.min(KC, kVec - kc) / L;
+                    pack(seg, jc, nc, tilesN, kc, steps, rowBytes, b, type, s.panel);
+                    packRows(x, ic, mc, k, kc, steps, s.rows);
+                    for (int rt = 0; rt * ROWS < mc; rt++)
+                        for (int t = 0; t < tilesN; t++)
+                            kernel(s.rows, rt * steps * ROWS * L, s.panel, t * steps * COLS * L, steps,
+                                    s.acc, (rt * tilesN + t) * ROWS * COLS * L, kc == 0);
+                }
+                for (int r = ic; r < ic + mc; r++) {
+                    int rt = (r - ic) / ROWS, rr = (r - ic) % ROWS, xo = r * k;
+                    for (int j = jc; j < jc + nc; j++) {
+                        int t = (j - jc) / COLS, c = (j - jc) % COLS;
+                        FloatVector a = FloatVector.fromArray(F, s.acc, ((rt * tilesN + t) * ROWS * COLS + rr * COLS + c) * L);
+                        out[r * outCols + j] = MatMul.tail(MatMul.sum(a, s.lanes), x, xo, kVec, k, seg, j * rowBytes, type);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Widens W[jc .. jc+nc)[kc .. kc + steps*L) to float32, tile by tile, step by step; outputs past nc are zero. */
+    private static void pack(MemorySegment seg, int jc, int nc, int tilesN, int kc, int steps, long rowBytes, int b, int type, float[] panel) {
+        for (int t = 0; t < tilesN; t++)
+            for (int c = 0; c < COLS; c++) {
+                int j = t * COLS + c;
+                int at = (t * steps * COLS + c) * L;
+                if (j >= nc) {
+                    for (int st = 0; st < steps; st++) java.util.Arrays.fill(panel, at + st * COLS * L, at + st * COLS * L + L, 0f);
+                    continue;
+                }
+                long wo = (jc + j) * rowBytes + (long) kc * b;
+                for (int st = 0; st < steps; st++)
+                    MatMul.load(seg, wo + (long) st * L * b, type).intoArray(panel, at + st * COLS * L);
+            }
+    }
+
+    /**
+     * Copies x[ic .. ic+mc)[kc .. kc + steps*L) tile by tile, step by step, so a tile's rows are one stream;
+     * a short last tile repeats its last row (the repeats are computed, never stored).
+     */
+    private static void packRows(float[] x, int ic, int mc, int k, int kc, int steps, float[] rows) {
+        for (int rt = 0; rt * ROWS < mc; rt++)
+            for (int r = 0; r < ROWS; r++) {
+                int src = (ic + Math.min(rt * ROWS + r, mc - 1)) * k + kc, at = (rt * steps * ROWS + r) * L;
+                for (int st = 0; st < steps; st++) FloatVector.fromArray(F, x, src + st * L).intoArray(rows, at + st * ROWS * L);
+            }
+    }
+
+    /** The 6 x 4 register tile: acc[r][c] continues (or, first, starts) its chain over this panel's steps. */
+    static void kernel(float[] x, int xo, float[] p, int po, int steps,
+                               float[] acc, int ao, boolean first) {
+        FloatVector a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23,
+                a30, a31, a32, a33, a40, a41, a42, a43, a50, a51, a52, a53;
+        if (first) {
+            a00 = FloatVector.zero(F);
+            a01 = a00; a02 = a00; a03 = a00; a10 = a00; a11 = a00; a12 = a00; a13 = a00;
+            a20 = a00; a21 = a00; a22 = a00; a23 = a00; a30 = a00; a31 = a00; a32 = a00; a33 = a00;
+            a40 = a00; a41 = a00; a42 = a00; a43 = a00; a50 = a00; a51 = a00; a52 = a00; a53 = a00;
+        } else {
+            a00 = v(acc, ao, 0); a01 = v(acc, ao, 1); a02 = v(acc, ao, 2); a03 = v(acc, ao, 3);
+            a10 = v(acc, ao, 4); a11 = v(acc, ao, 5); a12 = v(acc, ao, 6); a13 = v(acc, ao, 7);
+            a20 = v(acc, ao, 8); a21 = v(acc, ao, 9); a22 = v(acc, ao, 10); a23 = v(acc, ao, 11);
+            a30 = v(acc, ao, 12); a31 = v(acc, ao, 13); a32 = v(acc, ao, 14); a33 = v(acc, ao, 15);
+            a40 = v(acc, ao, 16); a41 = v(acc, ao, 17); a42 = v(acc, ao, 18); a43 = v(acc, ao, 19);
+            a50 = v(acc, ao, 20); a51 = v(acc, ao, 21); a52 = v(acc, ao, 22); a53 = v(acc, ao, 23);
+        }
+        for (int st = 0; st < steps; st++) {
+            int wi = po + st * COLS * L, xi = xo + st * ROWS * L;
+            FloatVector w0 = FloatVector.fromArray(F, p, wi), w1 = FloatVector.fromArray(F, p, wi + L);
+            FloatVector w2 = FloatVector.fromArray(F, p, wi + 2 * L), w3 = FloatVector.fromArray(F, p, wi + 3 * L);
+            FloatVector xv = FloatVector.fromArray(F, x, xi);
+            a00 = w0.fma(xv, a00); a01 = w1.fma(xv, a01); a02 = w2.fma(xv, a02); a03 = w3.fma(xv, a03);
+            xv = FloatVector.fromArray(F, x, xi + 1 * L);
+            a10 = w0.fma(xv, a10); a11 = w1.fma(xv, a11); a12 = w2.fma(xv, a12); a13 = w3.fma(xv, a13);
+            xv = FloatVector.fromArray(F, x, xi + 2 * L);
+            a20 = w0.fma(xv, a20); a21 = w1.fma(xv, a21); a22 = w2.fma(xv, a22); a23 = w3.fma(xv, a23);
+            xv = FloatVector.fromArray(F, x, xi + 3 * L);
+            a30 = w0.fma(xv, a30); a31 = w1.fma(xv, a31); a32 = w2.fma(xv, a32); a33 = w3.fma(xv, a33);
+            xv = FloatVector.fromArray(F, x, xi + 4 * L);
+            a40 = w0.fma(xv, a40); a41 = w1.fma(xv, a41); a42 = w2.fma(xv, a42); a43 = w3.fma(xv, a43);
+            xv = FloatVector.fromArray(F, x, xi + 5 * L);
+            a50 = w0.fma(xv, a50); a51 = w1.fma(xv, a51); a52 = w2.fma(xv, a52); a53 = w3.fma(xv, a53);
+        }
+        a00.intoArray(acc, ao); a01.intoArray(acc, ao + L); a02.intoArray(acc, ao + 2 * L); a03.intoArray(acc, ao + 3 * L);
+        a10.intoArray(acc, ao + 4 * L); a11.intoArray(acc, ao + 5 * L); a12.intoArray(acc, ao + 6 * L); a13.intoArray(acc, ao + 7 * L);
+        a20.intoArray(acc, ao + 8 * L); a21.intoArray(acc, ao + 9 * L); a22.intoArray(acc, ao + 10 * L); a23.intoArray(acc, ao + 11 * L);
+        a30.intoArray(acc, ao + 12 * L); a31.intoArray(acc, ao + 13 * L); a32.intoArray(acc, ao + 14 * L); a33.intoArray(acc, ao + 15 * L);
+        a40.intoArray(acc, ao + 16 * L); a41.intoArray(acc, ao + 17 * L); a42.intoArray(acc, ao + 18 * L); a43.intoArray(acc, ao + 19 * L);
+        a50.intoArray(acc, ao + 20 * L); a51.intoArray(acc, ao + 21 * L); a52.intoArray(acc, ao + 22 * L); a53.intoArray(acc, ao + 23 * L);
+    }
+
+    private static FloatVector v(float[] acc, int ao, int i) { return FloatVector.fromArray(F, acc, ao + i * L); }
+}

@@ -1,0 +1,82 @@
+package io.mistralflink.model.compute.cpu;
+
+import io.mistralflink.model.weights.DType;
+import io.mistralflink.model.weights.Tensor;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The blocked many-row product ({@link Gemm}, through {@link CpuBackend#matmul}) against a plain dot
+ * product in double, on random shapes with ragged edges (rows 1..67, k and outputs not multiples of
+ * the vector, the tile or the panel), and bitwise batch invariance: each row equals that row
+ * multiplied alone (the one-row path), whatever its batch-mates.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class GemmTest {
+    private final CpuBackend cpu = new CpuBackend(2);
+    private final Arena arena = Arena.ofShared();
+
+    @AfterAll void close() {
+        cpu.close();
+        arena.close();
+    }
+
+    @Test void matchesAPlainDotProductAndEachRowAlone() {
+        Random rnd = new Random(15);
+        DType[] types = {DType.BF16, DType.F16, DType.F32};
+        for (int trial = 0; trial < 60; trial++) {
+            int rows = 1 + rnd.nextInt(67);
+            int k = trial < 3 ? 1 + rnd.nextInt(15) : 16 + rnd.nextInt(trial % 5 == 0 ? 1400 : 300);
+            int n = 1 + rnd.nextInt(trial % 7 == 0 ? 300 : 90);
+            DType type = types[trial % 3];
+            Tensor w = randomWeight(type, n, k, rnd);
+            float[] x = new float[rows * k];
+            for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+            float[] got = product(x, rows, w);
+
+            float[] wf = w.toFloats();
+            for (int r = 0; r < rows; r++) {
+                float[] alone = product(java.util.Arrays.copyOfRange(x, r * k, (r + 1) * k), 1, w);
+                for (int j = 0; j < n; j++) {
+                    double ref = 0, mag = 0;
+                    for (int i = 0; i < k; i++) {
+                        ref += (double) wf[j * k + i] * x[r * k + i];
+                        mag += Math.abs((double) wf[j * k + i] * x[r * k + i]);
+                    }
+                    String at = type + " " + rows + "x" + k + " by " + n + "x" + k + ", row " + r + ", output " + j;
+                    // the error bound of a float32 sum of k products: (k + 1) units in the last place of the magnitudes
+                    assertEquals(ref, got[r * n + j], (k + 1) * 0x1p-24 * mag + 1e-30, at);
+                    assertEquals(Float.floatToRawIntBits(alone[j]), Float.floatToRawIntBits(got[r * n + j]), at + ": differs from the row alone");
+                }
+            }
+        }
+    }
+
+    private float[] product(float[] x, int rows, Tensor w) {
+        CpuBackend.CpuActivation out = (CpuBackend.CpuActivation) cpu.allocate(rows, w.rows());
+        cpu.matmul(cpu.upload(x, rows, w.cols()), cpu.weight(w), out);
+        return out.data();
+    }
+
+    private Tensor randomWeight(DType type, int n, int k, Random rnd) {
+        MemorySegment seg = arena.allocate((long) n * k * type.bytes);
+        for (long i = 0; i < (long) n * k; i++) {
+            float v = (float) (rnd.nextGaussian() * 0.1);
+            switch (type) {
+                case BF16 -> seg.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i * 2, (short) (Float.floatToRawIntBits(v) >>> 16));
+                case F16 -> seg.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i * 2, Float.floatToFloat16(v));
+                case F32 -> seg.set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i * 4, v);
+            }
+        }
+        return new Tensor("w", type, new long[]{n, k}, seg);
+    }
+}
