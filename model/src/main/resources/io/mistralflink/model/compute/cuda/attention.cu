@@ -32,7 +32,9 @@ __device__ __forceinline__ void emit(float a, float m, float l, int r, int h, in
 }
 
 /**
- * grid (rows, heads, splits), block of 128 threads (4 warps); headDim a multiple of 32, at most 256.
+ * grid (rows, heads, splits), block of 128 threads (4 warps); any headDim up to 256 (multiples of 8 take
+ * 16-byte loads of a key row, multiples of 32 a lane's consecutive dimensions in the value pass; other
+ * sizes element loads and dimensions lane, lane + 32, ...: the correct, slower path for every head size).
  * Split s covers the s-th of `splits` equal parts of the row's keys (computed here from the row's own
  * position, so a decode step's launch is the same at every position and its graph keeps replaying);
  * with one split the result goes to out, else a partial (max, sum, acc[headDim]) goes to
@@ -74,6 +76,7 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
     __syncthreads();
 
     int dpl = headDim >> 5;          // dimensions per lane in the value pass
+    bool strided = (headDim & 31) != 0;   // then lane holds dimensions lane + 32 e, e < ceil(headDim / 32)
     float acc[8];
 #pragma unroll
     for (int e = 0; e < 8; e++) acc[e] = 0.f;
@@ -84,7 +87,11 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
         if (tid < tn) {
             int j = t0 + tid;
             float dot = 0.f;
-            if (j < start) {
+            if ((headDim & 7) != 0) {
+                for (int d = 0; d < headDim; d++)
+                    dot = fmaf(qs[d], j < start ? bf2f(ck[(long long) (j % window) * kvDim + kvOff + d])
+                                                : round_bf(k[(long long) (off + j - start) * kvDim + kvOff + d]), dot);
+            } else if (j < start) {
                 const uint4* kr = (const uint4*) (ck + (long long) (j % window) * kvDim + kvOff);
 #pragma unroll 8   // loads in flight: a decode step's attention waits on memory latency, not bandwidth
                 for (int c = 0; c < (headDim >> 3); c++) {
@@ -119,7 +126,15 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
         for (int i = warp; i < tn; i += warps) {
             int j = t0 + i;
             float pj = sc[i];
-            if (j < start) {
+            if (strided) {
+#pragma unroll
+                for (int e = 0; e < 8; e++) {
+                    int d = lane + 32 * e;
+                    if (d < headDim)
+                        acc[e] = fmaf(pj, j < start ? bf2f(cv[(long long) (j % window) * kvDim + kvOff + d])
+                                                    : round_bf(v[(long long) (off + j - start) * kvDim + kvOff + d]), acc[e]);
+                }
+            } else if (j < start) {
                 const bf16_t* vr = cv + (long long) (j % window) * kvDim + kvOff + lane * dpl;
                 if (dpl == 4) {
                     uint2 w = *(const uint2*) vr;
@@ -145,7 +160,10 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
         __syncthreads();                          // sc is rewritten by the next tile
     }
 #pragma unroll
-    for (int e = 0; e < 8; e++) if (e < dpl) part[warp * headDim + lane * dpl + e] = acc[e];
+    for (int e = 0; e < 8; e++) {
+        if (strided) { if (lane + 32 * e < headDim) part[warp * headDim + lane + 32 * e] = acc[e]; }
+        else if (e < dpl) part[warp * headDim + lane * dpl + e] = acc[e];
+    }
     __syncthreads();
     for (int d = tid; d < headDim; d += nt) {
         float a = 0.f;
