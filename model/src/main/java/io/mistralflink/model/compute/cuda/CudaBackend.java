@@ -75,7 +75,7 @@ public final class CudaBackend implements Backend {
     private static final ThreadLocal<CUctx_st> CURRENT = new ThreadLocal<>();
     private String decodeAttention;   // auto | tiled2 | tiled4
     private boolean flashPrefill;     // prefill attention on tensor cores (prefill.cu) where the head size has a kernel
-    private final int splitKMax, splitKWaves, moeGemvPairs, attentionBlocksPerSm;
+    private final int splitKMax, splitKWaves, moeGemvPairs, attentionBlocksPerSm, attentionMaxSplits, attentionKeysPerSplit;
     private final List<Long> deferredFrees = new ArrayList<>();
     private final List<Long> weights = new ArrayList<>();
     private final Map<Tensor, CudaWeight> uploaded = new IdentityHashMap<>();
@@ -174,6 +174,8 @@ public final class CudaBackend implements Backend {
         splitKWaves = Integer.getInteger("mistralflink.cuda.splitKWaves", 1);
         moeGemvPairs = Integer.getInteger("mistralflink.cuda.moeGemvPairs", 8);
         attentionBlocksPerSm = Integer.getInteger("mistralflink.cuda.attentionBlocksPerSm", 8);
+        attentionMaxSplits = Integer.getInteger("mistralflink.cuda.attentionMaxSplits", 16);
+        attentionKeysPerSplit = Integer.getInteger("mistralflink.cuda.attentionKeysPerSplit", 16);
         decodeAttention = System.getProperty("mistralflink.cuda.decodeAttention", "auto");
         flashPrefill = !"simple".equals(System.getProperty("mistralflink.cuda.prefillAttention", "flash"));
     }
@@ -797,7 +799,9 @@ public final class CudaBackend implements Backend {
         // batch's shape alone, so decode steps issue equal commands at every position (graphs).
         long base = (long) rows * (grouped ? b.kvHeads() : heads);
         long want = (long) attentionBlocksPerSm * sms;
-        int splits = !flash && metaMaxKeys > 32 && base < want ? (int) Math.min(16, (want + base - 1) / base) : 1;
+        int splits = !flash && metaMaxKeys > 32 && base < want ? (int) Math.min(attentionMaxSplits, (want + base - 1) / base) : 1;
+        // at least attentionKeysPerSplit keys a part, counted from the row's keys rounded up to a power of two (launches change rarely)
+        splits = Math.max(1, Math.min(splits, Integer.highestOneBit(Math.max(1, metaMaxKeys - 1)) * 2 / attentionKeysPerSplit));
         long partial = splits > 1 ? scratch(4L * rows * heads * splits * (hd + 2)) : 0;
         long ob = bf16Buffer(o);
         float scale = (float) (1.0 / Math.sqrt(hd));
@@ -807,8 +811,9 @@ public final class CudaBackend implements Backend {
         }
         if (flash) {
             // Prefill: a block per (query head, tile of up to 64 rows of one segment), keys in shared-memory tiles, tensor cores.
-            k("attention_prefill_hd" + hd, heads, metaTileCount, 1, 128, 0, qa.f32, ka.f32, va.f32, o.f32, ob, metaInts, metaBases, metaTiles,
-                    layer, heads, b.kvHeads(), b.window(), Stream.f(scale));
+            String variant = hd == 128 ? System.getProperty("mistralflink.cuda.prefillVariant", "") : "";
+            k("attention_prefill_hd" + hd + variant, heads, metaTileCount, 1, 128, 0, qa.f32, bf16Of(ka), bf16Of(va), o.f32, ob, metaInts, metaBases,
+                    metaTiles, layer, heads, b.kvHeads(), b.window(), Stream.f(scale));
         } else if (grouped) {
             k("attention_decode_tiled" + tiledLanes + "_" + group + "x" + lanes, rows, b.kvHeads(), splits, 128, decodeSmem, qa.f32, ka.f32, va.f32, o.f32, ob,
                     metaInts, metaBases, layer, heads, b.kvHeads(), b.window(), Stream.f(scale), partial,

@@ -8,8 +8,12 @@
 // Rows, meta and caches as in attention.cu: meta[r*6..] = {position, segment start, segment's first row,
 // segment length, cache capacity}, cacheBase[r] the sequence's cache (layer l's keys at element offset
 // 2*l*cap*kvDim, values after them), position p in slot p mod W. Keys before the segment start come from
-// the cache, the rest from the fresh k and v (fp32, rounded to bf16 as the cache would hold them, so
-// chunked and one-pass prefill see the same keys). The fresh keys enter the cache afterwards (kv_store).
+// the cache, the rest from the fresh k and v in their bf16 rounding (the cache's own, so chunked and
+// one-pass prefill see the same keys). The fresh keys enter the cache afterwards (kv_store).
+//
+// As FlashAttention-2 overlaps its loads: the values of a key tile are copied (cp.async) while the
+// scores of its keys are computed, the next tile's keys while the values are summed, so one buffer of
+// each suffices. Fragments come from shared memory by ldmatrix (values transposed on the way).
 //
 // Roundings beyond attention.cu's: q and the softmax weights p enter the tensor cores as bf16.
 #include "common.cuh"
@@ -28,20 +32,59 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const unsigned (&a)[4], 
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+/** 16 bytes from global to shared memory without passing through registers (cp.async, sm_80 and later). */
+__device__ __forceinline__ void cp16(void* dst, const void* src) {
+    unsigned s = (unsigned) __cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(s), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+__device__ __forceinline__ void cp_wait_all() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
+
+/** Four 8x8 bf16 matrices from shared memory (rows addressed by lanes 8i..8i+7 for matrix i). */
+__device__ __forceinline__ void ldm4(unsigned (&r)[4], const void* p) {
+    unsigned s = (unsigned) __cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
+}
+__device__ __forceinline__ void ldm2(unsigned (&r)[2], const void* p) {
+    unsigned s = (unsigned) __cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];" : "=r"(r[0]), "=r"(r[1]) : "r"(s));
+}
+__device__ __forceinline__ void ldm4t(unsigned (&r)[4], const void* p) {
+    unsigned s = (unsigned) __cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
+}
+
+/**
+ * Copies rows t0 .. t0+BK-1 of one head's keys or values into a shared tile (row stride S): row j from the
+ * cache (j < start) or from the fresh bf16 rows; rows past the tile's last key repeat that key (masked).
+ */
+template <int HD, int BK, int S>
+__device__ __forceinline__ void stage(bf16_t* dst, const bf16_t* cache, const bf16_t* fresh, int t0, int last, int start, int off,
+                                      int window, int kvDim, int kvOff) {
+    constexpr int CH = HD / 8;
+    for (int c = threadIdx.x; c < BK * CH; c += blockDim.x) {
+        int i = c / CH, cc = c % CH, j = imin(t0 + i, last);
+        const bf16_t* src = j < start ? cache + (long long) (j % window) * kvDim : fresh + (long long) (off + j - start) * kvDim;
+        cp16(dst + i * S + 8 * cc, src + kvOff + 8 * cc);
+    }
+    cp_commit();
+}
+
 /**
  * grid (heads, tiles), 128 threads (4 warps, each 16 of the tile's rows); tiles[2t] = the tile's first
- * row, tiles[2t+1] its row count (<= 64), all of one segment. HD: the head size, a multiple of 16; BK: keys
- * per shared-memory tile. A lane holds, in mma fragment layout, rows g and g+8 of its warp (g = lane/4):
- * the q fragments for the whole head, the scores of one key tile and the output accumulators.
- * Tiles are taken last first, so that the blocks with the most keys start first.
+ * row, tiles[2t+1] its row count (<= 64), all of one segment; kb, vb: the fresh keys and values in bf16.
+ * HD: the head size, a multiple of 16; BK: keys per shared-memory tile. A lane holds, in mma fragment
+ * layout, rows g and g+8 of its warp (g = lane/4): the q fragments for the whole head, the scores of one
+ * key tile and the output accumulators. Tiles are taken last first, so that the blocks with the most keys
+ * start first.
  */
 template <int HD, int BK>
-__device__ __forceinline__ void prefill_body(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
+__device__ __forceinline__ void prefill_body(const float* __restrict__ q, const bf16_t* __restrict__ kb, const bf16_t* __restrict__ vb,
                                              float* __restrict__ out, bf16_t* __restrict__ outb,
                                              const int* __restrict__ meta, const unsigned long long* __restrict__ cacheBase,
                                              const int* __restrict__ tiles, int layer, int heads, int kvHeads, int window, float scale) {
     constexpr int S = HD + 8;            // a shared row, padded so that a fragment's 8 rows fall in distinct banks
-    constexpr int KSTEPS = HD / 16, NT = BK / 8, DT = HD / 8, CH = HD / 8;
+    constexpr int KSTEPS = HD / 16, NT = BK / 8, DT = HD / 8;
     __shared__ __align__(16) bf16_t ks[BK * S];
     __shared__ __align__(16) bf16_t vs[BK * S];
     int h = blockIdx.x, tile = gridDim.y - 1 - blockIdx.y;
@@ -53,6 +96,7 @@ __device__ __forceinline__ void prefill_body(const float* __restrict__ q, const 
     const bf16_t* cv = ck + (long long) cap * kvDim;
     int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
     int last = p0 + n - 1, jlo = imax(0, p0 - window + 1);
+    stage<HD, BK, S>(ks, ck, kb, jlo, last, start, off, window, kvDim, kvOff);
     // this lane's rows (clamped to the tile: rows past its end compute on, unstored) and their positions
     int ra = imin(16 * warp + g, n - 1), rb = imin(16 * warp + g + 8, n - 1);
     int pa = p0 + ra, pb = p0 + rb;
@@ -77,89 +121,89 @@ __device__ __forceinline__ void prefill_body(const float* __restrict__ q, const 
     for (int d = 0; d < DT; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f;
     float mA = NEG_INF, mB = NEG_INF, lA = 0.f, lB = 0.f;
     const float sl2 = scale * 1.4426950408889634f;   // exp(x * scale) = exp2(x * sl2)
+    // ldmatrix row addresses of this lane: keys (matrix lane/8 = dims +8 each), values (matrix bit 0: keys +8, bit 1: dims +8)
+    const bf16_t* kAddr = ks + (lane & 7) * S + 8 * (lane >> 3);
+    const bf16_t* vAddr = vs + ((lane & 7) + 8 * ((lane >> 3) & 1)) * S + 8 * (lane >> 4);
+    cp_wait_all();
+    __syncthreads();
 
     for (int t0 = jlo; t0 <= last; t0 += BK) {
-        __syncthreads();                 // the previous tile's readers are done
-        for (int c = tid; c < BK * CH; c += blockDim.x) {
-            int i = c / CH, cc = c % CH, j = t0 + i;
-            uint4 kw, vw;
-            if (j > last) {
-                kw = vw = make_uint4(0u, 0u, 0u, 0u);
-            } else if (j < start) {
-                long long at = (long long) (j % window) * kvDim + kvOff + 8 * cc;
-                kw = *(const uint4*) (ck + at);
-                vw = *(const uint4*) (cv + at);
-            } else {
-                long long at = (long long) (off + j - start) * kvDim + kvOff + 8 * cc;
-                float4 a = *(const float4*) (k + at), b = *(const float4*) (k + at + 4);
-                kw = make_uint4(pack_bf2(a.x, a.y), pack_bf2(a.z, a.w), pack_bf2(b.x, b.y), pack_bf2(b.z, b.w));
-                a = *(const float4*) (v + at);
-                b = *(const float4*) (v + at + 4);
-                vw = make_uint4(pack_bf2(a.x, a.y), pack_bf2(a.z, a.w), pack_bf2(b.x, b.y), pack_bf2(b.z, b.w));
-            }
-            *(uint4*) (ks + i * S + 8 * cc) = kw;
-            *(uint4*) (vs + i * S + 8 * cc) = vw;
-        }
-        __syncthreads();
-        if (t0 > whi || t0 + BK - 1 < wlo - window + 1) continue;   // none of this warp's rows sees the tile
-
+        stage<HD, BK, S>(vs, cv, vb, t0, last, start, off, window, kvDim, kvOff);   // the values, while the scores are computed
+        bool live = !(t0 > whi || t0 + BK - 1 < wlo - window + 1);   // does any of this warp's rows see the tile?
         float sc[NT][4];
+        if (live) {
 #pragma unroll
-        for (int nt = 0; nt < NT; nt++) {
-            sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
-            const bf16_t* kr = ks + (nt * 8 + g) * S + 2 * t;
+            for (int nt = 0; nt < NT; nt++) {
+                sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
 #pragma unroll
-            for (int s = 0; s < KSTEPS; s++)
-                mma16816(sc[nt], qf[s], *(const unsigned*) (kr + 16 * s), *(const unsigned*) (kr + 16 * s + 8));
-        }
-        // the window mask: row at position p sees keys p-W+1 .. p
-        float mxA = NEG_INF, mxB = NEG_INF;
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-            for (int e = 0; e < 2; e++) {
-                int j = t0 + nt * 8 + 2 * t + e;
-                if (j > pa || j <= pa - window) sc[nt][e] = NEG_INF;
-                if (j > pb || j <= pb - window) sc[nt][2 + e] = NEG_INF;
-                mxA = fmaxf(mxA, sc[nt][e]);
-                mxB = fmaxf(mxB, sc[nt][2 + e]);
+                for (int s = 0; s + 1 < KSTEPS; s += 2) {
+                    unsigned b[4];
+                    ldm4(b, kAddr + nt * 8 * S + 16 * s);
+                    mma16816(sc[nt], qf[s], b[0], b[1]);
+                    mma16816(sc[nt], qf[s + 1], b[2], b[3]);
+                }
+                if (KSTEPS & 1) {
+                    unsigned b[2];
+                    ldm2(b, kAddr + nt * 8 * S + 16 * (KSTEPS - 1));
+                    mma16816(sc[nt], qf[KSTEPS - 1], b[0], b[1]);
+                }
             }
-        mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 1));
-        mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 2));
-        mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 1));
-        mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 2));
-        float nA = fmaxf(mA, mxA), nB = fmaxf(mB, mxB);
-        // a row that has seen no key yet keeps the maximum -inf: base 0, so that its weights are 0, not NaN
-        float bA = nA == NEG_INF ? 0.f : nA * sl2, bB = nB == NEG_INF ? 0.f : nB * sl2;
-        float cA = exp2f(mA * sl2 - bA), cB = exp2f(mB * sl2 - bB);
-        mA = nA;
-        mB = nB;
-        lA *= cA;
-        lB *= cB;
+            // the window mask: row at position p sees keys p-W+1 .. p
+            float mxA = NEG_INF, mxB = NEG_INF;
 #pragma unroll
-        for (int d = 0; d < DT; d++) { o[d][0] *= cA; o[d][1] *= cA; o[d][2] *= cB; o[d][3] *= cB; }
+            for (int nt = 0; nt < NT; nt++)
 #pragma unroll
-        for (int nt = 0; nt < NT; nt++) {
-            sc[nt][0] = exp2f(fmaf(sc[nt][0], sl2, -bA));
-            sc[nt][1] = exp2f(fmaf(sc[nt][1], sl2, -bA));
-            sc[nt][2] = exp2f(fmaf(sc[nt][2], sl2, -bB));
-            sc[nt][3] = exp2f(fmaf(sc[nt][3], sl2, -bB));
-            lA += sc[nt][0] + sc[nt][1];
-            lB += sc[nt][2] + sc[nt][3];
-        }
-        // P V: the scores' accumulator layout is the A fragment layout of the next product (keys as k)
+                for (int e = 0; e < 2; e++) {
+                    int j = t0 + nt * 8 + 2 * t + e;
+                    if (j > pa || j <= pa - window) sc[nt][e] = NEG_INF;
+                    if (j > pb || j <= pb - window) sc[nt][2 + e] = NEG_INF;
+                    mxA = fmaxf(mxA, sc[nt][e]);
+                    mxB = fmaxf(mxB, sc[nt][2 + e]);
+                }
+            mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 1));
+            mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 2));
+            mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 1));
+            mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 2));
+            float nA = fmaxf(mA, mxA), nB = fmaxf(mB, mxB);
+            // a row that has seen no key yet keeps the maximum -inf: base 0, so that its weights are 0, not NaN
+            float bA = nA == NEG_INF ? 0.f : nA * sl2, bB = nB == NEG_INF ? 0.f : nB * sl2;
+            float cA = exp2f(mA * sl2 - bA), cB = exp2f(mB * sl2 - bB);
+            mA = nA;
+            mB = nB;
+            lA *= cA;
+            lB *= cB;
 #pragma unroll
-        for (int kk = 0; kk < BK / 16; kk++) {
-            unsigned a[4] = {pack_bf2(sc[2 * kk][0], sc[2 * kk][1]), pack_bf2(sc[2 * kk][2], sc[2 * kk][3]),
-                             pack_bf2(sc[2 * kk + 1][0], sc[2 * kk + 1][1]), pack_bf2(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
-            const bf16_t* vr = vs + (16 * kk + 2 * t) * S + g;
+            for (int d = 0; d < DT; d++) { o[d][0] *= cA; o[d][1] *= cA; o[d][2] *= cB; o[d][3] *= cB; }
 #pragma unroll
-            for (int d = 0; d < DT; d++) {
-                unsigned b0 = (unsigned) vr[d * 8] | ((unsigned) vr[S + d * 8] << 16);
-                unsigned b1 = (unsigned) vr[8 * S + d * 8] | ((unsigned) vr[9 * S + d * 8] << 16);
-                mma16816(o[d], a, b0, b1);
+            for (int nt = 0; nt < NT; nt++) {
+                sc[nt][0] = exp2f(fmaf(sc[nt][0], sl2, -bA));
+                sc[nt][1] = exp2f(fmaf(sc[nt][1], sl2, -bA));
+                sc[nt][2] = exp2f(fmaf(sc[nt][2], sl2, -bB));
+                sc[nt][3] = exp2f(fmaf(sc[nt][3], sl2, -bB));
+                lA += sc[nt][0] + sc[nt][1];
+                lB += sc[nt][2] + sc[nt][3];
             }
         }
+        cp_wait_all();
+        __syncthreads();                 // the values are in; every warp is done with the keys
+        if (t0 + BK <= last) stage<HD, BK, S>(ks, ck, kb, t0 + BK, last, start, off, window, kvDim, kvOff);   // the next keys, while the values are summed
+        if (live) {
+            // P V: the scores' accumulator layout is the A fragment layout of the next product (keys as k)
+#pragma unroll
+            for (int kk = 0; kk < BK / 16; kk++) {
+                unsigned a[4] = {pack_bf2(sc[2 * kk][0], sc[2 * kk][1]), pack_bf2(sc[2 * kk][2], sc[2 * kk][3]),
+                                 pack_bf2(sc[2 * kk + 1][0], sc[2 * kk + 1][1]), pack_bf2(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
+#pragma unroll
+                for (int d = 0; d < DT; d += 2) {
+                    unsigned b[4];
+                    ldm4t(b, vAddr + 16 * kk * S + 8 * d);
+                    mma16816(o[d], a, b[0], b[1]);
+                    mma16816(o[d + 1], a, b[2], b[3]);
+                }
+            }
+        }
+        cp_wait_all();
+        __syncthreads();                 // the next keys are in; every warp is done with the values
     }
     lA += __shfl_xor_sync(0xffffffffu, lA, 1);
     lA += __shfl_xor_sync(0xffffffffu, lA, 2);
@@ -181,27 +225,32 @@ __device__ __forceinline__ void prefill_body(const float* __restrict__ q, const 
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) attention_prefill_hd32(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
-        const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
-    prefill_body<32, 64>(q, k, v, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_hd32(const float* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_body<32, 64>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
 }
-extern "C" __global__ void __launch_bounds__(128) attention_prefill_hd64(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
-        const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
-    prefill_body<64, 64>(q, k, v, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_hd64(const float* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_body<64, 64>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
 }
-extern "C" __global__ void __launch_bounds__(128) attention_prefill_hd80(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
-        const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
-    prefill_body<80, 64>(q, k, v, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_hd80(const float* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_body<80, 64>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
 }
-extern "C" __global__ void __launch_bounds__(128) attention_prefill_hd96(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
-        const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
-    prefill_body<96, 64>(q, k, v, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_hd96(const float* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_body<96, 64>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
 }
-extern "C" __global__ void __launch_bounds__(128) attention_prefill_hd128(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
-        const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
-    prefill_body<128, 64>(q, k, v, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+// head size 128: three blocks an SM (168 registers, a few spilled); _2: as many registers as it takes (two blocks)
+extern "C" __global__ void __launch_bounds__(128, 3) attention_prefill_hd128(const float* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_body<128, 64>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
 }
-extern "C" __global__ void __launch_bounds__(128) attention_prefill_hd256(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
-        const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
-    prefill_body<256, 32>(q, k, v, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_hd128_2(const float* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_body<128, 64>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_hd256(const float* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_body<256, 32>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
 }
