@@ -8,6 +8,13 @@ with the dynamic cache and with the static cache (which transformers compiles wi
 Per (mode, batch): a warm-up generate (for the static cache it also compiles), then a timed generate of
 `new` tokens and a timed generate of 1 token (the prefill). Prints
   PEER <mode> batch=B total_tok_s=<B*new/total> decode_tok_s=<B*(new-1)/(total-prefill)>
+
+Prefill alone (the engine's `CudaBench --prefill`): for each length of --prefill-lengths and batch of
+--prefill-batches, one forward over the whole prompts with SDPA attention and logits_to_keep=1 (so the
+vocabulary projection covers the last position only, as the engine's): one warm-up, best of two. Prints
+  PEER prefill batch=B prompt=N: <B*N/time> tok/s
+
+    python3 bench/hf_peer.py --model mistral-7b --modes "" --prefill-lengths 512,2048,4096,8192,16384 --prefill-batches 1,4
 """
 import argparse, json, os, sys, time
 
@@ -57,6 +64,22 @@ def run(m, batch, prompt, new, mode):
     return warm, total, pre
 
 
+def prefill(m, batch, n):
+    """Seconds of one forward over batch prompts of n tokens (logits of the last position only): best of two after a warm-up."""
+    ids = torch.randint(3, 32000, (batch, n), device="cuda")
+    best = None
+    for i in range(3):
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        out = m(input_ids=ids, use_cache=False, logits_to_keep=1)
+        out.logits.float().sum().item()
+        torch.cuda.synchronize()
+        if i > 0:
+            best = min(best or 1e9, time.perf_counter() - t)
+        del out
+    return best
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="mistral-7b")
@@ -65,15 +88,19 @@ def main():
     ap.add_argument("--new", type=int, default=128)
     ap.add_argument("--modes", default="dynamic,static")
     ap.add_argument("--json", default="")
+    ap.add_argument("--prefill-lengths", default="")
+    ap.add_argument("--prefill-batches", default="1,4")
     a = ap.parse_args()
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}", flush=True)
     import transformers
     print(f"transformers {transformers.__version__}", flush=True)
     m = build(a.model)
+    m.config._attn_implementation = "sdpa"
+    print(f"attention: {m.config._attn_implementation}", flush=True)
     print(f"{a.model}: {sum(p.numel() for p in m.parameters()) / 1e9:.2f} B parameters, bf16", flush=True)
     results = []
     with torch.inference_mode():
-        for mode in a.modes.split(","):
+        for mode in [x for x in a.modes.split(",") if x]:
             for b in [int(x) for x in a.batches.split(",") if x]:
                 try:
                     warm, total, pre = run(m, b, a.prompt, a.new, mode)
@@ -86,6 +113,17 @@ def main():
                 print(f"PEER {a.model} {mode} batch={b}: total_tok_s={r['total_tok_s']:.1f} decode_tok_s={r['decode_tok_s']:.1f} "
                       f"(generate {total:.2f} s, prefill {pre * 1e3:.0f} ms, warm-up {warm:.1f} s)", flush=True)
                 torch._dynamo.reset() if mode == "static" else None
+        for n in [int(x) for x in a.prefill_lengths.split(",") if x]:
+            for b in [int(x) for x in a.prefill_batches.split(",") if x]:
+                try:
+                    secs = prefill(m, b, n)
+                except Exception as e:
+                    print(f"PEER prefill batch={b} prompt={n} failed: {type(e).__name__}: {str(e)[:200]}", flush=True)
+                    torch.cuda.empty_cache()
+                    continue
+                results.append(dict(mode="prefill", batch=b, prompt=n, prefill_s=secs, prefill_tok_s=b * n / secs))
+                print(f"PEER {a.model} prefill batch={b} prompt={n}: {b * n / secs:.0f} tok/s ({secs * 1e3:.0f} ms)", flush=True)
+                torch.cuda.empty_cache()
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -22,7 +22,7 @@ public final class PipelineArgs {
                 .withStages(a.integer("stages", 1))
                 .withLanes(a.integer("lanes", 2))
                 .withSequencesPerLane(a.integer("sequences-per-lane", 16))
-                .withMaxBatchTokens(a.integer("max-batch-tokens", 512))
+                .withMaxBatchTokens(a.integer("max-batch-tokens", io.mistralflink.model.compute.Backends.stepTokens(a.get("device", "cpu"))))
                 .withParallelism(a.integer("parallelism", 1))
                 .withBufferTimeout(a.integer("buffer-timeout-ms", 0))
                 .withThreadsPerStage(a.integer("threads", 0));

@@ -17,6 +17,12 @@ public interface Backend extends AutoCloseable {
 
     String name();
 
+    /**
+     * Tokens a step should carry to keep this backend busy: the default budget of a step (prefill chunks of
+     * several sequences and decode tokens together, {@code --max-batch-tokens}). See {@link Backends#stepTokens}.
+     */
+    default int stepTokens() { return Backends.CPU_STEP_TOKENS; }
+
     /** The backend's form of a stored weight (the CPU reads the mapped tensor in place; a GPU uploads it). */
     Weight weight(Tensor stored);
 

@@ -14,6 +14,24 @@ import java.io.PrintStream;
 public final class Backends {
     private Backends() {}
 
+    /**
+     * Default tokens per step: on the CPU a step's time grows with its tokens from a few hundred on, so
+     * larger steps only delay the decode tokens beside a prefill; a GPU's matmuls fill the device only
+     * from thousands of rows, and a step of 512 tokens leaves most of an H200 idle.
+     */
+    public static final int CPU_STEP_TOKENS = 512, GPU_STEP_TOKENS = 8192;
+
+    /**
+     * The default step budget of a device name, without opening it: the GPU's for {@code cuda}, {@code cuda:N...}
+     * and {@code auto} where a GPU answers, else the CPU's.
+     */
+    public static int stepTokens(String device) {
+        String d = device == null ? "auto" : device.trim().toLowerCase(java.util.Locale.ROOT);
+        if (d.equals("cuda") || d.startsWith("cuda:")) return GPU_STEP_TOKENS;
+        if (d.equals("auto") && gpus() > 0) return GPU_STEP_TOKENS;
+        return CPU_STEP_TOKENS;
+    }
+
     public static Backend open(String device) { return open(device, 0, System.err); }
 
     public static Backend open(String device, PrintStream log) { return open(device, 0, log); }

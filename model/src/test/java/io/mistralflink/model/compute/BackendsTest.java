@@ -27,6 +27,18 @@ class BackendsTest {
         }
     }
 
+    /** The step budget by device name agrees with the opened backend's own (auto: whichever it opens). */
+    @Test void stepBudgetComesFromTheBackend() {
+        assertEquals(Backends.CPU_STEP_TOKENS, Backends.stepTokens("cpu"));
+        assertEquals(Backends.GPU_STEP_TOKENS, Backends.stepTokens("cuda"));
+        assertEquals(Backends.GPU_STEP_TOKENS, Backends.stepTokens("cuda:1,2"));
+        assertTrue(Backends.GPU_STEP_TOKENS > Backends.CPU_STEP_TOKENS);
+        try (Backend b = Backends.open("cpu")) { assertEquals(Backends.stepTokens("cpu"), b.stepTokens()); }
+        try (Backend b = Backends.open("auto", new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8))) {
+            assertEquals(Backends.stepTokens("auto"), b.stepTokens(), b.name());
+        }
+    }
+
     @Test void explicitCudaFailsWithAReasonWhereThereIsNoGpu() {
         if (System.getenv("MISTRALFLINK_GPU_TESTS") != null) return;
         try {

@@ -4,6 +4,7 @@ import io.mistralflink.model.compute.Activation;
 import io.mistralflink.model.compute.AttentionBatch;
 import io.mistralflink.model.compute.AttentionBatch.Segment;
 import io.mistralflink.model.compute.Backend;
+import io.mistralflink.model.compute.Backends;
 import io.mistralflink.model.compute.KvCache;
 import io.mistralflink.model.compute.Weight;
 import io.mistralflink.model.sampling.Sampler;
@@ -72,8 +73,11 @@ public final class CudaBackend implements Backend {
     private final Staging staging;
     /** The context each thread last made current, over every backend of the JVM (one per GPU a stage uses). */
     private static final ThreadLocal<CUctx_st> CURRENT = new ThreadLocal<>();
-    private String decodeAttention;   // auto | tiled | warp
-    private final int splitKMax, splitKWaves, moeGemvPairs, attentionBlocksPerSm;
+    private final CudaTuning tuning;
+    private String decodeAttention;   // auto | tiled2 | tiled4 (tests switch it)
+    private final String decodeFamily;   // tiledp | tiled (attention.cu)
+    private boolean flashPrefill;     // tests switch it
+    private final int splitKMax, splitKWaves, moeGemvPairs, attentionBlocksPerSm, attentionMaxSplits, attentionKeysPerSplit;
     private final List<Long> deferredFrees = new ArrayList<>();
     private final List<Long> weights = new ArrayList<>();
     private final Map<Tensor, CudaWeight> uploaded = new IdentityHashMap<>();
@@ -90,6 +94,10 @@ public final class CudaBackend implements Backend {
     private AttentionBatch metaBatch;
     private long metaInts, metaBases;
     private int metaMaxKeys, metaGen = -1;
+    /** Tiles of up to {@link #PREFILL_TILE} rows of one segment, {first row, rows} each, for the prefill kernel. */
+    private long metaTiles;
+    private int metaTileCount;
+    private static final int PREFILL_TILE = 64;
     private int[] metaPositions = new int[0];   // row r's position, as the decode kernels rotate at it
     private int[] posRef, posCopy;
     private long posPtr;
@@ -160,15 +168,19 @@ public final class CudaBackend implements Backend {
         arch = "sm_" + major[0] + minor[0];
         sms = smCount[0];
         kernels = new Kernels(arch);
-        stream = new Stream(Boolean.parseBoolean(System.getProperty("mistralflink.cuda.graphs", "true")),
-                Integer.getInteger("mistralflink.cuda.graphSegment", 64));
+        tuning = CudaTuning.fromSystemProperties();
+        stream = new Stream(tuning.graphs(), tuning.graphSegment());
         pool = new DevicePool(256L << 20);
         staging = new Staging(4L << 20);
-        splitKMax = Integer.getInteger("mistralflink.cuda.splitK", 16);
-        splitKWaves = Integer.getInteger("mistralflink.cuda.splitKWaves", 1);
-        moeGemvPairs = Integer.getInteger("mistralflink.cuda.moeGemvPairs", 8);
-        attentionBlocksPerSm = Integer.getInteger("mistralflink.cuda.attentionBlocksPerSm", 8);
-        decodeAttention = System.getProperty("mistralflink.cuda.decodeAttention", "auto");
+        splitKMax = tuning.splitKMax();
+        splitKWaves = tuning.splitKWaves();
+        moeGemvPairs = tuning.moeGemvPairs();
+        attentionBlocksPerSm = tuning.attentionBlocksPerSm();
+        attentionMaxSplits = tuning.attentionMaxSplits();
+        attentionKeysPerSplit = tuning.attentionKeysPerSplit();
+        decodeAttention = tuning.decodeAttention();
+        decodeFamily = tuning.decodeFamily();
+        flashPrefill = tuning.flashPrefill();
     }
 
     /** Opens device {@code ordinal}; throws (UnsatisfiedLinkError, NoClassDefFoundError, CudaException) where CUDA is unusable. */
@@ -179,6 +191,9 @@ public final class CudaBackend implements Backend {
     }
 
     public String deviceName() { return deviceName; }
+
+    /** Steps of {@link Backends#GPU_STEP_TOKENS} tokens ({@code -Dmistralflink.cuda.stepTokens} to change). */
+    @Override public int stepTokens() { return tuning.stepTokens(); }
 
     /**
      * For benchmarks: while set, {@link #weight} ignores a tensor's bytes and fills the device copy with
@@ -659,6 +674,12 @@ public final class CudaBackend implements Backend {
     /** Which decode attention kernel runs: auto (by batch shape), tiled2 or tiled4 (two or four lanes per key). For tests. */
     void decodeAttention(String mode) { decodeAttention = mode; }
 
+    /** For tests: prefill attention on tensor cores ({@code flash}) or by the per-row kernel ({@code simple}). */
+    void prefillAttention(String mode) { flashPrefill = !"simple".equals(mode); }
+
+    /** Head sizes with a tensor-core prefill kernel ({@code attention_prefill_hdN} in prefill.cu). */
+    private static boolean flashHeadDim(int hd) { return hd == 32 || hd == 64 || hd == 80 || hd == 96 || hd == 128 || hd == 256; }
+
     /** out = x W^T through cuBLAS, in K slices summed by a kernel where that keeps more SMs busy ({@link #splitK}). */
     private void gemm(int m, CudaWeight w, long xb, long out) {
         int n = w.rows, kk = w.cols, s = splitK(m, n, kk);
@@ -760,9 +781,10 @@ public final class CudaBackend implements Backend {
         ensureZero(va);
         prepareMeta(b);
         int rows = qa.rows, heads = b.heads(), hd = b.headDim();
-        if (hd % 32 != 0 || hd > 256) throw new IllegalArgumentException("head_dim " + hd + ": the CUDA attention kernel takes multiples of 32 up to 256");
         boolean decodeOnly = true;
         for (Segment sg : b.segments()) decodeOnly &= sg.length() == 1;
+        boolean flash = !decodeOnly && flashPrefill && flashHeadDim(hd);
+        if (hd > 256) throw new IllegalArgumentException("head_dim " + hd + ": the CUDA attention kernels take head sizes up to 256");
         int group = heads / b.kvHeads(), lanes = hd / 32;
         // Decode: a block per (row, key/value head) serves the whole query group; each warp takes tiles of 32/L
         // keys, L lanes scoring a key (H200, 7B shape, device time of a step: L = 4 0.4-0.8% faster than L = 2 at batch
@@ -774,13 +796,17 @@ public final class CudaBackend implements Backend {
         };
         int decodeSmem = (group + 2) * hd * 4 + Math.max(4 * (32 / tiledLanes) * hd * 2, 4 * group * hd * 4);   // value tiles, then partial sums
         boolean grouped = decodeOnly && heads % b.kvHeads() == 0 && Integer.bitCount(group) == 1 && group <= 8
-                && Integer.bitCount(lanes) == 1 && lanes <= 8 && decodeSmem <= 48 << 10;
+                && hd % 32 == 0 && Integer.bitCount(lanes) == 1 && lanes <= 8 && decodeSmem <= 48 << 10;
         // Few blocks (small decode batches): each also takes one of `splits` equal parts of its row's keys, so
         // that every SM works and each block's chain of dependent loads is short. The count depends on the
         // batch's shape alone, so decode steps issue equal commands at every position (graphs).
         long base = (long) rows * (grouped ? b.kvHeads() : heads);
-        long want = (long) attentionBlocksPerSm * sms;
-        int splits = metaMaxKeys > 32 && base < want ? (int) Math.min(16, (want + base - 1) / base) : 1;
+        // long rows: twice the blocks (H200, 7B, batch 32 after 4,096-token prompts: 2,486 against 2,313 tok/s; at 128 keys
+        // more blocks cost batch 64 7%)
+        long want = (long) (metaMaxKeys >= 1024 ? 2 : 1) * attentionBlocksPerSm * sms;
+        int splits = !flash && metaMaxKeys > 32 && base < want ? (int) Math.min(attentionMaxSplits, (want + base - 1) / base) : 1;
+        // at least attentionKeysPerSplit keys a part, counted from the row's keys rounded up to a power of two (launches change rarely)
+        splits = Math.max(1, Math.min(splits, Integer.highestOneBit(Math.max(1, metaMaxKeys - 1)) * 2 / attentionKeysPerSplit));
         long partial = splits > 1 ? scratch(4L * rows * heads * splits * (hd + 2)) : 0;
         long ob = bf16Buffer(o);
         float scale = (float) (1.0 / Math.sqrt(hd));
@@ -788,8 +814,12 @@ public final class CudaBackend implements Backend {
             rotate(rot);
             rot = null;
         }
-        if (grouped) {
-            k("attention_decode_tiled" + tiledLanes + "_" + group + "x" + lanes, rows, b.kvHeads(), splits, 128, decodeSmem, qa.f32, ka.f32, va.f32, o.f32, ob,
+        if (flash) {
+            // Prefill: a block per (query head, tile of up to 64 rows of one segment), keys in shared-memory tiles, tensor cores.
+            k("attention_prefill_hd" + hd, heads, metaTileCount, 1, 128, 0, qa.f32, bf16Of(ka), bf16Of(va), o.f32, ob, metaInts, metaBases,
+                    metaTiles, layer, heads, b.kvHeads(), b.window(), Stream.f(scale));
+        } else if (grouped) {
+            k("attention_decode_" + decodeFamily + tiledLanes + "_" + group + "x" + lanes, rows, b.kvHeads(), splits, 128, decodeSmem, qa.f32, ka.f32, va.f32, o.f32, ob,
                     metaInts, metaBases, layer, heads, b.kvHeads(), b.window(), Stream.f(scale), partial,
                     rot == null ? 0 : rot.rope.cos, rot == null ? 0 : rot.rope.sin);
         } else {
@@ -810,8 +840,19 @@ public final class CudaBackend implements Backend {
         for (Segment s : b.segments()) rows = Math.max(rows, s.offset() + s.length());
         int[] meta = new int[rows * 6];
         long[] bases = new long[rows];
-        int maxKeys = 0;
+        int maxKeys = 0, tileCount = 0;
+        boolean decodeOnly = true;
         for (Segment s : b.segments()) {
+            tileCount += (s.length() + PREFILL_TILE - 1) / PREFILL_TILE;
+            decodeOnly &= s.length() == 1;
+        }
+        int[] tiles = new int[2 * tileCount];
+        int ti = 0;
+        for (Segment s : b.segments()) {
+            for (int i = 0; i < s.length(); i += PREFILL_TILE) {
+                tiles[ti++] = s.offset() + i;
+                tiles[ti++] = Math.min(PREFILL_TILE, s.length() - i);
+            }
             DeviceKvCache c = (DeviceKvCache) s.cache();
             if (c.window != b.window()) throw new IllegalArgumentException("cache window " + c.window + " != batch window " + b.window());
             c.reserve(s.start() + s.length());
@@ -830,6 +871,8 @@ public final class CudaBackend implements Backend {
         for (int r = 0; r < rows; r++) metaPositions[r] = meta[r * 6];
         metaInts = uploadInts(meta);
         metaBases = uploadLongs(bases);
+        metaTiles = decodeOnly ? 0 : uploadInts(tiles);
+        metaTileCount = tileCount;
         metaMaxKeys = maxKeys;
         metaBatch = b;
         metaGen = pool.generation();

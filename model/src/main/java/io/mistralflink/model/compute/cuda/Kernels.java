@@ -27,7 +27,7 @@ import static org.bytedeco.cuda.global.nvrtc.*;
  */
 final class Kernels {
     /** The kernel sources; {@code common.cuh} is their one shared header. */
-    static final List<String> SOURCES = List.of("elementwise.cu", "attention.cu", "gemv.cu", "moe.cu", "sampling.cu");
+    static final List<String> SOURCES = List.of("elementwise.cu", "attention.cu", "prefill.cu", "gemv.cu", "moe.cu", "sampling.cu");
     static final String HEADER = "common.cuh";
 
     /** A loaded kernel and its parameter count (checked at each launch). */

@@ -32,7 +32,9 @@ __device__ __forceinline__ void emit(float a, float m, float l, int r, int h, in
 }
 
 /**
- * grid (rows, heads, splits), block of 128 threads (4 warps); headDim a multiple of 32, at most 256.
+ * grid (rows, heads, splits), block of 128 threads (4 warps); any headDim up to 256 (multiples of 8 take
+ * 16-byte loads of a key row, multiples of 32 a lane's consecutive dimensions in the value pass; other
+ * sizes element loads and dimensions lane, lane + 32, ...: the correct, slower path for every head size).
  * Split s covers the s-th of `splits` equal parts of the row's keys (computed here from the row's own
  * position, so a decode step's launch is the same at every position and its graph keeps replaying);
  * with one split the result goes to out, else a partial (max, sum, acc[headDim]) goes to
@@ -74,6 +76,7 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
     __syncthreads();
 
     int dpl = headDim >> 5;          // dimensions per lane in the value pass
+    bool strided = (headDim & 31) != 0;   // then lane holds dimensions lane + 32 e, e < ceil(headDim / 32)
     float acc[8];
 #pragma unroll
     for (int e = 0; e < 8; e++) acc[e] = 0.f;
@@ -84,7 +87,11 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
         if (tid < tn) {
             int j = t0 + tid;
             float dot = 0.f;
-            if (j < start) {
+            if ((headDim & 7) != 0) {
+                for (int d = 0; d < headDim; d++)
+                    dot = fmaf(qs[d], j < start ? bf2f(ck[(long long) (j % window) * kvDim + kvOff + d])
+                                                : round_bf(k[(long long) (off + j - start) * kvDim + kvOff + d]), dot);
+            } else if (j < start) {
                 const uint4* kr = (const uint4*) (ck + (long long) (j % window) * kvDim + kvOff);
 #pragma unroll 8   // loads in flight: a decode step's attention waits on memory latency, not bandwidth
                 for (int c = 0; c < (headDim >> 3); c++) {
@@ -119,7 +126,15 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
         for (int i = warp; i < tn; i += warps) {
             int j = t0 + i;
             float pj = sc[i];
-            if (j < start) {
+            if (strided) {
+#pragma unroll
+                for (int e = 0; e < 8; e++) {
+                    int d = lane + 32 * e;
+                    if (d < headDim)
+                        acc[e] = fmaf(pj, j < start ? bf2f(cv[(long long) (j % window) * kvDim + kvOff + d])
+                                                    : round_bf(v[(long long) (off + j - start) * kvDim + kvOff + d]), acc[e]);
+                }
+            } else if (j < start) {
                 const bf16_t* vr = cv + (long long) (j % window) * kvDim + kvOff + lane * dpl;
                 if (dpl == 4) {
                     uint2 w = *(const uint2*) vr;
@@ -145,7 +160,10 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
         __syncthreads();                          // sc is rewritten by the next tile
     }
 #pragma unroll
-    for (int e = 0; e < 8; e++) if (e < dpl) part[warp * headDim + lane * dpl + e] = acc[e];
+    for (int e = 0; e < 8; e++) {
+        if (strided) { if (lane + 32 * e < headDim) part[warp * headDim + lane + 32 * e] = acc[e]; }
+        else if (e < dpl) part[warp * headDim + lane * dpl + e] = acc[e];
+    }
     __syncthreads();
     for (int d = tid; d < headDim; d += nt) {
         float a = 0.f;
@@ -343,7 +361,7 @@ __device__ __forceinline__ void copy_async_wait() { asm volatile("cp.async.wait_
  * Dynamic shared memory: (G + 2)*headDim floats, then the larger of 4*TK*headDim bf16 (the value tiles)
  * and 4*G*headDim floats (the warps' partial sums, at the end).
  */
-template <int G, int D, int L>
+template <int G, int D, int L, bool PF>
 __device__ __forceinline__ void attention_decode_tiled_body(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
                                                             float* __restrict__ out, bf16_t* __restrict__ outb,
                                                             const int* __restrict__ meta, const unsigned long long* __restrict__ cacheBase,
@@ -375,6 +393,17 @@ __device__ __forceinline__ void attention_decode_tiled_body(const float* __restr
     }
     int kk = lane % TK, part = lane / TK;     // this lane's key of the tile, its part of the dimensions
     const int CH = 4 * D / L;                  // 16-byte chunks of a key or value row per lane
+    // PF: this lane's part of its key in the warp's next tile is loaded one tile ahead (in registers), so
+    // that a tile's key loads are in flight while the tile before is scored and summed.
+    uint4 kw[CH];
+    if constexpr (PF) {
+        int j = b.jBeg + TK * warp + kk;
+        if (j < b.jEnd && j < b.start) {
+            const uint4* kr = (const uint4*) (b.ck + (long long) (j % window) * b.kvDim + b.kvOff) + part * CH;
+#pragma unroll
+            for (int c = 0; c < CH; c++) kw[c] = kr[c];
+        }
+    }
     for (int t0 = b.jBeg + TK * warp; t0 < b.jEnd; t0 += TK * warps) {
         int j = t0 + kk;
         bool live = j < b.jEnd;
@@ -384,15 +413,31 @@ __device__ __forceinline__ void attention_decode_tiled_body(const float* __restr
 #pragma unroll
             for (int c = 0; c < CH; c++) copy_async16(vt + kk * headDim + 8 * (part * CH + c), vr + c);
         }
+        uint4 kcur[CH];
+        if constexpr (!PF) {
+            if (live && j < b.start) {
+                const uint4* kr = (const uint4*) (b.ck + (long long) (j % window) * b.kvDim + b.kvOff) + part * CH;
+#pragma unroll
+                for (int c = 0; c < CH; c++) kcur[c] = kr[c];
+            }
+        } else {
+#pragma unroll
+            for (int c = 0; c < CH; c++) kcur[c] = kw[c];
+            int jn = j + TK * warps;
+            if (jn < b.jEnd && jn < b.start) {
+                const uint4* kr = (const uint4*) (b.ck + (long long) (jn % window) * b.kvDim + b.kvOff) + part * CH;
+#pragma unroll
+                for (int c = 0; c < CH; c++) kw[c] = kr[c];
+            }
+        }
         float sc[G];
 #pragma unroll
         for (int g = 0; g < G; g++) sc[g] = 0.f;
         if (live && j < b.start) {
-            const uint4* kr = (const uint4*) (b.ck + (long long) (j % window) * b.kvDim + b.kvOff) + part * CH;
 #pragma unroll
             for (int c0 = 0; c0 < CH; c0++) {
                 int c = part * CH + c0;
-                uint4 w = kr[c0];
+                uint4 w = kcur[c0];
                 float kx[8] = {lo16(w.x), hi16(w.x), lo16(w.y), hi16(w.y), lo16(w.z), hi16(w.z), lo16(w.w), hi16(w.w)};
 #pragma unroll
                 for (int g = 0; g < G; g++) {
@@ -454,132 +499,264 @@ __device__ __forceinline__ void attention_decode_tiled_body(const float* __restr
     merge_warps<G, D>(acc, mx, l, sacc, &smax[0][0], &ssum[0][0], kvh, heads, out, outb, partial);
 }
 
-
+// Two families (-Dmistralflink.cuda.decodeFamily): tiledp, the default (the next tile's keys prefetched into registers:
+// 128 registers for 4 heads x 128 dimensions, four blocks an SM), and tiled (no prefetch: 78 registers, six blocks an SM).
+// H200, 7B, decode tok/s tiledp / tiled (session 5 call 3, separate JVMs): after 8,192-token prompts batch 1 203 / 197,
+// batch 8 1,131 / 1,135, batch 32 2,245 / 2,189; 128 + 128: batch 1 214.6 / 213.4, batch 64 9,677 / 9,517. A form capped at
+// 64 registers (eight blocks an SM, a few spilled) gave 186 / 1,158 / 2,297 there and was dropped.
 extern "C" __global__ void attention_decode_tiled4_1x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<1, 1, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<1, 1, 4, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled4_1x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<1, 2, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<1, 2, 4, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled4_1x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<1, 4, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<1, 4, 4, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled4_1x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<1, 8, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<1, 8, 4, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled4_2x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<2, 1, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<2, 1, 4, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled4_2x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<2, 2, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<2, 2, 4, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled4_2x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<2, 4, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<2, 4, 4, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled4_2x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<2, 8, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<2, 8, 4, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled4_4x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<4, 1, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<4, 1, 4, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled4_4x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<4, 2, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<4, 2, 4, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled4_4x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<4, 4, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<4, 4, 4, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled4_4x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<4, 8, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<4, 8, 4, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled4_8x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<8, 1, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<8, 1, 4, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled4_8x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<8, 2, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<8, 2, 4, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled4_8x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<8, 4, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<8, 4, 4, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled4_8x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<8, 8, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<8, 8, 4, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled2_1x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<1, 1, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<1, 1, 2, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled2_1x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<1, 2, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<1, 2, 2, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled2_1x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<1, 4, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<1, 4, 2, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled2_1x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<1, 8, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<1, 8, 2, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled2_2x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<2, 1, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<2, 1, 2, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled2_2x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<2, 2, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<2, 2, 2, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled2_2x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<2, 4, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<2, 4, 2, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled2_2x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<2, 8, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<2, 8, 2, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled2_4x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<4, 1, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<4, 1, 2, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled2_4x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<4, 2, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<4, 2, 2, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled2_4x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<4, 4, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<4, 4, 2, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled2_4x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<4, 8, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<4, 8, 2, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled2_8x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<8, 1, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<8, 1, 2, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled2_8x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<8, 2, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<8, 2, 2, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled2_8x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<8, 4, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<8, 4, 2, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }
 extern "C" __global__ void attention_decode_tiled2_8x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
-    attention_decode_tiled_body<8, 8, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+    attention_decode_tiled_body<8, 8, 2, false>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp4_1x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<1, 1, 4, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp4_1x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<1, 2, 4, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp4_1x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<1, 4, 4, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp4_1x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<1, 8, 4, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp4_2x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<2, 1, 4, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp4_2x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<2, 2, 4, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp4_2x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<2, 4, 4, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp4_2x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<2, 8, 4, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp4_4x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<4, 1, 4, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp4_4x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<4, 2, 4, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp4_4x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<4, 4, 4, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp4_4x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<4, 8, 4, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp4_8x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<8, 1, 4, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp4_8x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<8, 2, 4, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp4_8x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<8, 4, 4, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp4_8x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<8, 8, 4, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp2_1x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<1, 1, 2, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp2_1x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<1, 2, 2, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp2_1x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<1, 4, 2, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp2_1x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<1, 8, 2, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp2_2x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<2, 1, 2, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp2_2x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<2, 2, 2, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp2_2x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<2, 4, 2, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp2_2x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<2, 8, 2, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp2_4x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<4, 1, 2, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp2_4x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<4, 2, 2, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp2_4x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<4, 4, 2, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp2_4x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<4, 8, 2, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp2_8x1(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<8, 1, 2, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp2_8x2(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<8, 2, 2, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp2_8x4(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<8, 4, 2, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void attention_decode_tiledp2_8x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
+        const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_tiled_body<8, 8, 2, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }

@@ -31,7 +31,15 @@ import java.util.Random;
  * Decode tokens/s = batch x new tokens / time of the decode steps (after the prompt is in the caches),
  * after {@code --warmup} untimed runs of the same batch (as the peer, bench/hf_peer.py, warms up: the JIT
  * has compiled the step's Java side and the step's CUDA graph is captured, as in a running job);
- * prefill tokens/s = batch x prompt / time of the prefill steps (chunks of up to 8192 tokens a step).
+ * prefill tokens/s = batch x prompt / time of the prefill steps: chunks of at most W tokens, as many
+ * sequences' chunks in one step as the backend's step budget holds ({@link CudaBackend#stepTokens}, 8192),
+ * for each length of {@code --prefill} (a list) and each batch of {@code --prefill-batches}.
+ *
+ * <p>Long prompts, then decode: {@code --long-prompts 2048,8192 --long-batches 1,8,32 --long-new 64}
+ * prefills each batch of prompts of each length, runs 8 untimed decode steps (JIT, graph capture), then
+ * times {@code --long-new} decode steps and prints them beside the bandwidth bound: the step's bytes
+ * (the weights, plus each sequence's cached keys and values within the window, bf16, every layer) at
+ * {@code --hbm-gbs} (4800, the H200's HBM3e).
  */
 public final class CudaBench {
     static ModelConfig config(String model) {
@@ -77,6 +85,7 @@ public final class CudaBench {
     public static void main(String[] args) {
         Map<String, String> a = new HashMap<>(Map.of("--model", "mistral-7b", "--batches", "1,16,64,256", "--prompt", "128",
                 "--new", "128", "--prefill", "512", "--prefill-batches", "1,8", "--label", "", "--warmup", "1"));
+        a.putAll(Map.of("--long-prompts", "", "--long-batches", "1,8,32", "--long-new", "64", "--hbm-gbs", "4800"));
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         String model = a.get("--model");
         ModelConfig cfg = config(model);
@@ -99,13 +108,32 @@ public final class CudaBench {
                         model, batch, promptLen, newTokens, r[0], r[1], b.weightBytes() / (r[1] * 1e6), r[2], label);
                 System.out.println(b.counters());
             }
-            for (String bs : a.get("--prefill-batches").split(",")) {
-                if (bs.isBlank()) continue;
-                int batch = Integer.parseInt(bs.strip()), len = Integer.parseInt(a.get("--prefill"));
-                double best = 0;
-                for (int rep = 0; rep < 2; rep++) best = Math.max(best, prefill(s, batch, len, 11 + rep));
-                System.out.printf("RESULT %s prefill batch=%d prompt=%d: %.0f tok/s%s%n", model, batch, len, best, label);
-            }
+            for (String ls : a.get("--prefill").split(","))
+                for (String bs : a.get("--prefill-batches").split(",")) {
+                    if (bs.isBlank() || ls.isBlank()) continue;
+                    int batch = Integer.parseInt(bs.strip()), len = Integer.parseInt(ls.strip());
+                    double best = 0;
+                    for (int rep = 0; rep < 2; rep++) best = Math.max(best, prefill(s, batch, len, 11 + rep, b.stepTokens()));
+                    System.out.printf("RESULT %s prefill batch=%d prompt=%d: %.0f tok/s%s%n", model, batch, len, best, label);
+                }
+            double hbm = Double.parseDouble(a.get("--hbm-gbs")) * 1e9;
+            for (String ls : a.get("--long-prompts").split(","))
+                for (String bs : a.get("--long-batches").split(",")) {
+                    if (bs.isBlank() || ls.isBlank()) continue;
+                    int batch = Integer.parseInt(bs.strip()), len = Integer.parseInt(ls.strip()), steps = Integer.parseInt(a.get("--long-new"));
+                    b.resetReplayTimings();
+                    double[] r = longDecode(s, batch, len, steps, b.stepTokens());
+                    // bytes a step reads: the weights, and per sequence and layer its keys and values within the window (bf16)
+                    double keys = 0;
+                    for (int i = 0; i < steps; i++) keys += Math.min(cfg.window(), len + 8 + i + 1);
+                    keys /= steps;
+                    double bytes = b.weightBytes() + batch * keys * cfg.layers() * 2.0 * cfg.kvDim() * 2;
+                    double bound = batch * hbm / bytes;
+                    System.out.printf("RESULT %s decode after prompt=%d batch=%d: %.1f tok/s (%.2f ms/step), bandwidth bound %.1f tok/s "
+                                    + "(%.1f GB a step at %.0f GB/s): %.0f%%; prefill %.0f tok/s%s%n", model, len, batch, r[0], r[1], bound,
+                            bytes / 1e9, hbm / 1e9, 100 * r[0] / bound, r[2], label);
+                    System.out.println(b.counters());
+                }
             System.out.println(b.counters());
         }
     }
@@ -155,26 +183,59 @@ public final class CudaBench {
         }
     }
 
-    /** Tokens/s of prefilling batch prompts of len tokens (up to 8192 tokens per step). */
-    static double prefill(Shard s, int batch, int len, long seed) {
-        Random r = new Random(seed);
+    /** Tokens/s of prefilling batch prompts of len tokens (chunks of at most W, as many sequences a step as budget holds). */
+    static double prefill(Shard s, int batch, int len, long seed, int budget) {
         List<KvCache> caches = new ArrayList<>();
         for (int i = 0; i < batch; i++) caches.add(s.newCache());
         try {
-            int chunkLen = Math.min(len, s.config().window());
             long t0 = System.nanoTime();
-            int perStep = Math.max(1, 8192 / chunkLen);
-            for (int from = 0; from < batch; from += perStep) {
-                int n = Math.min(perStep, batch - from);
-                for (int start = 0; start < len; start += chunkLen) {
-                    List<Chunk> chunks = new ArrayList<>();
-                    for (int i = 0; i < n; i++) chunks.add(new Chunk(caches.get(from + i), start, randomTokens(r, Math.min(chunkLen, len - start), s.config().vocabSize()), Chunk.Logits.LAST));
-                    SamplingParams[] ps = new SamplingParams[n];
-                    Arrays.fill(ps, SamplingParams.greedy(1));
-                    s.sample(chunks, null, ps, new int[n]);
-                }
-            }
+            fill(s, caches, len, new Random(seed), budget);
             return batch * (double) len / ((System.nanoTime() - t0) / 1e9);
+        } finally {
+            caches.forEach(KvCache::close);
+        }
+    }
+
+    /** Prefills len random tokens into each cache: chunks of at most W, several sequences a step within budget. The last tokens sampled. */
+    static int[] fill(Shard s, List<KvCache> caches, int len, Random r, int budget) {
+        int chunkLen = Math.min(len, s.config().window()), batch = caches.size();
+        int perStep = Math.max(1, budget / chunkLen);
+        int[] last = new int[batch];
+        for (int from = 0; from < batch; from += perStep) {
+            int n = Math.min(perStep, batch - from);
+            for (int start = 0; start < len; start += chunkLen) {
+                List<Chunk> chunks = new ArrayList<>();
+                for (int i = 0; i < n; i++) chunks.add(new Chunk(caches.get(from + i), start, randomTokens(r, Math.min(chunkLen, len - start), s.config().vocabSize()), Chunk.Logits.LAST));
+                SamplingParams[] ps = new SamplingParams[n];
+                Arrays.fill(ps, SamplingParams.greedy(1));
+                int[] next = s.sample(chunks, null, ps, new int[n]);
+                System.arraycopy(next, 0, last, from, n);
+            }
+        }
+        return last;
+    }
+
+    /** Prompts of len tokens, 8 untimed decode steps, then steps timed ones: {decode tok/s, ms/step, prefill tok/s}. */
+    static double[] longDecode(Shard s, int batch, int len, int steps, int budget) {
+        List<KvCache> caches = new ArrayList<>();
+        for (int i = 0; i < batch; i++) caches.add(s.newCache());
+        try {
+            long p0 = System.nanoTime();
+            int[] last = fill(s, caches, len, new Random(len * 31L + batch), budget);
+            double prefill = batch * (double) len / ((System.nanoTime() - p0) / 1e9);
+            SamplingParams[] ps = new SamplingParams[batch];
+            Arrays.fill(ps, SamplingParams.greedy(steps + 8));
+            int[] stepNo = new int[batch];
+            long d0 = 0;
+            for (int step = 0; step < steps + 8; step++) {
+                if (step == 8) d0 = System.nanoTime();
+                List<Chunk> chunks = new ArrayList<>(batch);
+                for (int i = 0; i < batch; i++) chunks.add(new Chunk(caches.get(i), len + step, new int[]{last[i]}, Chunk.Logits.LAST));
+                Arrays.fill(stepNo, step + 1);
+                last = s.sample(chunks, null, ps, stepNo);
+            }
+            double secs = (System.nanoTime() - d0) / 1e9;
+            return new double[]{batch * (double) steps / secs, secs * 1e3 / steps, prefill};
         } finally {
             caches.forEach(KvCache::close);
         }

@@ -58,6 +58,8 @@ import static org.junit.jupiter.api.Assertions.*;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @EnabledIfEnvironmentVariable(named = "MISTRALFLINK_GPU_TESTS", matches = "1|true")
 class CudaEngineTest {
+    /** Relative error of the tensor-core prefill attention (bf16 q and softmax weights) against the CPU's fp32. */
+    static final double FLASH_TOL = 1.5e-2;
     static final double LOGIT_TOL = 0.2, NLL_TOL = 0.15, PPL_TOL = 0.02, CHUNK_TOL = 0.15, NEAR_TIE = 0.1;
 
     private CudaBackend gpu;
@@ -303,12 +305,14 @@ class CudaEngineTest {
 
     /**
      * Attention alone: a prefill that crosses the window in chunks, then decode steps, versus the CPU; decode
-     * steps (chunks of 1) with two and four lanes per key; query groups of
-     * 4 and 8 heads.
+     * steps (chunks of 1) with two and four lanes per key; query groups of 4 and 8 heads; prefill chunks by
+     * the per-row kernel (exact but for summation order) and on tensor cores (q and the softmax weights
+     * rounded to bf16: relative error about 3e-3, where a wrong key or mask gives errors of order 1).
      */
-    @ParameterizedTest @ValueSource(strings = {"tiled2", "tiled4"})
-    void attentionMatchesCpuAcrossTheWindow(String decodeKernel) {
+    @ParameterizedTest @CsvSource({"tiled2,simple", "tiled4,simple", "tiled2,flash", "tiled4,flash"})
+    void attentionMatchesCpuAcrossTheWindow(String decodeKernel, String prefillKernel) {
         gpu.decodeAttention(decodeKernel);
+        gpu.prefillAttention(prefillKernel);
         Random r = new Random(3);
         int heads = 8, hd = 32, window = 16, layers = 2;
         for (int kvHeads : new int[]{2, 1})
@@ -334,10 +338,59 @@ class CudaEngineTest {
             }
             cc.close();
             gc.close();
-            System.out.printf("attention (%s decode, groups of %d), chunks of %d over 60 positions, window 16: worst rel err %.2e%n", decodeKernel, heads / kvHeads, chunk, worst);
-            assertTrue(worst < 1e-5, "attention rel err " + worst);
+            System.out.printf("attention (%s decode, %s prefill, groups of %d), chunks of %d over 60 positions, window 16: worst rel err %.2e%n",
+                    decodeKernel, prefillKernel, heads / kvHeads, chunk, worst);
+            assertTrue(worst < (chunk > 1 && prefillKernel.equals("flash") ? FLASH_TOL : 1e-5), "attention rel err " + worst);
         }
         gpu.decodeAttention("auto");
+        gpu.prefillAttention("flash");
+    }
+
+    /**
+     * Prefill attention over prompts many windows long, against the CPU: two sequences in one batch (so a
+     * step holds tiles of two segments of different lengths), chunks of 1, 7, W and the whole prompt in one
+     * pass (a segment longer than the window: its early keys reach its late queries only through the mask),
+     * for every head size with a tensor-core kernel and for sizes that take the per-row kernel (40, 48:
+     * strided value dimensions; 36: element loads). Query groups of 4, two layers of one cache.
+     */
+    @ParameterizedTest @ValueSource(ints = {32, 64, 80, 96, 128, 256, 48, 40, 36})
+    void prefillAttentionMatchesCpuOverManyWindows(int hd) {
+        Random r = new Random(hd);
+        int heads = 8, kvHeads = 2, window = 64, layers = 2, total = 300;
+        boolean flash = hd == 32 || hd == 64 || hd == 80 || hd == 96 || hd == 128 || hd == 256;
+        for (int chunk : new int[]{1, 7, window, total}) {
+            int chunkB = chunk == 1 ? 1 : chunk == total ? total : chunk + 3;
+            KvCache[] cc = {cpu.kvCache(layers, window, kvHeads * hd), cpu.kvCache(layers, window, kvHeads * hd)};
+            KvCache[] gc = {gpu.kvCache(layers, window, kvHeads * hd), gpu.kvCache(layers, window, kvHeads * hd)};
+            double worst = 0;
+            int[] at = {0, 0};
+            while (at[0] < total || at[1] < total) {
+                int na = Math.min(chunk, total - at[0]), nb = Math.min(chunkB, total - at[1]), n = na + nb;
+                float[] q = randn(r, n * heads * hd), k = randn(r, n * kvHeads * hd), v = randn(r, n * kvHeads * hd);
+                for (float[] a : new float[][]{k, v}) for (int i = 0; i < a.length; i++) a[i] = Float.intBitsToFloat(CudaBackend.toBf16(a[i]) << 16);
+                float[][] outs = new float[2][];
+                int bi = 0;
+                for (Backend b : List.of(cpu, gpu)) {
+                    KvCache[] c = b == cpu ? cc : gc;
+                    List<AttentionBatch.Segment> segs = new ArrayList<>();
+                    if (na > 0) segs.add(new AttentionBatch.Segment(c[0], 0, na, at[0]));
+                    if (nb > 0) segs.add(new AttentionBatch.Segment(c[1], na, nb, at[1]));
+                    AttentionBatch batch = new AttentionBatch(heads, kvHeads, hd, window, segs);
+                    Activation out = b.allocate(n, heads * hd);
+                    for (int l = 0; l < layers; l++)
+                        b.attention(b.upload(q, n, heads * hd), b.upload(k, n, kvHeads * hd), b.upload(v, n, kvHeads * hd), out, batch, l);
+                    outs[bi++] = b.download(out);
+                }
+                worst = Math.max(worst, relErr(outs[1], outs[0]));
+                at[0] += na;
+                at[1] += nb;
+            }
+            for (KvCache c : cc) c.close();
+            for (KvCache c : gc) c.close();
+            System.out.printf("prefill attention, head size %d (%s), chunks of %d and %d over %d positions, window %d: worst rel err %.2e%n",
+                    hd, flash ? "tensor cores" : "per-row kernel", chunk, chunkB, total, window, worst);
+            assertTrue(worst < (flash && chunk > 1 ? FLASH_TOL : 1e-5), "head size " + hd + ", chunks of " + chunk + ": rel err " + worst);
+        }
     }
 
     /** Long windows take the split-over-the-window path: compare with the CPU at 3000 cached keys, each decode kernel. */
@@ -514,17 +567,32 @@ class CudaEngineTest {
         else assertTrue(worstNll <= NLL_TOL, name + " nll differs by " + worstNll);
     }
 
+    /**
+     * The 478-token prompt (7.5 windows of tiny-mistral; tiny-mixtral has no window, so W is one pass) prefilled
+     * on the GPU in chunks of W, 7 and 1: each against the CPU engine (all positions' argmax and the last
+     * logits) and against the W-chunk run (chunk invariance).
+     */
     @ParameterizedTest @ValueSource(strings = {"tiny-mistral", "tiny-mixtral"})
     void chunkedPrefillMatchesOnePass(String name) {
         Checkpoint c = ckpt(name);
-        Shard g = Shard.whole(c, gpu);
+        Shard g = Shard.whole(c, gpu), h = Shard.whole(c, cpu);
         JsonNode p = TestModels.reference().path("models").path(name).path("prompts").get(2);
         int[] ids = TestModels.ints(p.get("input_ids"));
-        Scorer.Scores a = new Scorer(g).score(ids), b = new Scorer(g, 7).score(ids);
-        double w = 0;
-        for (int v = 0; v < a.lastLogits().length; v++) w = Math.max(w, Math.abs(a.lastLogits()[v] - b.lastLogits()[v]));
-        System.out.printf("%s: chunks of %d vs 7, 478 tokens: max logit diff %.2e%n", name, Math.min(64, c.config().window()), w);
-        assertTrue(w <= CHUNK_TOL, "chunk invariance: " + w);
+        Scorer.Scores cpuScores = new Scorer(h).score(ids), a = new Scorer(g).score(ids);
+        int window = Math.min(ids.length, c.config().window());
+        for (int chunk : new int[]{7, 1}) {
+            Scorer.Scores b = new Scorer(g, chunk).score(ids);
+            double w = 0, wc = 0;
+            for (int v = 0; v < a.lastLogits().length; v++) {
+                w = Math.max(w, Math.abs(a.lastLogits()[v] - b.lastLogits()[v]));
+                wc = Math.max(wc, Math.abs(cpuScores.lastLogits()[v] - b.lastLogits()[v]));
+            }
+            System.out.printf("%s: chunks of %d vs %d, %d tokens: max logit diff %.2e; vs the CPU engine %.2e; ppl gpu %.4f cpu %.4f%n",
+                    name, chunk, window, ids.length, w, wc, b.perplexity(), cpuScores.perplexity());
+            assertTrue(w <= CHUNK_TOL, "chunk invariance: " + w);
+            assertTrue(wc <= LOGIT_TOL, "chunks of " + chunk + " vs the CPU: " + wc);
+            assertEquals(cpuScores.perplexity(), b.perplexity(), PPL_TOL * cpuScores.perplexity(), name + " perplexity, chunks of " + chunk);
+        }
     }
 
     @ParameterizedTest @ValueSource(strings = {"tiny-mistral", "tiny-mixtral"})

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# session 5 call 3: GPU suite (default decode kernels, and the prefetching family), 7B bench + peer, decode families A/B
+set -u
+t0=$(date +%s); el() { echo "[$(( $(date +%s) - t0 )) s] $*"; }
+timeout 170 .device/bin/gpu-tests .device > /dev/null 2>&1; el "tests rc $?"; rm -rf $OUT/junit
+grep -E "tests (successful|failed)|✘" $OUT/gpu-tests.log | head
+mkdir -p $OUT/pf; OUT=$OUT/pf GPU_JAVA_OPTS=-Dmistralflink.cuda.decodeFamily=tiledp timeout 170 .device/bin/gpu-tests .device > /dev/null 2>&1; el "tests (tiledp) rc $?"; rm -rf $OUT/pf/junit $OUT/pf/gpu.txt
+grep -E "tests (successful|failed)|✘" $OUT/pf/gpu-tests.log | head
+BENCH_MODELS=mistral-7b BENCH_VARIANTS= BENCH_BATCHES=1,64 PREFILL_LENGTHS=512,2048,4096,8192,16384 PREFILL_BATCHES=1,4 \
+  LONG_PROMPTS=2048,4096,8192,16384 LONG_BATCHES=1,8,32 PEER_MODES= PEER_PREFILL_LENGTHS=512,2048,4096,8192,16384 PEER_PREFILL_BATCHES=1,4 \
+  JAVA_BENCH_TIMEOUT=170 PEER_TIMEOUT=110 .device/bin/gpu-tests --bench .device > $OUT/bench-all.log 2>&1; el "bench done"
+J=(/tmp/jre/bin/java -XX:+IgnoreUnrecognizedVMOptions --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector --sun-misc-unsafe-memory-access=allow -Dai.djl.offline=true -Xmx16g)
+CP=$(ls /tmp/gpu-lib/lib/*.jar | tr '\n' ':')
+export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+v() { local label=$1 to=$2; shift 2; local jo=(); while [ "$1" != -- ]; do jo+=("$1"); shift; done; shift
+  timeout $to "${J[@]}" "${jo[@]}" -cp "$CP" io.mistralflink.model.compute.cuda.CudaBench --label "$label" "$@" 2>&1 | grep -E "^RESULT" | tee -a $OUT/variants.log; el "$label"; }
+for fam in tiledp tiledo; do
+  v "decode family $fam" 80 -Dmistralflink.cuda.decodeFamily=$fam -- --model mistral-7b --batches 1,64 --prefill "" --long-prompts 2048,8192 --long-batches 1,8,32
+done
+rm -f $OUT/peer.json; grep -h -E '^(RESULT|PEER)' $OUT/bench-*.log

@@ -1,0 +1,37 @@
+package io.mistralflink.model.compute.cuda;
+
+import io.mistralflink.model.compute.Backends;
+
+/**
+ * The CUDA backend's tuning knobs in one place, each read from a {@code mistralflink.cuda.*} system property
+ * ({@link #fromSystemProperties}); the defaults are the values measured best on an H200 ({@code bench/cuda-h200.md}).
+ *
+ * @param graphs                replay repeated step shapes as CUDA graphs ({@code graphs}, true)
+ * @param graphSegment          commands per graph segment, 0: one graph a step ({@code graphSegment}, 64)
+ * @param splitKMax             most K slices of a small-M GEMM, 1: off ({@code splitK}, 16)
+ * @param splitKWaves           waves of output tiles split-K aims at ({@code splitKWaves}, 1)
+ * @param moeGemvPairs          most (row, expert) pairs for the grouped GEMV, beyond: cuBLAS per expert ({@code moeGemvPairs}, 8)
+ * @param attentionBlocksPerSm  decode attention blocks an SM aims at before cutting rows into parts ({@code attentionBlocksPerSm}, 8;
+ *                              twice that for rows of 1,024 keys and more)
+ * @param attentionMaxSplits    most parts of a row's keys ({@code attentionMaxSplits}, 16)
+ * @param attentionKeysPerSplit fewest keys a part, of the key count rounded up to a power of two ({@code attentionKeysPerSplit}, 16)
+ * @param decodeAttention       keys per lane group of the decode kernel: auto | tiled2 | tiled4 ({@code decodeAttention}, auto)
+ * @param decodeFamily          decode kernel family: tiledp (next keys prefetched) | tiled ({@code decodeFamily}, tiledp)
+ * @param flashPrefill          prefill attention on tensor cores (prefill.cu) where the head size has a kernel, else the
+ *                              per-row kernel ({@code prefillAttention}: flash | simple, flash)
+ * @param stepTokens            the default tokens of a step ({@code stepTokens}, {@link Backends#GPU_STEP_TOKENS})
+ */
+record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWaves, int moeGemvPairs, int attentionBlocksPerSm,
+                  int attentionMaxSplits, int attentionKeysPerSplit, String decodeAttention, String decodeFamily, boolean flashPrefill,
+                  int stepTokens) {
+
+    static CudaTuning fromSystemProperties() {
+        String p = "mistralflink.cuda.";
+        return new CudaTuning(Boolean.parseBoolean(System.getProperty(p + "graphs", "true")), Integer.getInteger(p + "graphSegment", 64),
+                Integer.getInteger(p + "splitK", 16), Integer.getInteger(p + "splitKWaves", 1), Integer.getInteger(p + "moeGemvPairs", 8),
+                Integer.getInteger(p + "attentionBlocksPerSm", 8), Integer.getInteger(p + "attentionMaxSplits", 16),
+                Integer.getInteger(p + "attentionKeysPerSplit", 16), System.getProperty(p + "decodeAttention", "auto"),
+                System.getProperty(p + "decodeFamily", "tiledp"), !"simple".equals(System.getProperty(p + "prefillAttention", "flash")),
+                Integer.getInteger(p + "stepTokens", Backends.GPU_STEP_TOKENS));
+    }
+}
