@@ -77,6 +77,7 @@ class FileBatchTest {
                 j.put("seed", (long) i);
             }
             if (i % 50 == 7) j.putObject("metadata").put("k", "v" + i);
+            if (i % 7 == 3) j.putArray("stop").add(" the").add(".");
             lines.add(j);
         }
         // three JSONL files of 600, 500 and 400 requests, the last 500 in Parquet
@@ -237,10 +238,13 @@ class FileBatchTest {
         Files.write(file, lines.stream().map(ObjectNode::toString).toList());
     }
 
-    /** Rows of the batch line's columns; a field a JSON object lacks is a null column. */
+    /**
+     * Rows of the batch line's columns; a field a JSON object lacks is a null column. Lists in the
+     * three-level layout of the Parquet spec, as Arrow writes them.
+     */
     static void writeParquet(Path file, List<ObjectNode> rows) throws IOException {
         try (ParquetWriter<GenericRecord> w = AvroParquetWriter.<GenericRecord>builder(new LocalOutputFile(file)).withSchema(ROW)
-                .withDataModel(GenericData.get()).build()) {
+                .withDataModel(GenericData.get()).config("parquet.avro.write-old-list-structure", "false").build()) {
             for (ObjectNode j : rows) {
                 GenericData.Record r = new GenericData.Record(ROW);
                 r.put("request_id", j.get("request_id").asText());
@@ -248,6 +252,11 @@ class FileBatchTest {
                 if (j.has("max_new_tokens")) r.put("max_new_tokens", j.get("max_new_tokens").asInt());
                 if (j.has("temperature")) r.put("temperature", (float) j.get("temperature").asDouble());
                 if (j.has("seed")) r.put("seed", j.get("seed").asLong());
+                if (j.has("stop")) {
+                    List<String> stop = new ArrayList<>();
+                    j.get("stop").forEach(x -> stop.add(x.asText()));
+                    r.put("stop", stop);
+                }
                 if (j.has("metadata")) {
                     Map<String, String> m = new HashMap<>();
                     j.get("metadata").fields().forEachRemaining(e -> m.put(e.getKey(), e.getValue().asText()));
