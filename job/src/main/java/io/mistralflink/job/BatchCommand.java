@@ -10,12 +10,16 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-/** {@code batch}: a bounded run of the full pipeline, JSONL requests in, JSONL completions out. */
+/**
+ * {@code batch}: a bounded run of the full pipeline. {@code --output F.jsonl}: requests read here, one
+ * local JSONL file out, resumable from it ({@code --resume}); any other {@code --output}: a directory of
+ * part files committed on checkpoints, the input read by Flink's file source ({@link FileBatch}).
+ */
 final class BatchCommand {
     static final List<String> OPTIONS;
     static {
         List<String> o = new ArrayList<>(PipelineArgs.OPTIONS);
-        o.addAll(List.of("input", "output"));
+        o.addAll(List.of("input", "output", "output-format", "checkpoint-dir", "checkpoint-interval-ms", "part-size", "readers"));
         OPTIONS = List.copyOf(o);
     }
 
@@ -23,7 +27,13 @@ final class BatchCommand {
 
     static int run(Args a, PrintStream out, PrintStream err) {
         PipelineConfig config = PipelineArgs.parse(a);
+        if (!singleFile(a.required("output"))) return FileBatch.run(a, config, out, err);
+        for (String o : List.of("output-format", "checkpoint-dir", "checkpoint-interval-ms", "part-size", "readers"))
+            if (a.has(o)) throw new Args.UsageException("--" + o + " is for an --output directory, not a single " + a.required("output"));
+        if (a.flag("cluster")) throw new Args.UsageException("--cluster needs an --output directory (part files), not a local " + a.required("output"));
         Path input = Path.of(a.required("input")), output = Path.of(a.required("output"));
+        if (java.nio.file.Files.isDirectory(input) || BatchFileFormat.isParquet(input.toString()))
+            throw new Args.UsageException("--input " + input + ": a directory or Parquet input is read into an --output directory (part files)");
         List<InferenceRequest> requests = input.toString().endsWith(".avro") ? BatchInput.readAvro(input, config.modelDir(), err)
                 : BatchInput.read(input, err);
         if (requests.isEmpty()) throw new Args.UsageException("--input " + input + ": no valid request");
@@ -31,6 +41,9 @@ final class BatchCommand {
                 c -> c.completionIds().length, c -> {}, err, a.flag("quiet"), a.flag("resume"));
         return o.results() == o.requests() ? 0 : 1;
     }
+
+    /** {@code --output F.jsonl}: the single local file of the first batch command; anything else is a directory of part files. */
+    static boolean singleFile(String output) { return output.endsWith(".jsonl"); }
 
     static ObjectNode json(CompletionResult c) {
         ObjectNode o = BoundedRun.line(c, "request_id");

@@ -68,7 +68,7 @@ public final class Cli {
             case "consume" -> KafkaCommands.consume(new Args(cmd, argv, 1, List.of("bootstrap-servers", "topic", "count"), List.of("follow")), out);
             case "kafka-bench" -> KafkaBench.run(KafkaBench.args(argv), out);
             case "demo" -> KafkaCommands.demo(new Args(cmd, argv, 1, List.of("count", "model", "max-new-tokens"), List.of()), out);
-            case "batch" -> BatchCommand.run(new Args(cmd, argv, 1, BatchCommand.OPTIONS, List.of("quiet", "resume")), out, System.err);
+            case "batch" -> BatchCommand.run(new Args(cmd, argv, 1, BatchCommand.OPTIONS, List.of("quiet", "resume", "cluster")), out, System.err);
             case "eval" -> EvalCommand.run(new Args(cmd, argv, 1, EvalCommand.OPTIONS, List.of("quiet")), out, System.err);
             case "bench-pipeline" -> PipelineBench.run(new Args(cmd, argv, 1, PipelineBench.OPTIONS, List.of()), out);
             case "sql" -> SqlCli.run(argv, out);
@@ -87,6 +87,10 @@ public final class Cli {
               batch    --model DIR --input F.jsonl|F.avro --output G.jsonl [--stages P] [--layer-split 0,3,6] [--lanes L]
                        [--sequences-per-lane S] [--max-batch-tokens N] [--parallelism R] [--buffer-timeout-ms T] [--quiet]
                        [--resume: continue an interrupted run from its output]
+              batch    --model DIR --input FILE|DIR --output DIR [--output-format jsonl|parquet] [--checkpoint-dir D]
+                       [--checkpoint-interval-ms 10000] [--part-size 128mb] [--readers N] [--cluster] [pipeline options]
+                       JSONL, Avro and Parquet files in, part files committed on checkpoints out; started again with
+                       the same --output and --checkpoint-dir it resumes (docs/batch.md)
               eval     --model DIR --dataset F.jsonl[.xz] --output G.jsonl [--mode perplexity|continuation] [--max-tokens N]
                        [--prompt-tokens K] [--new-tokens M] [--ids a,b] [--limit D] [pipeline options as for batch] [--quiet]
               bench-pipeline --model DIR [--requests 64] [--prompt-tokens 128] [--new-tokens 64] [--stages 1,2] [--lanes 1,2,4]

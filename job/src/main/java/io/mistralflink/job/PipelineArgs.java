@@ -43,7 +43,9 @@ public final class PipelineArgs {
     public static StreamExecutionEnvironment localEnvironment(PipelineConfig c, Configuration extra) {
         Configuration conf = new Configuration(extra);
         if (!conf.contains(RestartStrategyOptions.RESTART_STRATEGY)) conf.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
-        conf.set(TaskManagerOptions.NUM_TASK_SLOTS, io.mistralflink.operators.pipeline.Pipeline.slots(c));
+        // at least the pipeline's slots; more where the job has wider operators around it (a batch's file readers)
+        conf.set(TaskManagerOptions.NUM_TASK_SLOTS, Math.max(conf.contains(TaskManagerOptions.NUM_TASK_SLOTS)
+                ? conf.get(TaskManagerOptions.NUM_TASK_SLOTS) : 0, io.mistralflink.operators.pipeline.Pipeline.slots(c)));
         StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(c.parallelism(), conf);
         env.setBufferTimeout(c.bufferTimeoutMs());
         return env;
