@@ -4,15 +4,10 @@ import io.mistralflink.job.kafka.EmbeddedKafka;
 import io.mistralflink.job.kafka.KafkaIo;
 import io.mistralflink.job.kafka.KafkaTopics;
 import io.mistralflink.job.kafka.PrepareRequests;
-import io.mistralflink.model.ModelConfig;
+import io.mistralflink.model.EngineOracle;
 import io.mistralflink.model.TestModels;
-import io.mistralflink.model.compute.cpu.CpuBackend;
-import io.mistralflink.model.generate.Generator;
 import io.mistralflink.model.generate.Sequence;
-import io.mistralflink.model.layers.Shard;
 import io.mistralflink.model.tokenizer.ChatTemplate;
-import io.mistralflink.model.tokenizer.Tokenizer;
-import io.mistralflink.model.weights.Checkpoint;
 import io.mistralflink.operators.pipeline.PipelineConfig;
 import io.mistralflink.schemas.ChatMessage;
 import io.mistralflink.schemas.Completion;
@@ -74,20 +69,9 @@ final class KafkaJobSupport {
 
     /** What the engine alone generates for each request (the prompt rendered as the job renders it). */
     static Map<String, Sequence> oracle(Path modelDir, List<GenerationRequest> requests) {
-        Map<String, Sequence> o = new HashMap<>();
-        try (CpuBackend b = new CpuBackend(); Checkpoint c = Checkpoint.open(modelDir); Tokenizer tok = Tokenizer.load(modelDir)) {
-            ModelConfig k = c.config();
-            ChatTemplate template = ChatTemplate.load(modelDir).orElse(null);
-            List<Sequence> seqs = new ArrayList<>();
-            for (GenerationRequest q : requests) {
-                String prompt = q.getPrompt() != null ? q.getPrompt() : template.render(PrepareRequests.turns(q.getMessages()));
-                Sequence s = new Sequence(q.getRequestId(), tok.encode(prompt), PrepareRequests.sampling(q), k.eosId(), k.maxPositions());
-                seqs.add(s);
-                o.put(q.getRequestId(), s);
-            }
-            new Generator(Shard.whole(c, b), tok, 512).run(seqs);
-        }
-        return o;
+        ChatTemplate template = ChatTemplate.load(modelDir).orElse(null);
+        return EngineOracle.run(modelDir, requests.stream().map(q -> new EngineOracle.Request(q.getRequestId(),
+                q.getPrompt() != null ? q.getPrompt() : template.render(PrepareRequests.turns(q.getMessages())), PrepareRequests.sampling(q))).toList());
     }
 
     /** Each request answered exactly once, as the engine alone answers it. */

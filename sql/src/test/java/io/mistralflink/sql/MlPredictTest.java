@@ -3,16 +3,11 @@ package io.mistralflink.sql;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.mistralflink.model.ModelConfig;
+import io.mistralflink.model.EngineOracle;
 import io.mistralflink.model.TestModels;
-import io.mistralflink.model.compute.cpu.CpuBackend;
-import io.mistralflink.model.generate.Generator;
 import io.mistralflink.model.generate.Sequence;
-import io.mistralflink.model.layers.Shard;
 import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.model.tokenizer.ChatTemplate;
-import io.mistralflink.model.tokenizer.Tokenizer;
-import io.mistralflink.model.weights.Checkpoint;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,7 +17,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -31,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * ML_PREDICT through the provider on a MiniCluster (the {@code sql} command's runner), against the engine
- * alone ({@link Generator}) as the oracle: every row's tokens, text and finish reason.
+ * alone ({@link EngineOracle}) as the oracle: every row's tokens, text and finish reason.
  */
 class MlPredictTest {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -82,24 +76,16 @@ class MlPredictTest {
 
     /** The engine alone over the same prompts and parameters (the model's defaults where a row has none). */
     static Map<String, Sequence> oracle(Path dir, List<ObjectNode> rows) {
-        Map<String, Sequence> out = new HashMap<>();
-        try (CpuBackend b = new CpuBackend(); Checkpoint c = Checkpoint.open(dir); Tokenizer tok = Tokenizer.load(dir)) {
-            ModelConfig k = c.config();
-            ChatTemplate template = ChatTemplate.load(dir).orElse(null);
-            List<Sequence> seqs = new ArrayList<>();
-            for (ObjectNode o : rows) {
-                String prompt = o.has("prompt") ? o.get("prompt").asText() : template.render(messages(o.get("messages")));
-                long seed = o.has("seed") ? o.get("seed").asLong() : SamplingParams.stableSeed(prompt);
-                float t = o.has("temperature") ? (float) o.get("temperature").asDouble() : 0f;
-                int max = o.has("max_new_tokens") ? o.get("max_new_tokens").asInt() : 128;
-                Sequence s = new Sequence(o.get("id").asText(), tok.encode(prompt), new SamplingParams(t, 1f, 0, seed, max, false, List.of(), new int[0]),
-                        k.eosId(), k.maxPositions());
-                seqs.add(s);
-                out.put(s.id(), s);
-            }
-            new Generator(Shard.whole(c, b), tok, 512).run(seqs);
+        ChatTemplate template = ChatTemplate.load(dir).orElse(null);
+        List<EngineOracle.Request> requests = new ArrayList<>();
+        for (ObjectNode o : rows) {
+            String prompt = o.has("prompt") ? o.get("prompt").asText() : template.render(messages(o.get("messages")));
+            long seed = o.has("seed") ? o.get("seed").asLong() : SamplingParams.stableSeed(prompt);
+            float t = o.has("temperature") ? (float) o.get("temperature").asDouble() : 0f;
+            int max = o.has("max_new_tokens") ? o.get("max_new_tokens").asInt() : 128;
+            requests.add(new EngineOracle.Request(o.get("id").asText(), prompt, new SamplingParams(t, 1f, 0, seed, max, false, List.of(), new int[0])));
         }
-        return out;
+        return EngineOracle.run(dir, requests);
     }
 
     static List<ChatTemplate.Message> messages(JsonNode a) {
