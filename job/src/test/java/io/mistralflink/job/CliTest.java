@@ -47,7 +47,9 @@ class CliTest {
         for (JsonNode r : out.get("results")) {
             assertTrue(r.get("prefill_tok_s").asDouble() > 0);
             assertTrue(r.get("decode_tok_s").asDouble() > 0);
+            assertTrue(r.has("prefill_gflop_s"), "prefill GFLOP/s beside tok/s");
         }
+        assertTrue(out.get("fp32_fma_peak_gflop_s").asDouble() > 0, "the CPU's measured FMA peak is reported");
     }
 
     @Test void badArgumentsAndInputsAreRefusedWithAMessage() {
