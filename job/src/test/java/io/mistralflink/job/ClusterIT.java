@@ -112,7 +112,7 @@ class ClusterIT {
                 completions.atLeast(first.size(), Duration.ofSeconds(300), Duration.ofSeconds(2));
                 System.out.printf("cluster IT %s: %d answered before the SIGKILL of taskmanager-%d, the rest %.1f s after it%n",
                         backend, before, victim, (System.nanoTime() - t0) / 1e9);
-                assertEquals("RUNNING", rest.jobState(job), "recovered on the remaining TaskManager");
+                assertEquals("RUNNING", rest.awaitState(job, "RUNNING", Duration.ofSeconds(60)), "recovered on the remaining TaskManager");
                 assertTrue(rest.restarts(job) >= 1, "the job failed over");
                 KafkaJobSupport.assertMatchesEngine(subset(want, first), completions.completions(), "tiny-mistral");
 

@@ -50,6 +50,17 @@ public final class FlinkRest {
         return get("/jobs/" + jobId).path("state").asText();
     }
 
+    /** Waits until the job is in {@code state} (a failover may still be settling); returns the state it ended in. */
+    public String awaitState(String jobId, String state, Duration timeout) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        String s = jobState(jobId);
+        while (!s.equals(state) && System.nanoTime() < deadline) {
+            Thread.sleep(200);
+            s = jobState(jobId);
+        }
+        return s;
+    }
+
     /** How many times the job has restarted (its failovers). */
     public long restarts(String jobId) throws IOException {
         JsonNode n = get("/jobs/" + jobId + "/exceptions").path("exceptionHistory").path("entries");
