@@ -67,7 +67,11 @@ public final class Cli {
             case "produce" -> KafkaCommands.produce(new Args(cmd, argv, 1, List.of("bootstrap-servers", "file", "topic"), List.of()), out);
             case "consume" -> KafkaCommands.consume(new Args(cmd, argv, 1, List.of("bootstrap-servers", "topic", "count"), List.of("follow")), out);
             case "kafka-bench" -> KafkaBench.run(KafkaBench.args(argv), out);
-            case "demo" -> KafkaCommands.demo(new Args(cmd, argv, 1, List.of("count", "model", "max-new-tokens"), List.of()), out);
+            case "demo" -> {
+                Args d = new Args(cmd, argv, 1, List.of("count", "model", "max-new-tokens"), List.of("cluster"));
+                yield d.flag("cluster") ? ClusterCommand.demo(d, out) : KafkaCommands.demo(d, out);
+            }
+            case "cluster" -> ClusterCommand.run(argv, out);
             case "batch" -> BatchCommand.run(new Args(cmd, argv, 1, BatchCommand.OPTIONS, List.of("quiet", "resume", "cluster")), out, System.err);
             case "eval" -> EvalCommand.run(new Args(cmd, argv, 1, EvalCommand.OPTIONS, List.of("quiet")), out, System.err);
             case "bench-pipeline" -> PipelineBench.run(new Args(cmd, argv, 1, PipelineBench.OPTIONS, List.of()), out);
@@ -95,7 +99,7 @@ public final class Cli {
                        [--prompt-tokens K] [--new-tokens M] [--ids a,b] [--limit D] [pipeline options as for batch] [--quiet]
               bench-pipeline --model DIR [--requests 64] [--prompt-tokens 128] [--new-tokens 64] [--stages 1,2] [--lanes 1,2,4]
                        [--repeat N] [--max-batch-tokens N] [--buffer-timeout-ms T]
-            """ + "  " + SqlCli.USAGE + "\n" + KafkaCommands.USAGE.indent(2).stripTrailing() + """
+            """ + "  " + SqlCli.USAGE + "\n" + KafkaCommands.USAGE.indent(2).stripTrailing() + "\n" + ClusterCommand.USAGE.indent(2).stripTrailing() + """
 
             common: [--device cpu|cuda|cuda:N|cuda:N,M,...|auto] [--threads N]""";
 

@@ -1,6 +1,5 @@
 package io.mistralflink.job;
 
-import io.mistralflink.job.kafka.EmbeddedKafka;
 import io.mistralflink.model.generate.Sequence;
 import io.mistralflink.operators.pipeline.PipelineConfig;
 import io.mistralflink.schemas.ChatMessage;
@@ -28,6 +27,9 @@ import static org.junit.jupiter.api.Assertions.*;
 @Timeout(180)
 class KafkaJobEndToEndTest {
 
+    /** The broker this suite runs against (its {@code ContainerIT} twin: the broker container). */
+    KafkaJobSupport.Broker broker(int partitions) { return KafkaJobSupport.embedded(partitions); }
+
     @Test void completionsEqualTheEngineAloneExactlyOnce() throws Exception {
         Path model = KafkaJobSupport.chatModel();
         List<GenerationRequest> requests = new ArrayList<>(KafkaJobSupport.requests("e2e-", 40, 1, 24, 5));
@@ -37,7 +39,7 @@ class KafkaJobEndToEndTest {
         Map<String, Sequence> want = KafkaJobSupport.oracle(model, requests);
         PipelineConfig config = PipelineConfig.defaults(model.toString()).withStages(2).withLanes(2).withSequencesPerLane(8)
                 .withMaxBatchTokens(128).withThreadsPerStage(1);
-        try (EmbeddedKafka kafka = EmbeddedKafka.builder().partitions(2).start();
+        try (KafkaJobSupport.Broker kafka = broker(2);
              KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions");
              KafkaJobSupport.Reader deadLetters = new KafkaJobSupport.Reader(kafka, "dead-letters")) {
             KafkaJobSupport.produce(kafka, requests.subList(0, 20));
@@ -75,7 +77,7 @@ class KafkaJobEndToEndTest {
         PipelineConfig config = PipelineConfig.defaults(model.toString()).withStages(2).withLanes(2).withSequencesPerLane(8)
                 .withMaxBatchTokens(128).withThreadsPerStage(1);
         KafkaJob.Options options = KafkaJobSupport.options(config, 512).untilLatest(true);
-        try (EmbeddedKafka kafka = EmbeddedKafka.builder().partitions(2).start();
+        try (KafkaJobSupport.Broker kafka = broker(2);
              KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions")) {
             KafkaJobSupport.produce(kafka, first);
             KafkaJobSupport.start(kafka, config, KafkaJobSupport.noRestarts(), options).getJobExecutionResult().get(120, TimeUnit.SECONDS);

@@ -1,6 +1,5 @@
 package io.mistralflink.job;
 
-import io.mistralflink.job.kafka.EmbeddedKafka;
 import io.mistralflink.model.generate.Sequence;
 import io.mistralflink.operators.pipeline.FailureInjection;
 import io.mistralflink.operators.pipeline.PipelineConfig;
@@ -34,6 +33,9 @@ import static org.junit.jupiter.api.Assertions.*;
 @Timeout(180)
 class KafkaJobRecoveryTest {
 
+    /** The broker this suite runs against (its {@code ContainerIT} twin: the broker container). */
+    KafkaJobSupport.Broker broker(int partitions) { return KafkaJobSupport.embedded(partitions); }
+
     @AfterEach void disarm() { FailureInjection.disarm(); }
 
     @ParameterizedTest @EnumSource(FailureInjection.Point.class)
@@ -44,7 +46,7 @@ class KafkaJobRecoveryTest {
         PipelineConfig config = PipelineConfig.defaults(model.toString()).withStages(2).withLanes(2).withSequencesPerLane(4)
                 .withMaxBatchTokens(32).withThreadsPerStage(1);
         FailureInjection.disarm();
-        try (EmbeddedKafka kafka = EmbeddedKafka.builder().partitions(2).start();
+        try (KafkaJobSupport.Broker kafka = broker(2);
              KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions")) {
             // warm up: a first batch through, checkpoints completing (results are visible)
             KafkaJobSupport.produce(kafka, requests.subList(0, 8));
@@ -74,7 +76,7 @@ class KafkaJobRecoveryTest {
         PipelineConfig first = PipelineConfig.defaults(model.toString()).withStages(2).withLanes(2).withSequencesPerLane(4)
                 .withMaxBatchTokens(32).withThreadsPerStage(1);
         PipelineConfig second = first.withStages(1).withLanes(3).withSequencesPerLane(3).withParallelism(2);
-        try (EmbeddedKafka kafka = EmbeddedKafka.builder().partitions(2).start();
+        try (KafkaJobSupport.Broker kafka = broker(2);
              KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions")) {
             KafkaJobSupport.produce(kafka, requests.subList(0, 8));
             JobClient job = KafkaJobSupport.start(kafka, first, KafkaJobSupport.noRestarts(), KafkaJobSupport.options(first, 512));

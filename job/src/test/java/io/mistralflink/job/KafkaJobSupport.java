@@ -110,9 +110,35 @@ final class KafkaJobSupport {
     }
 
     static JobClient start(EmbeddedKafka kafka, PipelineConfig config, Configuration conf, KafkaJob.Options options) throws Exception {
+        return start(kafka.bootstrapServers(), config, conf, options);
+    }
+
+    static JobClient start(Broker kafka, PipelineConfig config, Configuration conf, KafkaJob.Options options) throws Exception {
+        return start(kafka.bootstrapServers(), config, conf, options);
+    }
+
+    static JobClient start(String bootstrapServers, PipelineConfig config, Configuration conf, KafkaJob.Options options) throws Exception {
         StreamExecutionEnvironment env = PipelineArgs.localEnvironment(config, conf);
-        KafkaJob.build(env, new KafkaIo(kafka.bootstrapServers(), KafkaTopics.defaults(), "test"), config, options);
+        KafkaJob.build(env, new KafkaIo(bootstrapServers, KafkaTopics.defaults(), "test"), config, options);
         return env.executeAsync("kafka-job-test");
+    }
+
+    /**
+     * The broker a suite runs against: the embedded one ({@link #embedded}), or the broker image in a
+     * container ({@code KafkaBrokerContainer}, the suites' {@code *ContainerIT} twins).
+     */
+    interface Broker extends AutoCloseable {
+        String bootstrapServers();
+        @Override void close();
+    }
+
+    /** The embedded broker with the default topics, {@code partitions} each. */
+    static Broker embedded(int partitions) {
+        EmbeddedKafka kafka = EmbeddedKafka.builder().partitions(partitions).start();
+        return new Broker() {
+            @Override public String bootstrapServers() { return kafka.bootstrapServers(); }
+            @Override public void close() { kafka.close(); }
+        };
     }
 
     static KafkaJob.Options options(PipelineConfig config, int maxNewTokensLimit) {
@@ -123,14 +149,26 @@ final class KafkaJobSupport {
         KafkaCommands.produceAll(kafka.bootstrapServers(), KafkaTopics.DEFAULT_PROMPTS, requests);
     }
 
+    static void produce(Broker kafka, List<GenerationRequest> requests) throws Exception {
+        KafkaCommands.produceAll(kafka.bootstrapServers(), KafkaTopics.DEFAULT_PROMPTS, requests);
+    }
+
     /** A read_committed reader of one topic that keeps its position between calls. */
     static final class Reader implements AutoCloseable {
         private final KafkaConsumer<byte[], byte[]> consumer;
         final List<ConsumerRecord<byte[], byte[]>> records = new ArrayList<>();
 
         Reader(EmbeddedKafka kafka, String topic) {
+            this(kafka.bootstrapServers(), topic);
+        }
+
+        Reader(Broker kafka, String topic) {
+            this(kafka.bootstrapServers(), topic);
+        }
+
+        Reader(String bootstrapServers, String topic) {
             Properties p = new Properties();
-            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
             p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
             p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
             p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());

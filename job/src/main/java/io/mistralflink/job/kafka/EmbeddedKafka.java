@@ -91,7 +91,15 @@ public final class EmbeddedKafka implements AutoCloseable {
     }
 
     public void createTopics(Map<String, Integer> partitionsByTopic) {
-        try (Admin admin = admin()) {
+        createTopics(bootstrapServers, partitionsByTopic);
+    }
+
+    /**
+     * Creates topics on any broker (replication factor 1; existing ones are left as they are) and waits
+     * until every partition has a leader.
+     */
+    public static void createTopics(String bootstrapServers, Map<String, Integer> partitionsByTopic) {
+        try (Admin admin = admin(bootstrapServers)) {
             List<NewTopic> topics = partitionsByTopic.entrySet().stream()
                     .map(e -> new NewTopic(e.getKey(), e.getValue(), (short) 1))
                     .toList();
@@ -132,6 +140,10 @@ public final class EmbeddedKafka implements AutoCloseable {
 
     /** An admin client on this broker; the caller closes it. */
     public Admin admin() {
+        return admin(bootstrapServers);
+    }
+
+    static Admin admin(String bootstrapServers) {
         Properties p = new Properties();
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
         return Admin.create(p);
@@ -181,6 +193,27 @@ public final class EmbeddedKafka implements AutoCloseable {
         } catch (Exception e) {
             throw new IllegalStateException("embedded Kafka did not shut down cleanly: " + e, e);
         }
+    }
+
+    /** Broker settings of a single-node cluster for this job (the embedded broker and {@code cluster.KafkaBrokerProcess}). */
+    public static Map<String, String> brokerDefaults(int partitions) {
+        Map<String, String> p = new LinkedHashMap<>();
+        p.put("auto.create.topics.enable", "false");
+        p.put("offsets.topic.replication.factor", "1");
+        p.put("offsets.topic.num.partitions", "4");
+        p.put("transaction.state.log.replication.factor", "1");
+        p.put("transaction.state.log.min.isr", "1");
+        p.put("transaction.state.log.num.partitions", "4");
+        p.put("group.initial.rebalance.delay.ms", "0");
+        p.put("min.insync.replicas", "1");
+        p.put("num.partitions", String.valueOf(partitions));
+        // a restarted broker re-registers once its old session expired: keep that short (default 9 s)
+        p.put("broker.session.timeout.ms", "3000");
+        p.put("broker.heartbeat.interval.ms", "500");
+        p.put("log.flush.interval.messages", String.valueOf(Long.MAX_VALUE));
+        // Flink's KafkaSink uses transactions that may stay open for a checkpoint interval
+        p.put("transaction.max.timeout.ms", String.valueOf(Duration.ofMinutes(15).toMillis()));
+        return p;
     }
 
     public static final class Builder {
@@ -254,24 +287,9 @@ public final class EmbeddedKafka implements AutoCloseable {
                     .setBaseDirectory(dir)
                     .build();
 
-            Map<String, Object> props = new HashMap<>();
+            Map<String, Object> props = new HashMap<>(brokerDefaults(partitions));
             props.put("unstable.api.versions.enable", "false");
             props.put("unstable.feature.versions.enable", "false");
-            props.put("auto.create.topics.enable", "false");
-            props.put("offsets.topic.replication.factor", "1");
-            props.put("offsets.topic.num.partitions", "4");
-            props.put("transaction.state.log.replication.factor", "1");
-            props.put("transaction.state.log.min.isr", "1");
-            props.put("transaction.state.log.num.partitions", "4");
-            props.put("group.initial.rebalance.delay.ms", "0");
-            props.put("min.insync.replicas", "1");
-            props.put("num.partitions", String.valueOf(partitions));
-            // a restarted broker re-registers once its old session expired: keep that short (default 9 s)
-            props.put("broker.session.timeout.ms", "3000");
-            props.put("broker.heartbeat.interval.ms", "500");
-            props.put("log.flush.interval.messages", String.valueOf(Long.MAX_VALUE));
-            // Flink's KafkaSink uses transactions that may stay open for a checkpoint interval
-            props.put("transaction.max.timeout.ms", String.valueOf(Duration.ofMinutes(15).toMillis()));
             props.putAll(brokerProperties);
 
             KafkaClusterTestKit.Builder kit = new KafkaClusterTestKit.Builder(nodes).setDeleteOnClose(temp);

@@ -8,9 +8,10 @@ import org.apache.flink.core.memory.DataInputView;
 import org.apache.flink.core.memory.DataOutputView;
 
 /**
- * Keyed state holds cache handles, not cache contents: a checkpoint records that a cache existed and
- * a restore yields {@link #DROPPED}. Contents are derived from tokens and rebuilt by re-prefill, which
- * keeps gigabytes of keys and values (possibly on a GPU) out of every checkpoint.
+ * The serializer of the stages' former {@code kv-caches} keyed state (cache handles, restored as
+ * {@link #DROPPED}). Stages now keep their caches outside Flink state ({@link StageFunction}); this
+ * class stays so that savepoints and retained checkpoints taken before still restore (their state
+ * names this serializer's snapshot; the unclaimed state is then dropped).
  */
 public final class KvCacheHandleSerializer extends TypeSerializerSingleton<KvCache> {
     public static final KvCacheHandleSerializer TYPE = new KvCacheHandleSerializer();

@@ -8,24 +8,25 @@ import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.model.weights.Checkpoint;
 import io.mistralflink.operators.frame.MicroBatchFrame;
 import org.apache.flink.api.common.functions.OpenContext;
-import org.apache.flink.api.common.state.MapState;
-import org.apache.flink.api.common.state.MapStateDescriptor;
-import org.apache.flink.api.common.typeutils.base.StringSerializer;
 import io.mistralflink.model.compute.Backends;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * One pipeline stage, keyed by lane: runs its shard of layers over a step frame through the engine;
  * the last stage also draws each sampling row's token with its request's parameters and step.
- * Keyed state holds, per lane, the rolling caches of the lane's sequences for this shard's layers.
- * Caches are derived from tokens: a chunk at position 0 starts a fresh cache, and after a restore the
- * scheduler re-feeds every sequence from position 0, so cache contents are never checkpointed.
+ * The operator holds, per lane (the key) and request, the rolling caches of the lane's sequences for
+ * this shard's layers. Caches are derived from tokens: a chunk at position 0 starts a fresh cache, and
+ * after a restore the scheduler re-feeds every sequence from position 0, so they are not Flink state
+ * at all: nothing of them is checkpointed, and any state backend (heap or RocksDB, which serializes
+ * every access) serves the job.
  */
 public final class StageFunction extends KeyedProcessFunction<String, MicroBatchFrame, MicroBatchFrame> {
     private static final AtomicLong LIVE_CACHES = new AtomicLong();
@@ -35,7 +36,8 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
     private transient Checkpoint checkpoint;
     private transient Backend backend;
     private transient Shard shard;
-    private transient MapState<String, KvCache> caches;
+    /** Lane key -> request id -> cache: device or host memory handles, owned here, never serialized. */
+    private transient Map<String, Map<String, KvCache>> caches;
 
     public StageFunction(PipelineConfig config, int stage) {
         this.config = config;
@@ -52,12 +54,13 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
         String device = Backends.forSlot(config.device(), stage * task.getNumberOfParallelSubtasks() + task.getIndexOfThisSubtask());
         backend = Backends.open(device, config.effectiveThreads());
         shard = Shard.load(checkpoint, b[stage], b[stage + 1], backend);
-        caches = getRuntimeContext().getMapState(new MapStateDescriptor<>("kv-caches", StringSerializer.INSTANCE, KvCacheHandleSerializer.TYPE));
+        caches = new HashMap<>();
     }
 
     @Override public void processElement(MicroBatchFrame f, Context ctx, Collector<MicroBatchFrame> out) throws Exception {
         FailureInjection.check(FailureInjection.Point.STAGE, "stage " + stage);
-        for (String id : StepMeta.releases(f)) release(id);
+        Map<String, KvCache> lane = caches.computeIfAbsent(ctx.getCurrentKey(), k -> new HashMap<>());
+        for (String id : StepMeta.releases(f)) release(lane, id);
         List<Chunk> chunks = new ArrayList<>();
         int[] allTokens = f.tokens();
         for (int r = 0; r < f.rows(); ) {
@@ -65,7 +68,7 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
             int start = r;
             while (r < f.rows() && f.requestId(r).equals(id)) r++;
             int[] tokens = java.util.Arrays.copyOfRange(allTokens, start, r);
-            chunks.add(new Chunk(cacheFor(id, f.position(start)), f.position(start), tokens,
+            chunks.add(new Chunk(cacheFor(lane, id, f.position(start)), f.position(start), tokens,
                     f.hasFlag(start, MicroBatchFrame.FLAG_SCORE) ? Chunk.Logits.ALL
                             : f.hasFlag(r - 1, MicroBatchFrame.FLAG_LOGITS) ? Chunk.Logits.LAST : Chunk.Logits.NONE));
         }
@@ -116,29 +119,32 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
         out.collect(next.withMeta(MicroBatchFrame.META_STAGE, Integer.toString(stage)));
     }
 
-    private KvCache cacheFor(String id, int start) throws Exception {
-        KvCache c = caches.get(id);
+    private KvCache cacheFor(Map<String, KvCache> lane, String id, int start) {
+        KvCache c = lane.get(id);
         if (start == 0) {
-            if (c != null) release(id);
+            if (c != null) release(lane, id);
             c = shard.newCache();
-            caches.put(id, c);
+            lane.put(id, c);
             LIVE_CACHES.incrementAndGet();
-        } else if (c == null || c == KvCacheHandleSerializer.DROPPED) {
+        } else if (c == null) {
             throw new IllegalStateException("stage " + stage + ": no cache for " + id + " at position " + start
                     + " (a restored sequence must be re-fed from position 0)");
         }
         return c;
     }
 
-    private void release(String id) throws Exception {
-        KvCache c = caches.get(id);
+    private void release(Map<String, KvCache> lane, String id) {
+        KvCache c = lane.remove(id);
         if (c == null) return;
         c.close();
-        caches.remove(id);
-        if (c != KvCacheHandleSerializer.DROPPED) LIVE_CACHES.decrementAndGet();
+        LIVE_CACHES.decrementAndGet();
     }
 
     @Override public void close() {
+        if (caches != null) {
+            for (Map<String, KvCache> lane : caches.values()) for (String id : List.copyOf(lane.keySet())) release(lane, id);
+            caches = null;
+        }
         if (backend != null) backend.close();
         if (checkpoint != null) checkpoint.close();
     }
