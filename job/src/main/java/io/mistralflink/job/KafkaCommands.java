@@ -74,7 +74,8 @@ final class KafkaCommands {
 
     static Args runArgs(String[] argv) {
         return new Args("run", argv, 1, with(with(PipelineArgs.OPTIONS, TOPIC_OPTIONS),
-                List.of("checkpoint-interval-ms", "savepoint", "savepoint-dir", "partitions", "transactional-id-prefix")), List.of("cluster", "until-latest"));
+                List.of("checkpoint-interval-ms", "savepoint", "savepoint-dir", "partitions", "transactional-id-prefix",
+                        "checkpoint-dir", "job-name")), List.of("cluster", "until-latest", "fresh"));
     }
 
     /** Restarts for a job meant to run for days: keep trying, a few seconds apart. */
@@ -86,6 +87,22 @@ final class KafkaCommands {
         return conf;
     }
 
+    /**
+     * Where {@code run} keeps what must outlive its process: {@code DIR/JOB_NAME} holds the job's
+     * retained checkpoints and the savepoints of its stops, {@code DIR/kafka} the embedded broker.
+     */
+    static RetainedCheckpoints checkpoints(Args a) {
+        String name = a.get("job-name", a.flag("until-latest") ? "run-until-latest" : "run");
+        if (name.equals(EMBEDDED_KAFKA_DIR)) throw new Args.UsageException("run: --job-name " + name + " is reserved for the embedded broker's data");
+        try {
+            return new RetainedCheckpoints(Path.of(a.get("checkpoint-dir", "checkpoints")), name);
+        } catch (IllegalArgumentException e) {
+            throw new Args.UsageException("run: --job-name: " + e.getMessage());
+        }
+    }
+
+    static final String EMBEDDED_KAFKA_DIR = "kafka";
+
     static int run(Args a, PrintStream out) {
         PipelineConfig config = PipelineArgs.parse(a);
         long checkpointMs = a.longValue("checkpoint-interval-ms", 1000);
@@ -93,22 +110,34 @@ final class KafkaCommands {
         KafkaTopics topics = topics(a);
         String txPrefix = a.get("transactional-id-prefix", "mistral-flink");
         if (a.flag("cluster")) return submit(a, config, checkpointMs, topics, txPrefix, out);
+        if (a.flag("fresh") && a.has("savepoint")) throw new Args.UsageException("run: give --fresh or --savepoint, not both");
+        RetainedCheckpoints checkpoints = checkpoints(a);
+        Configuration conf = jobConfiguration(checkpointMs, a.get("savepoint", null));
+        if (a.has("savepoint") || a.flag("fresh")) {
+            checkpoints.configure(conf);
+            out.println("checkpoints: " + checkpoints.dir() + " (retained); " + (a.has("savepoint")
+                    ? "resuming from " + a.get("savepoint", null) : "--fresh: not resuming, starting from the group's committed offsets"));
+        } else {
+            out.println("checkpoints: " + checkpoints.dir() + " (retained); " + checkpoints.configureResuming(conf)
+                    .map(p -> "resuming from " + p).orElse("no earlier checkpoint of this job: starting from the group's committed offsets"));
+        }
         EmbeddedKafka kafka = null;
         String bootstrap = a.get("bootstrap-servers", null);
         if (bootstrap == null) {
-            kafka = startQuietly(EmbeddedKafka.builder().topics(topics).partitions(a.integer("partitions", Math.max(1, config.parallelism()))));
+            Path data = checkpoints.dir().getParent().resolve(EMBEDDED_KAFKA_DIR);
+            kafka = startQuietly(EmbeddedKafka.builder().dataDir(data).topics(topics).partitions(a.integer("partitions", Math.max(1, config.parallelism()))));
             bootstrap = kafka.bootstrapServers();
-            out.println("kafka: embedded broker listening on " + bootstrap + " (data in " + kafka.dataDir() + ", deleted on exit); topics "
+            out.println("kafka: embedded broker listening on " + bootstrap + " (data in " + kafka.dataDir() + ", kept); topics "
                     + topics.prompts() + ", " + topics.completions() + ", " + topics.deadLetters());
         } else {
             out.println("kafka: " + bootstrap + "; topics " + topics.prompts() + " -> " + topics.completions() + ", " + topics.deadLetters());
         }
         out.flush();
-        StreamExecutionEnvironment env = PipelineArgs.localEnvironment(config, jobConfiguration(checkpointMs, a.get("savepoint", null)));
+        StreamExecutionEnvironment env = PipelineArgs.localEnvironment(config, conf);
         KafkaJob.build(env, new KafkaIo(bootstrap, topics, txPrefix), config, KafkaJob.Options.defaults(config).untilLatest(a.flag("until-latest")));
         JobClient job;
         try {
-            job = env.executeAsync("mistral-flink run");
+            job = env.executeAsync("mistral-flink " + checkpoints.dir().getFileName());
         } catch (Exception e) {
             if (kafka != null) kafka.close();
             throw new IllegalStateException("the job did not start: " + e, e);
@@ -117,21 +146,18 @@ final class KafkaCommands {
         out.flush();
         CountDownLatch stopped = new CountDownLatch(1);
         EmbeddedKafka broker = kafka;
-        Path savepointDir = Path.of(a.get("savepoint-dir", "savepoints")).toAbsolutePath();
+        Path savepointDir = a.has("savepoint-dir") ? Path.of(a.get("savepoint-dir", null)).toAbsolutePath() : checkpoints.savepointDir();
         Thread hook = new Thread(() -> {
             try {
-                if (broker == null) {
-                    // a real broker outlives us: keep in-flight requests in a savepoint to resume from
-                    String path = job.stopWithSavepoint(false, savepointDir.toUri().toString(), SavepointFormatType.CANONICAL)
-                            .get(120, TimeUnit.SECONDS);
-                    out.println("stopped with a savepoint; resume with --savepoint " + path);
-                } else {
-                    cancelAndWait(job);
-                    out.println("stopped");
-                }
+                // in-flight requests go into a savepoint; the next run resumes from it by itself (or from the
+                // retained checkpoint, should the stop fail and the job be cancelled)
+                String path = job.stopWithSavepoint(false, savepointDir.toUri().toString(), SavepointFormatType.CANONICAL)
+                        .get(120, TimeUnit.SECONDS);
+                out.println("stopped with a savepoint " + path + (a.has("savepoint-dir") ? "; resume with --savepoint " + path
+                        : "; the next run of this job resumes from it"));
             } catch (Exception e) {
-                out.println("stop: " + e + "; cancelling");
-                try { job.cancel().get(60, TimeUnit.SECONDS); } catch (Exception ignored) { }
+                out.println("stop: " + rootMessage(e) + "; cancelling (the retained checkpoint stays)");
+                try { cancelAndWait(job); } catch (Exception ignored) { }
             } finally {
                 if (broker != null) broker.close();
                 out.flush();

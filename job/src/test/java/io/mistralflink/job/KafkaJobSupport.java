@@ -167,9 +167,11 @@ final class KafkaJobSupport {
         private final KafkaConsumer<byte[], byte[]> consumer;
         final List<ConsumerRecord<byte[], byte[]>> records = new ArrayList<>();
 
-        Reader(EmbeddedKafka kafka, String topic) {
+        Reader(EmbeddedKafka kafka, String topic) { this(kafka.bootstrapServers(), topic); }
+
+        Reader(String bootstrapServers, String topic) {
             Properties p = new Properties();
-            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
             p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
             p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
             p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
