@@ -93,6 +93,11 @@ public final class EmbeddedKafka implements AutoCloseable {
      * already holds a node; returns the node's configuration ({@code kafka.Kafka} can run it).
      */
     public static Properties prepare(Path dir, Map<String, Object> overrides, String bindAddress) {
+        return prepare(dir, overrides, bindAddress, Map.of());
+    }
+
+    /** As above, with a SASL/PLAIN listener for these users (name -> password) when {@code saslUsers} is not empty. */
+    public static Properties prepare(Path dir, Map<String, Object> overrides, String bindAddress, Map<String, String> saslUsers) {
         Path file = dir.resolve(SERVER_PROPERTIES);
         try {
             Files.createDirectories(dir);
@@ -102,6 +107,7 @@ public final class EmbeddedKafka implements AutoCloseable {
                 return p;
             }
             Properties p = defaults(dir, bindAddress, freePort(bindAddress), freePort(bindAddress));
+            if (!saslUsers.isEmpty()) saslPlain(p, bindAddress, freePort(bindAddress), saslUsers);
             overrides.forEach((k, v) -> p.setProperty(k, String.valueOf(v)));
             String logs = p.getProperty("log.dirs");
             EmbeddedKafka.deleteTree(Path.of(logs)); // a format torn by a kill before server.properties was written
@@ -126,16 +132,18 @@ public final class EmbeddedKafka implements AutoCloseable {
         }
     }
 
-    private static Properties defaults(Path dir, String host, int port, int controllerPort) {
+    private static Properties defaults(Path dir, String host, int port, int controllerPort) throws IOException {
+        // listening on every interface (on purpose): clients are told this machine's name
+        String advertised = InetAddress.getByName(host).isAnyLocalAddress() ? InetAddress.getLocalHost().getCanonicalHostName() : host;
         Properties props = new Properties();
         props.setProperty("process.roles", "broker,controller");
         props.setProperty("node.id", "1");
         props.setProperty("listeners", "PLAINTEXT://" + host + ":" + port + ",CONTROLLER://" + host + ":" + controllerPort);
-        props.setProperty("advertised.listeners", "PLAINTEXT://" + host + ":" + port);
+        props.setProperty("advertised.listeners", "PLAINTEXT://" + advertised + ":" + port);
         props.setProperty("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT");
         props.setProperty("controller.listener.names", "CONTROLLER");
         props.setProperty("inter.broker.listener.name", "PLAINTEXT");
-        props.setProperty("controller.quorum.voters", "1@" + host + ":" + controllerPort);
+        props.setProperty("controller.quorum.voters", "1@" + advertised + ":" + controllerPort);
         props.setProperty("log.dirs", dir.toAbsolutePath().resolve("data").toString());
         props.setProperty("auto.create.topics.enable", "false");
         props.setProperty("offsets.topic.replication.factor", "1");
@@ -154,6 +162,23 @@ public final class EmbeddedKafka implements AutoCloseable {
         // Flink's KafkaSink uses transactions that may stay open for a checkpoint interval
         props.setProperty("transaction.max.timeout.ms", String.valueOf(Duration.ofMinutes(15).toMillis()));
         return props;
+    }
+
+    /** A SASL_PLAINTEXT listener (mechanism PLAIN) beside the others, for {@code users}. */
+    private static void saslPlain(Properties p, String host, int port, Map<String, String> users) {
+        p.setProperty("listeners", p.getProperty("listeners") + ",SASL_PLAINTEXT://" + host + ":" + port);
+        p.setProperty("advertised.listeners", p.getProperty("advertised.listeners") + ",SASL_PLAINTEXT://" + host + ":" + port);
+        p.setProperty("sasl.enabled.mechanisms", "PLAIN");
+        StringBuilder jaas = new StringBuilder("org.apache.kafka.common.security.plain.PlainLoginModule required");
+        users.forEach((u, pw) -> jaas.append(" user_").append(u).append("=\"").append(pw).append('"'));
+        p.setProperty("listener.name.sasl_plaintext.plain.sasl.jaas.config", jaas.append(';').toString());
+    }
+
+    /** "HOST:PORT" of the SASL/PLAIN listener, if the node has one. */
+    public java.util.Optional<String> saslBootstrapServers() {
+        for (String l : config.getProperty("advertised.listeners").split(","))
+            if (l.startsWith("SASL_PLAINTEXT://")) return java.util.Optional.of(l.substring("SASL_PLAINTEXT://".length()));
+        return java.util.Optional.empty();
     }
 
     private static int freePort(String host) throws IOException {
@@ -274,7 +299,8 @@ public final class EmbeddedKafka implements AutoCloseable {
         if (temporary) deleteTree(dataDir);
     }
 
-    static void deleteTree(Path dir) {
+    /** Deletes a directory and everything in it, if it exists. */
+    public static void deleteTree(Path dir) {
         if (!Files.exists(dir)) return;
         try (Stream<Path> s = Files.walk(dir)) {
             for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
@@ -290,8 +316,15 @@ public final class EmbeddedKafka implements AutoCloseable {
         private KafkaTopics topics = KafkaTopics.defaults();
         private final Map<String, Integer> extraTopics = new LinkedHashMap<>();
         private final Map<String, Object> brokerProperties = new HashMap<>();
+        private final Map<String, String> saslUsers = new LinkedHashMap<>();
 
         private Builder() {}
+
+        /** A SASL_PLAINTEXT listener (PLAIN) beside the plaintext one, that lets this user in ({@link #saslBootstrapServers()}). */
+        public Builder saslPlainUser(String user, String password) {
+            saslUsers.put(user, password);
+            return this;
+        }
 
         /**
          * Data directory: reopened if it holds a node (the same data and ports), else formatted;
@@ -341,7 +374,7 @@ public final class EmbeddedKafka implements AutoCloseable {
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot create a temporary Kafka data directory: " + e.getMessage(), e);
             }
-            EmbeddedKafka kafka = new EmbeddedKafka(dir, temp, prepare(dir, brokerProperties, bindAddress));
+            EmbeddedKafka kafka = new EmbeddedKafka(dir, temp, prepare(dir, brokerProperties, bindAddress, saslUsers));
             try {
                 kafka.startBroker();
                 Map<String, Integer> toCreate = new LinkedHashMap<>();
