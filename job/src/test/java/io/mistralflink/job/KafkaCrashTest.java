@@ -41,7 +41,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * latest retained checkpoint. A read_committed reader then sees every request answered exactly once,
  * with the text the engine alone gives (that of an undisturbed run).
  */
-@Timeout(600)
+@Timeout(900)
 class KafkaCrashTest {
     @TempDir static Path root;
     private static ChildJvm broker;
@@ -53,7 +53,7 @@ class KafkaCrashTest {
         bootstrap = config.getProperty("advertised.listeners").substring("PLAINTEXT://".length());
         broker = ChildJvm.start(root, root.resolve("broker.log"), List.of("-Xmx512m"), "kafka.Kafka",
                 List.of(dir.resolve(EmbeddedKafka.SERVER_PROPERTIES).toString()));
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(240);
         while (true) {
             try (Admin admin = admin()) {
                 admin.describeCluster().nodes().get(5, TimeUnit.SECONDS);

@@ -33,7 +33,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * answers it), and nothing of the run is left in the system's temporary directory. A task that
  * fails is one line on stderr, naming its cause.
  */
-@Timeout(400)
+@Timeout(900)
 class RunCommandTest {
     private static final Pattern BROKER = Pattern.compile("embedded broker listening on (\\S+:\\d+)");
 
@@ -94,7 +94,7 @@ class RunCommandTest {
 
     /** Waits for the job's "running" line; returns the embedded broker's address. */
     private static String awaitRunning(ChildJvm run) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(300);
         while (!run.output().contains("running on the local MiniCluster")) {
             assertTrue(run.process.isAlive(), "run ended: " + run.output());
             assertTrue(System.nanoTime() < deadline, "run did not start: " + run.output());
