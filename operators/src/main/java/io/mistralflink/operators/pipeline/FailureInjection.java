@@ -34,9 +34,6 @@ public final class FailureInjection {
             COUNTDOWN.put(p, new AtomicLong(-1));
             FIRED.put(p, new AtomicLong());
         }
-        // a test that runs the job in a process of its own arms it there: -Dmistralflink.failureInjection=STAGE:30
-        String spec = System.getProperty("mistralflink.failureInjection");
-        if (spec != null) arm(Point.valueOf(spec.substring(0, spec.indexOf(':'))), Long.parseLong(spec.substring(spec.indexOf(':') + 1)));
     }
 
     private FailureInjection() {}
