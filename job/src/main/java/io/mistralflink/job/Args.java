@@ -15,6 +15,7 @@ public final class Args {
 
     private final String command;
     private final Map<String, String> values = new HashMap<>();
+    private final Map<String, List<String>> repeated = new HashMap<>();
     private final Set<String> flags = new HashSet<>();
 
     public Args(String command, String[] argv, int from, List<String> options, List<String> booleanFlags) {
@@ -32,12 +33,16 @@ public final class Args {
                 inline = argv[++i];
             }
             values.put(name, inline);
+            repeated.computeIfAbsent(name, k -> new java.util.ArrayList<>()).add(inline);
         }
     }
 
     public boolean flag(String name) { return flags.contains(name); }
     public boolean has(String name) { return values.containsKey(name); }
     public String get(String name, String fallback) { return values.getOrDefault(name, fallback); }
+
+    /** Every value of an option that may be given more than once, in order (the last one is {@link #get}'s). */
+    public List<String> all(String name) { return repeated.getOrDefault(name, List.of()); }
 
     public String required(String name) {
         String v = values.get(name);
@@ -51,6 +56,35 @@ public final class Args {
         try { return Integer.parseInt(v); }
         catch (NumberFormatException e) { throw new UsageException(command + ": --" + name + " must be an integer, got '" + v + "'"); }
     }
+
+    /** An integer option that must lie in [min, max]: anything else is a one-line usage error. */
+    public int integer(String name, int fallback, int min, int max) {
+        int v = integer(name, fallback);
+        if (has(name) && (v < min || v > max))
+            throw new UsageException(command + ": --" + name + " must be between " + min + " and " + max + ", got " + v);
+        return v;
+    }
+
+    /** Every element of a list option in [min, max]. */
+    public int[] integers(String name, int[] fallback, int min, int max) {
+        int[] v = integers(name, fallback);
+        for (int x : v)
+            if (has(name) && (x < min || x > max))
+                throw new UsageException(command + ": --" + name + " values must be between " + min + " and " + max + ", got " + x);
+        return v;
+    }
+
+    /** A finite number in [min, max]. */
+    public float decimal(String name, float fallback, float min, float max) {
+        float v = decimal(name, fallback);
+        if (has(name) && !(Float.isFinite(v) && v >= min && v <= max))
+            throw new UsageException(command + ": --" + name + " must be a finite number " + (max == Float.MAX_VALUE ? ">= " + min
+                    : min == Float.MIN_VALUE ? "in (0, " + max + "]" : "between " + min + " and " + max) + ", got " + get(name, ""));
+        return v;
+    }
+
+    /** The threads a command may ask for: enough to oversubscribe the cores, not enough to exhaust the machine. */
+    public static int maxThreads() { return Math.max(64, 4 * Runtime.getRuntime().availableProcessors()); }
 
     public long longValue(String name, long fallback) {
         String v = values.get(name);

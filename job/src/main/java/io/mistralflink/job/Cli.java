@@ -38,6 +38,9 @@ public final class Cli {
         } catch (Args.UsageException e) {
             System.err.println("mistral-flink: " + e.getMessage());
             code = 2;
+        } catch (OutOfMemoryError e) {
+            System.err.println("mistral-flink: " + outOfMemory(argv));
+            code = 1;
         } catch (ModelException | IllegalArgumentException | IllegalStateException e) {
             System.err.println("mistral-flink: " + e.getMessage());
             code = 1;
@@ -47,6 +50,20 @@ public final class Cli {
         }
         System.out.flush();
         System.exit(code);
+    }
+
+    /** Options whose values size what a command holds in memory, in the order to look at them. */
+    private static final List<String> MEMORY_OPTIONS = List.of("layers", "batch-sizes", "prompt-tokens", "new-tokens", "max-new-tokens",
+            "sequences-per-lane", "lanes", "max-batch-tokens", "parallelism", "stages", "count", "requests", "max-tokens", "threads");
+
+    /** One line for an OutOfMemoryError: the heap, the options that drove it, and how to get more. */
+    static String outOfMemory(String[] argv) {
+        List<String> given = new java.util.ArrayList<>();
+        for (int i = 1; i + 1 < argv.length; i++)
+            if (argv[i].startsWith("--") && MEMORY_OPTIONS.contains(argv[i].substring(2))) given.add(argv[i] + " " + argv[i + 1]);
+        long heap = Runtime.getRuntime().maxMemory() >> 20;
+        return "out of memory (a heap of " + heap + " MB)" + (given.isEmpty() ? "" : ": lower " + String.join(" or ", given))
+                + ", or give the JVM more (MISTRAL_FLINK_JAVA_OPTS=-Xmx...)";
     }
 
     static int run(String[] argv, PrintStream out) throws Exception {
@@ -64,11 +81,11 @@ public final class Cli {
                     List.of("model", "random-model", "layers", "batch-sizes", "prompt-tokens", "new-tokens", "device", "threads"),
                     List.of("json")), out);
             case "run" -> KafkaCommands.run(KafkaCommands.runArgs(argv), out);
-            case "produce" -> KafkaCommands.produce(new Args(cmd, argv, 1, List.of("bootstrap-servers", "file", "topic"), List.of()), out);
-            case "consume" -> KafkaCommands.consume(new Args(cmd, argv, 1, List.of("bootstrap-servers", "topic", "count"), List.of("follow")), out);
+            case "produce" -> KafkaCommands.produce(new Args(cmd, argv, 1, KafkaCommands.with(List.of("bootstrap-servers", "file", "topic"), KafkaClientConfig.OPTIONS), List.of()), out);
+            case "consume" -> KafkaCommands.consume(new Args(cmd, argv, 1, KafkaCommands.with(List.of("bootstrap-servers", "topic", "count"), KafkaClientConfig.OPTIONS), List.of("follow")), out);
             case "kafka-bench" -> KafkaBench.run(KafkaBench.args(argv), out);
             case "demo" -> {
-                Args d = new Args(cmd, argv, 1, List.of("count", "model", "max-new-tokens"), List.of("cluster"));
+                Args d = new Args(cmd, argv, 1, KafkaCommands.with(List.of("count", "model", "max-new-tokens"), KafkaClientConfig.OPTIONS), List.of("cluster"));
                 yield d.flag("cluster") ? ClusterCommand.demo(d, out) : KafkaCommands.demo(d, out);
             }
             case "cluster" -> ClusterCommand.run(argv, out);
@@ -109,8 +126,9 @@ public final class Cli {
      */
     static Backend backend(Args a) {
         String device = a.get("device", "cpu");
+        int threads = a.integer("threads", Runtime.getRuntime().availableProcessors(), 1, Args.maxThreads());
         try {
-            return io.mistralflink.model.compute.Backends.open(device, a.integer("threads", Runtime.getRuntime().availableProcessors()));
+            return io.mistralflink.model.compute.Backends.open(device, threads);
         } catch (IllegalArgumentException | IllegalStateException e) {
             throw new Args.UsageException("--device " + device + ": " + e.getMessage());
         }
@@ -125,8 +143,8 @@ public final class Cli {
     }
 
     static SamplingParams sampling(Args a, int defaultMaxTokens) {
-        float t = a.decimal("temperature", 0f), p = a.decimal("top-p", 1f);
-        int k = a.integer("top-k", 0), n = a.integer("max-new-tokens", defaultMaxTokens);
+        float t = a.decimal("temperature", 0f, 0f, Float.MAX_VALUE), p = a.decimal("top-p", 1f, Float.MIN_VALUE, 1f);
+        int k = a.integer("top-k", 0, 0, Integer.MAX_VALUE), n = a.integer("max-new-tokens", defaultMaxTokens, 1, 1 << 20);
         try { return new SamplingParams(t, p, k, a.longValue("seed", 0L), n, a.flag("ignore-eos"), List.of(), new int[0]); }
         catch (IllegalArgumentException e) { throw new Args.UsageException(e.getMessage()); }
     }
@@ -182,8 +200,8 @@ public final class Cli {
 
     private static int bench(Args a, PrintStream out) throws InterruptedException {
         if (a.has("model") == a.has("random-model")) throw new Args.UsageException("give exactly one of --model and --random-model");
-        int[] batches = a.integers("batch-sizes", new int[]{1, 8, 32});
-        int prompt = a.integer("prompt-tokens", 128), gen = a.integer("new-tokens", 128);
+        int[] batches = a.integers("batch-sizes", new int[]{1, 8, 32}, 1, 4096);
+        int prompt = a.integer("prompt-tokens", 128, 1, 1 << 20), gen = a.integer("new-tokens", 128, 1, 1 << 20);
         if (prompt < 1 || gen < 1 || java.util.Arrays.stream(batches).anyMatch(b -> b < 1))
             throw new Args.UsageException("batch sizes, --prompt-tokens and --new-tokens must be positive");
         Checkpoint ckpt;
@@ -194,7 +212,8 @@ public final class Cli {
             ckpt = Checkpoint.open(dir);
             label = dir.getFileName().toString();
         } else {
-            ModelConfig shape = RandomCheckpoint.shape(a.required("random-model"), a.integer("layers", 0));
+            int all = RandomCheckpoint.shape(a.required("random-model"), 0).layers();
+            ModelConfig shape = RandomCheckpoint.shape(a.required("random-model"), a.integer("layers", all, 1, all));
             ckpt = RandomCheckpoint.build(shape, 42);
             label = a.required("random-model") + " (" + shape.layers() + " layers, random bf16)";
         }

@@ -53,6 +53,9 @@ final class KafkaCommands {
                        scheduled batch run; the next one starts where this one's committed offsets end)
               produce  --bootstrap-servers H:P --file F.jsonl [--topic prompts]
               consume  --bootstrap-servers H:P [--topic completions] [--follow] [--count N]
+              run, produce, consume, demo: [--kafka-config FILE] [--kafka-property K=V ...]: Kafka client properties
+                       (security.protocol, SASL, TLS, client.id, ...); run also [--group-id mistral-flink]
+                       [--checkpoint-dir checkpoints] [--job-name run] [--fresh] [--bind-address 127.0.0.1]
               demo     [--count 8] [--model DIR] [--max-new-tokens 24]: embedded broker + job, Brown-corpus prompts
               kafka-bench --model DIR [--count 256] [--max-new-tokens 32] [--rounds 3] [--checkpoint-interval-ms 1000]
                        [pipeline options]: tokens/s Kafka to Kafka vs the same requests from a bounded input
@@ -74,7 +77,8 @@ final class KafkaCommands {
 
     static Args runArgs(String[] argv) {
         return new Args("run", argv, 1, with(with(PipelineArgs.OPTIONS, TOPIC_OPTIONS),
-                List.of("checkpoint-interval-ms", "savepoint", "savepoint-dir", "partitions", "transactional-id-prefix")), List.of("cluster", "until-latest"));
+                List.of("checkpoint-interval-ms", "savepoint", "savepoint-dir", "partitions", "transactional-id-prefix",
+                        "checkpoint-dir", "job-name", "bind-address", "group-id", "kafka-config", "kafka-property")), List.of("cluster", "until-latest", "fresh"));
     }
 
     /** Restarts for a job meant to run for days: keep trying, a few seconds apart. */
@@ -86,6 +90,30 @@ final class KafkaCommands {
         return conf;
     }
 
+    /**
+     * Where {@code run} keeps what must outlive its process: {@code DIR/JOB_NAME} holds the job's
+     * retained checkpoints and the savepoints of its stops, {@code DIR/kafka} the embedded broker.
+     */
+    static RetainedCheckpoints checkpoints(Args a) {
+        String name = a.get("job-name", a.flag("until-latest") ? "run-until-latest" : "run");
+        if (name.equals(EMBEDDED_KAFKA_DIR)) throw new Args.UsageException("run: --job-name " + name + " is reserved for the embedded broker's data");
+        try {
+            return new RetainedCheckpoints(Path.of(a.get("checkpoint-dir", "checkpoints")), name);
+        } catch (IllegalArgumentException e) {
+            throw new Args.UsageException("run: --job-name: " + e.getMessage());
+        }
+    }
+
+    static final String EMBEDDED_KAFKA_DIR = "kafka";
+
+    /** The job's options from the command line: the source's consumer group (--group-id), bounded or not. */
+    static KafkaJob.Options options(Args a, PipelineConfig config) {
+        KafkaJob.Options o = KafkaJob.Options.defaults(config).untilLatest(a.flag("until-latest"));
+        String group = a.get("group-id", o.groupId());
+        if (group.isBlank()) throw new Args.UsageException("run: --group-id must not be empty");
+        return new KafkaJob.Options(group, o.modelId(), o.maxNewTokensLimit(), o.untilLatest());
+    }
+
     static int run(Args a, PrintStream out) {
         PipelineConfig config = PipelineArgs.parse(a);
         long checkpointMs = a.longValue("checkpoint-interval-ms", 1000);
@@ -93,22 +121,42 @@ final class KafkaCommands {
         KafkaTopics topics = topics(a);
         String txPrefix = a.get("transactional-id-prefix", "mistral-flink");
         if (a.flag("cluster")) return submit(a, config, checkpointMs, topics, txPrefix, out);
+        if (a.flag("fresh") && a.has("savepoint")) throw new Args.UsageException("run: give --fresh or --savepoint, not both");
+        RetainedCheckpoints checkpoints = checkpoints(a);
+        Configuration conf = jobConfiguration(checkpointMs, a.get("savepoint", null));
+        String bind = a.get("bind-address", PipelineArgs.LOOPBACK);
+        PipelineArgs.bindTo(conf, bind);
+        // the local cluster's working files (BLOBs, uploads) beside the checkpoints, not in the system's
+        // temporary directory: a kill -9 leaves them here, and the next run of this job clears them
+        Path work = checkpoints.dir().resolve("tmp");
+        EmbeddedKafka.deleteTree(work);
+        conf.set(org.apache.flink.configuration.CoreOptions.TMP_DIRS, work.toString());
+        conf.set(org.apache.flink.configuration.WebOptions.TMP_DIR, work.resolve("web").toString());
+        if (a.has("savepoint") || a.flag("fresh")) {
+            checkpoints.configure(conf);
+            out.println("checkpoints: " + checkpoints.dir() + " (retained); " + (a.has("savepoint")
+                    ? "resuming from " + a.get("savepoint", null) : "--fresh: not resuming, starting from the group's committed offsets"));
+        } else {
+            out.println("checkpoints: " + checkpoints.dir() + " (retained); " + checkpoints.configureResuming(conf)
+                    .map(p -> "resuming from " + p).orElse("no earlier checkpoint of this job: starting from the group's committed offsets"));
+        }
         EmbeddedKafka kafka = null;
         String bootstrap = a.get("bootstrap-servers", null);
         if (bootstrap == null) {
-            kafka = startQuietly(EmbeddedKafka.builder().topics(topics).partitions(a.integer("partitions", Math.max(1, config.parallelism()))));
+            Path data = checkpoints.dir().getParent().resolve(EMBEDDED_KAFKA_DIR);
+            kafka = startQuietly(EmbeddedKafka.builder().dataDir(data).bindAddress(bind).topics(topics).partitions(a.integer("partitions", Math.max(1, config.parallelism()))));
             bootstrap = kafka.bootstrapServers();
-            out.println("kafka: embedded broker listening on " + bootstrap + " (data in " + kafka.dataDir() + ", deleted on exit); topics "
+            out.println("kafka: embedded broker listening on " + bootstrap + " (data in " + kafka.dataDir() + ", kept); topics "
                     + topics.prompts() + ", " + topics.completions() + ", " + topics.deadLetters());
         } else {
             out.println("kafka: " + bootstrap + "; topics " + topics.prompts() + " -> " + topics.completions() + ", " + topics.deadLetters());
         }
         out.flush();
-        StreamExecutionEnvironment env = PipelineArgs.localEnvironment(config, jobConfiguration(checkpointMs, a.get("savepoint", null)));
-        KafkaJob.build(env, new KafkaIo(bootstrap, topics, txPrefix), config, KafkaJob.Options.defaults(config).untilLatest(a.flag("until-latest")));
+        StreamExecutionEnvironment env = PipelineArgs.localEnvironment(config, conf);
+        KafkaJob.build(env, new KafkaIo(bootstrap, topics, txPrefix).withClientProperties(KafkaClientConfig.parse(a)), config, options(a, config));
         JobClient job;
         try {
-            job = env.executeAsync("mistral-flink run");
+            job = env.executeAsync("mistral-flink " + checkpoints.dir().getFileName());
         } catch (Exception e) {
             if (kafka != null) kafka.close();
             throw new IllegalStateException("the job did not start: " + e, e);
@@ -117,23 +165,21 @@ final class KafkaCommands {
         out.flush();
         CountDownLatch stopped = new CountDownLatch(1);
         EmbeddedKafka broker = kafka;
-        Path savepointDir = Path.of(a.get("savepoint-dir", "savepoints")).toAbsolutePath();
+        Path savepointDir = a.has("savepoint-dir") ? Path.of(a.get("savepoint-dir", null)).toAbsolutePath() : checkpoints.savepointDir();
         Thread hook = new Thread(() -> {
             try {
-                if (broker == null) {
-                    // a real broker outlives us: keep in-flight requests in a savepoint to resume from
-                    String path = job.stopWithSavepoint(false, savepointDir.toUri().toString(), SavepointFormatType.CANONICAL)
-                            .get(120, TimeUnit.SECONDS);
-                    out.println("stopped with a savepoint; resume with --savepoint " + path);
-                } else {
-                    cancelAndWait(job);
-                    out.println("stopped");
-                }
+                // in-flight requests go into a savepoint; the next run resumes from it by itself (or from the
+                // retained checkpoint, should the stop fail and the job be cancelled)
+                String path = job.stopWithSavepoint(false, savepointDir.toUri().toString(), SavepointFormatType.CANONICAL)
+                        .get(120, TimeUnit.SECONDS);
+                out.println("stopped with a savepoint " + path + (a.has("savepoint-dir") ? "; resume with --savepoint " + path
+                        : "; the next run of this job resumes from it"));
             } catch (Exception e) {
-                out.println("stop: " + e + "; cancelling");
-                try { job.cancel().get(60, TimeUnit.SECONDS); } catch (Exception ignored) { }
+                out.println("stop: " + rootMessage(e) + "; cancelling (the retained checkpoint stays)");
+                try { cancelAndWait(job); } catch (Exception ignored) { }
             } finally {
                 if (broker != null) broker.close();
+                EmbeddedKafka.deleteTree(work);
                 out.flush();
                 stopped.countDown();
             }
@@ -152,6 +198,7 @@ final class KafkaCommands {
             if (!isShuttingDown(hook)) {
                 Runtime.getRuntime().removeShutdownHook(hook);
                 if (kafka != null) kafka.close();
+                EmbeddedKafka.deleteTree(work);
             } else {
                 awaitQuietly(stopped);
             }
@@ -167,8 +214,8 @@ final class KafkaCommands {
         if (!a.has("bootstrap-servers")) throw new Args.UsageException("run --cluster: --bootstrap-servers is required (no embedded broker on a cluster)");
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(KafkaJob.configuration(checkpointMs, a.get("savepoint", null)));
         env.setBufferTimeout(config.bufferTimeoutMs());
-        KafkaJob.build(env, new KafkaIo(a.required("bootstrap-servers"), topics, txPrefix), config,
-                KafkaJob.Options.defaults(config).untilLatest(a.flag("until-latest")));
+        KafkaJob.build(env, new KafkaIo(a.required("bootstrap-servers"), topics, txPrefix).withClientProperties(KafkaClientConfig.parse(a)), config,
+                options(a, config));
         try {
             JobClient job = env.executeAsync("mistral-flink run");
             out.println("job " + job.getJobID() + " submitted (" + io.mistralflink.operators.pipeline.Pipeline.slots(config) + " slots)");
@@ -198,7 +245,8 @@ final class KafkaCommands {
     }
 
     static int produce(Args a, PrintStream out) {
-        int n = Produce.run(a.required("bootstrap-servers"), a.get("topic", KafkaTopics.DEFAULT_PROMPTS), Path.of(a.required("file")), System.err);
+        int n = Produce.run(a.required("bootstrap-servers"), a.get("topic", KafkaTopics.DEFAULT_PROMPTS), Path.of(a.required("file")),
+                KafkaClientConfig.parse(a), System.err);
         out.println("produced " + n + " request(s) to " + a.get("topic", KafkaTopics.DEFAULT_PROMPTS));
         return 0;
     }
@@ -206,7 +254,8 @@ final class KafkaCommands {
     static int consume(Args a, PrintStream out) {
         int count = a.integer("count", 0);
         if (count < 0) throw new Args.UsageException("consume: --count must be >= 0");
-        Consume.run(a.required("bootstrap-servers"), a.get("topic", KafkaTopics.DEFAULT_COMPLETIONS), a.flag("follow"), count, out);
+        Consume.run(a.required("bootstrap-servers"), a.get("topic", KafkaTopics.DEFAULT_COMPLETIONS), a.flag("follow"), count,
+                KafkaClientConfig.parse(a), out, System.err);
         return 0;
     }
 
@@ -255,7 +304,8 @@ final class KafkaCommands {
             Configuration conf = jobConfiguration(500, null);
             conf.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, 3);
             StreamExecutionEnvironment env = PipelineArgs.localEnvironment(config, conf);
-            KafkaJob.build(env, new KafkaIo(kafka.bootstrapServers(), topics, "mistral-flink-demo"), config, KafkaJob.Options.defaults(config));
+            KafkaJob.build(env, new KafkaIo(kafka.bootstrapServers(), topics, "mistral-flink-demo").withClientProperties(KafkaClientConfig.parse(a)),
+                    config, KafkaJob.Options.defaults(config));
             JobClient job = env.executeAsync("mistral-flink demo");
             try {
                 int seen = printCommitted(kafka.bootstrapServers(), List.of(topics.completions(), topics.deadLetters()), count,

@@ -2,6 +2,8 @@ package io.mistralflink.job;
 
 import io.mistralflink.operators.pipeline.PipelineConfig;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.JobManagerOptions;
+import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.configuration.TaskManagerOptions;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -14,20 +16,38 @@ public final class PipelineArgs {
     public static final List<String> OPTIONS = List.of("model", "stages", "layer-split", "lanes", "sequences-per-lane",
             "max-batch-tokens", "parallelism", "buffer-timeout-ms", "device", "threads");
 
+    /** Where servers listen unless told otherwise: only this machine can reach them. */
+    public static final String LOOPBACK = "127.0.0.1";
+
     private PipelineArgs() {}
+
+    /**
+     * The local cluster's servers on {@code address}: REST (which can cancel jobs), the BLOB server,
+     * RPC and the TaskManager's data exchange. Flink's defaults listen on every interface.
+     */
+    public static Configuration bindTo(Configuration conf, String address) {
+        conf.set(RestOptions.BIND_ADDRESS, address);
+        conf.set(RestOptions.ADDRESS, address);
+        conf.set(JobManagerOptions.BIND_HOST, address);
+        conf.set(JobManagerOptions.ADDRESS, address);
+        conf.set(TaskManagerOptions.BIND_HOST, address);
+        conf.set(TaskManagerOptions.HOST, address);
+        return conf;
+    }
 
     public static PipelineConfig parse(Args a) {
         Path model = Path.of(a.required("model"));
         PipelineConfig c = PipelineConfig.defaults(model.toAbsolutePath().toString())
-                .withStages(a.integer("stages", 1))
-                .withLanes(a.integer("lanes", 2))
-                .withSequencesPerLane(a.integer("sequences-per-lane", 16))
-                .withMaxBatchTokens(a.integer("max-batch-tokens", io.mistralflink.model.compute.Backends.stepTokens(a.get("device", "cpu"))))
-                .withParallelism(a.integer("parallelism", 1))
-                .withBufferTimeout(a.integer("buffer-timeout-ms", 0))
-                .withThreadsPerStage(a.integer("threads", 0));
+                .withStages(a.integer("stages", 1, 1, 256))
+                .withLanes(a.integer("lanes", 2, 1, 1024))
+                .withSequencesPerLane(a.integer("sequences-per-lane", 16, 1, 4096))
+                .withMaxBatchTokens(a.integer("max-batch-tokens", io.mistralflink.model.compute.Backends.stepTokens(a.get("device", "cpu")), 1, 1 << 20))
+                .withParallelism(a.integer("parallelism", 1, 1, 256))
+                .withBufferTimeout(a.integer("buffer-timeout-ms", 0, -1, 60_000))
+                .withThreadsPerStage(a.integer("threads", 0, 0, Args.maxThreads()));
         if (a.has("layer-split")) c = c.withLayerSplit(a.integers("layer-split", null));
         c = c.withDevice(a.get("device", "cpu"));
+        probeDevice(c.device());
         try {
             c.validate(io.mistralflink.model.ModelConfig.load(model));
         } catch (IllegalArgumentException e) {
@@ -37,11 +57,28 @@ public final class PipelineArgs {
     }
 
     /**
+     * A GPU asked for must answer here, before the job starts (the stages would otherwise fail, and
+     * restart, in the job): the same one-line error as {@code generate --device}.
+     */
+    static void probeDevice(String device) {
+        if (device == null || !device.startsWith("cuda")) return;
+        String first = device.contains(":") ? "cuda:" + device.substring(device.indexOf(':') + 1).split(",")[0] : device;
+        try {
+            io.mistralflink.model.compute.Backends.open(first, 1).close();
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            throw new Args.UsageException("--device " + device + ": " + e.getMessage());
+        } catch (Exception e) {
+            throw new Args.UsageException("--device " + device + ": " + e);
+        }
+    }
+
+    /**
      * A local MiniCluster sized for the pipeline (a slot per stage and one for the scheduler, per
      * replica), flushing each step at once unless a buffer timeout is given.
      */
     public static StreamExecutionEnvironment localEnvironment(PipelineConfig c, Configuration extra) {
         Configuration conf = new Configuration(extra);
+        if (!conf.contains(RestOptions.BIND_ADDRESS)) bindTo(conf, LOOPBACK);
         if (!conf.contains(RestartStrategyOptions.RESTART_STRATEGY)) conf.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
         // at least the pipeline's slots; more where the job has wider operators around it (a batch's file readers)
         conf.set(TaskManagerOptions.NUM_TASK_SLOTS, Math.max(conf.contains(TaskManagerOptions.NUM_TASK_SLOTS)

@@ -20,13 +20,15 @@ import java.util.stream.Stream;
  * SIGKILL, a bounded run resumed where it stopped) rests on a directory that Flink writes its
  * checkpoints to and keeps on cancellation and failure.
  *
- * <p>Layout, Flink's own: {@code ROOT/JOB_NAME/<job id>/chk-<n>/_metadata}. A checkpoint is
- * complete once its {@code _metadata} file exists (Flink writes it last, by rename), so the latest
- * complete one is the {@code chk-<n>} with a {@code _metadata} and the highest modification time.
+ * <p>Layout, Flink's own: {@code ROOT/JOB_NAME/<job id>/chk-<n>/_metadata}, and savepoints taken on
+ * a stop in {@code ROOT/JOB_NAME/savepoints/savepoint-<id>/_metadata}. A checkpoint is complete once
+ * its {@code _metadata} file exists (Flink writes it last, by rename), so the latest complete one is
+ * the {@code chk-<n>} or {@code savepoint-<id>} with a {@code _metadata} and the highest modification time.
  */
 public final class RetainedCheckpoints {
 
     private static final Pattern CHECKPOINT = Pattern.compile("chk-(\\d+)");
+    private static final String SAVEPOINTS = "savepoints";
 
     private final Path dir;
 
@@ -40,6 +42,9 @@ public final class RetainedCheckpoints {
 
     /** The directory this job's checkpoints go to. */
     public Path dir() { return dir; }
+
+    /** Where a stop with a savepoint puts it, so that {@link #latest()} finds it too. */
+    public Path savepointDir() { return dir.resolve(SAVEPOINTS); }
 
     /** Sets file-system checkpoint storage under {@link #dir()}, retained on cancellation and failure. */
     public Configuration configure(Configuration conf) {
@@ -75,7 +80,7 @@ public final class RetainedCheckpoints {
         if (!Files.isDirectory(dir)) return Optional.empty();
         try (Stream<Path> jobs = Files.list(dir)) {
             return jobs.filter(Files::isDirectory)
-                    .flatMap(RetainedCheckpoints::checkpoints)
+                    .flatMap(d -> d.getFileName().toString().equals(SAVEPOINTS) ? savepoints(d) : checkpoints(d))
                     .filter(chk -> Files.isRegularFile(chk.resolve("_metadata")))
                     .max(Comparator.comparingLong(RetainedCheckpoints::modified)
                             .thenComparingLong(RetainedCheckpoints::number));
@@ -87,6 +92,14 @@ public final class RetainedCheckpoints {
     private static Stream<Path> checkpoints(Path jobDir) {
         try (Stream<Path> s = Files.list(jobDir)) {
             return s.filter(p -> CHECKPOINT.matcher(p.getFileName().toString()).matches()).toList().stream();
+        } catch (IOException e) {
+            return Stream.empty();
+        }
+    }
+
+    private static Stream<Path> savepoints(Path dir) {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.filter(p -> p.getFileName().toString().startsWith("savepoint-")).toList().stream();
         } catch (IOException e) {
             return Stream.empty();
         }

@@ -40,6 +40,18 @@ class RetainedCheckpointsTest {
     }
 
     @Test
+    void aSavepointOfAStopInTheJobsDirectoryCountsAsItsLatest() throws Exception {
+        RetainedCheckpoints cps = new RetainedCheckpoints(root, "run");
+        checkpoint("run", "a1", 7, 1_000, true);
+        Path sp = Files.createDirectories(cps.savepointDir().resolve("savepoint-a1b2c3-0123456789ab"));
+        assertEquals(Optional.of(root.resolve("run").resolve("a1").resolve("chk-7")), cps.latest(), "a savepoint without _metadata is torn");
+        Files.setLastModifiedTime(Files.writeString(sp.resolve("_metadata"), "x"), FileTime.fromMillis(2_000));
+        assertEquals(Optional.of(sp), cps.latest());
+        Path later = checkpoint("run", "d4", 1, 3_000, true); // a run resumed from it has checkpointed since
+        assertEquals(Optional.of(later), cps.latest());
+    }
+
+    @Test
     void configureRetainsAndResumingRestoresTheLatest() throws Exception {
         RetainedCheckpoints cps = new RetainedCheckpoints(root, "run");
         Configuration fresh = new Configuration();

@@ -36,6 +36,8 @@ public final class RecordCodec<T extends SpecificRecordBase> {
     private final List<Schema> history;
     /** fingerprint -> version label ("v1", "v2 (current)"), in version order. */
     private final Map<Long, String> versions = new LinkedHashMap<>();
+    /** fingerprint -> writer schema, for {@link BodyBounds}. */
+    private final Map<Long, Schema> writers = new LinkedHashMap<>();
     private final BinaryMessageEncoder<T> encoder;
     private final BinaryMessageDecoder<T> decoder;
 
@@ -50,8 +52,10 @@ public final class RecordCodec<T extends SpecificRecordBase> {
             Schema old = history.get(i);
             decoder.addSchema(old);
             versions.putIfAbsent(fingerprint(old), "v" + (i + 1));
+            writers.putIfAbsent(fingerprint(old), old);
         }
         versions.putIfAbsent(fingerprint(current), "v" + (history.size() + 1) + " (current)");
+        writers.putIfAbsent(fingerprint(current), current);
     }
 
     /** The record name, e.g. "GenerationRequest". */
@@ -111,6 +115,12 @@ public final class RecordCodec<T extends SpecificRecordBase> {
             throw new WireFormatException(WireFormatException.Kind.UNKNOWN_SCHEMA,
                     "unknown schema fingerprint " + hex(fp) + ": not a known version of " + name()
                             + " (known: " + describeVersions() + ")");
+        }
+        try {
+            BodyBounds.check(writers.get(fp), bytes, HEADER_LENGTH); // before the decoder allocates what the body declares
+        } catch (WireFormatException e) {
+            throw new WireFormatException(WireFormatException.Kind.CORRUPT,
+                    "corrupt " + name() + " " + versions.get(fp) + " body (" + bytes.length + " bytes): " + e.getMessage());
         }
         try {
             return decoder.decode(bytes);

@@ -31,7 +31,8 @@ import java.util.Properties;
  * <p>Completions print as {@code {"request_id","text","completion_ids","prompt_tokens",
  * "completion_tokens","finish_reason","timings":{"queued_ms","prefill_ms","decode_ms"},"metadata","model"}}.
  * The record type is recognised by its schema fingerprint, so the same command also prints the
- * dead-letters topic ({@code request_id, reason, topic, partition, offset, original_base64}) and the
+ * dead-letters topic ({@code request_id, reason, topic, partition, offset, original_base64}, and {@code
+ * original_length, original_sha256} when the original was cut) and the
  * prompts topic (the request's fields). Undecodable records are reported on {@code err} and skipped.
  */
 public final class Consume {
@@ -51,9 +52,15 @@ public final class Consume {
     }
 
     public static int run(String bootstrapServers, String topic, boolean follow, int count, PrintStream out, PrintStream err) {
+        return run(bootstrapServers, topic, follow, count, Map.of(), out, err);
+    }
+
+    /** As above, with the client properties {@code client} (security, client.id, ...) on top of ours. */
+    public static int run(String bootstrapServers, String topic, boolean follow, int count, Map<String, String> client, PrintStream out, PrintStream err) {
         Properties p = KafkaIo.committedBytesConsumer(bootstrapServers);
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         p.put(ConsumerConfig.CLIENT_ID_CONFIG, "mistral-flink-consume");
+        client.forEach(p::setProperty);
         int printed = 0;
         try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p)) {
             List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(30));
@@ -149,6 +156,10 @@ public final class Consume {
                 byte[] bytes = new byte[b.remaining()];
                 b.get(bytes);
                 o.put("original_base64", Base64.getEncoder().encodeToString(bytes));
+                if (d.getOriginalLength() != null) { // the original was cut to its first bytes
+                    o.put("original_length", d.getOriginalLength());
+                    o.put("original_sha256", d.getOriginalSha256());
+                }
             }
             case GenerationRequest r -> {
                 o.put("request_id", r.getRequestId());

@@ -69,6 +69,16 @@ public class DecodeRequests extends ProcessFunction<RawRecord, GenerationRequest
         }
     }
 
+    /** The key as text, if it is valid UTF-8 (producers key prompts by request id). */
+    static String keyText(byte[] key) {
+        if (key == null || key.length == 0) return null;
+        try {
+            return java.nio.charset.StandardCharsets.UTF_8.newDecoder().decode(ByteBuffer.wrap(key)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            return null;
+        }
+    }
+
     /** Either a valid request or a dead letter. */
     public record Outcome(GenerationRequest request, DeadLetter deadLetter) {}
 
@@ -79,13 +89,14 @@ public class DecodeRequests extends ProcessFunction<RawRecord, GenerationRequest
             request = WireCodec.decodeRequest(in.value);
         } catch (WireFormatException e) {
             return new Outcome(null, deadLetter(in, null, e.kind().name().toLowerCase(Locale.ROOT) + ": " + e.getMessage()));
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
+            // whatever decoding throws, OutOfMemoryError included, is this record's fault: one dead letter
             return new Outcome(null, deadLetter(in, null, "corrupt: " + e));
         }
         Optional<String> reason;
         try {
             reason = validator.validate(request);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             return new Outcome(null, deadLetter(in, request.getRequestId(), "check_failed: a validation check threw " + e));
         }
         if (reason.isPresent()) {
@@ -94,9 +105,10 @@ public class DecodeRequests extends ProcessFunction<RawRecord, GenerationRequest
         return new Outcome(request, null);
     }
 
+    /** A dead letter of {@code in}; without a request id (the value did not decode) the Kafka key, when it is UTF-8, names it. */
     static DeadLetter deadLetter(RawRecord in, String requestId, String reason) {
         return DeadLetter.newBuilder()
-                .setRequestId(requestId)
+                .setRequestId(requestId != null ? requestId : keyText(in.key))
                 .setReason(reason)
                 .setOriginal(ByteBuffer.wrap(in.value == null ? new byte[0] : in.value))
                 .setTopic(in.topic)

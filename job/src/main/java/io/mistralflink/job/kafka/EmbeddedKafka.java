@@ -1,39 +1,46 @@
 package io.mistralflink.job.kafka;
 
-import kafka.server.BrokerServer;
+import kafka.server.KafkaConfig;
+import kafka.server.KafkaRaftServer;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.errors.TopicExistsException;
-import org.apache.kafka.common.test.KafkaClusterTestKit;
-import org.apache.kafka.common.test.TestKitNodes;
-import org.apache.kafka.metadata.bootstrap.BootstrapMetadata;
-import org.apache.kafka.server.common.Feature;
+import org.apache.kafka.common.utils.Time;
+import org.apache.kafka.metadata.storage.Formatter;
 import org.apache.kafka.server.common.MetadataVersion;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.io.Reader;
 import java.io.UncheckedIOException;
+import java.io.Writer;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Properties;
-import java.util.TreeMap;
 import java.util.concurrent.ExecutionException;
-import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 /**
- * A real single-node Kafka (KRaft, combined broker + controller) in this JVM, on loopback, built on
- * Kafka's own {@link KafkaClusterTestKit}. Ready in a few seconds; used by the default local run
- * and by the tests.
+ * A real single-node Kafka (KRaft, combined broker + controller) in this JVM: the server that
+ * {@code kafka.Kafka} runs ({@link KafkaRaftServer}), configured by a {@code server.properties} in
+ * its data directory. Ready in a few seconds; used by the default local run and by the tests.
  *
  * <pre>{@code
  * try (EmbeddedKafka kafka = EmbeddedKafka.builder().partitions(2).start()) {
@@ -41,30 +48,35 @@ import java.util.stream.Stream;
  * }
  * }</pre>
  *
- * <p>Restart: {@link #stopBroker()} / {@link #startBroker()} stop and start the broker half of the
- * node (the KRaft controller keeps running); data and the listening port are kept, so clients
- * reconnect to the same {@link #bootstrapServers()}. The metadata quorum is not restarted.
+ * <p>Durable: the first start in a directory picks two free ports (client and controller) on the
+ * bind address (loopback unless told otherwise), writes them into {@code server.properties} and
+ * formats the storage; a later start in the same directory, by this process or another one after
+ * a kill -9, reopens the same data on the same ports. {@link #prepare} does the first half only, so
+ * that {@code kafka.Kafka DIR/server.properties} can run the same node in a process of its own.
  *
- * <p>Data directory: the test kit formats a fresh directory at each start, so a directory can be
- * used by one {@code EmbeddedKafka} only; it cannot reopen the data of a previous process
- * ({@link #start} refuses a non-empty directory). A directory given by the caller is kept on
- * {@link #close()}; a temporary one is deleted.
+ * <p>Restart: {@link #stopBroker()} / {@link #startBroker()} stop and start the node (controller
+ * included) on the same data and ports, so clients reconnect to the same {@link #bootstrapServers()}.
+ *
+ * <p>A directory given by the caller is kept on {@link #close()}; a temporary one is deleted.
  */
 public final class EmbeddedKafka implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(EmbeddedKafka.class);
+    /** The file that holds the node's configuration (its ports included) in its data directory. */
+    public static final String SERVER_PROPERTIES = "server.properties";
 
-    private final KafkaClusterTestKit cluster;
     private final Path dataDir;
-    private final int brokerId;
+    private final boolean temporary;
+    private final Properties config;
     private final String bootstrapServers;
+    private KafkaRaftServer server;
     private volatile boolean closed;
 
-    private EmbeddedKafka(KafkaClusterTestKit cluster, Path dataDir) {
-        this.cluster = cluster;
+    private EmbeddedKafka(Path dataDir, boolean temporary, Properties config) {
         this.dataDir = dataDir;
-        this.brokerId = cluster.brokers().keySet().iterator().next();
-        this.bootstrapServers = cluster.bootstrapServers();
+        this.temporary = temporary;
+        this.config = config;
+        this.bootstrapServers = advertised(config);
     }
 
     public static Builder builder() {
@@ -76,13 +88,126 @@ public final class EmbeddedKafka implements AutoCloseable {
         return builder().start();
     }
 
-    /** "localhost:PORT"; stable across {@link #stopBroker()}/{@link #startBroker()}. */
+    /**
+     * Writes {@code server.properties} into {@code dir} and formats the storage there, unless it
+     * already holds a node; returns the node's configuration ({@code kafka.Kafka} can run it).
+     */
+    public static Properties prepare(Path dir, Map<String, Object> overrides, String bindAddress) {
+        return prepare(dir, overrides, bindAddress, Map.of());
+    }
+
+    /** As above, with a SASL/PLAIN listener for these users (name -> password) when {@code saslUsers} is not empty. */
+    public static Properties prepare(Path dir, Map<String, Object> overrides, String bindAddress, Map<String, String> saslUsers) {
+        Path file = dir.resolve(SERVER_PROPERTIES);
+        try {
+            Files.createDirectories(dir);
+            if (Files.isRegularFile(file)) {
+                Properties p = new Properties();
+                try (Reader r = Files.newBufferedReader(file)) { p.load(r); }
+                return p;
+            }
+            Properties p = defaults(dir, bindAddress, freePort(bindAddress), freePort(bindAddress));
+            if (!saslUsers.isEmpty()) saslPlain(p, bindAddress, freePort(bindAddress), saslUsers);
+            overrides.forEach((k, v) -> p.setProperty(k, String.valueOf(v)));
+            String logs = p.getProperty("log.dirs");
+            EmbeddedKafka.deleteTree(Path.of(logs)); // a format torn by a kill before server.properties was written
+            new Formatter()
+                    .setPrintStream(new PrintStream(OutputStream.nullOutputStream()))
+                    .setNodeId(Integer.parseInt(p.getProperty("node.id")))
+                    .setClusterId(Uuid.randomUuid().toString())
+                    .setDirectories(List.of(logs))
+                    .setMetadataLogDirectory(logs)
+                    .setControllerListenerName("CONTROLLER")
+                    .setReleaseVersion(MetadataVersion.latestProduction())
+                    .run();
+            // written last: a directory with this file holds a formatted node
+            Path tmp = dir.resolve(SERVER_PROPERTIES + ".tmp");
+            try (Writer w = Files.newBufferedWriter(tmp)) { p.store(w, "mistral-flink embedded Kafka node"); }
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            return p;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot prepare the Kafka data directory " + dir + ": " + e.getMessage(), e);
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot format the Kafka data directory " + dir + ": " + e, e);
+        }
+    }
+
+    private static Properties defaults(Path dir, String host, int port, int controllerPort) throws IOException {
+        // listening on every interface (on purpose): clients are told this machine's name
+        String advertised = InetAddress.getByName(host).isAnyLocalAddress() ? InetAddress.getLocalHost().getCanonicalHostName() : host;
+        Properties props = new Properties();
+        props.setProperty("process.roles", "broker,controller");
+        props.setProperty("node.id", "1");
+        props.setProperty("listeners", "PLAINTEXT://" + host + ":" + port + ",CONTROLLER://" + host + ":" + controllerPort);
+        props.setProperty("advertised.listeners", "PLAINTEXT://" + advertised + ":" + port);
+        props.setProperty("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT");
+        props.setProperty("controller.listener.names", "CONTROLLER");
+        props.setProperty("inter.broker.listener.name", "PLAINTEXT");
+        props.setProperty("controller.quorum.voters", "1@" + advertised + ":" + controllerPort);
+        props.setProperty("log.dirs", dir.toAbsolutePath().resolve("data").toString());
+        props.setProperty("auto.create.topics.enable", "false");
+        props.setProperty("offsets.topic.replication.factor", "1");
+        props.setProperty("offsets.topic.num.partitions", "4");
+        props.setProperty("transaction.state.log.replication.factor", "1");
+        props.setProperty("transaction.state.log.min.isr", "1");
+        props.setProperty("transaction.state.log.num.partitions", "4");
+        props.setProperty("share.coordinator.state.topic.replication.factor", "1");
+        props.setProperty("share.coordinator.state.topic.min.isr", "1");
+        props.setProperty("group.initial.rebalance.delay.ms", "0");
+        props.setProperty("min.insync.replicas", "1");
+        props.setProperty("num.partitions", "1");
+        // a restarted node re-registers once its old session expired: keep that short (default 9 s)
+        props.setProperty("broker.session.timeout.ms", "3000");
+        props.setProperty("broker.heartbeat.interval.ms", "500");
+        // Flink's KafkaSink uses transactions that may stay open for a checkpoint interval
+        props.setProperty("transaction.max.timeout.ms", String.valueOf(Duration.ofMinutes(15).toMillis()));
+        return props;
+    }
+
+    /** A SASL_PLAINTEXT listener (mechanism PLAIN) beside the others, for {@code users}. */
+    private static void saslPlain(Properties p, String host, int port, Map<String, String> users) {
+        p.setProperty("listeners", p.getProperty("listeners") + ",SASL_PLAINTEXT://" + host + ":" + port);
+        p.setProperty("advertised.listeners", p.getProperty("advertised.listeners") + ",SASL_PLAINTEXT://" + host + ":" + port);
+        p.setProperty("sasl.enabled.mechanisms", "PLAIN");
+        StringBuilder jaas = new StringBuilder("org.apache.kafka.common.security.plain.PlainLoginModule required");
+        users.forEach((u, pw) -> jaas.append(" user_").append(u).append("=\"").append(pw).append('"'));
+        p.setProperty("listener.name.sasl_plaintext.plain.sasl.jaas.config", jaas.append(';').toString());
+    }
+
+    /** "HOST:PORT" of the SASL/PLAIN listener, if the node has one. */
+    public java.util.Optional<String> saslBootstrapServers() {
+        for (String l : config.getProperty("advertised.listeners").split(","))
+            if (l.startsWith("SASL_PLAINTEXT://")) return java.util.Optional.of(l.substring("SASL_PLAINTEXT://".length()));
+        return java.util.Optional.empty();
+    }
+
+    private static int freePort(String host) throws IOException {
+        try (ServerSocket s = new ServerSocket()) {
+            s.bind(new InetSocketAddress(InetAddress.getByName(host), 0));
+            return s.getLocalPort();
+        }
+    }
+
+    /** The first advertised listener's host:port: the bootstrap servers of a node {@link #prepare}d with {@code p}. */
+    public static String advertised(Properties p) {
+        String first = p.getProperty("advertised.listeners").split(",")[0];
+        return first.substring(first.indexOf("://") + 3);
+    }
+
+    /** "HOST:PORT" of the client listener; the same across {@link #stopBroker()}/{@link #startBroker()} and restarts. */
     public String bootstrapServers() {
         return bootstrapServers;
     }
 
     public Path dataDir() {
         return dataDir;
+    }
+
+    /** The node's configuration, as in its {@code server.properties}. */
+    public Properties config() {
+        Properties p = new Properties();
+        p.putAll(config);
+        return p;
     }
 
     /** Creates a topic (replication factor 1); an existing topic is left as it is. */
@@ -149,28 +274,28 @@ public final class EmbeddedKafka implements AutoCloseable {
         return Admin.create(p);
     }
 
-    /** Stops the broker (controller stays up); the port stays reserved, data stays on disk. */
-    public void stopBroker() {
+    /** Stops the node; data and ports stay. */
+    public synchronized void stopBroker() {
         long t0 = System.nanoTime();
-        broker().shutdown();
-        broker().awaitShutdown();
-        LOG.info("Embedded Kafka broker {} stopped in {} ms", brokerId, (System.nanoTime() - t0) / 1_000_000);
+        if (server != null) {
+            server.shutdown();
+            server.awaitShutdown();
+            server = null;
+        }
+        LOG.info("Embedded Kafka stopped in {} ms", (System.nanoTime() - t0) / 1_000_000);
     }
 
-    /** Starts a broker stopped by {@link #stopBroker()} on the same port and data. */
-    public void startBroker() {
+    /** Starts the node (again) on its data directory and ports. */
+    public synchronized void startBroker() {
         long t0 = System.nanoTime();
-        broker().startup();
         try {
-            cluster.waitForReadyBrokers();
-            LOG.info("Embedded Kafka broker {} restarted at {} in {} ms", brokerId, bootstrapServers,
-                    (System.nanoTime() - t0) / 1_000_000);
-        } catch (ExecutionException e) {
-            throw new IllegalStateException("broker did not become ready: " + e.getCause(), e.getCause());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while starting the broker", e);
+            KafkaRaftServer s = new KafkaRaftServer(KafkaConfig.fromProps(config, false), Time.SYSTEM);
+            s.startup();
+            server = s;
+        } catch (RuntimeException e) {
+            throw new IllegalStateException("embedded Kafka did not start on " + bootstrapServers + " (data " + dataDir + "): " + e, e);
         }
+        LOG.info("Embedded Kafka started at {} in {} ms", bootstrapServers, (System.nanoTime() - t0) / 1_000_000);
     }
 
     public void restartBroker() {
@@ -178,56 +303,53 @@ public final class EmbeddedKafka implements AutoCloseable {
         startBroker();
     }
 
-    private BrokerServer broker() {
-        return cluster.brokers().get(brokerId);
-    }
-
     @Override
     public synchronized void close() {
         if (closed) return;
         closed = true;
-        long t0 = System.nanoTime();
-        try {
-            cluster.close();
-            LOG.info("Embedded Kafka closed in {} ms", (System.nanoTime() - t0) / 1_000_000);
-        } catch (Exception e) {
-            throw new IllegalStateException("embedded Kafka did not shut down cleanly: " + e, e);
-        }
+        stopBroker();
+        if (temporary) deleteTree(dataDir);
     }
 
-    /** Broker settings of a single-node cluster for this job (the embedded broker and {@code cluster.KafkaBrokerProcess}). */
-    public static Map<String, String> brokerDefaults(int partitions) {
-        Map<String, String> p = new LinkedHashMap<>();
-        p.put("auto.create.topics.enable", "false");
-        p.put("offsets.topic.replication.factor", "1");
-        p.put("offsets.topic.num.partitions", "4");
-        p.put("transaction.state.log.replication.factor", "1");
-        p.put("transaction.state.log.min.isr", "1");
-        p.put("transaction.state.log.num.partitions", "4");
-        p.put("group.initial.rebalance.delay.ms", "0");
-        p.put("min.insync.replicas", "1");
-        p.put("num.partitions", String.valueOf(partitions));
-        // a restarted broker re-registers once its old session expired: keep that short (default 9 s)
-        p.put("broker.session.timeout.ms", "3000");
-        p.put("broker.heartbeat.interval.ms", "500");
-        p.put("log.flush.interval.messages", String.valueOf(Long.MAX_VALUE));
-        // Flink's KafkaSink uses transactions that may stay open for a checkpoint interval
-        p.put("transaction.max.timeout.ms", String.valueOf(Duration.ofMinutes(15).toMillis()));
-        return p;
+    /** Deletes a directory and everything in it, if it exists. */
+    public static void deleteTree(Path dir) {
+        if (!Files.exists(dir)) return;
+        try (Stream<Path> s = Files.walk(dir)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot delete " + dir + ": " + e.getMessage(), e);
+        }
     }
 
     public static final class Builder {
         private Path dataDir;
+        private String bindAddress = "127.0.0.1";
         private int partitions = 1;
         private KafkaTopics topics = KafkaTopics.defaults();
         private final Map<String, Integer> extraTopics = new LinkedHashMap<>();
         private final Map<String, Object> brokerProperties = new HashMap<>();
+        private final Map<String, String> saslUsers = new LinkedHashMap<>();
 
         private Builder() {}
 
-        /** Data directory (must be empty or absent); default: a temporary directory deleted on close. */
+        /** A SASL_PLAINTEXT listener (PLAIN) beside the plaintext one, that lets this user in ({@link #saslBootstrapServers()}). */
+        public Builder saslPlainUser(String user, String password) {
+            saslUsers.put(user, password);
+            return this;
+        }
+
+        /**
+         * Data directory: reopened if it holds a node (the same data and ports), else formatted;
+         * kept on close. Default: a temporary directory, deleted on close.
+         */
         public Builder dataDir(Path dir) {
             this.dataDir = dir;
+            return this;
+        }
+
+        /** Address the listeners bind to and advertise (default 127.0.0.1, loopback), when the directory is formatted. */
+        public Builder bindAddress(String address) {
+            this.bindAddress = Objects.requireNonNull(address);
             return this;
         }
 
@@ -249,7 +371,7 @@ public final class EmbeddedKafka implements AutoCloseable {
             return this;
         }
 
-        /** A broker configuration property (overrides this class's defaults). */
+        /** A broker configuration property (overrides this class's defaults), when the directory is formatted. */
         public Builder brokerProperty(String key, Object value) {
             brokerProperties.put(key, value);
             return this;
@@ -260,47 +382,13 @@ public final class EmbeddedKafka implements AutoCloseable {
             boolean temp = dataDir == null;
             Path dir;
             try {
-                if (temp) {
-                    dir = Files.createTempDirectory("mistral-flink-kafka-");
-                } else {
-                    dir = dataDir.toAbsolutePath();
-                    Files.createDirectories(dir);
-                    try (Stream<Path> s = Files.list(dir)) {
-                        if (s.findAny().isPresent()) {
-                            throw new IllegalStateException("Kafka data directory " + dir + " is not empty: the embedded broker "
-                                    + "formats a fresh directory and cannot reopen an earlier one; delete it or choose another");
-                        }
-                    }
-                }
+                dir = temp ? Files.createTempDirectory("mistral-flink-kafka-") : dataDir.toAbsolutePath();
             } catch (IOException e) {
-                throw new UncheckedIOException("cannot prepare the Kafka data directory", e);
+                throw new UncheckedIOException("cannot create a temporary Kafka data directory: " + e.getMessage(), e);
             }
-
-            // production metadata version and features (the test kit defaults to unstable "testing" levels)
-            MetadataVersion mv = MetadataVersion.latestProduction();
-            Map<String, Short> features = Feature.PRODUCTION_FEATURES.stream().collect(Collectors.toMap(
-                    Feature::featureName, f -> f.defaultLevel(mv), (a, b) -> a, TreeMap::new));
-            TestKitNodes nodes = new TestKitNodes.Builder(BootstrapMetadata.fromVersions(mv, features, "mistral-flink"))
-                    .setCombined(true)
-                    .setNumBrokerNodes(1)
-                    .setNumControllerNodes(1)
-                    .setBaseDirectory(dir)
-                    .build();
-
-            Map<String, Object> props = new HashMap<>(brokerDefaults(partitions));
-            props.put("unstable.api.versions.enable", "false");
-            props.put("unstable.feature.versions.enable", "false");
-            props.putAll(brokerProperties);
-
-            KafkaClusterTestKit.Builder kit = new KafkaClusterTestKit.Builder(nodes).setDeleteOnClose(temp);
-            props.forEach(kit::setConfigProp);
-            KafkaClusterTestKit cluster = null;
+            EmbeddedKafka kafka = new EmbeddedKafka(dir, temp, prepare(dir, brokerProperties, bindAddress, saslUsers));
             try {
-                cluster = kit.build();
-                cluster.format();
-                cluster.startup();
-                cluster.waitForReadyBrokers();
-                EmbeddedKafka kafka = new EmbeddedKafka(cluster, dir);
+                kafka.startBroker();
                 Map<String, Integer> toCreate = new LinkedHashMap<>();
                 for (String t : topics.all()) toCreate.put(t, partitions);
                 toCreate.putAll(extraTopics);
@@ -308,16 +396,13 @@ public final class EmbeddedKafka implements AutoCloseable {
                 LOG.info("Embedded Kafka ready at {} (data {}, topics {}) in {} ms", kafka.bootstrapServers, dir,
                         toCreate, (System.nanoTime() - t0) / 1_000_000);
                 return kafka;
-            } catch (Exception e) {
-                if (cluster != null) {
-                    try {
-                        cluster.close();
-                    } catch (Exception suppressed) {
-                        e.addSuppressed(suppressed);
-                    }
+            } catch (RuntimeException e) {
+                try {
+                    kafka.close();
+                } catch (RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
                 }
-                if (e instanceof InterruptedException) Thread.currentThread().interrupt();
-                throw new IllegalStateException("embedded Kafka did not start: " + e, e);
+                throw e;
             }
         }
     }

@@ -19,6 +19,7 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 
 import java.io.Serializable;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -90,6 +91,13 @@ public final class KafkaIo implements Serializable {
         return this;
     }
 
+    /** Client properties for the source and both sinks alike (security.protocol, SASL, TLS, client.id, ...). */
+    public KafkaIo withClientProperties(Map<String, String> properties) {
+        producerProperties.putAll(properties);
+        consumerProperties.putAll(properties);
+        return this;
+    }
+
     /** Extra Kafka consumer property for the source (e.g. partition.discovery.interval.ms). */
     public KafkaIo withConsumerProperty(String key, String value) {
         consumerProperties.put(key, value);
@@ -140,7 +148,42 @@ public final class KafkaIo implements Serializable {
     }
 
     public KafkaSink<DeadLetter> deadLetterSink() {
-        return exactlyOnce(new AvroRecordSerializer<DeadLetter>(topics.deadLetters(), DeadLetter::getRequestId, WireCodec::encode), deadLettersTransactionalIdPrefix());
+        int limit = Integer.parseInt(producerProperties.getOrDefault(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, String.valueOf(DEFAULT_MAX_REQUEST_SIZE)));
+        return exactlyOnce(new AvroRecordSerializer<DeadLetter>(topics.deadLetters(), DeadLetter::getRequestId,
+                d -> WireCodec.encode(fitted(d, limit))), deadLettersTransactionalIdPrefix());
+    }
+
+    /** The producer's default max.request.size. */
+    static final int DEFAULT_MAX_REQUEST_SIZE = 1 << 20;
+    /** Room left in a request for the record batch's framing, the key, the reason and the other fields. */
+    static final int DEAD_LETTER_MARGIN = 64 << 10;
+
+    /**
+     * A dead letter that fits a producer request of {@code maxRequestSize} bytes: one whose original
+     * would not carries its first bytes (half the request's size less a margin), the whole value's
+     * length and SHA-256, so that it can still be told apart and found; an oversized reason is cut too.
+     * Otherwise the sink's send fails, and with it the job, on every restart.
+     */
+    public static DeadLetter fitted(DeadLetter d, int maxRequestSize) {
+        int budget = Math.max(0, maxRequestSize - DEAD_LETTER_MARGIN);
+        String reason = d.getReason().length() > 4096 ? d.getReason().substring(0, 4096) + "..." : d.getReason();
+        if (d.getOriginal().remaining() <= budget && reason == d.getReason()) return d;
+        ByteBuffer whole = d.getOriginal().duplicate();
+        int keep = Math.min(whole.remaining(), budget / 2);
+        byte[] head = new byte[keep];
+        whole.duplicate().get(head);
+        DeadLetter.Builder b = DeadLetter.newBuilder(d).setReason(reason);
+        if (keep < whole.remaining()) {
+            try {
+                java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+                sha.update(whole.duplicate());
+                b.setOriginal(ByteBuffer.wrap(head)).setOriginalLength((long) whole.remaining())
+                        .setOriginalSha256(java.util.HexFormat.of().formatHex(sha.digest()));
+            } catch (java.security.NoSuchAlgorithmException e) {
+                throw new IllegalStateException(e); // every JDK has SHA-256
+            }
+        }
+        return b.build();
     }
 
     private <T> KafkaSink<T> exactlyOnce(KafkaRecordSerializationSchema<T> serializer, String txPrefix) {

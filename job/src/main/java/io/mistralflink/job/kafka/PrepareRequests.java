@@ -62,7 +62,14 @@ public class PrepareRequests extends ProcessFunction<RawRecord, InferenceRequest
     }
 
     @Override public void processElement(RawRecord in, Context ctx, Collector<InferenceRequest> out) {
-        Object o = prepare(in);
+        Object o;
+        try {
+            o = prepare(in);
+        } catch (RuntimeException | Error e) {
+            // a record must not fail the job, whatever it makes us throw (an OutOfMemoryError too): restarting
+            // would read it again, and again
+            o = DecodeRequests.deadLetter(in, null, "check_failed: preparing the record threw " + e);
+        }
         if (o instanceof InferenceRequest r) {
             accepted.inc();
             out.collect(r);
@@ -109,7 +116,7 @@ public class PrepareRequests extends ProcessFunction<RawRecord, InferenceRequest
         int[] ids;
         try {
             ids = tokenizer.encode(prompt);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             return DecodeRequests.deadLetter(in, id, "check_failed: the prompt cannot be tokenized: " + e);
         }
         if (ids.length >= model.maxPositions())

@@ -27,6 +27,7 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.Future;
 
 /**
@@ -49,22 +50,30 @@ public final class Produce {
 
     private Produce() {}
 
-    /**
-     * Produces every good line of {@code file} to {@code topic}; returns how many records were
-     * written (and acknowledged). Throws if the broker cannot be reached or a send fails.
-     */
     public static int run(String bootstrapServers, String topic, Path file, PrintStream err) {
+        return run(bootstrapServers, topic, file, Map.of(), err);
+    }
+
+    /**
+     * Produces every good line of {@code file} to {@code topic}, in order, with the client properties
+     * {@code client} on top of ours; returns how many records were written (and acknowledged). Stops
+     * at the first send that fails: nothing after that line is sent, and the exception names it.
+     */
+    public static int run(String bootstrapServers, String topic, Path file, Map<String, String> client, PrintStream err) {
         Properties p = KafkaIo.bytesProducer(bootstrapServers);
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "30000");
         p.put(ProducerConfig.CLIENT_ID_CONFIG, "mistral-flink-produce");
+        client.forEach(p::setProperty);
         List<Future<RecordMetadata>> sent = new ArrayList<>();
+        List<Integer> lines = new ArrayList<>();
+        AtomicReference<Exception> failed = new AtomicReference<>();
         int skipped = 0;
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p);
              BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
             String line;
             int lineNo = 0;
-            while ((line = in.readLine()) != null) {
+            while ((line = in.readLine()) != null && failed.get() == null) {
                 lineNo++;
                 if (line.isBlank()) continue;
                 GenerationRequest r;
@@ -75,15 +84,22 @@ public final class Produce {
                     skipped++;
                     continue;
                 }
-                sent.add(producer.send(new ProducerRecord<>(topic,
-                        r.getRequestId().getBytes(StandardCharsets.UTF_8), WireCodec.encode(r))));
+                // a record the client refuses at once (too large, say) fails its future before send returns
+                sent.add(producer.send(new ProducerRecord<>(topic, r.getRequestId().getBytes(StandardCharsets.UTF_8), WireCodec.encode(r)),
+                        (md, e) -> { if (e != null) failed.compareAndSet(null, e); }));
+                lines.add(lineNo);
             }
             producer.flush();
-            for (Future<RecordMetadata> f : sent) f.get();
+            for (int i = 0; i < sent.size(); i++) {
+                try {
+                    sent.get(i).get();
+                } catch (ExecutionException e) {
+                    throw new IllegalStateException(file + ":" + lines.get(i) + ": sending to " + topic + " at " + bootstrapServers + " failed: "
+                            + e.getCause() + " (" + i + " record(s) before it were sent; nothing after line " + lines.get(lines.size() - 1) + ")", e.getCause());
+                }
+            }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + file, e);
-        } catch (ExecutionException e) {
-            throw new IllegalStateException("sending to " + topic + " at " + bootstrapServers + " failed: " + e.getCause(), e.getCause());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while producing", e);

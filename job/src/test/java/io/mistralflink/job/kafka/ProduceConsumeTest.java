@@ -52,6 +52,24 @@ class ProduceConsumeTest {
         }
     }
 
+    /** A send that fails ends produce at its line: the lines before it are written, none after it. */
+    @Test
+    void produceStopsAtTheFirstFailedSendNamingItsLine(@TempDir Path dir) throws Exception {
+        kafka.createTopic("prompts-stop", 1);
+        Path file = dir.resolve("prompts.jsonl");
+        Files.writeString(file, String.join("\n",
+                "{\"request_id\": \"a\", \"prompt\": \"Hello\", \"max_new_tokens\": 8}",
+                "{\"request_id\": \"big\", \"prompt\": \"" + "x".repeat(4000) + "\", \"max_new_tokens\": 8}",
+                "{\"request_id\": \"c\", \"prompt\": \"after\", \"max_new_tokens\": 8}"), StandardCharsets.UTF_8);
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> Produce.run(kafka.bootstrapServers(), "prompts-stop", file,
+                java.util.Map.of("max.request.size", "2000"), new Capture().stream));
+        assertTrue(e.getMessage().startsWith(file + ":2: sending to prompts-stop"), e.getMessage());
+        assertTrue(e.getMessage().contains("RecordTooLargeException") && e.getMessage().contains("nothing after line 2"), e.getMessage());
+        Capture out = new Capture();
+        assertEquals(1, Consume.run(kafka.bootstrapServers(), "prompts-stop", false, 0, out.stream));
+        assertTrue(out.lines().get(0).contains("\"request_id\":\"a\""), out.lines().toString());
+    }
+
     @Test
     void produceWritesGoodLinesAndReportsBadOnesWithLineNumbers(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("prompts.jsonl");
