@@ -26,6 +26,7 @@ final class BatchCommand {
     private BatchCommand() {}
 
     static int run(Args a, PrintStream out, PrintStream err) {
+        requireApart(a.required("input"), a.required("output"));
         PipelineConfig config = PipelineArgs.parse(a);
         if (!singleFile(a.required("output"))) return FileBatch.run(a, config, out, err);
         for (String o : List.of("output-format", "checkpoint-dir", "checkpoint-interval-ms", "part-size", "readers"))
@@ -40,6 +41,18 @@ final class BatchCommand {
         var o = BoundedRun.run("batch", config, requests, output, "requests", "request_id", BatchCommand::json,
                 c -> c.completionIds().length, c -> {}, err, a.flag("quiet"), a.flag("resume"));
         return o.results() == o.requests() ? 0 : 1;
+    }
+
+    /** An output that is the input, or lies inside an input directory, would overwrite it or be read back as requests. */
+    static void requireApart(String input, String output) {
+        java.net.URI in = location(input), o = location(output);
+        String dir = in.getPath().endsWith("/") ? in.getPath() : in.getPath() + "/";
+        if (o.equals(in) || (java.util.Objects.equals(o.getScheme(), in.getScheme()) && o.getPath().startsWith(dir)))
+            throw new Args.UsageException("--output " + output + " is the --input or inside it: write the results elsewhere");
+    }
+
+    private static java.net.URI location(String path) {
+        return path.contains("://") ? java.net.URI.create(path).normalize() : Path.of(path).toAbsolutePath().normalize().toUri();
     }
 
     /** {@code --output F.jsonl}: the single local file of the first batch command; anything else is a directory of part files. */

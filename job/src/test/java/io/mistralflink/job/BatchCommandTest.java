@@ -31,6 +31,23 @@ import static org.junit.jupiter.api.Assertions.*;
 class BatchCommandTest {
     @TempDir Path tmp;
 
+    @Test void refusesAnOutputThatIsTheInputOrInsideIt() throws Exception {
+        Path in = Files.writeString(tmp.resolve("in.jsonl"), "{\"request_id\": \"a\", \"prompt\": \"x\", \"max_new_tokens\": 2}\n");
+        Path dir = Files.createDirectories(tmp.resolve("requests"));
+        String model = TestModels.model("tiny-mistral").toString();
+        for (String[] io : List.of(new String[]{in.toString(), in.toString()},
+                new String[]{in.toString(), tmp.resolve(".").resolve("in.jsonl").toString()},
+                new String[]{dir.toString(), dir.resolve("out").toString()},
+                new String[]{dir.toString(), dir.toString()})) {
+            Args.UsageException e = assertThrows(Args.UsageException.class, () -> Cli.run(new String[]{"batch", "--model", model,
+                    "--input", io[0], "--output", io[1], "--quiet"}, System.out), io[0] + " -> " + io[1]);
+            assertTrue(e.getMessage().contains("is the --input or inside it"), e.getMessage());
+        }
+        assertEquals("{\"request_id\": \"a\", \"prompt\": \"x\", \"max_new_tokens\": 2}\n", Files.readString(in), "the input is untouched");
+        BatchCommand.requireApart(in.toString(), tmp.resolve("in.jsonl.out").toString());   // a sibling is fine
+        BatchCommand.requireApart(dir.toString(), tmp.resolve("requests-out").toString());
+    }
+
     @Test void completesEveryGoodLineAndReportsBadOnesByNumber() throws Exception {
         Path in = tmp.resolve("in.jsonl"), out = tmp.resolve("out.jsonl");
         Files.writeString(in, String.join("\n",
