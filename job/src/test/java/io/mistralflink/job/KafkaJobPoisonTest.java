@@ -6,9 +6,8 @@ import io.mistralflink.operators.pipeline.PipelineConfig;
 import io.mistralflink.schemas.Completion;
 import io.mistralflink.schemas.DeadLetter;
 import io.mistralflink.schemas.GenerationRequest;
+import io.mistralflink.schemas.CraftedRecords;
 import io.mistralflink.schemas.WireCodec;
-import org.apache.avro.io.BinaryEncoder;
-import org.apache.avro.io.EncoderFactory;
 import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -17,7 +16,6 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -42,36 +40,16 @@ import static org.junit.jupiter.api.Assertions.*;
 @Timeout(150)
 class KafkaJobPoisonTest {
 
-    /** Header of a real GenerationRequest, then fields up to stop_token_ids, which declares a block of 2e9 ints. */
-    static byte[] twoBillionStopTokenIds() throws Exception {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        out.write(WireCodec.encode(request("x", "y")), 0, 10);
-        BinaryEncoder e = EncoderFactory.get().directBinaryEncoder(out, null);
-        e.writeString("poison");
-        e.writeIndex(1);
-        e.writeString("The jury said that");
-        e.writeIndex(0);
-        e.writeInt(8);
-        for (int i = 0; i < 4; i++) e.writeIndex(0);
-        e.writeLong(0);
-        e.writeLong(2_000_000_000L);
-        e.flush();
-        return out.toByteArray();
-    }
-
     static GenerationRequest request(String id, String prompt) {
         return GenerationRequest.newBuilder().setRequestId(id).setPrompt(prompt).setMaxNewTokens(6).build();
     }
 
     @Test void poisonBecomesDeadLettersAndTheJobKeepsAnswering() throws Exception {
-        byte[] poison = twoBillionStopTokenIds();
+        byte[] poison = CraftedRecords.twoBillionStopTokenIds();
         assertEquals(49, poison.length);
         byte[] huge = WireCodec.encode(request("huge", "the jury said ".repeat(1_000_000 / 14)));
         assertTrue(huge.length > 990_000, "a megabyte: " + huge.length);
-        byte[] badUtf8 = WireCodec.encode(request("bad-utf8", "The jury said XX"));
-        int at = indexOf(badUtf8, "XX".getBytes(StandardCharsets.UTF_8));
-        badUtf8[at] = (byte) 0xC3;
-        badUtf8[at + 1] = '(';
+        byte[] badUtf8 = CraftedRecords.invalidUtf8(request("bad-utf8", "The jury said XX"));
         Map<String, byte[]> bad = Map.of("poison-49", poison, "huge", huge, "bad-utf8", badUtf8);
 
         PipelineConfig config = PipelineConfig.defaults(KafkaJobSupport.model().toString()).withLanes(1).withSequencesPerLane(4).withThreadsPerStage(1);
@@ -120,15 +98,6 @@ class KafkaJobPoisonTest {
 
     private static void send(KafkaProducer<byte[], byte[]> producer, String key, byte[] value) throws Exception {
         producer.send(new ProducerRecord<>("prompts", key.getBytes(StandardCharsets.UTF_8), value)).get();
-    }
-
-    static int indexOf(byte[] hay, byte[] needle) {
-        outer:
-        for (int i = 0; i + needle.length <= hay.length; i++) {
-            for (int j = 0; j < needle.length; j++) if (hay[i + j] != needle[j]) continue outer;
-            return i;
-        }
-        throw new AssertionError("not found");
     }
 
     private static KafkaProducer<byte[], byte[]> producer(EmbeddedKafka kafka) {
