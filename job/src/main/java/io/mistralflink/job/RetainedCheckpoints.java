@@ -80,7 +80,9 @@ public final class RetainedCheckpoints {
         if (!Files.isDirectory(dir)) return Optional.empty();
         try (Stream<Path> jobs = Files.list(dir)) {
             return jobs.filter(Files::isDirectory)
-                    .flatMap(d -> d.getFileName().toString().equals(SAVEPOINTS) ? savepoints(d) : checkpoints(d))
+                    .flatMap(d -> d.getFileName().toString().equals(SAVEPOINTS)
+                            ? children(d, name -> name.startsWith("savepoint-"))
+                            : children(d, name -> CHECKPOINT.matcher(name).matches()))
                     .filter(chk -> Files.isRegularFile(chk.resolve("_metadata")))
                     .max(Comparator.comparingLong(RetainedCheckpoints::modified)
                             .thenComparingLong(RetainedCheckpoints::number));
@@ -89,17 +91,10 @@ public final class RetainedCheckpoints {
         }
     }
 
-    private static Stream<Path> checkpoints(Path jobDir) {
-        try (Stream<Path> s = Files.list(jobDir)) {
-            return s.filter(p -> CHECKPOINT.matcher(p.getFileName().toString()).matches()).toList().stream();
-        } catch (IOException e) {
-            return Stream.empty();
-        }
-    }
-
-    private static Stream<Path> savepoints(Path dir) {
+    /** The entries of {@code dir} whose names {@code named} accepts (none, if it cannot be read: a run may be deleting it). */
+    private static Stream<Path> children(Path dir, java.util.function.Predicate<String> named) {
         try (Stream<Path> s = Files.list(dir)) {
-            return s.filter(p -> p.getFileName().toString().startsWith("savepoint-")).toList().stream();
+            return s.filter(p -> named.test(p.getFileName().toString())).toList().stream();
         } catch (IOException e) {
             return Stream.empty();
         }
