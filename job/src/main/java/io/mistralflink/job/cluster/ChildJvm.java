@@ -67,9 +67,15 @@ public record ChildJvm(List<String> jvmArgs, List<Path> classpath, String mainCl
 
     /** Starts it, stdout and stderr appended to {@code out}. */
     public Process start(Path out) {
+        return start(out, null);
+    }
+
+    /** Starts it in {@code workDir} (this process's, if null), stdout and stderr appended to {@code out}. */
+    public Process start(Path out, Path workDir) {
         try {
             Files.createDirectories(out.toAbsolutePath().getParent());
             ProcessBuilder pb = new ProcessBuilder(command()).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(out.toFile()));
+            if (workDir != null) pb.directory(Files.createDirectories(workDir).toFile());
             pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
             pb.environment().putAll(env);
             return pb.start();
