@@ -295,7 +295,7 @@ final class KafkaCommands {
         if (!Files.isDirectory(model)) throw new Args.UsageException("demo: model directory " + model + " not found (give --model DIR)");
         Path corpus = home().resolve("examples/datasets/brown.jsonl.xz");
         if (!Files.isRegularFile(corpus)) throw new IllegalStateException("demo: " + corpus + " not found (is mistral.flink.home the repository root?)");
-        PipelineConfig config = PipelineConfig.defaults(model.toAbsolutePath().toString()).withLanes(2).withSequencesPerLane(8);
+        PipelineConfig config = PipelineConfig.builder(model.toAbsolutePath().toString()).lanes(2).sequencesPerLane(8).build();
         List<GenerationRequest> requests = brownRequests(corpus, count, a.integer("max-new-tokens", 24));
         KafkaTopics topics = KafkaTopics.defaults();
         try (EmbeddedKafka kafka = startQuietly(EmbeddedKafka.builder())) {

@@ -37,16 +37,16 @@ public final class PipelineArgs {
 
     public static PipelineConfig parse(Args a) {
         Path model = Path.of(a.required("model"));
-        PipelineConfig c = PipelineConfig.defaults(model.toAbsolutePath().toString())
-                .withStages(a.integer("stages", 1, 1, 256))
-                .withLanes(a.integer("lanes", 2, 1, 1024))
-                .withSequencesPerLane(a.integer("sequences-per-lane", 16, 1, 4096))
-                .withMaxBatchTokens(a.integer("max-batch-tokens", io.mistralflink.model.compute.Backends.stepTokens(a.get("device", "cpu")), 1, 1 << 20))
-                .withParallelism(a.integer("parallelism", 1, 1, 256))
-                .withBufferTimeout(a.integer("buffer-timeout-ms", 0, -1, 60_000))
-                .withThreadsPerStage(a.integer("threads", 0, 0, Args.maxThreads()));
-        if (a.has("layer-split")) c = c.withLayerSplit(a.integers("layer-split", null));
-        c = c.withDevice(a.get("device", "cpu"));
+        PipelineConfig c = PipelineConfig.builder(model.toAbsolutePath().toString())
+                .stages(a.integer("stages", 1, 1, 256))
+                .lanes(a.integer("lanes", 2, 1, 1024))
+                .sequencesPerLane(a.integer("sequences-per-lane", 16, 1, 4096))
+                .maxBatchTokens(a.integer("max-batch-tokens", io.mistralflink.model.compute.Backends.stepTokens(a.get("device", "cpu")), 1, 1 << 20))
+                .parallelism(a.integer("parallelism", 1, 1, 256))
+                .bufferTimeoutMs(a.integer("buffer-timeout-ms", 0, -1, 60_000))
+                .threadsPerStage(a.integer("threads", 0, 0, Args.maxThreads())).build();
+        if (a.has("layer-split")) c = c.toBuilder().layerSplit(a.integers("layer-split", null)).build();
+        c = c.toBuilder().device(a.get("device", "cpu")).build();
         probeDevice(c.device());
         try {
             c.validate(io.mistralflink.model.ModelConfig.load(model));

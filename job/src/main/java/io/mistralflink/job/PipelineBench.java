@@ -74,9 +74,9 @@ final class PipelineBench {
         ArrayNode rows = report.putArray("pipeline");
         for (int p : stages)
             for (int l : lanes) {
-                PipelineConfig cfg = PipelineConfig.defaults(dir.toAbsolutePath().toString()).withStages(p).withLanes(l)
-                        .withSequencesPerLane((n + l - 1) / l).withMaxBatchTokens(budget)
-                        .withBufferTimeout(a.integer("buffer-timeout-ms", 0)).withThreadsPerStage(Math.max(1, cores / p)).withDevice(device);
+                PipelineConfig cfg = PipelineConfig.builder(dir.toAbsolutePath().toString()).stages(p).lanes(l)
+                        .sequencesPerLane((n + l - 1) / l).maxBatchTokens(budget)
+                        .bufferTimeoutMs(a.integer("buffer-timeout-ms", 0)).threadsPerStage(Math.max(1, cores / p)).device(device).build();
                 double best = 0;
                 for (int i = 0; i < repeat; i++) best = Math.max(best, tokens / pipelineSeconds(cfg, reqs));
                 ObjectNode row = rows.addObject();

@@ -69,8 +69,8 @@ final class SqlBench {
 
         List<InferenceRequest> reqs = new ArrayList<>();
         for (int i = 0; i < n; i++) reqs.add(new InferenceRequest("b" + i, "", Bench.toLength(gen), Map.of(), 0, ids.get(i)));
-        PipelineConfig cfg = PipelineConfig.defaults(dir.toString()).withStages(1).withLanes(1).withSequencesPerLane(batch)
-                .withMaxBatchTokens(budget).withThreadsPerStage(threads);
+        PipelineConfig cfg = PipelineConfig.builder(dir.toString()).stages(1).lanes(1).sequencesPerLane(batch)
+                .maxBatchTokens(budget).threadsPerStage(threads).build();
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
 
         ObjectNode report = JSON.createObjectNode();

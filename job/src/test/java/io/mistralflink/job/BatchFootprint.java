@@ -34,7 +34,7 @@ public final class BatchFootprint {
                     w.write("{\"request_id\": \"r" + i + "\", \"prompt\": \"Row " + i + " of the batch said\", \"max_new_tokens\": " + (2 + i % 3) + "}\n");
             }
         }
-        PipelineConfig config = PipelineConfig.defaults(model.toAbsolutePath().toString()).withStages(2);
+        PipelineConfig config = PipelineConfig.builder(model.toAbsolutePath().toString()).stages(2).build();
         for (MemoryPoolMXBean p : ManagementFactory.getMemoryPoolMXBeans()) p.resetPeakUsage();
         long t0 = System.nanoTime();
         StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, new Configuration());

@@ -53,7 +53,7 @@ class KafkaJobBadInputTest {
     }
 
     @Test void badInputIsDeadLetteredWithItsReasonAndTheJobKeepsGoing() throws Exception {
-        PipelineConfig config = PipelineConfig.defaults(KafkaJobSupport.model().toString()).withLanes(2).withSequencesPerLane(4).withThreadsPerStage(1);
+        PipelineConfig config = PipelineConfig.builder(KafkaJobSupport.model().toString()).lanes(2).sequencesPerLane(4).threadsPerStage(1).build();
         List<Case> cases = new ArrayList<>();
         cases.add(new Case("good-1", WireCodec.encode(req("good-1", b -> {})), null));
         cases.add(new Case("not-avro", "{\"prompt\": \"hi\"}".getBytes(StandardCharsets.UTF_8), "not_avro: "));

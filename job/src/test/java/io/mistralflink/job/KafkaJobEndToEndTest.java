@@ -37,8 +37,8 @@ class KafkaJobEndToEndTest {
         requests.add(KafkaJobSupport.chat("chat-2", List.of(new ChatMessage("system", "Be brief."), new ChatMessage("user", "Hi"),
                 new ChatMessage("assistant", "Hello!"), new ChatMessage("user", "What did the jury say?")), 12));
         Map<String, Sequence> want = KafkaJobSupport.oracle(model, requests);
-        PipelineConfig config = PipelineConfig.defaults(model.toString()).withStages(2).withLanes(2).withSequencesPerLane(8)
-                .withMaxBatchTokens(128).withThreadsPerStage(1);
+        PipelineConfig config = PipelineConfig.builder(model.toString()).stages(2).lanes(2).sequencesPerLane(8)
+                .maxBatchTokens(128).threadsPerStage(1).build();
         try (KafkaJobSupport.Broker kafka = broker(2);
              KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions");
              KafkaJobSupport.Reader deadLetters = new KafkaJobSupport.Reader(kafka, "dead-letters")) {
@@ -74,8 +74,8 @@ class KafkaJobEndToEndTest {
         List<GenerationRequest> all = new ArrayList<>(first);
         all.addAll(second);
         Map<String, Sequence> want = KafkaJobSupport.oracle(model, all);
-        PipelineConfig config = PipelineConfig.defaults(model.toString()).withStages(2).withLanes(2).withSequencesPerLane(8)
-                .withMaxBatchTokens(128).withThreadsPerStage(1);
+        PipelineConfig config = PipelineConfig.builder(model.toString()).stages(2).lanes(2).sequencesPerLane(8)
+                .maxBatchTokens(128).threadsPerStage(1).build();
         KafkaJob.Options options = KafkaJobSupport.options(config, 512).untilLatest(true);
         try (KafkaJobSupport.Broker kafka = broker(2);
              KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions")) {

@@ -43,8 +43,8 @@ class KafkaJobLoadTest {
         for (int i = 0; i < 2000; i++)
             requests.add(GenerationRequest.newBuilder().setRequestId("bp-" + i).setPrompt(words[i % words.length] + " " + i)
                     .setMaxNewTokens(1 + i % 2).setMetadata(Map.of()).build());
-        PipelineConfig config = PipelineConfig.defaults(KafkaJobSupport.model().toString()).withLanes(2).withSequencesPerLane(4)
-                .withMaxBatchTokens(64).withThreadsPerStage(1);
+        PipelineConfig config = PipelineConfig.builder(KafkaJobSupport.model().toString()).lanes(2).sequencesPerLane(4)
+                .maxBatchTokens(64).threadsPerStage(1).build();
         MemoryMXBean memory = ManagementFactory.getMemoryMXBean();
         try (EmbeddedKafka kafka = EmbeddedKafka.builder().partitions(2).start();
              KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions")) {
@@ -84,7 +84,7 @@ class KafkaJobLoadTest {
     /** The broker restarts while the inference job runs: fixed-delay restarts, every request answered once. */
     @Test void aBrokerRestartDuringARunIsSurvived() throws Exception {
         List<GenerationRequest> requests = KafkaJobSupport.requests("br-", 32, 4, 16, 31);
-        PipelineConfig config = PipelineConfig.defaults(KafkaJobSupport.model().toString()).withLanes(2).withSequencesPerLane(4).withThreadsPerStage(1);
+        PipelineConfig config = PipelineConfig.builder(KafkaJobSupport.model().toString()).lanes(2).sequencesPerLane(4).threadsPerStage(1).build();
         var want = KafkaJobSupport.oracle(KafkaJobSupport.model(), requests);
         try (EmbeddedKafka kafka = EmbeddedKafka.builder().partitions(2).start()) {
             KafkaJobSupport.produce(kafka, requests.subList(0, 16));

@@ -52,7 +52,7 @@ class KafkaJobPoisonTest {
         byte[] badUtf8 = CraftedRecords.invalidUtf8(request("bad-utf8", "The jury said XX"));
         Map<String, byte[]> bad = Map.of("poison-49", poison, "huge", huge, "bad-utf8", badUtf8);
 
-        PipelineConfig config = PipelineConfig.defaults(KafkaJobSupport.model().toString()).withLanes(1).withSequencesPerLane(4).withThreadsPerStage(1);
+        PipelineConfig config = PipelineConfig.builder(KafkaJobSupport.model().toString()).lanes(1).sequencesPerLane(4).threadsPerStage(1).build();
         try (EmbeddedKafka kafka = EmbeddedKafka.builder().start();
              KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions");
              KafkaJobSupport.Reader deadLetters = new KafkaJobSupport.Reader(kafka, "dead-letters");

@@ -43,8 +43,8 @@ class KafkaJobRecoveryTest {
         Path model = KafkaJobSupport.model();
         List<GenerationRequest> requests = KafkaJobSupport.requests("rec-", 48, 8, 32, 17);
         Map<String, Sequence> want = KafkaJobSupport.oracle(model, requests);
-        PipelineConfig config = PipelineConfig.defaults(model.toString()).withStages(2).withLanes(2).withSequencesPerLane(4)
-                .withMaxBatchTokens(32).withThreadsPerStage(1);
+        PipelineConfig config = PipelineConfig.builder(model.toString()).stages(2).lanes(2).sequencesPerLane(4)
+                .maxBatchTokens(32).threadsPerStage(1).build();
         FailureInjection.disarm();
         try (KafkaJobSupport.Broker kafka = broker(2);
              KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions")) {
@@ -73,9 +73,9 @@ class KafkaJobRecoveryTest {
         List<GenerationRequest> requests = new java.util.ArrayList<>(KafkaJobSupport.requests("sp-", 8, 8, 16, 23));
         for (GenerationRequest r : KafkaJobSupport.requests("sp-long-", 8, 300, 500, 29)) { r.setIgnoreEos(true); requests.add(r); }
         Map<String, Sequence> want = KafkaJobSupport.oracle(model, requests);
-        PipelineConfig first = PipelineConfig.defaults(model.toString()).withStages(2).withLanes(2).withSequencesPerLane(4)
-                .withMaxBatchTokens(32).withThreadsPerStage(1);
-        PipelineConfig second = first.withStages(1).withLanes(3).withSequencesPerLane(3).withParallelism(2);
+        PipelineConfig first = PipelineConfig.builder(model.toString()).stages(2).lanes(2).sequencesPerLane(4)
+                .maxBatchTokens(32).threadsPerStage(1).build();
+        PipelineConfig second = first.toBuilder().stages(1).lanes(3).sequencesPerLane(3).parallelism(2).build();
         try (KafkaJobSupport.Broker kafka = broker(2);
              KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions")) {
             KafkaJobSupport.produce(kafka, requests.subList(0, 8));

@@ -67,7 +67,7 @@ class KafkaSecurityTest {
             assertEquals(0, Cli.run(new String[]{"produce", "--bootstrap-servers", sasl, "--file", prompts.toString(),
                     "--kafka-config", config.toString()}, new PrintStream(new ByteArrayOutputStream())));
 
-            PipelineConfig pipeline = PipelineConfig.defaults(KafkaJobSupport.model().toString()).withLanes(1).withSequencesPerLane(4).withThreadsPerStage(1);
+            PipelineConfig pipeline = PipelineConfig.builder(KafkaJobSupport.model().toString()).lanes(1).sequencesPerLane(4).threadsPerStage(1).build();
             Args args = KafkaCommands.runArgs(new String[]{"run", "--model", KafkaJobSupport.model().toString(), "--kafka-config", config.toString(),
                     "--kafka-property", "client.id=sasl-test", "--group-id", "sasl-group"});
             StreamExecutionEnvironment env = PipelineArgs.localEnvironment(pipeline, KafkaJobSupport.noRestarts());

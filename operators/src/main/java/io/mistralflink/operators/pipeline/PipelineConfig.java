@@ -17,19 +17,52 @@ public record PipelineConfig(String modelDir, int stages, int[] layerSplit, int 
                              int maxBatchTokens, int parallelism, long bufferTimeoutMs, String device,
                              int threadsPerStage) implements Serializable {
 
-    public static PipelineConfig defaults(String modelDir) {
-        return new PipelineConfig(modelDir, 1, null, 2, 16, 512, 1, 0, "cpu", 0);
+    public static final int DEFAULT_STAGES = 1, DEFAULT_LANES = 2, DEFAULT_SEQUENCES_PER_LANE = 16, DEFAULT_PARALLELISM = 1;
+    public static final String DEFAULT_DEVICE = "cpu";
+
+    /** The pipeline over the checkpoint in {@code modelDir}, every other setting at its default until set. */
+    public static Builder builder(String modelDir) { return new Builder(modelDir); }
+
+    /** This configuration's settings, to change some of them. */
+    public Builder toBuilder() {
+        Builder b = new Builder(modelDir).lanes(lanes).sequencesPerLane(sequencesPerLane).maxBatchTokens(maxBatchTokens)
+                .parallelism(parallelism).bufferTimeoutMs(bufferTimeoutMs).device(device).threadsPerStage(threadsPerStage);
+        return layerSplit != null ? b.layerSplit(layerSplit) : b.stages(stages);
     }
 
-    public PipelineConfig withStages(int p) { return new PipelineConfig(modelDir, p, null, lanes, sequencesPerLane, maxBatchTokens, parallelism, bufferTimeoutMs, device, threadsPerStage); }
-    public PipelineConfig withLayerSplit(int[] split) { return new PipelineConfig(modelDir, split.length - 1, split, lanes, sequencesPerLane, maxBatchTokens, parallelism, bufferTimeoutMs, device, threadsPerStage); }
-    public PipelineConfig withLanes(int l) { return new PipelineConfig(modelDir, stages, layerSplit, l, sequencesPerLane, maxBatchTokens, parallelism, bufferTimeoutMs, device, threadsPerStage); }
-    public PipelineConfig withSequencesPerLane(int s) { return new PipelineConfig(modelDir, stages, layerSplit, lanes, s, maxBatchTokens, parallelism, bufferTimeoutMs, device, threadsPerStage); }
-    public PipelineConfig withMaxBatchTokens(int t) { return new PipelineConfig(modelDir, stages, layerSplit, lanes, sequencesPerLane, t, parallelism, bufferTimeoutMs, device, threadsPerStage); }
-    public PipelineConfig withParallelism(int r) { return new PipelineConfig(modelDir, stages, layerSplit, lanes, sequencesPerLane, maxBatchTokens, r, bufferTimeoutMs, device, threadsPerStage); }
-    public PipelineConfig withBufferTimeout(long ms) { return new PipelineConfig(modelDir, stages, layerSplit, lanes, sequencesPerLane, maxBatchTokens, parallelism, ms, device, threadsPerStage); }
-    public PipelineConfig withDevice(String d) { return new PipelineConfig(modelDir, stages, layerSplit, lanes, sequencesPerLane, maxBatchTokens, parallelism, bufferTimeoutMs, d, threadsPerStage); }
-    public PipelineConfig withThreadsPerStage(int t) { return new PipelineConfig(modelDir, stages, layerSplit, lanes, sequencesPerLane, maxBatchTokens, parallelism, bufferTimeoutMs, device, t); }
+    /**
+     * The one place that holds the defaults. The step budget follows the device unless set
+     * ({@link io.mistralflink.model.compute.Backends#stepTokens}: a GPU wants far larger steps than a CPU).
+     */
+    public static final class Builder {
+        private final String modelDir;
+        private int stages = DEFAULT_STAGES, lanes = DEFAULT_LANES, sequencesPerLane = DEFAULT_SEQUENCES_PER_LANE, parallelism = DEFAULT_PARALLELISM;
+        private int[] layerSplit;
+        private Integer maxBatchTokens;
+        private long bufferTimeoutMs;
+        private String device = DEFAULT_DEVICE;
+        private int threadsPerStage;
+
+        private Builder(String modelDir) { this.modelDir = modelDir; }
+
+        /** P stages over an even split of the layers. */
+        public Builder stages(int p) { stages = p; layerSplit = null; return this; }
+        /** The stages' P+1 layer boundaries (P follows from them). */
+        public Builder layerSplit(int[] split) { layerSplit = split.clone(); stages = split.length - 1; return this; }
+        public Builder lanes(int l) { lanes = l; return this; }
+        public Builder sequencesPerLane(int s) { sequencesPerLane = s; return this; }
+        public Builder maxBatchTokens(int t) { maxBatchTokens = t; return this; }
+        public Builder parallelism(int r) { parallelism = r; return this; }
+        public Builder bufferTimeoutMs(long ms) { bufferTimeoutMs = ms; return this; }
+        public Builder device(String d) { device = d; return this; }
+        public Builder threadsPerStage(int t) { threadsPerStage = t; return this; }
+
+        public PipelineConfig build() {
+            return new PipelineConfig(modelDir, stages, layerSplit, lanes, sequencesPerLane,
+                    maxBatchTokens != null ? maxBatchTokens : io.mistralflink.model.compute.Backends.stepTokens(device),
+                    parallelism, bufferTimeoutMs, device, threadsPerStage);
+        }
+    }
 
     /** Layer boundaries, checked against the model; an even split gives the first stages the extra layers. */
     public int[] boundaries(ModelConfig model) {

@@ -100,8 +100,8 @@ class PipelineTest {
             "tiny-mixtral,1,4", "tiny-mixtral,2,1", "tiny-mixtral,3,4", "tiny-mixtral,1,1", "tiny-mixtral,2,4", "tiny-mixtral,3,1"})
     void completionsEqualTheEngineAlone(String model, int stages, int lanes) throws Exception {
         int n = 200;
-        PipelineConfig cfg = PipelineConfig.defaults(TestModels.model(model).toString())
-                .withStages(stages).withLanes(lanes).withSequencesPerLane(8).withMaxBatchTokens(256).withThreadsPerStage(1);
+        PipelineConfig cfg = PipelineConfig.builder(TestModels.model(model).toString())
+                .stages(stages).lanes(lanes).sequencesPerLane(8).maxBatchTokens(256).threadsPerStage(1).build();
         assertMatchesEngine(model, n, PipelineHarness.run(requests(model, n), cfg, 1));
         assertEquals(0, StageFunction.liveCaches(), "every cache released");
     }
@@ -126,8 +126,8 @@ class PipelineTest {
         }
         InferenceRequest g = requests(model, 24).get(0);   // a generation request, in a job whose first request scores
         reqs.add(new InferenceRequest("generate-0", g.prompt(), g.params(), Map.of(), 0));
-        PipelineConfig cfg = PipelineConfig.defaults(TestModels.model(model).toString())
-                .withStages(2).withLanes(2).withSequencesPerLane(4).withMaxBatchTokens(48).withThreadsPerStage(1);
+        PipelineConfig cfg = PipelineConfig.builder(TestModels.model(model).toString())
+                .stages(2).lanes(2).sequencesPerLane(4).maxBatchTokens(48).threadsPerStage(1).build();
         List<CompletionResult> got = PipelineHarness.run(reqs, cfg, 1);
         assertEquals(reqs.size(), got.size(), "one result per request");
         assertEquals(reqs.size(), got.stream().map(CompletionResult::id).distinct().count(), "no request answered twice");
@@ -145,8 +145,8 @@ class PipelineTest {
     }
 
     @Test void stagesOnTwoTaskManagersCrossTheNetwork() throws Exception {
-        PipelineConfig cfg = PipelineConfig.defaults(TestModels.model("tiny-mistral").toString())
-                .withStages(2).withLanes(2).withSequencesPerLane(8).withParallelism(2).withThreadsPerStage(1);
+        PipelineConfig cfg = PipelineConfig.builder(TestModels.model("tiny-mistral").toString())
+                .stages(2).lanes(2).sequencesPerLane(8).parallelism(2).threadsPerStage(1).build();
         assertMatchesEngine("tiny-mistral", 60, PipelineHarness.run(requests("tiny-mistral", 60), cfg, 2));
     }
 }
