@@ -1,5 +1,6 @@
 package io.mistralflink.job;
 
+
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,5 +1,6 @@
 package io.mistralflink.job;
 
+import io.mistralflink.job.common.UsageException;
 import io.mistralflink.model.TestModels;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -23,7 +24,7 @@ class CliBoundsTest {
     private static final String MODEL = TestModels.model("tiny-mistral").toString();
 
     private static String refused(String... argv) {
-        Args.UsageException e = assertThrows(Args.UsageException.class, () -> Cli.run(argv, new PrintStream(new ByteArrayOutputStream())),
+        UsageException e = assertThrows(UsageException.class, () -> Cli.run(argv, new PrintStream(new ByteArrayOutputStream())),
                 String.join(" ", argv));
         assertFalse(e.getMessage().contains("\n"), "one line: " + e.getMessage());
         return e.getMessage();

@@ -1,6 +1,8 @@
 package io.mistralflink.job;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.mistralflink.job.common.Json;
+import io.mistralflink.job.common.UsageException;
 import io.mistralflink.model.ModelException;
 import io.mistralflink.model.TestModels;
 import org.junit.jupiter.api.Test;
@@ -16,7 +18,7 @@ class CliTest {
     private static JsonNode runJson(String... args) throws Exception {
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
         assertEquals(0, Cli.run(args, new PrintStream(buf, true, StandardCharsets.UTF_8)));
-        return Cli.JSON.readTree(buf.toString(StandardCharsets.UTF_8));
+        return Json.MAPPER.readTree(buf.toString(StandardCharsets.UTF_8));
     }
 
     @Test void generateJsonMatchesTheReferenceGreedyContinuation() throws Exception {
@@ -54,14 +56,14 @@ class CliTest {
 
     @Test void badArgumentsAndInputsAreRefusedWithAMessage() {
         String model = TestModels.model("tiny-mistral").toString();
-        assertThrows(Args.UsageException.class, () -> Cli.run(new String[]{"generate", "--model", model}, System.out));
-        assertThrows(Args.UsageException.class, () -> Cli.run(new String[]{"generate", "--model", model, "--prompt", "x", "--bogus", "1"}, System.out));
-        assertThrows(Args.UsageException.class, () -> Cli.run(new String[]{"generate", "--model", model, "--prompt", "x", "--top-p", "1.5"}, System.out));
-        assertThrows(Args.UsageException.class, () -> Cli.run(new String[]{"generate", "--model", model, "--prompt", "x", "--max-new-tokens", "ten"}, System.out));
+        assertThrows(UsageException.class, () -> Cli.run(new String[]{"generate", "--model", model}, System.out));
+        assertThrows(UsageException.class, () -> Cli.run(new String[]{"generate", "--model", model, "--prompt", "x", "--bogus", "1"}, System.out));
+        assertThrows(UsageException.class, () -> Cli.run(new String[]{"generate", "--model", model, "--prompt", "x", "--top-p", "1.5"}, System.out));
+        assertThrows(UsageException.class, () -> Cli.run(new String[]{"generate", "--model", model, "--prompt", "x", "--max-new-tokens", "ten"}, System.out));
         assertThrows(ModelException.class, () -> Cli.run(new String[]{"bench", "--random-model", "gpt-9"}, System.out));
-        assertThrows(Args.UsageException.class, () -> Cli.run(new String[]{"frobnicate"}, System.out));
+        assertThrows(UsageException.class, () -> Cli.run(new String[]{"frobnicate"}, System.out));
         // a GPU list is for the pipeline's stages: the engine alone refuses it, naming it
-        Args.UsageException list = assertThrows(Args.UsageException.class,
+        UsageException list = assertThrows(UsageException.class,
                 () -> Cli.run(new String[]{"generate", "--model", model, "--prompt", "x", "--device", "cuda:0,1"}, System.out));
         assertTrue(list.getMessage().contains("--device cuda:0,1") && list.getMessage().contains("pipeline stages"), list.getMessage());
         ModelException e = assertThrows(ModelException.class, () -> Cli.run(new String[]{"score", "--model", "/no/such/dir", "--text", "x", "--json"}, System.out));

@@ -5,6 +5,7 @@ import io.mistralflink.job.cluster.FlinkRest;
 import io.mistralflink.job.cluster.KafkaBrokerProcess;
 import io.mistralflink.job.cluster.StandaloneCluster;
 import io.mistralflink.job.kafka.EmbeddedKafka;
+import io.mistralflink.job.kafka.Produce;
 import io.mistralflink.model.generate.Sequence;
 import io.mistralflink.schemas.GenerationRequest;
 import org.junit.jupiter.api.AfterAll;
@@ -101,7 +102,7 @@ class ClusterIT {
                     job = null;
                 }
                 assertNotNull(job, "the stages never landed on different TaskManagers: " + where);
-                KafkaCommands.produceAll(kafka.bootstrapServers(), prompts, first);
+                Produce.all(kafka.bootstrapServers(), prompts, first);
 
                 // mid-generation: some answered, the rest in lanes or queued; the last stage's TaskManager dies
                 int before = completions.atLeast(4, Duration.ofSeconds(240), Duration.ZERO).size();
@@ -119,7 +120,7 @@ class ClusterIT {
                 // a replacement TaskManager, then a stop with a savepoint while long generations decode
                 cluster.startTaskManager();
                 cluster.awaitTaskManagers(2, Duration.ofSeconds(240));
-                KafkaCommands.produceAll(kafka.bootstrapServers(), prompts, second);
+                Produce.all(kafka.bootstrapServers(), prompts, second);
                 completions.until(r -> false, Duration.ZERO, Duration.ofSeconds(1)); // admitted and decoding
                 String savepoint = client.stopWithSavepoint(job, cluster.savepointDir());
                 job = null;

@@ -1,6 +1,7 @@
 package io.mistralflink.job;
 
 import io.mistralflink.job.cluster.FlinkRest;
+import io.mistralflink.job.kafka.Produce;
 import io.mistralflink.model.generate.Sequence;
 import io.mistralflink.schemas.GenerationRequest;
 import org.junit.jupiter.api.Tag;
@@ -50,7 +51,7 @@ class ComposeIT {
             System.out.printf("compose IT: up and the job running in %.1f s%n", (System.nanoTime() - t0) / 1e9);
             try (KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(KAFKA, "completions");
                  KafkaJobSupport.Reader deadLetters = new KafkaJobSupport.Reader(KAFKA, "dead-letters")) {
-                KafkaCommands.produceAll(KAFKA, "prompts", requests);
+                Produce.all(KAFKA, "prompts", requests);
                 int before = completions.atLeast(4, Duration.ofSeconds(300), Duration.ZERO).size();
                 assertTrue(before < requests.size(), "still generating when the TaskManager is killed");
                 compose(root, 60, "kill", "-s", "SIGKILL", "taskmanager-2");

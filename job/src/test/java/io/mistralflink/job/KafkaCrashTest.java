@@ -1,6 +1,8 @@
 package io.mistralflink.job;
 
+import io.mistralflink.job.assembly.RetainedCheckpoints;
 import io.mistralflink.job.kafka.EmbeddedKafka;
+import io.mistralflink.job.kafka.Produce;
 import io.mistralflink.model.generate.Sequence;
 import io.mistralflink.schemas.Completion;
 import io.mistralflink.schemas.GenerationRequest;
@@ -120,7 +122,7 @@ class KafkaCrashTest {
                     new NewTopic(deadLetters, 2, (short) 1))).all().get(30, TimeUnit.SECONDS);
         }
         Map<String, Sequence> want = KafkaJobSupport.oracle(KafkaJobSupport.model(), requests);
-        KafkaCommands.produceAll(bootstrap, prompts, requests);
+        Produce.all(bootstrap, prompts, requests);
         Path checkpointDir = root.resolve(name + "-checkpoints");
         RetainedCheckpoints checkpoints = new RetainedCheckpoints(checkpointDir, "run");
         List<String> args = new ArrayList<>(List.of("run", "--model", KafkaJobSupport.model().toString(), "--bootstrap-servers", bootstrap,

@@ -1,5 +1,6 @@
 package io.mistralflink.job;
 
+import io.mistralflink.job.assembly.Jobs;
 import io.mistralflink.job.kafka.EmbeddedKafka;
 import io.mistralflink.operators.pipeline.PipelineConfig;
 import io.mistralflink.schemas.ChatMessage;
@@ -21,7 +22,6 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -96,7 +96,7 @@ class KafkaJobBadInputTest {
                 deadLetters.until(r -> false, Duration.ZERO, Duration.ofMillis(300));
                 assertEquals(JobStatus.RUNNING, job.getJobStatus().get(10, TimeUnit.SECONDS));
             } finally {
-                KafkaCommands.cancelAndWait(job);
+                Jobs.cancelAndWait(job);
             }
             assertEquals(List.of("dup", "good-1", "good-2", "good-3"),
                     completions.completions().stream().map(Completion::getRequestId).sorted().toList(), "good requests, once each");

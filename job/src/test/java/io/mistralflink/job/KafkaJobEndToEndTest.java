@@ -1,5 +1,7 @@
 package io.mistralflink.job;
 
+import io.mistralflink.job.assembly.Jobs;
+import io.mistralflink.job.assembly.KafkaJob;
 import io.mistralflink.model.generate.Sequence;
 import io.mistralflink.operators.pipeline.PipelineConfig;
 import io.mistralflink.schemas.ChatMessage;
@@ -50,7 +52,7 @@ class KafkaJobEndToEndTest {
                 completions.atLeast(requests.size(), Duration.ofSeconds(90), Duration.ofSeconds(1));
                 assertEquals(JobStatus.RUNNING, job.getJobStatus().get(10, TimeUnit.SECONDS));
             } finally {
-                KafkaCommands.cancelAndWait(job);
+                Jobs.cancelAndWait(job);
             }
             List<Completion> got = completions.completions();
             KafkaJobSupport.assertMatchesEngine(want, got, model.getFileName().toString());

@@ -1,5 +1,6 @@
 package io.mistralflink.job;
 
+import io.mistralflink.job.assembly.Jobs;
 import io.mistralflink.job.kafka.EmbeddedKafka;
 import io.mistralflink.operators.pipeline.PipelineConfig;
 import io.mistralflink.schemas.Completion;
@@ -67,7 +68,7 @@ class KafkaJobLoadTest {
             } finally {
                 sampler.interrupt();
                 sampler.join();
-                KafkaCommands.cancelAndWait(job);
+                Jobs.cancelAndWait(job);
             }
             double seconds = (System.nanoTime() - t0) / 1e9;
             List<Completion> got = completions.completions();
@@ -101,7 +102,7 @@ class KafkaJobLoadTest {
                     KafkaJobSupport.assertMatchesEngine(want, all.completions(), "tiny-mistral");
                 }
             } finally {
-                KafkaCommands.cancelAndWait(job);
+                Jobs.cancelAndWait(job);
             }
         }
     }

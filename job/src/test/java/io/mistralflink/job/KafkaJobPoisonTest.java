@@ -1,12 +1,13 @@
 package io.mistralflink.job;
 
+import io.mistralflink.job.assembly.Jobs;
 import io.mistralflink.job.kafka.EmbeddedKafka;
 import io.mistralflink.job.kafka.KafkaIo;
 import io.mistralflink.operators.pipeline.PipelineConfig;
 import io.mistralflink.schemas.Completion;
+import io.mistralflink.schemas.CraftedRecords;
 import io.mistralflink.schemas.DeadLetter;
 import io.mistralflink.schemas.GenerationRequest;
-import io.mistralflink.schemas.CraftedRecords;
 import io.mistralflink.schemas.WireCodec;
 import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.core.execution.JobClient;
@@ -67,7 +68,7 @@ class KafkaJobPoisonTest {
                 deadLetters.until(r -> false, Duration.ZERO, Duration.ofMillis(300));
                 assertEquals(JobStatus.RUNNING, job.getJobStatus().get(10, TimeUnit.SECONDS), "the job did not fail");
             } finally {
-                KafkaCommands.cancelAndWait(job);
+                Jobs.cancelAndWait(job);
             }
             assertEquals(List.of("good-1", "good-2"), completions.completions().stream().map(Completion::getRequestId).sorted().toList());
             Map<String, DeadLetter> byKey = new HashMap<>();

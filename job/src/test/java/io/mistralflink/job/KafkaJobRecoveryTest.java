@@ -1,5 +1,7 @@
 package io.mistralflink.job;
 
+import io.mistralflink.job.assembly.Jobs;
+import io.mistralflink.job.assembly.KafkaJob;
 import io.mistralflink.model.generate.Sequence;
 import io.mistralflink.operators.pipeline.FailureInjection;
 import io.mistralflink.operators.pipeline.PipelineConfig;
@@ -60,7 +62,7 @@ class KafkaJobRecoveryTest {
                 assertEquals(1, FailureInjection.fired(point), point + " failed once");
                 assertEquals(JobStatus.RUNNING, job.getJobStatus().get(10, TimeUnit.SECONDS), "recovered and running");
             } finally {
-                KafkaCommands.cancelAndWait(job);
+                Jobs.cancelAndWait(job);
             }
             KafkaJobSupport.assertMatchesEngine(want, completions.completions(), "tiny-mistral");
         }
@@ -89,7 +91,7 @@ class KafkaJobRecoveryTest {
                 savepoint = job.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.CANONICAL).get(90, TimeUnit.SECONDS);
                 System.out.println("savepoint test: stop-with-savepoint took " + (System.currentTimeMillis() - t0) + " ms");
             } catch (Exception e) {
-                KafkaCommands.cancelAndWait(job);
+                Jobs.cancelAndWait(job);
                 throw e;
             }
             int beforeStop = completions.until(r -> false, Duration.ZERO, Duration.ofMillis(500)).size();
@@ -103,7 +105,7 @@ class KafkaJobRecoveryTest {
                 completions.atLeast(requests.size(), Duration.ofSeconds(120), Duration.ofSeconds(2));
                 assertEquals(JobStatus.RUNNING, resumed.getJobStatus().get(10, TimeUnit.SECONDS));
             } finally {
-                KafkaCommands.cancelAndWait(resumed);
+                Jobs.cancelAndWait(resumed);
             }
             System.out.println("savepoint test: " + beforeStop + " answered before the stop, " + (requests.size() - beforeStop) + " after the resume");
             KafkaJobSupport.assertMatchesEngine(want, completions.completions(), "tiny-mistral");

@@ -1,9 +1,12 @@
 package io.mistralflink.job;
 
+import io.mistralflink.job.assembly.KafkaJob;
+import io.mistralflink.job.assembly.LocalEnvironment;
 import io.mistralflink.job.kafka.EmbeddedKafka;
 import io.mistralflink.job.kafka.KafkaIo;
 import io.mistralflink.job.kafka.KafkaTopics;
 import io.mistralflink.job.kafka.PrepareRequests;
+import io.mistralflink.job.kafka.Produce;
 import io.mistralflink.model.EngineOracle;
 import io.mistralflink.model.TestModels;
 import io.mistralflink.model.generate.Sequence;
@@ -118,7 +121,7 @@ final class KafkaJobSupport {
     }
 
     static JobClient start(String bootstrapServers, PipelineConfig config, Configuration conf, KafkaJob.Options options) throws Exception {
-        StreamExecutionEnvironment env = PipelineArgs.localEnvironment(config, conf);
+        StreamExecutionEnvironment env = LocalEnvironment.localEnvironment(config, conf);
         KafkaJob.build(env, new KafkaIo(bootstrapServers, KafkaTopics.defaults(), "test"), config, options);
         return env.executeAsync("kafka-job-test");
     }
@@ -146,11 +149,11 @@ final class KafkaJobSupport {
     }
 
     static void produce(EmbeddedKafka kafka, List<GenerationRequest> requests) throws Exception {
-        KafkaCommands.produceAll(kafka.bootstrapServers(), KafkaTopics.DEFAULT_PROMPTS, requests);
+        Produce.all(kafka.bootstrapServers(), KafkaTopics.DEFAULT_PROMPTS, requests);
     }
 
     static void produce(Broker kafka, List<GenerationRequest> requests) throws Exception {
-        KafkaCommands.produceAll(kafka.bootstrapServers(), KafkaTopics.DEFAULT_PROMPTS, requests);
+        Produce.all(kafka.bootstrapServers(), KafkaTopics.DEFAULT_PROMPTS, requests);
     }
 
     /** A read_committed reader of one topic that keeps its position between calls. */

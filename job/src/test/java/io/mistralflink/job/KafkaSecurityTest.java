@@ -1,5 +1,10 @@
 package io.mistralflink.job;
 
+import io.mistralflink.job.assembly.Jobs;
+import io.mistralflink.job.assembly.KafkaJob;
+import io.mistralflink.job.assembly.LocalEnvironment;
+import io.mistralflink.job.cli.RunCommand;
+import io.mistralflink.job.common.Json;
 import io.mistralflink.job.kafka.EmbeddedKafka;
 import io.mistralflink.job.kafka.KafkaIo;
 import io.mistralflink.job.kafka.KafkaTopics;
@@ -46,7 +51,7 @@ class KafkaSecurityTest {
         Path prompts = dir.resolve("prompts.jsonl");
         List<String> lines = new ArrayList<>();
         for (GenerationRequest r : requests)
-            lines.add("{\"request_id\": \"" + r.getRequestId() + "\", \"prompt\": " + Cli.JSON.writeValueAsString(r.getPrompt())
+            lines.add("{\"request_id\": \"" + r.getRequestId() + "\", \"prompt\": " + Json.MAPPER.writeValueAsString(r.getPrompt())
                     + ", \"max_new_tokens\": " + r.getMaxNewTokens() + (r.getTemperature() == null ? "" : ", \"temperature\": " + r.getTemperature()
                     + ", \"top_p\": " + r.getTopP() + ", \"top_k\": " + r.getTopK() + ", \"seed\": " + r.getSeed())
                     + (r.getStop().isEmpty() ? "" : ", \"stop\": [\" the\"]") + ", \"ignore_eos\": " + r.getIgnoreEos()
@@ -68,11 +73,11 @@ class KafkaSecurityTest {
                     "--kafka-config", config.toString()}, new PrintStream(new ByteArrayOutputStream())));
 
             PipelineConfig pipeline = PipelineConfig.builder(KafkaJobSupport.model().toString()).lanes(1).sequencesPerLane(4).threadsPerStage(1).build();
-            Args args = KafkaCommands.runArgs(new String[]{"run", "--model", KafkaJobSupport.model().toString(), "--kafka-config", config.toString(),
-                    "--kafka-property", "client.id=sasl-test", "--group-id", "sasl-group"});
-            StreamExecutionEnvironment env = PipelineArgs.localEnvironment(pipeline, KafkaJobSupport.noRestarts());
-            KafkaJob.build(env, new KafkaIo(sasl, KafkaTopics.defaults(), "sasl-test").withClientProperties(KafkaClientConfig.parse(args)), pipeline,
-                    KafkaCommands.options(args, pipeline));
+            RunCommand run = (RunCommand) Cli.parse("run", "--model", KafkaJobSupport.model().toString(), "--kafka-config", config.toString(),
+                    "--kafka-property", "client.id=sasl-test", "--group-id", "sasl-group");
+            StreamExecutionEnvironment env = LocalEnvironment.localEnvironment(pipeline, KafkaJobSupport.noRestarts());
+            KafkaJob.build(env, new KafkaIo(sasl, KafkaTopics.defaults(), "sasl-test").withClientProperties(run.clientProperties()), pipeline,
+                    run.options(pipeline));
             JobClient job = env.executeAsync("sasl-test");
             try (KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions")) {
                 completions.atLeast(requests.size(), Duration.ofSeconds(120), Duration.ofSeconds(1));
@@ -87,7 +92,7 @@ class KafkaSecurityTest {
                     }
                 }
             } finally {
-                KafkaCommands.cancelAndWait(job);
+                Jobs.cancelAndWait(job);
             }
             ByteArrayOutputStream out = new ByteArrayOutputStream();
             assertEquals(0, Cli.run(new String[]{"consume", "--bootstrap-servers", sasl, "--kafka-config", config.toString()}, new PrintStream(out)));

@@ -1,6 +1,7 @@
 package io.mistralflink.job;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.mistralflink.job.common.Json;
 import io.mistralflink.model.TestModels;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -27,7 +28,7 @@ class PipelineBenchTest {
                 new PrintStream(bytes, true, StandardCharsets.UTF_8));
         assertEquals(0, code);
         String[] lines = bytes.toString(StandardCharsets.UTF_8).strip().split("\n");
-        JsonNode report = Cli.JSON.readTree(lines[lines.length - 1]);
+        JsonNode report = Json.MAPPER.readTree(lines[lines.length - 1]);
         assertTrue(report.get("engine_tok_s").asDouble() > 0, report.toString());
         assertEquals(4, report.get("pipeline").size(), report.toString());
         for (JsonNode row : report.get("pipeline")) assertTrue(row.get("tok_s").asDouble() > 0, row.toString());

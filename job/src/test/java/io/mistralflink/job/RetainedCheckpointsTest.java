@@ -1,5 +1,6 @@
 package io.mistralflink.job;
 
+import io.mistralflink.job.assembly.RetainedCheckpoints;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExternalizedCheckpointRetention;

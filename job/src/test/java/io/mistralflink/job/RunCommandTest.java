@@ -1,5 +1,6 @@
 package io.mistralflink.job;
 
+import io.mistralflink.job.kafka.Produce;
 import io.mistralflink.model.generate.Sequence;
 import io.mistralflink.schemas.Completion;
 import io.mistralflink.schemas.GenerationRequest;
@@ -54,7 +55,7 @@ class RunCommandTest {
             for (InetSocketAddress a : listening) assertTrue(a.getAddress().isLoopbackAddress(), "bound to " + a + ": " + listening);
             assertTrue(bootstrap.startsWith("127.0.0.1:"), bootstrap);
 
-            KafkaCommands.produceAll(bootstrap, "prompts", requests);
+            Produce.all(bootstrap, "prompts", requests);
             try (KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(bootstrap, "completions")) {
                 completions.atLeast(1, Duration.ofSeconds(180), Duration.ZERO);
                 Thread.sleep(700); // a checkpoint or two more

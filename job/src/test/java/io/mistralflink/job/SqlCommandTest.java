@@ -2,6 +2,7 @@ package io.mistralflink.job;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.mistralflink.job.common.UsageException;
 import io.mistralflink.job.kafka.EmbeddedKafka;
 import io.mistralflink.job.kafka.KafkaTopics;
 import io.mistralflink.model.generate.Sequence;
@@ -87,8 +88,8 @@ class SqlCommandTest {
     }
 
     @Test void badArgumentsAndStatementsEndWithOneLine() {
-        assertThrows(Args.UsageException.class, () -> Cli.run(new String[]{"sql"}, System.out));
-        assertThrows(Args.UsageException.class, () -> Cli.run(new String[]{"sql", "-e", "SELECT 1", "-f", "x.sql"}, System.out));
+        assertThrows(UsageException.class, () -> Cli.run(new String[]{"sql"}, System.out));
+        assertThrows(UsageException.class, () -> Cli.run(new String[]{"sql", "-e", "SELECT 1", "-f", "x.sql"}, System.out));
         var e = assertThrows(IllegalArgumentException.class, () -> Cli.run(new String[]{"sql", "-e", "SELECT 1; SELECT * FROM nowhere"}, System.out));
         assertTrue(e.getMessage().startsWith("sql: statement 2 (SELECT * FROM nowhere): "), e.getMessage());
         assertTrue(e.getMessage().contains("nowhere"), e.getMessage());

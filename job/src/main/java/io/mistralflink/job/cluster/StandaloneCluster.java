@@ -1,6 +1,6 @@
 package io.mistralflink.job.cluster;
 
-import io.mistralflink.job.RetainedCheckpoints;
+import io.mistralflink.job.assembly.RetainedCheckpoints;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.StateBackendOptions;

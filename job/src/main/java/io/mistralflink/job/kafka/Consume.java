@@ -19,6 +19,7 @@ import org.apache.kafka.common.TopicPartition;
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
@@ -103,6 +104,26 @@ public final class Consume {
             err.println(r.topic() + "-" + r.partition() + "@" + r.offset() + ": skipped: " + e.getMessage());
             return null;
         }
+    }
+
+    /** Prints committed records of {@code topics} as JSON lines as they arrive, until {@code n} or the timeout; returns how many. */
+    public static int printCommitted(String bootstrapServers, List<String> topics, int n, Duration timeout, PrintStream out) {
+        int seen = 0;
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(KafkaIo.committedBytesConsumer(bootstrapServers))) {
+            List<TopicPartition> parts = new ArrayList<>();
+            for (String t : topics) c.partitionsFor(t).forEach(i -> parts.add(new TopicPartition(t, i.partition())));
+            c.assign(parts);
+            c.seekToBeginning(parts);
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (seen < n && System.nanoTime() < deadline) {
+                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(100))) {
+                    out.println(toJson(r.value()));
+                    seen++;
+                }
+                out.flush();
+            }
+        }
+        return seen;
     }
 
     /** The JSON line for a record value of any of our record types. */

@@ -377,6 +377,17 @@ public final class EmbeddedKafka implements AutoCloseable {
             return this;
         }
 
+        /** {@link #start}, with what Kafka's test kit prints of its formatting steps on stdout sent to stderr: stdout is for a command's output. */
+        public EmbeddedKafka startQuietly() {
+            PrintStream stdout = System.out;
+            System.setOut(System.err);
+            try {
+                return start();
+            } finally {
+                System.setOut(stdout);
+            }
+        }
+
         public EmbeddedKafka start() {
             long t0 = System.nanoTime();
             boolean temp = dataDir == null;

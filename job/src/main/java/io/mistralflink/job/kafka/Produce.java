@@ -27,8 +27,8 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * {@code mistral-flink produce}: JSONL prompts -> Avro {@link GenerationRequest} records on the
@@ -106,6 +106,15 @@ public final class Produce {
         }
         if (skipped > 0) err.println(file + ": " + skipped + " line(s) skipped, " + sent.size() + " produced");
         return sent.size();
+    }
+
+    /** Writes {@code requests} to {@code topic} (key = request id), flushed: the demo's, the benchmarks' and the tests' prompts. */
+    public static void all(String bootstrapServers, String topic, List<GenerationRequest> requests) {
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(KafkaIo.bytesProducer(bootstrapServers))) {
+            for (GenerationRequest r : requests)
+                producer.send(new ProducerRecord<>(topic, r.getRequestId().getBytes(StandardCharsets.UTF_8), WireCodec.encode(r)));
+            producer.flush();
+        }
     }
 
     /** One JSONL line -> request. @throws IllegalArgumentException with a readable message */

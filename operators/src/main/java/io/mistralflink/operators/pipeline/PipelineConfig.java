@@ -17,7 +17,8 @@ public record PipelineConfig(String modelDir, int stages, int[] layerSplit, int 
                              int maxBatchTokens, int parallelism, long bufferTimeoutMs, String device,
                              int threadsPerStage) implements Serializable {
 
-    public static final int DEFAULT_STAGES = 1, DEFAULT_LANES = 2, DEFAULT_SEQUENCES_PER_LANE = 16, DEFAULT_PARALLELISM = 1;
+    public static final int DEFAULT_STAGES = 1, DEFAULT_LANES = 2, DEFAULT_SEQUENCES_PER_LANE = 16, DEFAULT_PARALLELISM = 1,
+            DEFAULT_BUFFER_TIMEOUT_MS = 0, DEFAULT_THREADS_PER_STAGE = 0;
     public static final String DEFAULT_DEVICE = "cpu";
 
     /** The pipeline over the checkpoint in {@code modelDir}, every other setting at its default until set. */
@@ -39,9 +40,9 @@ public record PipelineConfig(String modelDir, int stages, int[] layerSplit, int 
         private int stages = DEFAULT_STAGES, lanes = DEFAULT_LANES, sequencesPerLane = DEFAULT_SEQUENCES_PER_LANE, parallelism = DEFAULT_PARALLELISM;
         private int[] layerSplit;
         private Integer maxBatchTokens;
-        private long bufferTimeoutMs;
+        private long bufferTimeoutMs = DEFAULT_BUFFER_TIMEOUT_MS;
         private String device = DEFAULT_DEVICE;
-        private int threadsPerStage;
+        private int threadsPerStage = DEFAULT_THREADS_PER_STAGE;
 
         private Builder(String modelDir) { this.modelDir = modelDir; }
 

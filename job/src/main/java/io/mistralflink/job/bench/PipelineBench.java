@@ -1,0 +1,138 @@
+package io.mistralflink.job.bench;
+
+import io.mistralflink.job.assembly.LocalEnvironment;
+import io.mistralflink.job.common.Json;
+import io.mistralflink.model.ModelConfig;
+import io.mistralflink.model.bench.Bench;
+import io.mistralflink.model.compute.Backend;
+import io.mistralflink.model.generate.Generator;
+import io.mistralflink.model.generate.Sequence;
+import io.mistralflink.model.layers.Shard;
+import io.mistralflink.model.weights.Checkpoint;
+import io.mistralflink.operators.pipeline.CompletionResult;
+import io.mistralflink.operators.pipeline.InferenceRequest;
+import io.mistralflink.operators.pipeline.Pipeline;
+import io.mistralflink.operators.pipeline.PipelineConfig;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.connector.datagen.source.DataGeneratorSource;
+import org.apache.flink.connector.datagen.source.GeneratorFunction;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.util.CloseableIterator;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * {@code bench-pipeline}: the same requests through the engine alone and through the Flink pipeline
+ * for each (stages, lanes), in one process. Pipeline time runs from the first admission to the last
+ * completion, so job start-up is left out; tokens are prompt plus generated. With {@code --device cuda}
+ * the engine and every stage run on the GPU (P stages of one process share it).
+ */
+public final class PipelineBench {
+    /** What to measure: {@code requests} prompts of {@code promptTokens} plus {@code newTokens} each, for every (stages, lanes). */
+    public record Settings(Path model, int requests, int promptTokens, int newTokens, int maxBatchTokens, int repeat, int[] stages,
+                           int[] lanes, int bufferTimeoutMs, String device) {}
+
+    /** The report, the last line of the output. */
+    record Report(String model, int requests, int promptTokens, int newTokens, int cores, String device, long engineTokS, List<Row> pipeline) {}
+
+    record Row(int stages, int lanes, long tokS, double vsEngine) {}
+
+    private PipelineBench() {}
+
+    /** @param backend the engine alone's (the pipeline's stages open their own on {@code settings.device()}) */
+    public static int run(Settings s, Backend backend, PrintStream out) throws Exception {
+        Path dir = s.model();
+        int n = s.requests(), prompt = s.promptTokens(), gen = s.newTokens(), budget = s.maxBatchTokens();
+        int cores = Runtime.getRuntime().availableProcessors();
+        ModelConfig m = ModelConfig.load(dir);
+        List<InferenceRequest> reqs = requests(m, n, prompt, gen);
+        long tokens = (long) n * (prompt + gen);
+
+        double engine = 0;
+        try (Checkpoint c = Checkpoint.open(dir)) {
+            Shard model = Shard.whole(c, backend);
+            for (int i = 0; i < 2 + s.repeat(); i++) { // the first runs warm the JIT up
+                List<Sequence> seqs = new ArrayList<>();
+                for (InferenceRequest r : reqs) seqs.add(new Sequence(r.id(), r.promptIds(), r.params(), m.eosId(), m.maxPositions()));
+                long t0 = System.nanoTime();
+                new Generator(model, null, budget).run(seqs);
+                engine = Math.max(engine, tokens / ((System.nanoTime() - t0) / 1e9));
+            }
+        }
+        out.printf("engine alone, batch %d: %.0f tok/s%n", n, engine);
+        List<Row> rows = new ArrayList<>();
+        for (int p : s.stages())
+            for (int l : s.lanes()) {
+                PipelineConfig cfg = PipelineConfig.builder(dir.toAbsolutePath().toString()).stages(p).lanes(l)
+                        .sequencesPerLane((n + l - 1) / l).maxBatchTokens(budget)
+                        .bufferTimeoutMs(s.bufferTimeoutMs()).threadsPerStage(Math.max(1, cores / p)).device(s.device()).build();
+                double best = 0;
+                for (int i = 0; i < s.repeat(); i++) best = Math.max(best, tokens / pipelineSeconds(cfg, reqs));
+                rows.add(new Row(p, l, Math.round(best), Math.round(best / engine * 100) / 100.0));
+                out.printf("pipeline P=%d L=%d: %.0f tok/s (%.2f x engine)%n", p, l, best, best / engine);
+            }
+        out.println(Json.line(new Report(dir.getFileName().toString(), n, prompt, gen, cores, backend.name(), Math.round(engine), rows)));
+        return 0;
+    }
+
+    /**
+     * Pipeline seconds from the first admission to the last completion. A warm-up request goes first and
+     * the measured ones follow only once its completion is back, so that stage start-up (weights upload,
+     * kernel compilation) is not timed: with two stages or more the scheduler's task would otherwise
+     * admit requests while the stages' tasks are still opening.
+     */
+    public static double pipelineSeconds(PipelineConfig cfg, List<InferenceRequest> reqs) throws Exception {
+        StreamExecutionEnvironment env = LocalEnvironment.localEnvironment(cfg, new Configuration());
+        InferenceRequest first = reqs.get(0);
+        InferenceRequest warmUp = new InferenceRequest(WARM_UP, "", Bench.toLength(2), Map.of(), 0,
+                java.util.Arrays.copyOf(first.promptIds(), Math.min(8, first.promptIds().length)));
+        GatedRequests.released = new CountDownLatch(1);
+        var source = new DataGeneratorSource<>(new GatedRequests(warmUp, reqs), reqs.size() + 1, TypeInformation.of(InferenceRequest.class));
+        var input = env.fromSource(source, WatermarkStrategy.noWatermarks(), "requests").setParallelism(1).disableChaining();
+        long start = Long.MAX_VALUE, last = 0;
+        try (CloseableIterator<CompletionResult> it = Pipeline.build(input, cfg).executeAndCollect()) {
+            while (it.hasNext()) {
+                CompletionResult c = it.next();
+                if (c.refused()) throw new IllegalStateException(c.id() + ": " + c.error());
+                if (c.id().equals(WARM_UP)) {
+                    GatedRequests.released.countDown();
+                    continue;
+                }
+                // receivedMillis is 0, so queuedMs is the admission time itself.
+                start = Math.min(start, c.queuedMs());
+                last = Math.max(last, c.queuedMs() + c.prefillMs() + c.decodeMs());
+            }
+        } finally {
+            GatedRequests.released.countDown();
+        }
+        return (last - start) / 1e3;
+    }
+
+    private static final String WARM_UP = "bench-warm-up";
+
+    /** The warm-up request, then (once released, in this JVM's MiniCluster) the measured ones. */
+    private record GatedRequests(InferenceRequest warmUp, List<InferenceRequest> reqs) implements GeneratorFunction<Long, InferenceRequest> {
+        static volatile CountDownLatch released;
+
+        @Override public InferenceRequest map(Long i) throws Exception {
+            if (i == 0) return warmUp;
+            if (i == 1) released.await();
+            return reqs.get((int) (i - 1));
+        }
+    }
+
+    /** n random prompts of exactly promptTokens tokens, greedy, EOS ignored so every request runs to length. */
+    static List<InferenceRequest> requests(ModelConfig m, int n, int promptTokens, int newTokens) {
+        int[][] prompts = Bench.randomPrompts(m, n, promptTokens, 7);
+        List<InferenceRequest> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) out.add(new InferenceRequest("bench-" + i, "", Bench.toLength(newTokens), Map.of(), 0, prompts[i]));
+        return out;
+    }
+}
