@@ -1,6 +1,5 @@
 package io.mistralflink.job;
 
-
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;

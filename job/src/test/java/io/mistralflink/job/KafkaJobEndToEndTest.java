@@ -44,6 +44,7 @@ class KafkaJobEndToEndTest {
         try (KafkaJobSupport.Broker kafka = broker(2);
              KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions");
              KafkaJobSupport.Reader deadLetters = new KafkaJobSupport.Reader(kafka, "dead-letters")) {
+            long t0 = System.currentTimeMillis();
             KafkaJobSupport.produce(kafka, requests.subList(0, 20));
             JobClient job = KafkaJobSupport.start(kafka, config, KafkaJobSupport.noRestarts(), KafkaJobSupport.options(config, 512));
             try {
@@ -54,13 +55,20 @@ class KafkaJobEndToEndTest {
             } finally {
                 Jobs.cancelAndWait(job);
             }
+            long wallMs = System.currentTimeMillis() - t0, computeMs = 0;
             List<Completion> got = completions.completions();
             KafkaJobSupport.assertMatchesEngine(want, got, model.getFileName().toString());
             for (Completion c : got) {
                 if (c.getRequestId().startsWith("e2e-"))
                     assertEquals(Map.of("n", c.getRequestId().substring(4)), c.getMetadata(), "metadata echoed, nothing added");
-                assertTrue(c.getTimings().getQueuedMs() >= 0 && c.getTimings().getPrefillMs() >= 0 && c.getTimings().getDecodeMs() >= 0);
+                var t = c.getTimings();
+                // each request's time in the pipeline is a part of the run's: neither negative nor longer than it
+                long spent = t.getQueuedMs() + t.getPrefillMs() + t.getDecodeMs();
+                assertTrue(t.getQueuedMs() >= 0 && t.getPrefillMs() >= 0 && t.getDecodeMs() >= 0 && spent <= wallMs,
+                        c.getRequestId() + ": " + t + " within the run's " + wallMs + " ms");
+                computeMs += t.getPrefillMs() + t.getDecodeMs();
             }
+            assertTrue(computeMs > 0, "the prefill and decode times of " + got.size() + " completions are measured, not all 0 ms");
             assertTrue(deadLetters.until(r -> false, Duration.ZERO, Duration.ofMillis(300)).isEmpty(), "no dead letters");
         }
     }

@@ -78,7 +78,7 @@ public final class FileBatch {
     private FileBatch() {}
 
     /** Adds the batch job to {@code env}. */
-    static void build(StreamExecutionEnvironment env, PipelineConfig config, Options o) {
+    public static void build(StreamExecutionEnvironment env, PipelineConfig config, Options o) {
         int r = config.parallelism();
         FileSource<BatchRow> files = FileSource.forBulkFileFormat(new BatchFileFormat(), new Path(o.input()))
                 .setFileEnumerator(BatchFileFormat.Files::new).build();

@@ -1,6 +1,7 @@
 package io.mistralflink.job.cli;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
+import io.mistralflink.job.bench.BatchFootprint;
 import io.mistralflink.job.common.Json;
 import io.mistralflink.model.ModelConfig;
 import io.mistralflink.model.bench.Bench;
@@ -9,6 +10,7 @@ import io.mistralflink.model.bench.MemoryBandwidth;
 import io.mistralflink.model.bench.RandomCheckpoint;
 import io.mistralflink.model.compute.Backend;
 import io.mistralflink.model.compute.cpu.CpuBackend;
+import io.mistralflink.model.compute.cuda.GemmSweep;
 import io.mistralflink.model.layers.Shard;
 import io.mistralflink.model.weights.Checkpoint;
 import picocli.CommandLine.Command;
@@ -21,7 +23,8 @@ import java.util.List;
 
 /** {@code bench}: the engine's prefill and decode tokens/s per batch size, after a JIT warm-up. */
 @Command(name = "bench", description = "engine prefill and decode tokens/s per batch size, after a JIT warm-up; prefill also in GFLOP/s "
-        + "beside the measured float32 FMA peak (CPU)")
+        + "beside the measured float32 FMA peak (CPU). Its subcommands: the other measurements users run",
+        subcommands = {BenchCommand.GemmSweepCommand.class, BenchCommand.BatchFootprintCommand.class})
 public final class BenchCommand extends CliCommand {
     @Option(names = "--model", paramLabel = "DIR", description = "a Hugging Face checkpoint directory")
     Path model;
@@ -112,5 +115,47 @@ public final class BenchCommand extends CliCommand {
                 names.add("model.layers." + l + "." + w + ".weight");
         if (c.has("lm_head.weight")) names.add("lm_head.weight");
         return names;
+    }
+
+    /** {@code bench gemm-sweep}: every cuBLASLt algorithm for the decode GEMM shapes, on a GPU ({@link GemmSweep}). */
+    @Command(name = "gemm-sweep", description = "on a GPU: every cuBLASLt algorithm the heuristic offers for the 7B shape's decode GEMMs, "
+            + "beside cublasGemmEx's default and split-K (docs/gpu.md)")
+    static final class GemmSweepCommand extends CliCommand {
+        @Option(names = "--m", paramLabel = "M", defaultValue = "16,64,256", description = "rows (sequences of a step)")
+        String rows;
+
+        @Option(names = "--shapes", paramLabel = "S", defaultValue = "qkv,o,gate,gateup,down,head", description = "which weights")
+        String shapes;
+
+        @Option(names = "--reps", paramLabel = "N", defaultValue = "50", description = "timed launches of each")
+        int reps;
+
+        @Override public Integer call() {
+            GemmSweep.main(new String[]{"--m", rows, "--shapes", shapes, "--reps", Integer.toString(reps)});
+            return 0;
+        }
+    }
+
+    /** {@code bench batch-footprint}: a batch's cost to the client before the first answer ({@link BatchFootprint}). */
+    @Command(name = "batch-footprint", description = "the client's peak heap and the serialized job graph of a batch, "
+            + "requests read by the client (from-data) or by the file source (files) (docs/batch.md)")
+    static final class BatchFootprintCommand extends CliCommand {
+        @Option(names = "--mode", paramLabel = "from-data|files", required = true, description = "which batch mode")
+        String mode;
+
+        @Option(names = "--model", paramLabel = "DIR", required = true, description = "a Hugging Face checkpoint directory")
+        Path model;
+
+        @Option(names = "--input", paramLabel = "F.jsonl", required = true, description = "the requests")
+        Path input;
+
+        @Option(names = "--write", paramLabel = "N", defaultValue = "0", description = "first write --input with N short requests")
+        int write;
+
+        @Override public Integer call() throws Exception {
+            if (!mode.equals("from-data") && !mode.equals("files")) throw usage("--mode " + mode + ": from-data or files");
+            BatchFootprint.run(mode.equals("from-data"), model, input, between("--write", write, 0, Integer.MAX_VALUE), out);
+            return 0;
+        }
     }
 }

@@ -34,7 +34,8 @@ import static org.bytedeco.cuda.global.cudart.*;
  * Times every cuBLASLt algorithm the heuristic offers for the decode GEMM shapes (row-major
  * out[M][N] fp32 = x[M][K] bf16 times W[N][K]^T bf16), next to {@code cublasGemmEx}'s default and the
  * split-K strided-batched form, both as {@link Stream} issues them. Weights rotate through copies
- * that together exceed 400 MB, so they come from HBM, not L2.
+ * that together exceed 400 MB, so they come from HBM, not L2. {@code bin/mistral-flink bench gemm-sweep
+ * [--m 16,64,256] [--shapes qkv,o,...] [--reps 50]} on a machine with a GPU.
  */
 public final class GemmSweep {
     interface Call { int run(int copy); }
