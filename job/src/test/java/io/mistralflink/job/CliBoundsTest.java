@@ -48,6 +48,24 @@ class CliBoundsTest {
         assertEquals("--kafka-property must be KEY=VALUE, got 'novalue'", refused("consume", "--bootstrap-servers", "127.0.0.1:9", "--kafka-property", "novalue"));
     }
 
+    /** What the parser refuses, before anything is loaded: one line naming the command and the option. */
+    @Test void parseErrorsNameTheCommandAndTheOption() {
+        assertEquals("generate: --model is required", refused("generate", "--prompt", "x"));
+        assertEquals("generate: --model needs a value", refused("generate", "--prompt", "x", "--model"));
+        assertEquals("generate: unknown option --bogus", refused("generate", "--model", MODEL, "--prompt", "x", "--bogus", "1"));
+        assertEquals("generate: unknown option --bogus", refused("generate", "--model", MODEL, "--prompt", "x", "--bogus=1"));
+        assertEquals("generate: unexpected argument 'stray'", refused("generate", "--model", MODEL, "--prompt", "x", "stray"));
+        assertEquals("generate: --max-new-tokens must be an integer, got 'ten'", refused("generate", "--model", MODEL, "--prompt", "x", "--max-new-tokens", "ten"));
+        assertEquals("batch: --lanes must be an integer, got '2.5'", refused("batch", "--model", MODEL, "--input", "i.jsonl", "--output", "o.jsonl", "--lanes", "2.5"));
+        assertEquals("cluster up: --taskmanagers must be an integer, got 'two'", refused("cluster", "up", "--taskmanagers", "two"));
+        assertEquals("cluster: give up, down or flink", refused("cluster"));
+        assertTrue(refused("frobnicate").startsWith("unknown command 'frobnicate'"));
+        assertEquals("sql: give exactly one of -e \"STATEMENTS\" and -f FILE", refused("sql"));
+        // a value that starts like a file reference is a value (no @-file expansion), and the last of a repeated option wins
+        assertEquals("generate: give exactly one of --prompt and --prompt-file", refused("generate", "--model", MODEL, "--prompt", "@x", "--prompt-file", "f"));
+        assertEquals("run: --lanes must be between 1 and 1024, got 0", refused("run", "--model", MODEL, "--lanes", "3", "--lanes", "0"));
+    }
+
     @Test void cudaWithoutAGpuEndsWithTheLineGeneratePrints() {
         String generate;
         try {

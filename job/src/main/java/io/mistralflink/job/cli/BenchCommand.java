@@ -143,8 +143,7 @@ public final class BenchCommand extends CliCommand {
         @Option(names = "--mode", paramLabel = "from-data|files", required = true, description = "which batch mode")
         String mode;
 
-        @Option(names = "--model", paramLabel = "DIR", required = true, description = "a Hugging Face checkpoint directory")
-        Path model;
+        @Mixin ModelOption model;
 
         @Option(names = "--input", paramLabel = "F.jsonl", required = true, description = "the requests")
         Path input;
@@ -154,7 +153,7 @@ public final class BenchCommand extends CliCommand {
 
         @Override public Integer call() throws Exception {
             if (!mode.equals("from-data") && !mode.equals("files")) throw usage("--mode " + mode + ": from-data or files");
-            BatchFootprint.run(mode.equals("from-data"), model, input, between("--write", write, 0, Integer.MAX_VALUE), out);
+            BatchFootprint.run(mode.equals("from-data"), model.dir, input, between("--write", write, 0, Integer.MAX_VALUE), out);
             return 0;
         }
     }

@@ -6,13 +6,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.nio.file.Path;
-
 /** {@code bench-pipeline}: the same requests through the engine alone and through the pipeline for each (P, L) ({@link PipelineBench}). */
 @Command(name = "bench-pipeline", description = "the same requests through the engine alone and through the pipeline for each (P, L)")
 public final class BenchPipelineCommand extends CliCommand {
-    @Option(names = "--model", paramLabel = "DIR", required = true, description = "a Hugging Face checkpoint directory")
-    Path model;
+    @Mixin ModelOption model;
 
     @Option(names = "--requests", paramLabel = "N", defaultValue = "64", description = "requests, random prompts, greedy, EOS ignored")
     int requests;
@@ -41,7 +38,7 @@ public final class BenchPipelineCommand extends CliCommand {
     @Mixin EngineOptions engine;
 
     @Override public Integer call() throws Exception {
-        var settings = new PipelineBench.Settings(model, requests, promptTokens, newTokens, maxBatchTokens, repeat, stages, lanes, bufferTimeoutMs,
+        var settings = new PipelineBench.Settings(model.dir, requests, promptTokens, newTokens, maxBatchTokens, repeat, stages, lanes, bufferTimeoutMs,
                 engine.device);
         try (Backend b = engine.open()) {
             return PipelineBench.run(settings, b, out);

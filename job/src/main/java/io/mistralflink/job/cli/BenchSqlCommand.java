@@ -2,16 +2,14 @@ package io.mistralflink.job.cli;
 
 import io.mistralflink.job.bench.SqlBench;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-
-import java.nio.file.Path;
 
 /** {@code bench-sql}: the same prompts through the engine alone, ML_PREDICT and the DataStream pipeline ({@link SqlBench}). */
 @Command(name = "bench-sql", description = "the same prompts through the engine alone at batch B, through ML_PREDICT with B rows in flight "
         + "and through the pipeline of batch, interleaved per repeat; tokens/s and tokens per CPU second")
 public final class BenchSqlCommand extends CliCommand {
-    @Option(names = "--model", paramLabel = "DIR", required = true, description = "a Hugging Face checkpoint directory")
-    Path model;
+    @Mixin ModelOption model;
 
     @Option(names = "--requests", paramLabel = "N", defaultValue = "256", description = "Brown paragraphs as prompts")
     int requests;
@@ -32,6 +30,6 @@ public final class BenchSqlCommand extends CliCommand {
     Integer threads;
 
     @Override public Integer call() throws Exception {
-        return SqlBench.run(new SqlBench.Settings(model, requests, newTokens, batch, maxBatchTokens, repeat, threads == null ? cores() : threads), out);
+        return SqlBench.run(new SqlBench.Settings(model.dir, requests, newTokens, batch, maxBatchTokens, repeat, threads == null ? cores() : threads), out);
     }
 }

@@ -19,8 +19,7 @@ import java.util.List;
 /** {@code generate}: the engine alone, no Flink: one completion. */
 @Command(name = "generate", description = "the engine alone, no Flink: one completion (--json: ids, text, finish reason, load/prefill/decode times)")
 public final class GenerateCommand extends CliCommand {
-    @Option(names = "--model", paramLabel = "DIR", required = true, description = "a Hugging Face checkpoint directory")
-    Path model;
+    @Mixin ModelOption model;
 
     @Option(names = "--prompt", paramLabel = "TEXT", description = "the prompt")
     String prompt;
@@ -66,7 +65,7 @@ public final class GenerateCommand extends CliCommand {
         long t0 = System.nanoTime();
         String text = new TextSource("--prompt", prompt, "--prompt-file", promptFile).read(spec);
         SamplingParams params = sampling();
-        try (Checkpoint ckpt = Checkpoint.open(model); Tokenizer tok = Tokenizer.load(model); Backend backend = engine.open()) {
+        try (Checkpoint ckpt = Checkpoint.open(model.dir); Tokenizer tok = Tokenizer.load(model.dir); Backend backend = engine.open()) {
             Shard shard = Shard.whole(ckpt, backend);
             long loaded = System.nanoTime();
             ModelConfig c = ckpt.config();

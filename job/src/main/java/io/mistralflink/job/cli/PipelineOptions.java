@@ -5,10 +5,9 @@ import io.mistralflink.model.ModelConfig;
 import io.mistralflink.model.compute.Backends;
 import io.mistralflink.operators.pipeline.PipelineConfig;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
-
-import java.nio.file.Path;
 
 /**
  * The pipeline's shape, shared by every command that runs the Flink job (batch, eval, run, kafka-bench).
@@ -17,8 +16,7 @@ import java.nio.file.Path;
 public final class PipelineOptions {
     @Spec(Spec.Target.MIXEE) CommandSpec mixee;
 
-    @Option(names = "--model", paramLabel = "DIR", required = true, description = "a Hugging Face checkpoint directory")
-    Path model;
+    @Mixin ModelOption model;
 
     @Option(names = "--stages", paramLabel = "P", defaultValue = "" + PipelineConfig.DEFAULT_STAGES,
             description = "pipeline stages over an even split of the layers")
@@ -55,7 +53,7 @@ public final class PipelineOptions {
 
     /** The pipeline asked for, checked against the model; a GPU asked for must answer here, before the job starts. */
     PipelineConfig config() {
-        PipelineConfig.Builder b = PipelineConfig.builder(model.toAbsolutePath().toString())
+        PipelineConfig.Builder b = PipelineConfig.builder(model.dir.toAbsolutePath().toString())
                 .stages(CliCommand.between(mixee, "--stages", stages, 1, 256))
                 .lanes(CliCommand.between(mixee, "--lanes", lanes, 1, 1024))
                 .sequencesPerLane(CliCommand.between(mixee, "--sequences-per-lane", sequencesPerLane, 1, 4096))
@@ -68,7 +66,7 @@ public final class PipelineOptions {
         PipelineConfig c = b.build();
         probeDevice(c.device());
         try {
-            c.validate(ModelConfig.load(model));
+            c.validate(ModelConfig.load(model.dir));
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage());
         }

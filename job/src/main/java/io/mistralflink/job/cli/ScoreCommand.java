@@ -15,8 +15,7 @@ import java.nio.file.Path;
 /** {@code score}: per-position negative log-likelihood of a text, and the last position's logits. */
 @Command(name = "score", description = "per-position negative log-likelihood and the last position's logits")
 public final class ScoreCommand extends CliCommand {
-    @Option(names = "--model", paramLabel = "DIR", required = true, description = "a Hugging Face checkpoint directory")
-    Path model;
+    @Mixin ModelOption model;
 
     @Option(names = "--text", paramLabel = "TEXT", description = "the text to score")
     String text;
@@ -33,7 +32,7 @@ public final class ScoreCommand extends CliCommand {
 
     @Override public Integer call() {
         String input = new TextSource("--text", text, "--text-file", textFile).read(spec);
-        try (Checkpoint ckpt = Checkpoint.open(model); Tokenizer tok = Tokenizer.load(model); Backend backend = engine.open()) {
+        try (Checkpoint ckpt = Checkpoint.open(model.dir); Tokenizer tok = Tokenizer.load(model.dir); Backend backend = engine.open()) {
             int[] ids = tok.encode(input);
             if (ids.length > ckpt.config().maxPositions())
                 throw new IllegalArgumentException("text of " + ids.length + " tokens exceeds the model's context of " + ckpt.config().maxPositions());
