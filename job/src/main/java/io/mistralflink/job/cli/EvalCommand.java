@@ -91,10 +91,14 @@ public final class EvalCommand extends CliCommand {
     @JsonInclude(JsonInclude.Include.NON_NULL)
     record ContinuationLine(String id, String error, Integer promptTokens, int[] generated, int[] reference, Double agreement, Integer commonPrefix) {}
 
-    record PerplexitySummary(int documents, int refused, double seconds, double tokensPerSecond, long tokensScored, double nllPerToken,
-                             double perplexity) {}
+    /** The overall figures, one JSON line on stdout. */
+    sealed interface Summary permits PerplexitySummary, ContinuationSummary { int refused(); }
 
-    record ContinuationSummary(int documents, int refused, double seconds, double tokensPerSecond, long tokensGenerated, double agreement) {}
+    record PerplexitySummary(int documents, int refused, double seconds, double tokensPerSecond, long tokensScored, double nllPerToken,
+                             double perplexity) implements Summary {}
+
+    record ContinuationSummary(int documents, int refused, double seconds, double tokensPerSecond, long tokensGenerated, double agreement)
+            implements Summary {}
 
     @Override public Integer call() {
         PipelineConfig config = pipeline.config();
@@ -112,12 +116,8 @@ public final class EvalCommand extends CliCommand {
         try (Tokenizer tok = Tokenizer.load(modelDir)) {
             docs = documents(dataset, tok, model.eosId(), ids == null ? null : new LinkedHashSet<>(ids), limit, err);
         }
-        if (mode.equals("perplexity")) {
-            PerplexitySummary s = perplexity(config, docs, max, output, err, quiet);
-            out.println(Json.line(s));
-            return s.refused() == 0 ? 0 : 1;
-        }
-        ContinuationSummary s = continuation(config, docs, promptTokens, newTokens, output, err, quiet);
+        Summary s = mode.equals("perplexity") ? perplexity(config, docs, max, output, err, quiet)
+                : continuation(config, docs, promptTokens, newTokens, output, err, quiet);
         out.println(Json.line(s));
         return s.refused() == 0 ? 0 : 1;
     }
