@@ -23,7 +23,7 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * Failures in the middle of generation: a stage or the sampler throws once (test hook
+ * Failures in the middle of generation: a stage or the token feedback tail throws once (test hook
  * {@link FailureInjection}) while 8 sequences are in flight, some decoding and some still in a
  * chunked prefill (prompts up to ~200 tokens, 32-token step budget); the job restarts from its last
  * checkpoint (every 200 ms, fixed-delay restarts). And a stop with a savepoint, restarted from it with

@@ -24,6 +24,22 @@ public record SamplingParams(float temperature, float topP, int topK, long seed,
 
     public boolean greedyDecoding() { return temperature == 0f; }
 
+    /** Only what a draw reads, the stop rules left neutral: what a pipeline step carries to the last stage. */
+    public SamplingParams forDraw() {
+        return new SamplingParams(temperature, topP, topK, seed, 1, false, List.of(), new int[0]);
+    }
+
+    /** By value, the stop token ids included (a record compares arrays by identity). */
+    @Override public boolean equals(Object o) {
+        return o instanceof SamplingParams p && Float.compare(temperature, p.temperature) == 0 && Float.compare(topP, p.topP) == 0
+                && topK == p.topK && seed == p.seed && maxNewTokens == p.maxNewTokens && ignoreEos == p.ignoreEos
+                && stop.equals(p.stop) && java.util.Arrays.equals(stopTokenIds, p.stopTokenIds);
+    }
+
+    @Override public int hashCode() {
+        return java.util.Objects.hash(temperature, topP, topK, seed, maxNewTokens, ignoreEos, stop, java.util.Arrays.hashCode(stopTokenIds));
+    }
+
     /**
      * The seed of a request that names none, from a stable key (its id): FNV-1a of the key's UTF-8 bytes,
      * the same in every JVM and on every replay.

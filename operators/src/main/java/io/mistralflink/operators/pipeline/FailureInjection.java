@@ -17,8 +17,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * }</pre>
  */
 public final class FailureInjection {
-    /** Where a failure can be injected: a layer-shard stage's step, or the sampler's draw. */
-    public enum Point { STAGE, SAMPLER }
+    /** Where a failure can be injected: a layer-shard stage's step, or the tail handing tokens back. */
+    public enum Point { STAGE, FEEDBACK }
 
     /** The exception an armed point throws. */
     public static final class InjectedFailure extends RuntimeException {

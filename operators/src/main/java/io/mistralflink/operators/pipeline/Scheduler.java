@@ -7,6 +7,7 @@ import io.mistralflink.model.tokenizer.Tokenizer;
 import io.mistralflink.operators.feedback.FeedbackBroker;
 import io.mistralflink.operators.feedback.FeedbackChannel;
 import io.mistralflink.operators.feedback.FeedbackKey;
+import io.mistralflink.operators.frame.Draw;
 import io.mistralflink.operators.frame.MicroBatchFrame;
 import org.apache.flink.api.common.operators.MailboxExecutor;
 import org.apache.flink.api.common.state.ValueState;
@@ -73,7 +74,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         lanes = new Lane[config.lanes()];
         for (int i = 0; i < lanes.length; i++) lanes[i] = new Lane(laneKey(i));
         metrics = new SchedulerMetrics(getMetricGroup(), lanes, config.sequencesPerLane());
-        feedbackKey = FeedbackKey.of(SamplerFunction.EDGE, getRuntimeContext());
+        feedbackKey = FeedbackKey.of(TokenFeedbackFunction.EDGE, getRuntimeContext());
         feedback = FeedbackBroker.get(feedbackKey);
         // At most one step per lane per mail: with a single stage chained to the scheduler, onTokens runs
         // the next step synchronously and its tokens are queued before the drain ends; an unbounded drain
@@ -170,30 +171,22 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         List<Sequence> seqs = new ArrayList<>(lane.members.size());
         for (RequestState r : lane.members.values()) seqs.add(r.sequence);
         List<StepPlanner.Entry> plan = StepPlanner.plan(seqs, config.maxBatchTokens(), model.window());
-        MicroBatchFrame.Builder f = MicroBatchFrame.builder()
-                .meta(MicroBatchFrame.META_LANE, lane.key)
-                .meta(MicroBatchFrame.META_STEP, Long.toString(++lane.step))
-                .meta(StepMeta.ORIGIN, Integer.toString(getRuntimeContext().getTaskInfo().getIndexOfThisSubtask()))
-                .width(0);
-        if (!lane.releases.isEmpty()) {
-            f.meta(StepMeta.RELEASE, StepMeta.joinReleases(lane.releases));
-            lane.releases.clear();
-        }
+        List<Step.Part> parts = new ArrayList<>(plan.size());
         int tokens = 0;
         for (StepPlanner.Entry e : plan) {
             Sequence s = e.sequence();
             int[] t = e.tokens();
-            for (int i = 0; i < t.length; i++)
-                f.row(s.id(), e.start() + i, t[i], s.scoring() ? MicroBatchFrame.FLAG_SCORE
-                        : e.samples() && i == t.length - 1 ? MicroBatchFrame.FLAG_LOGITS : 0);
-            if (e.samples()) f.meta(StepMeta.SAMPLING + s.id(), StepMeta.sampling(s.params(), s.step()));
-            if (s.scoring() && s.scoreTarget(t.length) >= 0) f.meta(StepMeta.TARGET + s.id(), Integer.toString(s.scoreTarget(t.length)));
+            parts.add(new Step.Part(s.id(), e.start(), t, e.samples() ? new Draw(s.params(), s.step()) : null,
+                    s.scoring() ? s.scoreTarget(t.length) : -1));
             s.advance(t.length);
             tokens += t.length;
         }
+        Step step = new Step(lane.key, ++lane.step, getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
+                Boolean.TRUE.equals(scores) ? Step.Kind.SCORE : Step.Kind.GENERATE, lane.releases, parts);
+        lane.releases.clear();
         lane.inFlight = true;
         metrics.step(tokens);
-        output.collect(new StreamRecord<>(f.build()));
+        output.collect(new StreamRecord<>(StepCodec.encode(step)));
     }
 
     private void onTokens(TokenBatch batch) {
