@@ -74,7 +74,7 @@ public final class Cli {
         String cmd = argv[0];
         return switch (cmd) {
             case "generate" -> generate(new Args(cmd, argv, 1,
-                    List.of("model", "prompt", "prompt-file", "max-new-tokens", "temperature", "top-p", "top-k", "seed", "device", "threads"),
+                    List.of("model", "prompt", "prompt-file", "max-new-tokens", "temperature", "top-p", "top-k", "min-p", "seed", "device", "threads"),
                     List.of("ignore-eos", "json")), out);
             case "score" -> score(new Args(cmd, argv, 1, List.of("model", "text", "text-file", "device", "threads"), List.of("json")), out);
             case "bench" -> bench(new Args(cmd, argv, 1,
@@ -101,7 +101,7 @@ public final class Cli {
     static final String USAGE = """
             usage: mistral-flink COMMAND [options]
               generate --model DIR (--prompt TEXT | --prompt-file F) [--max-new-tokens N] [--temperature T]
-                       [--top-p P] [--top-k K] [--seed S] [--ignore-eos] [--json]
+                       [--top-p P] [--top-k K] [--min-p M] [--seed S] [--ignore-eos] [--json]
               score    --model DIR (--text TEXT | --text-file F) --json
               bench    (--model DIR | --random-model mistral-7b|mixtral-8x7b [--layers N]) [--batch-sizes 1,8,32]
                        [--prompt-tokens 128] [--new-tokens 128] [--json]
@@ -144,8 +144,9 @@ public final class Cli {
 
     static SamplingParams sampling(Args a, int defaultMaxTokens) {
         float t = a.decimal("temperature", 0f, 0f, Float.MAX_VALUE), p = a.decimal("top-p", 1f, Float.MIN_VALUE, 1f);
+        float minP = a.decimal("min-p", 0f, 0f, 1f);
         int k = a.integer("top-k", 0, 0, Integer.MAX_VALUE), n = a.integer("max-new-tokens", defaultMaxTokens, 1, 1 << 20);
-        try { return new SamplingParams(t, p, k, a.longValue("seed", 0L), n, a.flag("ignore-eos"), List.of(), new int[0]); }
+        try { return new SamplingParams(t, p, k, minP, a.longValue("seed", 0L), n, a.flag("ignore-eos"), List.of(), new int[0]); }
         catch (IllegalArgumentException e) { throw new Args.UsageException(e.getMessage()); }
     }
 

@@ -21,7 +21,7 @@ final class DrawColumn {
   private static final ArrowType I64 = new ArrowType.Int(64, true);
 
   static final List<Field> FIELDS = List.of(
-      child("temperature", F32), child("top_p", F32), child("top_k", I32), child("seed", I64), child("step", I32));
+      child("temperature", F32), child("top_p", F32), child("top_k", I32), child("min_p", F32), child("seed", I64), child("step", I32));
 
   private DrawColumn() {}
 
@@ -42,6 +42,7 @@ final class DrawColumn {
       f32(v, "temperature").setSafe(r, p.temperature());
       f32(v, "top_p").setSafe(r, p.topP());
       i32(v, "top_k").setSafe(r, p.topK());
+      f32(v, "min_p").setSafe(r, p.minP());
       ((BigIntVector) v.getChild("seed")).setSafe(r, p.seed());
       i32(v, "step").setSafe(r, d.step());
     }
@@ -52,7 +53,7 @@ final class DrawColumn {
     for (int r = 0; r < into.length; r++) {
       if (v.isNull(r)) continue;
       SamplingParams p = new SamplingParams(f32(v, "temperature").get(r), f32(v, "top_p").get(r), i32(v, "top_k").get(r),
-          ((BigIntVector) v.getChild("seed")).get(r), 1, false, List.of(), new int[0]);
+          f32(v, "min_p").get(r), ((BigIntVector) v.getChild("seed")).get(r), 1, false, List.of(), new int[0]);
       into[r] = new Draw(p, i32(v, "step").get(r));
     }
   }

@@ -105,7 +105,8 @@ class StepCodecTest {
     private static SamplingParams params(SplittableRandom rnd) {
         float temperature = rnd.nextInt(4) == 0 ? 0f : (float) rnd.nextDouble(0, 2);
         float topP = rnd.nextBoolean() ? 1f : (float) rnd.nextDouble(Math.ulp(0f), 1);
-        return new SamplingParams(temperature, topP, rnd.nextBoolean() ? 0 : rnd.nextInt(1, 200), rnd.nextLong(),
+        float minP = rnd.nextBoolean() ? 0f : (float) rnd.nextDouble(0, 1);
+        return new SamplingParams(temperature, topP, rnd.nextBoolean() ? 0 : rnd.nextInt(1, 200), minP, rnd.nextLong(),
                 rnd.nextInt(1, 512), rnd.nextBoolean(), rnd.nextBoolean() ? List.of() : List.of("\n\n", "stop"), rnd.ints(rnd.nextInt(3), 0, 9).toArray());
     }
 
