@@ -28,6 +28,13 @@ final class StepMeta {
 
     static String joinReleases(List<String> ids) { return String.join("\n", ids); }
 
+    /** The requests a step carries (each once, in row order). */
+    static List<String> requestIds(MicroBatchFrame f) {
+        java.util.LinkedHashSet<String> ids = new java.util.LinkedHashSet<>();
+        for (int r = 0; r < f.rows(); r++) ids.add(f.requestId(r));
+        return List.copyOf(ids);
+    }
+
     /** temperature, top-p, top-k, seed, step: everything a draw depends on. */
     static String sampling(SamplingParams p, int step) {
         return p.temperature() + " " + p.topP() + " " + p.topK() + " " + p.seed() + " " + step;
