@@ -3,9 +3,6 @@ package io.mistralflink.job;
 import io.mistralflink.model.generate.Sequence;
 import io.mistralflink.operators.pipeline.PipelineConfig;
 import io.mistralflink.schemas.GenerationRequest;
-import org.apache.flink.api.common.JobStatus;
-import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.core.execution.SavepointFormatType;
 import org.junit.jupiter.api.Test;
@@ -67,15 +64,7 @@ class StopUnderLoadTest {
             assertTrue(tookMs < STOP_BOUND_MS, "stop-with-savepoint took " + tookMs + " ms");
             assertTrue(beforeStop < all.size() - 8, "the stop waited for the generations: " + beforeStop + " answered");
 
-            Configuration conf = KafkaJob.configuration(200, savepoint);
-            conf.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
-            JobClient resumed = KafkaJobSupport.start(kafka, config, conf, KafkaJobSupport.options(config, 512));
-            try {
-                completions.atLeast(all.size(), Duration.ofSeconds(150), Duration.ofSeconds(2));
-                assertEquals(JobStatus.RUNNING, resumed.getJobStatus().get(10, TimeUnit.SECONDS));
-            } finally {
-                KafkaCommands.cancelAndWait(resumed);
-            }
+            KafkaJobSupport.resumeUntil(kafka, config, savepoint, completions, all.size());
             System.out.println("stop under load: sent " + all.size() + ", answered " + completions.completions().size() + " (" + beforeStop + " before the stop)");
             KafkaJobSupport.assertMatchesEngine(want, completions.completions(), "tiny-mistral");
         }
