@@ -133,6 +133,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
                 continue;
             }
             r.sequence.rewind();
+            requests.update(RequestStateSerializer.TYPE.copy(r)); // r runs in a lane, perhaps while a snapshot writes the state out
             restored.add(r);
             scores = r.sequence.scoring();
         }
