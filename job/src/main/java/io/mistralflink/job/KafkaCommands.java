@@ -163,6 +163,7 @@ final class KafkaCommands {
         }
         out.println("job " + job.getJobID() + " running on the local MiniCluster (" + io.mistralflink.operators.pipeline.Pipeline.slots(config) + " slots); Ctrl-C stops it");
         out.flush();
+        pruneOnceCheckpointed(checkpoints, job);
         CountDownLatch stopped = new CountDownLatch(1);
         EmbeddedKafka broker = kafka;
         Path savepointDir = a.has("savepoint-dir") ? Path.of(a.get("savepoint-dir", null)).toAbsolutePath() : checkpoints.savepointDir();
@@ -223,6 +224,19 @@ final class KafkaCommands {
         } catch (Exception e) {
             throw new IllegalStateException("the job could not be submitted: " + rootMessage(e), e);
         }
+    }
+
+    /** Earlier jobs' checkpoint directories go once this job's first checkpoint is complete. */
+    private static void pruneOnceCheckpointed(RetainedCheckpoints checkpoints, JobClient job) {
+        Thread t = new Thread(() -> {
+            try {
+                while (!checkpoints.pruneEarlierJobs(job.getJobID().toString())) Thread.sleep(500);
+            } catch (InterruptedException | RuntimeException e) {
+                // the process is ending, or the directory cannot be read: the next run prunes
+            }
+        }, "mistral-flink-prune");
+        t.setDaemon(true);
+        t.start();
     }
 
     private static boolean isShuttingDown(Thread hook) {

@@ -1,8 +1,11 @@
 package io.mistralflink.job;
 
+import io.mistralflink.job.kafka.EmbeddedKafka;
+import io.mistralflink.operators.pipeline.FailureLog;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExternalizedCheckpointRetention;
+import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
 
 import java.io.IOException;
@@ -10,6 +13,8 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -28,7 +33,10 @@ import java.util.stream.Stream;
 public final class RetainedCheckpoints {
 
     private static final Pattern CHECKPOINT = Pattern.compile("chk-(\\d+)");
+    /** The directory Flink names after a job's id. */
+    private static final Pattern JOB_ID = Pattern.compile("[0-9a-f]{32}");
     private static final String SAVEPOINTS = "savepoints";
+    private static final String FAILURES = "failures";
 
     private final Path dir;
 
@@ -46,7 +54,13 @@ public final class RetainedCheckpoints {
     /** Where a stop with a savepoint puts it, so that {@link #latest()} finds it too. */
     public Path savepointDir() { return dir.resolve(SAVEPOINTS); }
 
-    /** Sets file-system checkpoint storage under {@link #dir()}, retained on cancellation and failure. */
+    /** The job's {@link FailureLog}: the requests of steps that failed it, which a restore must not forget. */
+    public Path failureLog() { return dir.resolve(FAILURES); }
+
+    /**
+     * Sets file-system checkpoint storage under {@link #dir()}, retained on cancellation and failure,
+     * and the job's {@link #failureLog()}.
+     */
     public Configuration configure(Configuration conf) {
         try {
             Files.createDirectories(dir);
@@ -57,6 +71,9 @@ public final class RetainedCheckpoints {
         conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, dir.toUri().toString());
         conf.set(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION, ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
         conf.set(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS, 2);
+        Map<String, String> parameters = new HashMap<>(conf.getOptional(PipelineOptions.GLOBAL_JOB_PARAMETERS).orElse(Map.of()));
+        parameters.put(FailureLog.PARAMETER, failureLog().toString());
+        conf.set(PipelineOptions.GLOBAL_JOB_PARAMETERS, parameters);
         return conf;
     }
 
@@ -89,6 +106,20 @@ public final class RetainedCheckpoints {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the checkpoint directory " + dir + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Once job {@code jobId} has a complete checkpoint of its own, deletes the checkpoint directories of
+     * the earlier jobs (processes) of this name; returns whether it has one. A restored job does not
+     * claim what it restored from (Flink's default NO_CLAIM mode): its first checkpoint is complete in
+     * itself, so until then the directory it restored from stays, and after it nothing needs it.
+     * Savepoints stay (the user's).
+     */
+    public boolean pruneEarlierJobs(String jobId) {
+        if (children(dir.resolve(jobId), name -> CHECKPOINT.matcher(name).matches())
+                .noneMatch(chk -> Files.isRegularFile(chk.resolve("_metadata")))) return false;
+        children(dir, name -> JOB_ID.matcher(name).matches() && !name.equals(jobId)).forEach(EmbeddedKafka::deleteTree);
+        return true;
     }
 
     /** The entries of {@code dir} whose names {@code named} accepts (none, if it cannot be read: a run may be deleting it). */

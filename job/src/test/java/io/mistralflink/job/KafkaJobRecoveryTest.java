@@ -96,15 +96,7 @@ class KafkaJobRecoveryTest {
             System.out.println("savepoint test: answered before the stop: " + completions.completions().stream().map(c -> c.getRequestId() + "@" + c.getTimings().getDecodeMs()).toList());
             assertTrue(beforeStop < requests.size(), "the first run answered everything before the savepoint: nothing to resume");
 
-            var conf = KafkaJob.configuration(200, savepoint);
-            conf.set(org.apache.flink.configuration.RestartStrategyOptions.RESTART_STRATEGY, "none");
-            JobClient resumed = KafkaJobSupport.start(kafka, second, conf, KafkaJobSupport.options(second, 512));
-            try {
-                completions.atLeast(requests.size(), Duration.ofSeconds(120), Duration.ofSeconds(2));
-                assertEquals(JobStatus.RUNNING, resumed.getJobStatus().get(10, TimeUnit.SECONDS));
-            } finally {
-                KafkaCommands.cancelAndWait(resumed);
-            }
+            KafkaJobSupport.resumeUntil(kafka, second, savepoint, completions, requests.size());
             System.out.println("savepoint test: " + beforeStop + " answered before the stop, " + (requests.size() - beforeStop) + " after the resume");
             KafkaJobSupport.assertMatchesEngine(want, completions.completions(), "tiny-mistral");
         }

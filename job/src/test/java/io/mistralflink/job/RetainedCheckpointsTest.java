@@ -66,6 +66,27 @@ class RetainedCheckpointsTest {
     }
 
     @Test
+    void earlierJobsArePrunedOnlyOnceTheCurrentJobHasACompleteCheckpoint() throws Exception {
+        RetainedCheckpoints cps = new RetainedCheckpoints(root, "run");
+        String old = "0123456789abcdef0123456789abcdef", restoredFrom = "fedcba9876543210fedcba9876543210", now = "00000000000000000000000000000001";
+        checkpoint("run", old, 3, 1_000, true);
+        Path from = checkpoint("run", restoredFrom, 8, 2_000, true);
+        Path sp = Files.createDirectories(cps.savepointDir().resolve("savepoint-a1b2c3-0123456789ab"));
+        Files.writeString(sp.resolve("_metadata"), "x");
+        Files.createDirectories(cps.failureLog());
+        Files.createDirectories(root.resolve("run").resolve("tmp"));
+        checkpoint("run", now, 1, 3_000, false); // its first checkpoint is in progress
+        assertFalse(cps.pruneEarlierJobs(now));
+        assertTrue(Files.isDirectory(from), "the checkpoint restored from stays until the job has one of its own");
+        checkpoint("run", now, 1, 3_000, true);
+        assertTrue(cps.pruneEarlierJobs(now));
+        try (var left = Files.list(root.resolve("run"))) {
+            assertEquals(java.util.Set.of(now, "savepoints", "failures", "tmp"), left.map(p -> p.getFileName().toString()).collect(java.util.stream.Collectors.toSet()));
+        }
+        assertTrue(Files.isRegularFile(sp.resolve("_metadata")), "savepoints stay");
+    }
+
+    @Test
     void aJobNameThatLeavesTheRootIsRefused() {
         assertThrows(IllegalArgumentException.class, () -> new RetainedCheckpoints(root, "../x"));
         assertThrows(IllegalArgumentException.class, () -> new RetainedCheckpoints(root, " "));

@@ -38,6 +38,7 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
     private transient Shard shard;
     /** Lane key -> request id -> cache: device or host memory handles, owned here, never serialized. */
     private transient Map<String, Map<String, KvCache>> caches;
+    private transient FailureLog failures;
 
     public StageFunction(PipelineConfig config, int stage) {
         this.config = config;
@@ -55,10 +56,22 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
         backend = Backends.open(device, config.effectiveThreads());
         shard = Shard.load(checkpoint, b[stage], b[stage + 1], backend);
         caches = new HashMap<>();
+        failures = FailureLog.of(getRuntimeContext());
     }
 
+    /** A step that throws fails the job; its requests are noted first (see {@link FailureLog}). */
     @Override public void processElement(MicroBatchFrame f, Context ctx, Collector<MicroBatchFrame> out) throws Exception {
+        try {
+            step(f, ctx, out);
+        } catch (Throwable t) {
+            if (failures != null) failures.record(f.requestIds(), t);
+            throw t;
+        }
+    }
+
+    private void step(MicroBatchFrame f, Context ctx, Collector<MicroBatchFrame> out) {
         FailureInjection.check(FailureInjection.Point.STAGE, "stage " + stage);
+        FailureInjection.checkPoison(f, "stage " + stage);
         Map<String, KvCache> lane = caches.computeIfAbsent(ctx.getCurrentKey(), k -> new HashMap<>());
         Step step = StepCodec.decode(f);
         for (String id : step.releases()) release(lane, id);
