@@ -81,13 +81,19 @@ final class FileBatch {
         int r = config.parallelism();
         FileSource<BatchRow> files = FileSource.forBulkFileFormat(new BatchFileFormat(), new Path(o.input()))
                 .setFileEnumerator(BatchFileFormat.Files::new).build();
-        SingleOutputStreamOperator<InferenceRequest> prepared = env.fromSource(files, WatermarkStrategy.noWatermarks(), "batch files")
+        SingleOutputStreamOperator<InferenceRequest> prepared = env.fromSource(new BacklogUntilRead<>(files), WatermarkStrategy.noWatermarks(), "batch files")
                 .uid("batch-files").setParallelism(o.readers())
                 .process(new PrepareBatchRows(config.modelDir())).returns(TypeInformation.of(InferenceRequest.class))
                 .name("parse-validate").uid("prepare-rows").setParallelism(o.readers());
         SingleOutputStreamOperator<InferenceRequest> firsts = prepared.keyBy(InferenceRequest::id)
                 .process(new FirstOfEachId()).returns(TypeInformation.of(InferenceRequest.class))
                 .name("first-of-each-id").uid("first-of-each-id").setParallelism(r);
+        // Requests travel to the scheduler in full network buffers (flushed at the latest after INPUT_FLUSH_MS),
+        // not one request per buffer as the pipeline's own edges flush them: with a buffer per request, the
+        // few buffers of a channel hold a dozen requests, and a lane that frees its places waits for two
+        // more hops (reader, first-of-each-id) to refill them one by one.
+        prepared.setBufferTimeout(INPUT_FLUSH_MS);
+        firsts.setBufferTimeout(INPUT_FLUSH_MS);
         DataStream<CompletionResult> results = Pipeline.build(firsts, config);
         Path out = new Path(o.output());
         if (o.format() == Format.PARQUET) {
@@ -107,6 +113,12 @@ final class FileBatch {
                 .sinkTo(lines(new Path(out, REJECTED_DIR), o.partBytes())).name("rejected rows").uid("rejected-sink").setParallelism(r);
     }
 
+    /** The checkpoint interval once the input is read: the final checkpoint comes at most this long after the last answer. */
+    static final long TAIL_CHECKPOINT_MS = 1000;
+
+    /** How long a part-filled buffer of requests may wait before it goes to the next operator. */
+    static final long INPUT_FLUSH_MS = 20;
+
     private static FileSink<String> lines(Path dir, long partBytes) {
         return FileSink.forRowFormat(dir, new SimpleStringEncoder<String>(StandardCharsets.UTF_8.name()))
                 .withRollingPolicy(DefaultRollingPolicy.builder().withMaxPartSize(new MemorySize(partBytes))
@@ -119,10 +131,14 @@ final class FileBatch {
         return OutputFileConfig.builder().withPartPrefix("part").withPartSuffix(suffix).build();
     }
 
-    /** Exactly-once checkpoints every {@code checkpointMs}, with the final checkpoint that commits the last part files. */
+    /**
+     * Exactly-once checkpoints every {@code checkpointMs} while the input is read, then every
+     * {@link #TAIL_CHECKPOINT_MS} ({@link BacklogUntilRead}), with the final checkpoint that commits the last part files.
+     */
     static Configuration checkpointing(long checkpointMs) {
         Configuration conf = new Configuration();
-        conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofMillis(checkpointMs));
+        conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofMillis(Math.min(checkpointMs, TAIL_CHECKPOINT_MS)));
+        conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL_DURING_BACKLOG, Duration.ofMillis(checkpointMs));
         conf.set(CheckpointingOptions.CHECKPOINTING_CONSISTENCY_MODE, CheckpointingMode.EXACTLY_ONCE);
         conf.set(CheckpointingOptions.MIN_PAUSE_BETWEEN_CHECKPOINTS, Duration.ofMillis(Math.min(checkpointMs / 2, 100)));
         conf.set(CheckpointingOptions.ENABLE_CHECKPOINTS_AFTER_TASKS_FINISH, true);
@@ -191,10 +207,10 @@ final class FileBatch {
         Path started = new Path(retained.location(), STARTED);
         if (from.isEmpty() && hasCommittedParts(new Path(output))) {
             if (!exists(started))
-                throw new Args.UsageException("--output " + output + " holds part files but " + retained.location() + " no checkpoint to resume from "
+                throw new Args.UsageException("--output " + output + " holds part files but " + retained + " no checkpoint to resume from "
                         + "(another run's output, or a --checkpoint-dir other than its own): choose a new --output, or empty this one");
             // the job finished (Flink discarded its checkpoints) and its client died before the mark
-            err.println("batch: the run's job had finished (" + retained.location() + " holds no checkpoint, " + output
+            err.println("batch: the run's job had finished (" + retained + " holds no checkpoint, " + output
                     + " its committed part files); marking it done from them, nothing answered again");
             return finish(BatchOutputCounts.of(new Path(output)), 0, output, done, out, err);
         }
@@ -205,7 +221,7 @@ final class FileBatch {
             retained.discardAllBut(new Path(conf.get(StateRecoveryOptions.SAVEPOINT_PATH)));
         }
         record(started, Cli.JSON.createObjectNode().put("output", output));
-        err.println("batch: checkpoints in " + retained.location() + from.map(p -> "; resuming from " + p).orElse(""));
+        err.println("batch: checkpoints in " + retained + from.map(p -> "; resuming from " + p).orElse(""));
         StreamExecutionEnvironment env;
         java.nio.file.Path work = null;
         if (a.flag("cluster")) {

@@ -60,6 +60,9 @@ public final class RetainedCheckpoints {
     /** Where this job's checkpoints go: the URI of a directory on any Flink file system. */
     public String location() { return location.toString(); }
 
+    /** The directory: its local path, or its URI on another file system. */
+    @Override public String toString() { return shown(location); }
+
     /** Whether {@link #location()} is a local directory (then {@link #dir()} names it). */
     public boolean local() { return "file".equals(location.toUri().getScheme()); }
 
