@@ -126,12 +126,7 @@ final class KafkaCommands {
         Configuration conf = jobConfiguration(checkpointMs, a.get("savepoint", null));
         String bind = a.get("bind-address", PipelineArgs.LOOPBACK);
         PipelineArgs.bindTo(conf, bind);
-        // the local cluster's working files (BLOBs, uploads) beside the checkpoints, not in the system's
-        // temporary directory: a kill -9 leaves them here, and the next run of this job clears them
-        Path work = checkpoints.dir().resolve("tmp");
-        EmbeddedKafka.deleteTree(work);
-        conf.set(org.apache.flink.configuration.CoreOptions.TMP_DIRS, work.toString());
-        conf.set(org.apache.flink.configuration.WebOptions.TMP_DIR, work.resolve("web").toString());
+        Path work = checkpoints.localWorkingFiles(conf);
         if (a.has("savepoint") || a.flag("fresh")) {
             checkpoints.configure(conf);
             out.println("checkpoints: " + checkpoints.dir() + " (retained); " + (a.has("savepoint")

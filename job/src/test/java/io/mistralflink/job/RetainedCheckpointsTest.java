@@ -61,8 +61,36 @@ class RetainedCheckpointsTest {
         assertFalse(fresh.contains(StateRecoveryOptions.SAVEPOINT_PATH));
         Path chk = checkpoint("run", "a1", 4, 1_000, true);
         Configuration resumed = new Configuration();
-        assertEquals(Optional.of(chk), cps.configureResuming(resumed));
-        assertEquals(chk.toUri().toString(), resumed.get(StateRecoveryOptions.SAVEPOINT_PATH));
+        assertEquals(Optional.of(chk.toString()), cps.configureResuming(resumed));
+        assertEquals(chk, Path.of(java.net.URI.create(resumed.get(StateRecoveryOptions.SAVEPOINT_PATH))));
+    }
+
+    @Test
+    void aRootGivenAsTheUriOfAFlinkFileSystemIsTheSameDirectory() throws Exception {
+        RetainedCheckpoints cps = new RetainedCheckpoints(root.toUri().toString(), "run");
+        assertEquals(root.resolve("run"), cps.dir());
+        assertEquals(Optional.empty(), cps.latestCheckpoint());
+        Path chk = checkpoint("run", "a1", 4, 1_000, true);
+        checkpoint("run", "a1", 5, 2_000, false);
+        assertEquals(Optional.of(chk), cps.latest());
+        Configuration resumed = new Configuration();
+        assertEquals(Optional.of(chk.toString()), cps.configureResuming(resumed));
+        assertEquals(root.resolve("run").toUri().toString(), resumed.get(CheckpointingOptions.CHECKPOINTS_DIRECTORY));
+    }
+
+    @Test
+    void discardingAllButOneLeavesThatOneAndTheJobsOtherFiles() throws Exception {
+        RetainedCheckpoints cps = new RetainedCheckpoints(root, "run");
+        Path older = checkpoint("run", "a1", 3, 1_000, true);
+        Path kept = checkpoint("run", "a1", 4, 2_000, true);
+        Path torn = checkpoint("run", "b2", 1, 0, false);
+        Path other = checkpoint("other", "c3", 9, 9_000, true);
+        Path shared = Files.createDirectories(root.resolve("run").resolve("a1").resolve("shared"));
+        cps.discardAllBut(new org.apache.flink.core.fs.Path(kept.toUri()));
+        assertFalse(Files.exists(older));
+        assertFalse(Files.exists(torn));
+        assertTrue(Files.exists(kept.resolve("_metadata")) && Files.exists(other) && Files.exists(shared));
+        assertEquals(Optional.of(kept), cps.latest());
     }
 
     @Test
