@@ -15,8 +15,8 @@ import java.util.concurrent.TimeUnit;
  * its processes ({@link io.mistralflink.job.cluster.ChildJvm}), its stdout and stderr in one log file,
  * ended by SIGKILL ({@link Process#destroyForcibly()} on Linux) as a crash would end it.
  */
-final class ChildJvm implements AutoCloseable {
-    final Process process;
+public final class ChildJvm implements AutoCloseable {
+    public final Process process;
     final Path log;
 
     private ChildJvm(Process process, Path log) {
@@ -25,13 +25,13 @@ final class ChildJvm implements AutoCloseable {
     }
 
     /** Starts {@code mainClass args} in {@code workDir}, output appended to {@code log}. */
-    static ChildJvm start(Path workDir, Path log, List<String> jvmArgs, String mainClass, List<String> args) throws IOException {
+    public static ChildJvm start(Path workDir, Path log, List<String> jvmArgs, String mainClass, List<String> args) throws IOException {
         List<Path> classpath = Arrays.stream(System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"))
                 .split(File.pathSeparator)).map(Path::of).toList();
         Process p = new io.mistralflink.job.cluster.ChildJvm(jvmArgs, classpath, mainClass, args, Map.of()).start(log, workDir);
         return new ChildJvm(p, log);
     }
-    String output() {
+    public String output() {
         try {
             return Files.exists(log) ? Files.readString(log) : "";
         } catch (IOException e) {
@@ -40,7 +40,7 @@ final class ChildJvm implements AutoCloseable {
     }
 
     /** SIGKILL, and wait until the process is gone. */
-    void kill() throws InterruptedException {
+    public void kill() throws InterruptedException {
         process.destroyForcibly();
         if (!process.waitFor(60, TimeUnit.SECONDS)) throw new IllegalStateException("pid " + process.pid() + " survived SIGKILL");
     }

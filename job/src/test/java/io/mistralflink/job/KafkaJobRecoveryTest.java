@@ -1,7 +1,6 @@
 package io.mistralflink.job;
 
 import io.mistralflink.job.assembly.Jobs;
-import io.mistralflink.job.assembly.KafkaJob;
 import io.mistralflink.model.generate.Sequence;
 import io.mistralflink.operators.pipeline.FailureInjection;
 import io.mistralflink.operators.pipeline.PipelineConfig;
@@ -25,7 +24,7 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * Failures in the middle of generation: a stage or the sampler throws once (test hook
+ * Failures in the middle of generation: a stage or the token feedback tail throws once (test hook
  * {@link FailureInjection}) while 8 sequences are in flight, some decoding and some still in a
  * chunked prefill (prompts up to ~200 tokens, 32-token step budget); the job restarts from its last
  * checkpoint (every 200 ms, fixed-delay restarts). And a stop with a savepoint, restarted from it with
@@ -98,15 +97,7 @@ class KafkaJobRecoveryTest {
             System.out.println("savepoint test: answered before the stop: " + completions.completions().stream().map(c -> c.getRequestId() + "@" + c.getTimings().getDecodeMs()).toList());
             assertTrue(beforeStop < requests.size(), "the first run answered everything before the savepoint: nothing to resume");
 
-            var conf = KafkaJob.configuration(200, savepoint);
-            conf.set(org.apache.flink.configuration.RestartStrategyOptions.RESTART_STRATEGY, "none");
-            JobClient resumed = KafkaJobSupport.start(kafka, second, conf, KafkaJobSupport.options(second, 512));
-            try {
-                completions.atLeast(requests.size(), Duration.ofSeconds(120), Duration.ofSeconds(2));
-                assertEquals(JobStatus.RUNNING, resumed.getJobStatus().get(10, TimeUnit.SECONDS));
-            } finally {
-                Jobs.cancelAndWait(resumed);
-            }
+            KafkaJobSupport.resumeUntil(kafka, second, savepoint, completions, requests.size());
             System.out.println("savepoint test: " + beforeStop + " answered before the stop, " + (requests.size() - beforeStop) + " after the resume");
             KafkaJobSupport.assertMatchesEngine(want, completions.completions(), "tiny-mistral");
         }

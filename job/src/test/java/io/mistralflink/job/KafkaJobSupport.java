@@ -1,5 +1,6 @@
 package io.mistralflink.job;
 
+import io.mistralflink.job.assembly.Jobs;
 import io.mistralflink.job.assembly.KafkaJob;
 import io.mistralflink.job.assembly.LocalEnvironment;
 import io.mistralflink.job.kafka.EmbeddedKafka;
@@ -104,6 +105,19 @@ final class KafkaJobSupport {
         conf.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, attempts);
         conf.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, Duration.ofMillis(delayMs));
         return conf;
+    }
+
+    /** Starts the job from {@code savepoint} (no restarts), reads until {@code n} completions, and cancels it, still running. */
+    static void resumeUntil(Broker kafka, PipelineConfig config, String savepoint, Reader completions, int n) throws Exception {
+        Configuration conf = KafkaJob.configuration(200, savepoint);
+        conf.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
+        JobClient resumed = start(kafka, config, conf, options(config, 512));
+        try {
+            completions.atLeast(n, Duration.ofSeconds(150), Duration.ofSeconds(2));
+            assertEquals(org.apache.flink.api.common.JobStatus.RUNNING, resumed.getJobStatus().get(10, java.util.concurrent.TimeUnit.SECONDS));
+        } finally {
+            Jobs.cancelAndWait(resumed);
+        }
     }
 
     static Configuration noRestarts() {

@@ -31,7 +31,8 @@ import static org.junit.jupiter.api.Assertions.*;
  * process listens on (read from /proc: its socket inodes in the kernel's TCP tables) is bound to
  * loopback; killed with SIGKILL while answering, the next {@code run} reopens the broker's data on
  * the same port and resumes from the retained checkpoint (each request answered once, as the engine
- * answers it), and nothing of the run is left in the system's temporary directory.
+ * answers it; the first run's checkpoint directory is pruned once the second has checkpointed), and
+ * nothing of the run is left in the system's temporary directory.
  */
 @Timeout(900)
 class RunCommandTest {
@@ -74,6 +75,10 @@ class RunCommandTest {
                         got.size() - new HashSet<>(got.stream().map(Completion::getRequestId).toList()).size());
                 KafkaJobSupport.assertMatchesEngine(want, got, "tiny-mistral");
             }
+            try (Stream<Path> jobs = Files.list(dir.resolve("checkpoints").resolve("run"))) {
+                assertEquals(1, jobs.filter(p -> p.getFileName().toString().matches("[0-9a-f]{32}")).count(),
+                        "the first run's checkpoints pruned once the second run's first checkpoint completed");
+            }
             second.kill();
         }
         try (Stream<Path> left = Files.list(tmp)) {
@@ -83,7 +88,7 @@ class RunCommandTest {
     }
 
     /** Waits for the job's "running" line; returns the embedded broker's address. */
-    private static String awaitRunning(ChildJvm run) throws Exception {
+    static String awaitRunning(ChildJvm run) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(300);
         while (!run.output().contains("running on the local MiniCluster")) {
             assertTrue(run.process.isAlive(), "run ended: " + run.output());

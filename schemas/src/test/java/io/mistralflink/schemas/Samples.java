@@ -16,6 +16,7 @@ final class Samples {
                 .setTemperature(0.7f)
                 .setTopP(0.9f)
                 .setTopK(40)
+                .setMinP(0.05f)
                 .setSeed(1234567890123L)
                 .setStop(List.of("\n\n", "</s>"))
                 .setStopTokenIds(List.of(2, 7))

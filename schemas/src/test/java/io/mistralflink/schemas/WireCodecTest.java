@@ -70,6 +70,13 @@ class WireCodecTest {
         GenerationRequest r = WireCodec.decodeRequest(
                 new BinaryMessageEncoder<GenericRecord>(GenericData.get(), v1).encode(old).array());
         assertEquals(List.of(), r.getStopTokenIds());
+        // v3's min_p: a request written before it has none (sampling without min_p, as then)
+        Schema v2 = WireCodec.REQUEST.previousSchemas().get(1);
+        GenericRecord beforeMinP = fill(v2);
+        beforeMinP.put("top_p", 0.9f);
+        GenerationRequest r2 = WireCodec.decodeRequest(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), v2).encode(beforeMinP).array());
+        assertNull(r2.getMinP());
+        assertEquals(0.9f, r2.getTopP());
         Schema cv1 = WireCodec.COMPLETION.previousSchemas().get(0);
         Completion c = WireCodec.decodeCompletion(
                 new BinaryMessageEncoder<GenericRecord>(GenericData.get(), cv1).encode(fill(cv1)).array());
@@ -98,6 +105,13 @@ class WireCodecTest {
         assertEquals("req-1", rec.get("request_id").toString());
         assertEquals(32, rec.get("max_new_tokens"));
         assertNull(rec.getSchema().getField("stop_token_ids"));
+        // a v2 reader (before min_p) reads a request with min_p, without it
+        BinaryMessageDecoder<GenericRecord> v2Reader = new BinaryMessageDecoder<>(GenericData.get(), WireCodec.REQUEST.previousSchemas().get(1));
+        v2Reader.addSchema(GenerationRequest.getClassSchema());
+        assertEquals(0.05f, Samples.request().getMinP());
+        GenericRecord r2 = v2Reader.decode(WireCodec.encode(Samples.request()));
+        assertEquals(0.9f, r2.get("top_p"));
+        assertNull(r2.getSchema().getField("min_p"));
     }
 
     @Test
@@ -139,7 +153,7 @@ class WireCodecTest {
         byte[] truncated = Arrays.copyOf(full, 14);
         WireFormatException e = assertThrows(WireFormatException.class, () -> WireCodec.decodeRequest(truncated));
         assertEquals(WireFormatException.Kind.CORRUPT, e.kind());
-        assertTrue(e.getMessage().startsWith("corrupt GenerationRequest v2 (current) body"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("corrupt GenerationRequest v3 (current) body"), e.getMessage());
     }
 
     @Test

@@ -85,6 +85,7 @@ public final class MistralPredictFunction extends AsyncPredictFunction {
                     r.temperature() != null ? r.temperature() : options.temperature(),
                     r.topP() != null ? r.topP() : options.topP(),
                     r.topK() != null ? r.topK() : options.topK(),
+                    r.minP() != null ? r.minP() : options.minP(),
                     r.seed() != null ? r.seed() : options.seed() != null ? options.seed() : SamplingParams.stableSeed(prompt),
                     r.maxNewTokens() != null ? r.maxNewTokens() : options.maxNewTokens(),
                     options.ignoreEos(), List.of(), new int[0]);

@@ -26,7 +26,7 @@ import java.util.TreeSet;
  * docs/sql.md has the table.
  */
 public record ModelOptions(String model, String device, int threads, int maxNewTokens, float temperature, float topP,
-                           int topK, Long seed, int maxBatchTokens, boolean ignoreEos) implements Serializable {
+                           int topK, float minP, Long seed, int maxBatchTokens, boolean ignoreEos) implements Serializable {
 
     public static final ConfigOption<String> MODEL = ConfigOptions.key("model").stringType().noDefaultValue()
             .withDescription("directory of the Hugging Face checkpoint (config.json, safetensors, tokenizer.json)");
@@ -42,6 +42,8 @@ public record ModelOptions(String model, String device, int threads, int maxNewT
             .withDescription("nucleus sampling, in (0, 1]");
     public static final ConfigOption<Integer> TOP_K = ConfigOptions.key("top-k").intType().defaultValue(0)
             .withDescription("keep the k likeliest tokens; 0 disables");
+    public static final ConfigOption<Float> MIN_P = ConfigOptions.key("min-p").floatType().defaultValue(0f)
+            .withDescription("keep the tokens at least min-p times as likely as the likeliest, in [0, 1]; 0 disables");
     public static final ConfigOption<Long> SEED = ConfigOptions.key("seed").longType().noDefaultValue()
             .withDescription("seed of rows without a seed column; unset: a seed derived from the row's prompt");
     public static final ConfigOption<Integer> MAX_BATCH_TOKENS = ConfigOptions.key("max-batch-tokens").intType().defaultValue(512)
@@ -52,7 +54,7 @@ public record ModelOptions(String model, String device, int threads, int maxNewT
     public static final ConfigOption<String> TASK = ConfigOptions.key("task").stringType().defaultValue("text_generation")
             .withDescription("text_generation (the only task)");
 
-    static final Set<ConfigOption<?>> OPTIONAL = Set.of(DEVICE, THREADS, MAX_NEW_TOKENS, TEMPERATURE, TOP_P, TOP_K, SEED, MAX_BATCH_TOKENS, IGNORE_EOS, TASK);
+    static final Set<ConfigOption<?>> OPTIONAL = Set.of(DEVICE, THREADS, MAX_NEW_TOKENS, TEMPERATURE, TOP_P, TOP_K, MIN_P, SEED, MAX_BATCH_TOKENS, IGNORE_EOS, TASK);
     private static final String PROVIDER = "provider";
 
     /** The options of a {@code CREATE MODEL}, or a {@link ValidationException} naming the first bad one. */
@@ -88,19 +90,19 @@ public record ModelOptions(String model, String device, int threads, int maxNewT
         int threads = integer(o, THREADS, 0, 4096);
         int maxNew = integer(o, MAX_NEW_TOKENS, 1, Integer.MAX_VALUE);
         int budget = integer(o, MAX_BATCH_TOKENS, 1, 1 << 20);
-        float t = decimal(o, TEMPERATURE), p = decimal(o, TOP_P);
+        float t = decimal(o, TEMPERATURE), p = decimal(o, TOP_P), minP = decimal(o, MIN_P);
         int k = integer(o, TOP_K, 0, Integer.MAX_VALUE);
         Long seed = o.containsKey(SEED.key()) ? number(o, SEED, Long::parseLong) : null;
         String eos = o.getOrDefault(IGNORE_EOS.key(), "false").strip().toLowerCase(Locale.ROOT);
         if (!eos.equals("true") && !eos.equals("false")) throw fail("option 'ignore-eos' is '" + o.get(IGNORE_EOS.key()) + "', must be true or false");
         try {
-            new SamplingParams(t, p, k, 0, maxNew, false, List.of(), new int[0]);
+            new SamplingParams(t, p, k, minP, 0, maxNew, false, List.of(), new int[0]);
         } catch (IllegalArgumentException e) {
             String m = e.getMessage(); // "top_p must be in (0, 1], got 2.0": name it as the option
             int sp = m.indexOf(' ');
             throw fail("option '" + m.substring(0, sp).replace('_', '-') + "'" + m.substring(sp));
         }
-        return new ModelOptions(model, device, threads, maxNew, t, p, k, seed, budget, eos.equals("true"));
+        return new ModelOptions(model, device, threads, maxNew, t, p, k, minP, seed, budget, eos.equals("true"));
     }
 
     private static int integer(Map<String, String> o, ConfigOption<Integer> c, int min, int max) {

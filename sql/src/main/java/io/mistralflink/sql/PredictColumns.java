@@ -27,19 +27,19 @@ import java.util.Locale;
  * <p>Input: {@code prompt STRING} and/or {@code messages ARRAY<ROW<role STRING, content STRING>>} (a
  * non-empty prompt wins, as in the Kafka job), and optionally {@code seed BIGINT|INT},
  * {@code temperature FLOAT|DOUBLE}, {@code max_new_tokens INT|BIGINT}, {@code top_p FLOAT|DOUBLE},
- * {@code top_k INT|BIGINT}; a NULL value takes the model's option. Output: any of {@code completion
+ * {@code top_k INT|BIGINT}, {@code min_p FLOAT|DOUBLE}; a NULL value takes the model's option. Output: any of {@code completion
  * STRING}, {@code completion_tokens INT}, {@code prompt_tokens INT}, {@code finish_reason STRING},
  * {@code completion_ids ARRAY<INT>}.
  */
 public final class PredictColumns implements Serializable {
     private static final long serialVersionUID = 1L;
 
-    enum In { PROMPT, MESSAGES, SEED, TEMPERATURE, MAX_NEW_TOKENS, TOP_P, TOP_K }
+    enum In { PROMPT, MESSAGES, SEED, TEMPERATURE, MAX_NEW_TOKENS, TOP_P, TOP_K, MIN_P }
     enum Out { COMPLETION, COMPLETION_TOKENS, PROMPT_TOKENS, FINISH_REASON, COMPLETION_IDS }
 
     /** One row's request: what to render and the sampling values it carries (null: the model's option). */
     public record RowRequest(String prompt, List<ChatTemplate.Message> messages, Long seed, Float temperature,
-                             Integer maxNewTokens, Float topP, Integer topK) {}
+                             Integer maxNewTokens, Float topP, Integer topK, Float minP) {}
 
     private final In[] in;
     private final LogicalTypeRoot[] inRoots;
@@ -95,7 +95,7 @@ public final class PredictColumns implements Serializable {
                     && row.getFieldNames().get(0).equalsIgnoreCase("role") && row.getFieldNames().get(1).equalsIgnoreCase("content")
                     && isString(row.getTypeAt(0)) && isString(row.getTypeAt(1));
             case SEED, MAX_NEW_TOKENS, TOP_K -> r == LogicalTypeRoot.INTEGER || r == LogicalTypeRoot.BIGINT;
-            case TEMPERATURE, TOP_P -> r == LogicalTypeRoot.FLOAT || r == LogicalTypeRoot.DOUBLE;
+            case TEMPERATURE, TOP_P, MIN_P -> r == LogicalTypeRoot.FLOAT || r == LogicalTypeRoot.DOUBLE;
         };
     }
 
@@ -104,7 +104,7 @@ public final class PredictColumns implements Serializable {
             case PROMPT -> "STRING";
             case MESSAGES -> "ARRAY<ROW<role STRING, content STRING>>";
             case SEED, MAX_NEW_TOKENS, TOP_K -> "INT or BIGINT";
-            case TEMPERATURE, TOP_P -> "FLOAT or DOUBLE";
+            case TEMPERATURE, TOP_P, MIN_P -> "FLOAT or DOUBLE";
         };
     }
 
@@ -117,7 +117,7 @@ public final class PredictColumns implements Serializable {
         String prompt = null;
         List<ChatTemplate.Message> messages = null;
         Long seed = null;
-        Float temperature = null, topP = null;
+        Float temperature = null, topP = null, minP = null;
         Integer maxNew = null, topK = null;
         for (int i = 0; i < in.length; i++) {
             if (row.isNullAt(i)) continue;
@@ -127,11 +127,12 @@ public final class PredictColumns implements Serializable {
                 case SEED -> seed = integral(row, i);
                 case TEMPERATURE -> temperature = decimal(row, i);
                 case TOP_P -> topP = decimal(row, i);
+                case MIN_P -> minP = decimal(row, i);
                 case MAX_NEW_TOKENS -> maxNew = Math.toIntExact(Math.max(Integer.MIN_VALUE, Math.min(Integer.MAX_VALUE, integral(row, i))));
                 case TOP_K -> topK = Math.toIntExact(Math.max(Integer.MIN_VALUE, Math.min(Integer.MAX_VALUE, integral(row, i))));
             }
         }
-        return new RowRequest(prompt, messages, seed, temperature, maxNew, topP, topK);
+        return new RowRequest(prompt, messages, seed, temperature, maxNew, topP, topK, minP);
     }
 
     private long integral(RowData row, int i) { return inRoots[i] == LogicalTypeRoot.BIGINT ? row.getLong(i) : row.getInt(i); }

@@ -76,6 +76,11 @@ class MlPredictTest {
 
     /** The engine alone over the same prompts and parameters (the model's defaults where a row has none). */
     static Map<String, Sequence> oracle(Path dir, List<ObjectNode> rows) {
+        return oracle(dir, rows, 0f);
+    }
+
+    /** The same, with the model's min-p option. */
+    static Map<String, Sequence> oracle(Path dir, List<ObjectNode> rows, float minP) {
         ChatTemplate template = ChatTemplate.load(dir).orElse(null);
         List<EngineOracle.Request> requests = new ArrayList<>();
         for (ObjectNode o : rows) {
@@ -83,7 +88,8 @@ class MlPredictTest {
             long seed = o.has("seed") ? o.get("seed").asLong() : SamplingParams.stableSeed(prompt);
             float t = o.has("temperature") ? (float) o.get("temperature").asDouble() : 0f;
             int max = o.has("max_new_tokens") ? o.get("max_new_tokens").asInt() : 128;
-            requests.add(new EngineOracle.Request(o.get("id").asText(), prompt, new SamplingParams(t, 1f, 0, seed, max, false, List.of(), new int[0])));
+            float rowMinP = o.has("min_p") ? (float) o.get("min_p").asDouble() : minP;
+            requests.add(new EngineOracle.Request(o.get("id").asText(), prompt, new SamplingParams(t, 1f, 0, rowMinP, seed, max, false, List.of(), new int[0])));
         }
         return EngineOracle.run(dir, requests);
     }
@@ -116,5 +122,45 @@ class MlPredictTest {
                 + "SELECT id, completion, completion_ids, completion_tokens, finish_reason "
                 + "FROM ML_PREDICT(TABLE prompts, MODEL llm, DESCRIPTOR(prompt, seed, temperature, max_new_tokens))");
         assertMatches(oracle(dir, rows), got);
+    }
+
+    /** The model's 'min-p' option reaches every row's draw: the rows equal the engine with that min_p, and some differ without it. */
+    @Test void theMinPOptionSamplesEveryRowWithIt() throws Exception {
+        Path dir = TestModels.model("tiny-mistral");
+        List<ObjectNode> rows = brownPrompts(8);
+        for (int i = 0; i < rows.size(); i++) rows.get(i).put("seed", 7L + i).put("temperature", 1.5f).put("max_new_tokens", 16);
+        Path file = write(tmp.resolve("prompts.jsonl"), rows);
+        List<JsonNode> got = run(promptsTable(file) + model(dir, ", 'min-p' = '0.2'")
+                + "SELECT id, completion, completion_ids, completion_tokens, finish_reason "
+                + "FROM ML_PREDICT(TABLE prompts, MODEL llm, DESCRIPTOR(prompt, seed, temperature, max_new_tokens))");
+        Map<String, Sequence> with = oracle(dir, rows, 0.2f), without = oracle(dir, rows);
+        assertMatches(with, got);
+        assertTrue(with.keySet().stream().anyMatch(id -> !with.get(id).text().equals(without.get(id).text())),
+                "min-p 0.2 changed no row: these rows do not show that it reached the draw");
+    }
+
+    /** A per-row min_p column: rows that carry one are drawn with it, rows with NULL take the model's option (0 here). */
+    @Test void theMinPColumnSamplesEachRowWithItsOwn() throws Exception {
+        Path dir = TestModels.model("tiny-mistral");
+        List<ObjectNode> rows = brownPrompts(8);
+        for (int i = 0; i < rows.size(); i++) {
+            rows.get(i).put("seed", 7L + i).put("temperature", 1.5f).put("max_new_tokens", 16);
+            if (i % 2 == 0) rows.get(i).put("min_p", 0.2f);
+        }
+        Path file = write(tmp.resolve("prompts.jsonl"), rows);
+        String table = "CREATE TEMPORARY TABLE prompts (id STRING, prompt STRING, seed BIGINT, temperature FLOAT, max_new_tokens INT, "
+                + "min_p FLOAT) WITH ('connector' = 'filesystem', 'path' = '" + file + "', 'format' = 'json');\n";
+        String model = "CREATE TEMPORARY MODEL llm INPUT (prompt STRING, seed BIGINT, temperature FLOAT, max_new_tokens INT, min_p FLOAT) "
+                + "OUTPUT (completion STRING, completion_ids ARRAY<INT>, completion_tokens INT, finish_reason STRING) "
+                + "WITH ('provider' = 'mistral-flink', 'model' = '" + dir + "');\n";
+        List<JsonNode> got = run(table + model + "SELECT id, completion, completion_ids, completion_tokens, finish_reason "
+                + "FROM ML_PREDICT(TABLE prompts, MODEL llm, DESCRIPTOR(prompt, seed, temperature, max_new_tokens, min_p))");
+        Map<String, Sequence> want = oracle(dir, rows);
+        assertMatches(want, got);
+        List<ObjectNode> plain = new ArrayList<>();
+        for (ObjectNode o : rows) { ObjectNode c = o.deepCopy(); c.remove("min_p"); plain.add(c); }
+        Map<String, Sequence> without = oracle(dir, plain);
+        assertTrue(want.keySet().stream().anyMatch(id -> !want.get(id).text().equals(without.get(id).text())),
+                "the min_p column changed no row: these rows do not show that it reached the draw");
     }
 }

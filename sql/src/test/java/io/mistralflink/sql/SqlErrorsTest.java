@@ -111,6 +111,7 @@ class SqlErrorsTest {
         cases.put(in + out + "WITH ('provider' = 'mistral-flink', 'model' = '" + dir + "', 'max-new-tokens' = 'lots')", "option 'max-new-tokens' is 'lots', not a number");
         cases.put(in + out + "WITH ('provider' = 'mistral-flink', 'model' = '" + dir + "', 'max-new-tokens' = '0')", "option 'max-new-tokens' is 0, must be >= 1");
         cases.put(in + out + "WITH ('provider' = 'mistral-flink', 'model' = '" + dir + "', 'temperature' = '-1')", "option 'temperature' must be >= 0, got -1.0");
+        cases.put(in + out + "WITH ('provider' = 'mistral-flink', 'model' = '" + dir + "', 'min-p' = '1.5')", "option 'min-p' must be in [0, 1], got 1.5");
         cases.put(in + out + "WITH ('provider' = 'mistral-flink', 'model' = '" + dir + "', 'device' = 'tpu')", "unknown device 'tpu'");
         cases.put(in + "OUTPUT (text STRING) WITH ('provider' = 'mistral-flink', 'model' = '" + dir + "')", "unknown output column 'text'");
         cases.put("INPUT (prompt INT) " + out + "WITH ('provider' = 'mistral-flink', 'model' = '" + dir + "')", "input column 'prompt' is INT, must be STRING");

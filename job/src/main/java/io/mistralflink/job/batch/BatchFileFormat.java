@@ -283,7 +283,7 @@ public final class BatchFileFormat implements BulkFormat<BatchRow, FileSourceSpl
     }
 
     /** A Flink input stream as a Parquet file (the footer is read by seeking to its end). */
-    private record StreamInputFile(FSDataInputStream stream, long length) implements InputFile {
+    record StreamInputFile(FSDataInputStream stream, long length) implements InputFile {
         @Override public long getLength() { return length; }
 
         @Override public SeekableInputStream newStream() {

@@ -33,7 +33,7 @@ import java.util.Set;
  */
 public final class BatchInput {
     private static final Set<String> FIELDS = Set.of("request_id", "prompt", "max_new_tokens", "temperature", "top_p", "top_k",
-            "seed", "stop", "ignore_eos", "metadata");
+            "min_p", "seed", "stop", "ignore_eos", "metadata");
 
     private BatchInput() {}
 
@@ -100,7 +100,7 @@ public final class BatchInput {
         List<String> stop = new ArrayList<>();
         j.path("stop").forEach(s -> stop.add(s.asText()));
         SamplingParams p = new SamplingParams((float) j.path("temperature").asDouble(0), (float) j.path("top_p").asDouble(1),
-                j.path("top_k").asInt(0), j.path("seed").asLong(0), j.get("max_new_tokens").asInt(), j.path("ignore_eos").asBoolean(false),
+                j.path("top_k").asInt(0), (float) j.path("min_p").asDouble(0), j.path("seed").asLong(0), j.get("max_new_tokens").asInt(), j.path("ignore_eos").asBoolean(false),
                 stop, new int[0]);
         Map<String, String> meta = new HashMap<>();
         j.path("metadata").fields().forEachRemaining(e -> meta.put(e.getKey(), e.getValue().asText()));

@@ -7,6 +7,7 @@ import io.mistralflink.job.assembly.LocalEnvironment;
 import io.mistralflink.job.assembly.RetainedCheckpoints;
 import io.mistralflink.job.common.Json;
 import io.mistralflink.job.common.UsageException;
+import io.mistralflink.job.kafka.EmbeddedKafka;
 import io.mistralflink.operators.pipeline.CompletionResult;
 import io.mistralflink.operators.pipeline.InferenceRequest;
 import io.mistralflink.operators.pipeline.Pipeline;
@@ -20,11 +21,13 @@ import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.MemorySize;
+import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.configuration.TaskManagerOptions;
 import org.apache.flink.connector.file.sink.FileSink;
 import org.apache.flink.connector.file.src.FileSource;
 import org.apache.flink.core.execution.CheckpointingMode;
 import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.core.execution.RecoveryClaimMode;
 import org.apache.flink.core.fs.FileStatus;
 import org.apache.flink.core.fs.FileSystem;
 import org.apache.flink.core.fs.Path;
@@ -82,13 +85,19 @@ public final class FileBatch {
         int r = config.parallelism();
         FileSource<BatchRow> files = FileSource.forBulkFileFormat(new BatchFileFormat(), new Path(o.input()))
                 .setFileEnumerator(BatchFileFormat.Files::new).build();
-        SingleOutputStreamOperator<InferenceRequest> prepared = env.fromSource(files, WatermarkStrategy.noWatermarks(), "batch files")
+        SingleOutputStreamOperator<InferenceRequest> prepared = env.fromSource(new BacklogUntilRead<>(files), WatermarkStrategy.noWatermarks(), "batch files")
                 .uid("batch-files").setParallelism(o.readers())
                 .process(new PrepareBatchRows(config.modelDir())).returns(TypeInformation.of(InferenceRequest.class))
                 .name("parse-validate").uid("prepare-rows").setParallelism(o.readers());
         SingleOutputStreamOperator<InferenceRequest> firsts = prepared.keyBy(InferenceRequest::id)
                 .process(new FirstOfEachId()).returns(TypeInformation.of(InferenceRequest.class))
                 .name("first-of-each-id").uid("first-of-each-id").setParallelism(r);
+        // Requests travel to the scheduler in full network buffers (flushed at the latest after INPUT_FLUSH_MS),
+        // not one request per buffer as the pipeline's own edges flush them: with a buffer per request, the
+        // few buffers of a channel hold a dozen requests, and a lane that frees its places waits for two
+        // more hops (reader, first-of-each-id) to refill them one by one.
+        prepared.setBufferTimeout(INPUT_FLUSH_MS);
+        firsts.setBufferTimeout(INPUT_FLUSH_MS);
         DataStream<CompletionResult> results = Pipeline.build(firsts, config);
         Path out = new Path(o.output());
         if (o.format() == Format.PARQUET) {
@@ -108,6 +117,12 @@ public final class FileBatch {
                 .sinkTo(lines(new Path(out, REJECTED_DIR), o.partBytes())).name("rejected rows").uid("rejected-sink").setParallelism(r);
     }
 
+    /** The checkpoint interval once the input is read: the final checkpoint comes at most this long after the last answer. */
+    static final long TAIL_CHECKPOINT_MS = 1000;
+
+    /** How long a part-filled buffer of requests may wait before it goes to the next operator. */
+    static final long INPUT_FLUSH_MS = 20;
+
     private static FileSink<String> lines(Path dir, long partBytes) {
         return FileSink.forRowFormat(dir, new SimpleStringEncoder<String>(StandardCharsets.UTF_8.name()))
                 .withRollingPolicy(DefaultRollingPolicy.builder().withMaxPartSize(new MemorySize(partBytes))
@@ -120,10 +135,14 @@ public final class FileBatch {
         return OutputFileConfig.builder().withPartPrefix("part").withPartSuffix(suffix).build();
     }
 
-    /** Exactly-once checkpoints every {@code checkpointMs}, with the final checkpoint that commits the last part files. */
+    /**
+     * Exactly-once checkpoints every {@code checkpointMs} while the input is read, then every
+     * {@link #TAIL_CHECKPOINT_MS} ({@link BacklogUntilRead}), with the final checkpoint that commits the last part files.
+     */
     static Configuration checkpointing(long checkpointMs) {
         Configuration conf = new Configuration();
-        conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofMillis(checkpointMs));
+        conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofMillis(Math.min(checkpointMs, TAIL_CHECKPOINT_MS)));
+        conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL_DURING_BACKLOG, Duration.ofMillis(checkpointMs));
         conf.set(CheckpointingOptions.CHECKPOINTING_CONSISTENCY_MODE, CheckpointingMode.EXACTLY_ONCE);
         conf.set(CheckpointingOptions.MIN_PAUSE_BETWEEN_CHECKPOINTS, Duration.ofMillis(Math.min(checkpointMs / 2, 100)));
         conf.set(CheckpointingOptions.ENABLE_CHECKPOINTS_AFTER_TASKS_FINISH, true);
@@ -134,18 +153,33 @@ public final class FileBatch {
         return conf;
     }
 
-    /** The checkpoints of the run writing to {@code output}: its own directory under the root, named after the output. */
-    static RetainedCheckpoints checkpoints(java.nio.file.Path root, String output) {
+    /**
+     * The checkpoints of the run writing to {@code output}: its own directory under the root (a local
+     * path or the URI of any Flink file system), named after the output.
+     */
+    static RetainedCheckpoints checkpoints(String root, String output) {
         String uri = new Path(output).makeQualified(fileSystem(output)).toString();
         String name = new Path(output).getName().replaceAll("[^A-Za-z0-9_.-]", "_");
-        return new RetainedCheckpoints(root, "batch-" + (name.isEmpty() ? "out" : name) + "-" + String.format("%08x", uri.hashCode()));
+        try {
+            return new RetainedCheckpoints(root, "batch-" + (name.isEmpty() ? "out" : name) + "-" + String.format("%08x", uri.hashCode()));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--checkpoint-dir " + root + ": " + e.getMessage());
+        }
     }
 
     /**
-     * @param checkpointRoot where the run's retained checkpoints go ({@code --checkpoint-dir})
+     * Written into the run's checkpoint directory before its first job starts: this run has started
+     * here. Flink discards a finished job's checkpoints (and, restored in claim mode, the one it
+     * resumed from), so committed part files with neither {@code _SUCCESS} nor a checkpoint, where
+     * this mark is, are a finished run whose client died before it wrote {@code _SUCCESS}.
+     */
+    static final String STARTED = "_started";
+
+    /**
+     * @param checkpointRoot where the run's retained checkpoints go ({@code --checkpoint-dir}: a local path or any Flink file system's URI)
      * @param cluster        submit to the cluster of the surrounding Flink client instead of a local MiniCluster
      */
-    public static int run(Options o, PipelineConfig config, java.nio.file.Path checkpointRoot, boolean cluster, boolean quiet,
+    public static int run(Options o, PipelineConfig config, String checkpointRoot, boolean cluster, boolean quiet,
                           PrintStream out, PrintStream err) {
         String output = o.output();
         requireInput(o.input());
@@ -160,16 +194,32 @@ public final class FileBatch {
         }
         Configuration conf = checkpointing(o.checkpointMs());
         RetainedCheckpoints retained = checkpoints(checkpointRoot, output);
-        Optional<java.nio.file.Path> from = retained.configureResuming(conf);
-        if (from.isEmpty() && hasCommittedParts(new Path(output)))
-            throw new UsageException("--output " + output + " holds part files but " + retained.dir() + " no checkpoint to resume from "
-                    + "(another run's output, or a --checkpoint-dir other than its own): choose a new --output, or empty this one");
-        err.println("batch: checkpoints in " + retained.dir() + from.map(p -> "; resuming from " + p).orElse(""));
+        Optional<String> from = retained.configureResuming(conf);
+        Path started = new Path(retained.location(), STARTED);
+        if (from.isEmpty() && hasCommittedParts(new Path(output))) {
+            if (!exists(started))
+                throw new UsageException("--output " + output + " holds part files but " + retained + " no checkpoint to resume from "
+                        + "(another run's output, or a --checkpoint-dir other than its own): choose a new --output, or empty this one");
+            // the job finished (Flink discarded its checkpoints) and its client died before the mark
+            err.println("batch: the run's job had finished (" + retained + " holds no checkpoint, " + output
+                    + " its committed part files); marking it done from them, nothing answered again");
+            return finish(BatchOutputCounts.of(new Path(output)), 0, output, done, out, err);
+        }
+        // resumed in claim mode: the checkpoint is the job's own from then on, discarded when the job finishes,
+        // and the older ones of the killed job go now, so that a finished run leaves no checkpoint to resume from
+        if (from.isPresent()) {
+            conf.set(StateRecoveryOptions.RESTORE_MODE, RecoveryClaimMode.CLAIM);
+            retained.discardAllBut(new Path(conf.get(StateRecoveryOptions.SAVEPOINT_PATH)));
+        }
+        record(started, Json.MAPPER.createObjectNode().put("output", output));
+        err.println("batch: checkpoints in " + retained + from.map(p -> "; resuming from " + p).orElse(""));
         StreamExecutionEnvironment env;
+        java.nio.file.Path work = null;
         if (cluster) {
             env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
             env.setBufferTimeout(config.bufferTimeoutMs());
         } else {
+            if (retained.local()) work = retained.localWorkingFiles(conf);
             // readers beyond the pipeline's parallelism need slots of their own in the scheduler's group
             conf.set(TaskManagerOptions.NUM_TASK_SLOTS, Pipeline.slots(config) + Math.max(0, o.readers() - config.parallelism()));
             env = LocalEnvironment.localEnvironment(config, conf);
@@ -183,22 +233,29 @@ public final class FileBatch {
         } catch (Exception e) {
             throw new IllegalStateException("batch run failed: " + Jobs.rootMessage(e) + " (start it again with the same --output and "
                     + "--checkpoint-dir to resume)", e);
+        } finally {
+            if (work != null) EmbeddedKafka.deleteTree(work);
         }
         double seconds = (System.nanoTime() - start) / 1e9;
         Map<String, Object> acc = result.getAllAccumulatorResults();
-        long rows = count(acc, PrepareBatchRows.ROWS), rejected = count(acc, PrepareBatchRows.REJECTED_ROWS) + count(acc, FirstOfEachId.DUPLICATES);
-        long answered = count(acc, BatchResults.ANSWERED), refused = count(acc, BatchResults.REFUSED) + rejected, tokens = count(acc, BatchResults.TOKENS);
-        if (rejected > 0) report(new Path(new Path(output), REJECTED_DIR), err);
+        long rejected = count(acc, PrepareBatchRows.REJECTED_ROWS) + count(acc, FirstOfEachId.DUPLICATES);
+        return finish(new BatchOutputCounts(count(acc, PrepareBatchRows.ROWS), count(acc, BatchResults.ANSWERED),
+                count(acc, BatchResults.REFUSED) + rejected, count(acc, BatchResults.TOKENS), rejected), seconds, output, done, out, err);
+    }
+
+    /** The end of a run: its rejected rows on stderr, its summary into {@code _SUCCESS} and on stdout, its exit code. */
+    private static int finish(BatchOutputCounts c, double seconds, String output, Path done, PrintStream out, PrintStream err) {
+        if (c.rejected() > 0) report(new Path(new Path(output), REJECTED_DIR), err);
         ObjectNode s = Json.MAPPER.createObjectNode();
-        s.put("requests", rows);
-        s.put("answered", answered);
-        s.put("refused", refused);
-        s.put("tokens", tokens);
+        s.put("requests", c.requests());
+        s.put("answered", c.answered());
+        s.put("refused", c.refused());
+        s.put("tokens", c.tokens());
         s.put("seconds", Math.round(seconds * 1000) / 1000.0);
         s.put("output", output);
         record(done, s);
         out.println(s);
-        return refused == 0 ? 0 : EXIT_REFUSED;
+        return c.refused() == 0 ? 0 : EXIT_REFUSED;
     }
 
     /**
@@ -208,11 +265,19 @@ public final class FileBatch {
      */
     public static final String SUCCESS = "_SUCCESS";
 
-    private static void record(Path done, ObjectNode summary) {
-        try (var o = done.getFileSystem().create(done, FileSystem.WriteMode.OVERWRITE)) {
-            o.write((summary + "\n").getBytes(StandardCharsets.UTF_8));
+    private static void record(Path file, ObjectNode json) {
+        try (var o = file.getFileSystem().create(file, FileSystem.WriteMode.OVERWRITE)) {
+            o.write((json + "\n").getBytes(StandardCharsets.UTF_8));
         } catch (IOException e) {
-            throw new IllegalStateException("the run finished, but its mark " + done + " cannot be written: " + e.getMessage(), e);
+            throw new IllegalStateException(file + " cannot be written: " + e.getMessage(), e);
+        }
+    }
+
+    private static boolean exists(Path p) {
+        try {
+            return p.getFileSystem().exists(p);
+        } catch (IOException e) {
+            throw new UsageException(p + " cannot be read (" + e.getMessage() + ")");
         }
     }
 
@@ -231,10 +296,7 @@ public final class FileBatch {
     /** Whether a directory holds committed part files (visible ones: in-progress and pending parts are hidden). */
     private static boolean hasCommittedParts(Path dir) {
         try {
-            FileSystem fs = dir.getFileSystem();
-            if (!fs.exists(dir)) return false;
-            for (FileStatus f : fs.listStatus(dir)) if (!f.isDir() && f.getPath().getName().startsWith("part-")) return true;
-            return false;
+            return BatchOutputCounts.parts(dir.getFileSystem(), dir).length > 0;
         } catch (IOException e) {
             throw new UsageException("--output " + dir + " cannot be listed (" + e.getMessage() + ")");
         }

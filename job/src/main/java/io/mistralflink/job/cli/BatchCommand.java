@@ -41,8 +41,9 @@ public final class BatchCommand extends CliCommand {
     @Option(names = "--output-format", paramLabel = "jsonl|parquet", defaultValue = "jsonl", description = "part files' format (--output DIR)")
     String outputFormat;
 
-    @Option(names = "--checkpoint-dir", paramLabel = "D", defaultValue = "checkpoints", description = "retained checkpoints (--output DIR)")
-    Path checkpointDir;
+    @Option(names = "--checkpoint-dir", paramLabel = "D", defaultValue = "checkpoints",
+            description = "retained checkpoints, a local path or any Flink file system's URI (--output DIR)")
+    String checkpointDir;
 
     @Option(names = "--checkpoint-interval-ms", paramLabel = "MS", defaultValue = "10000", description = "how often part files are committed (--output DIR)")
     long checkpointIntervalMs;

@@ -56,4 +56,13 @@ public final class Converters {
             return f;
         }
     }
+
+    /** A finite number in [0, 1] (a min-p). */
+    static final class UnitInterval implements ITypeConverter<Float> {
+        @Override public Float convert(String v) {
+            float f = new Decimal().convert(v);
+            if (!(Float.isFinite(f) && f >= 0f && f <= 1f)) throw new TypeConversionException("must be a finite number between 0.0 and 1.0, got " + v);
+            return f;
+        }
+    }
 }

@@ -39,6 +39,10 @@ public final class GenerateCommand extends CliCommand {
     @Option(names = "--top-k", paramLabel = "K", defaultValue = "0", description = "sample among the K likeliest tokens (0: all)")
     int topK;
 
+    @Option(names = "--min-p", paramLabel = "M", defaultValue = "0", converter = Converters.UnitInterval.class,
+            description = "drop the tokens less likely than M times the likeliest (0: off)")
+    float minP;
+
     @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "the sampler's seed")
     long seed;
 
@@ -57,7 +61,7 @@ public final class GenerateCommand extends CliCommand {
     SamplingParams sampling() {
         between("--top-k", topK, 0, Integer.MAX_VALUE);
         between("--max-new-tokens", maxNewTokens, 1, 1 << 20);
-        try { return new SamplingParams(temperature, topP, topK, seed, maxNewTokens, ignoreEos, List.of(), new int[0]); }
+        try { return new SamplingParams(temperature, topP, topK, minP, seed, maxNewTokens, ignoreEos, List.of(), new int[0]); }
         catch (IllegalArgumentException e) { throw usage(e.getMessage()); }
     }
 

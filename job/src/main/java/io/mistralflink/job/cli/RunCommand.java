@@ -123,12 +123,7 @@ public final class RunCommand extends CliCommand {
         Configuration conf = KafkaJob.restarting(checkpointMs, savepoint);
         String bind = bindAddress;
         LocalEnvironment.bindTo(conf, bind);
-        // the local cluster's working files (BLOBs, uploads) beside the checkpoints, not in the system's
-        // temporary directory: a kill -9 leaves them here, and the next run of this job clears them
-        Path work = checkpoints.dir().resolve("tmp");
-        EmbeddedKafka.deleteTree(work);
-        conf.set(org.apache.flink.configuration.CoreOptions.TMP_DIRS, work.toString());
-        conf.set(org.apache.flink.configuration.WebOptions.TMP_DIR, work.resolve("web").toString());
+        Path work = checkpoints.localWorkingFiles(conf);
         if (savepoint != null || fresh) {
             checkpoints.configure(conf);
             out.println("checkpoints: " + checkpoints.dir() + " (retained); " + (savepoint != null
@@ -161,6 +156,7 @@ public final class RunCommand extends CliCommand {
         }
         out.println("job " + job.getJobID() + " running on the local MiniCluster (" + io.mistralflink.operators.pipeline.Pipeline.slots(config) + " slots); Ctrl-C stops it");
         out.flush();
+        pruneOnceCheckpointed(checkpoints, job);
         CountDownLatch stopped = new CountDownLatch(1);
         EmbeddedKafka broker = kafka;
         Path savepoints = savepointDir != null ? savepointDir.toAbsolutePath() : checkpoints.savepointDir();
@@ -219,6 +215,19 @@ public final class RunCommand extends CliCommand {
         } catch (Exception e) {
             throw new IllegalStateException("the job could not be submitted: " + Jobs.rootMessage(e), e);
         }
+    }
+
+    /** Earlier jobs' checkpoint directories go once this job's first checkpoint is complete. */
+    private static void pruneOnceCheckpointed(RetainedCheckpoints checkpoints, JobClient job) {
+        Thread t = new Thread(() -> {
+            try {
+                while (!checkpoints.pruneEarlierJobs(job.getJobID().toString())) Thread.sleep(500);
+            } catch (InterruptedException | RuntimeException e) {
+                // the process is ending, or the directory cannot be read: the next run prunes
+            }
+        }, "mistral-flink-prune");
+        t.setDaemon(true);
+        t.start();
     }
 
     /** Removes the stop hook; false where the JVM is shutting down, when hooks can no longer be removed (the hook runs, or has run). */

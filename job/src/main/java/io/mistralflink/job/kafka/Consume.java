@@ -193,6 +193,7 @@ public final class Consume {
                 if (r.getTemperature() != null) o.put("temperature", r.getTemperature());
                 if (r.getTopP() != null) o.put("top_p", r.getTopP());
                 if (r.getTopK() != null) o.put("top_k", r.getTopK());
+                if (r.getMinP() != null) o.put("min_p", r.getMinP());
                 if (r.getSeed() != null) o.put("seed", r.getSeed());
                 ArrayNode stop = o.putArray("stop");
                 r.getStop().forEach(stop::add);

@@ -32,18 +32,19 @@ public class GenerationRequestFunction extends ScalarFunction {
                         DataTypes.FIELD("request_id", DataTypes.STRING()), DataTypes.FIELD("prompt", DataTypes.STRING()),
                         DataTypes.FIELD("messages", DataTypes.ARRAY(message)), DataTypes.FIELD("max_new_tokens", DataTypes.INT()),
                         DataTypes.FIELD("temperature", DataTypes.FLOAT()), DataTypes.FIELD("top_p", DataTypes.FLOAT()),
-                        DataTypes.FIELD("top_k", DataTypes.INT()), DataTypes.FIELD("seed", DataTypes.BIGINT()),
+                        DataTypes.FIELD("top_k", DataTypes.INT()), DataTypes.FIELD("min_p", DataTypes.FLOAT()),
+                        DataTypes.FIELD("seed", DataTypes.BIGINT()),
                         DataTypes.FIELD("error", DataTypes.STRING()))))
                 .build();
     }
 
     public Row eval(byte[] value) {
         DecodeRequests.Outcome o = DecodeRequests.decodeAndValidate(new RawRecord(null, 0, 0, 0, null, value), validator);
-        if (o.request() == null) return Row.of(o.deadLetter().getRequestId(), null, null, null, null, null, null, null, o.deadLetter().getReason());
+        if (o.request() == null) return Row.of(o.deadLetter().getRequestId(), null, null, null, null, null, null, null, null, o.deadLetter().getReason());
         GenerationRequest g = o.request();
         Row[] messages = g.getMessages() == null ? null
                 : g.getMessages().stream().map(m -> Row.of(m.getRole(), m.getContent())).toArray(Row[]::new);
-        return Row.of(g.getRequestId(), g.getPrompt(), messages, g.getMaxNewTokens(), g.getTemperature(), g.getTopP(), g.getTopK(),
+        return Row.of(g.getRequestId(), g.getPrompt(), messages, g.getMaxNewTokens(), g.getTemperature(), g.getTopP(), g.getTopK(), g.getMinP(),
                 g.getSeed() != null ? g.getSeed() : SamplingParams.stableSeed(g.getRequestId()), null);
     }
 }

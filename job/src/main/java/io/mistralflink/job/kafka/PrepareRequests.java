@@ -32,7 +32,7 @@ import java.util.Optional;
  * before anything is written out. Callers' own keys with that prefix are dropped.
  *
  * <p>Defaults: no temperature means greedy (as Hugging Face's generate without do_sample); no
- * top_p 1, no top_k 0; no seed means a seed derived from the request id, so a replayed request
+ * top_p 1, no top_k 0, no min_p 0; no seed means a seed derived from the request id, so a replayed request
  * samples the same text.
  */
 public class PrepareRequests extends ProcessFunction<RawRecord, InferenceRequest> {
@@ -146,10 +146,11 @@ public class PrepareRequests extends ProcessFunction<RawRecord, InferenceRequest
         float t = g.getTemperature() == null ? 0f : g.getTemperature();
         float p = g.getTopP() == null ? 1f : g.getTopP();
         int k = g.getTopK() == null ? 0 : g.getTopK();
+        float minP = g.getMinP() == null ? 0f : g.getMinP();
         long seed = g.getSeed() != null ? g.getSeed() : SamplingParams.stableSeed(g.getRequestId());
         List<String> stop = g.getStop() == null ? List.of() : g.getStop();
         int[] stopIds = g.getStopTokenIds() == null ? new int[0] : g.getStopTokenIds().stream().mapToInt(Integer::intValue).toArray();
-        return new SamplingParams(t, p, k, seed, g.getMaxNewTokens(), g.getIgnoreEos(), stop, stopIds);
+        return new SamplingParams(t, p, k, minP, seed, g.getMaxNewTokens(), g.getIgnoreEos(), stop, stopIds);
     }
 
     /** The caller's metadata of a result, without the keys this job added. */

@@ -36,7 +36,7 @@ import java.util.concurrent.atomic.AtomicReference;
  *
  * <p>One JSON object per line: {@code request_id} (string) and {@code max_new_tokens} (int) are
  * required; {@code prompt}, {@code messages} [{role, content}], {@code temperature}, {@code top_p},
- * {@code top_k}, {@code seed}, {@code stop} [str], {@code stop_token_ids} [int], {@code ignore_eos},
+ * {@code top_k}, {@code min_p}, {@code seed}, {@code stop} [str], {@code stop_token_ids} [int], {@code ignore_eos},
  * {@code metadata} {str: scalar} are optional. Lines that are not such objects (bad JSON, wrong
  * types, unknown fields) are reported on {@code err} with their line number and skipped; blank lines
  * are ignored. Semantic checks (empty prompt, limits) are the job's: such requests are produced and
@@ -46,7 +46,7 @@ public final class Produce {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Set<String> FIELDS = Set.of("request_id", "prompt", "messages", "max_new_tokens", "temperature",
-            "top_p", "top_k", "seed", "stop", "stop_token_ids", "ignore_eos", "metadata");
+            "top_p", "top_k", "min_p", "seed", "stop", "stop_token_ids", "ignore_eos", "metadata");
 
     private Produce() {}
 
@@ -150,6 +150,7 @@ public final class Produce {
         if (present(n, "temperature")) b.setTemperature(requireFloat(n.get("temperature"), "temperature"));
         if (present(n, "top_p")) b.setTopP(requireFloat(n.get("top_p"), "top_p"));
         if (present(n, "top_k")) b.setTopK(requireInt(n.get("top_k"), "top_k"));
+        if (present(n, "min_p")) b.setMinP(requireFloat(n.get("min_p"), "min_p"));
         if (present(n, "seed")) {
             JsonNode s = n.get("seed");
             if (!s.isIntegralNumber() || !s.canConvertToLong()) throw new IllegalArgumentException("'seed' must be an integer");

@@ -105,6 +105,10 @@ public final class RequestValidator implements Serializable {
         if (k != null && k < 0) {
             return "top_k is " + k + ", must be >= 0 (0 disables it)";
         }
+        Float minP = r.getMinP();
+        if (minP != null && (minP.isNaN() || minP < 0f || minP > 1f)) {
+            return "min_p is " + minP + ", must be in [0, 1] (0 disables it)";
+        }
         List<String> stop = r.getStop();
         if (stop != null) {
             for (int i = 0; i < stop.size(); i++) {

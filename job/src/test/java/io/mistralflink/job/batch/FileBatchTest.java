@@ -3,6 +3,7 @@ package io.mistralflink.job.batch;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.mistralflink.job.Cli;
+import io.mistralflink.job.ChildJvm;
 import io.mistralflink.job.common.Json;
 import io.mistralflink.job.common.UsageException;
 import io.mistralflink.model.ModelConfig;
@@ -32,7 +33,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -92,7 +92,8 @@ class FileBatchTest {
 
     @Test void aDirectoryOfJsonlAndParquetIsAnsweredOnceEachAsTheEngineAloneAnswers() throws Exception {
         Path out = tmp.resolve("out"), ck = tmp.resolve("ck");
-        List<String> args = args(out, ck, "--output-format", "parquet");
+        // --checkpoint-dir as the URI of a Flink file system (file:///...)
+        List<String> args = args(out, ck.toUri().toString(), "--output-format", "parquet");
         Run first = run(args);
         assertEquals(0, first.code, first.err);
         assertEquals(REQUESTS, first.summary.get("requests").asInt(), first.err);
@@ -110,29 +111,37 @@ class FileBatchTest {
         assertEquals(0, again.code, again.err);
         assertTrue(again.summary.path("already_done").asBoolean(), "a finished run is not answered again: " + again.summary + "\n" + again.err);
         assertEquals(parts, committedParts(out), "no part file added");
+        assertTrue(FileBatch.checkpoints(ck.toString(), out.toString()).latest().isEmpty(), "Flink discarded the finished job's checkpoints");
+
+        // the client killed between its job's end and the mark: the next start marks it done from the committed parts
         Files.delete(out.resolve(FileBatch.SUCCESS));
-        assertThrows(UsageException.class, () -> run(args), "part files without their run's checkpoint or mark: not answered again");
-        assertEquals(parts, committedParts(out));
+        List<String> otherCheckpoints = args(out, tmp.resolve("other-ck").toString(), "--output-format", "parquet");
+        assertThrows(UsageException.class, () -> run(otherCheckpoints), "part files of a run not started with this --checkpoint-dir: refused");
+        Run marked = run(args);
+        assertEquals(0, marked.code, marked.err);
+        for (String k : List.of("requests", "answered", "refused", "tokens"))
+            assertEquals(first.summary.get(k), marked.summary.get(k), k + ": " + marked.summary + " against " + first.summary);
+        assertTrue(Files.exists(out.resolve(FileBatch.SUCCESS)), marked.err);
+        assertEquals(parts, committedParts(out), "nothing answered again");
     }
 
     @Test void aRunKilledWithSigkillResumesFromItsCheckpointAndAnswersEveryRequestOnce() throws Exception {
         Path out = tmp.resolve("out"), ck = tmp.resolve("ck");
-        List<String> args = args(out, ck, "--part-size", "8kb");
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-        cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments().stream().filter(a -> !a.startsWith("-agentlib") && !a.startsWith("-javaagent")).toList());
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Cli.class.getName()));
-        cmd.addAll(args);
-        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(tmp.resolve("child.log").toFile()).start();
-        try {
+        List<String> args = args(out, ck.toString(), "--part-size", "8kb");
+        // the child's own temporary directory: its MiniCluster's working files must not be left there by the kill
+        Path systemTmp = Files.createDirectories(tmp.resolve("system-tmp"));
+        try (ChildJvm child = ChildJvm.start(tmp, tmp.resolve("child.log"), List.of("-Xmx1g", "-Djava.io.tmpdir=" + systemTmp), Cli.class.getName(), args)) {
             long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
             while (committedParts(out).size() < 3) {
-                assertTrue(child.isAlive(), "the child finished before it was killed:\n" + Files.readString(tmp.resolve("child.log")));
+                assertTrue(child.process.isAlive(), "the child finished before it was killed:\n" + child.output());
                 assertTrue(System.nanoTime() < deadline, "no part file committed in time");
                 Thread.sleep(50);
             }
-        } finally {
-            child.destroyForcibly();   // SIGKILL
-            child.waitFor();
+            child.kill();   // SIGKILL
+        }
+        try (Stream<Path> left = Files.list(systemTmp)) {
+            assertEquals(List.of(), left.map(p -> p.getFileName().toString()).filter(n -> !n.startsWith("hsperfdata")).toList(),
+                    "left in the temporary directory after kill -9");
         }
         int before = lines(out).size();
         assertTrue(before > 0 && before < REQUESTS, "killed mid-way: " + before + " lines committed");
@@ -148,6 +157,17 @@ class FileBatchTest {
         }
         assertEquals(engine.keySet(), got.keySet());
         got.forEach((id, j) -> assertEquals(engine.get(id), completion(j), id));
+        // restored in claim mode: the checkpoint it resumed from is discarded with the finished job's own, so
+        // a start that finds no _SUCCESS (its client killed before the mark) finishes the run, answering nothing again
+        assertTrue(FileBatch.checkpoints(ck.toString(), out.toString()).latest().isEmpty(), "no checkpoint left to resume from");
+        assertFalse(Files.exists(FileBatch.checkpoints(ck.toString(), out.toString()).dir().resolve("tmp")), "working files removed");
+        List<Path> parts = committedParts(out);
+        Files.delete(out.resolve(FileBatch.SUCCESS));
+        Run marked = run(args);
+        assertEquals(0, marked.code, marked.err);
+        assertEquals(REQUESTS, marked.summary.get("answered").asInt(), marked.summary.toString());
+        assertEquals(resumed.summary.get("tokens"), marked.summary.get("tokens"));
+        assertEquals(parts, committedParts(out), "nothing answered again");
     }
 
     @Test void badRowsOfEveryFormatAreReportedWithFileAndRowAndTheRestAnswered() throws Exception {
@@ -196,9 +216,9 @@ class FileBatchTest {
 
     record Run(int code, JsonNode summary, String err) {}
 
-    static List<String> args(Path out, Path ck, String... more) {
+    static List<String> args(Path out, String ck, String... more) {
         List<String> a = new ArrayList<>(List.of("batch", "--model", MODEL, "--input", input.toString(), "--output", out.toString(),
-                "--checkpoint-dir", ck.toString(), "--checkpoint-interval-ms", "300", "--stages", "2", "--lanes", "2",
+                "--checkpoint-dir", ck, "--checkpoint-interval-ms", "300", "--stages", "2", "--lanes", "2",
                 "--readers", "2", "--quiet"));
         a.addAll(List.of(more));
         return a;

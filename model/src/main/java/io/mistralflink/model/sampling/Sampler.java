@@ -8,8 +8,9 @@ import java.util.SplittableRandom;
  * generator seeded by the request's seed and the step alone, so a replayed or restored step draws
  * the same token as the first time.
  *
- * <p>Candidates are ordered by logit (ties by token id) and only as many as top-k and top-p need are
- * ordered: the most likely 64 first, four times more while their mass falls short of top-p.
+ * <p>Candidates are ordered by logit (ties by token id) and only as many as top-k, top-p and min-p
+ * need are ordered: the most likely 64 first, four times more while their mass falls short of top-p
+ * and min-p keeps them all.
  */
 public final class Sampler {
     private static final int FIRST_CANDIDATES = 64;
@@ -34,15 +35,24 @@ public final class Sampler {
                 if (keep == vocab) for (int i = 0; i < vocab; i++) total += Math.exp((logits[offset + i] - max) * invT);
                 else total = Double.NaN; // top-k larger than m: widen until m == keep
             }
+            // Filters in Hugging Face's order (top-k, top-p, min-p), each keeping a prefix of the candidates.
             int n = m;
-            if (p.topP() < 1f && !Double.isNaN(total)) {
+            boolean wider = m < keep; // whether a later candidate could still be kept
+            if (p.topP() < 1f) {
+                if (Double.isNaN(total)) continue; // top-k larger than m: widen until m == keep
                 double cum = 0;
                 n = 0;
                 while (n < m && cum / total < p.topP()) cum += w[n++];
-                if (cum / total < p.topP() && m < keep) continue; // not enough mass yet: widen
-            } else if (m < keep) {
-                continue;
+                wider = cum / total < p.topP() && m < keep; // not enough mass yet
             }
+            // min-p: the candidates at least min-p times as likely as the first (whose weight is 1).
+            if (p.minP() > 0) {
+                int passing = 0;
+                while (passing < n && w[passing] >= p.minP()) passing++;
+                if (passing < m) wider = false; // the threshold falls among these candidates: no later one passes
+                n = Math.min(n, passing);
+            }
+            if (wider) continue;
             double sum = 0;
             for (int i = 0; i < n; i++) sum += w[i];
             double target = u * sum, cum = 0;

@@ -11,6 +11,8 @@ import java.nio.ByteOrder;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -20,10 +22,12 @@ import org.apache.arrow.memory.RootAllocator;
 import org.apache.arrow.vector.ExtensionTypeVector;
 import org.apache.arrow.vector.FieldVector;
 import org.apache.arrow.vector.Float4Vector;
+import org.apache.arrow.vector.Float8Vector;
 import org.apache.arrow.vector.IntVector;
 import org.apache.arrow.vector.VarCharVector;
 import org.apache.arrow.vector.VectorSchemaRoot;
 import org.apache.arrow.vector.complex.FixedSizeListVector;
+import org.apache.arrow.vector.complex.StructVector;
 import org.apache.arrow.vector.ipc.ArrowStreamReader;
 import org.apache.arrow.vector.ipc.ArrowStreamWriter;
 import org.apache.arrow.vector.ipc.message.ArrowFieldNode;
@@ -36,8 +40,10 @@ import org.apache.arrow.vector.types.pojo.Schema;
 /**
  * Arrow encoding of a {@link MicroBatchFrame}: one IPC stream holding one record batch with columns
  * request_id (Utf8), position, token, flags (Int32) and, when width > 0, values
- * ({@code arrow.fixed_shape_tensor} over {@code FixedSizeList<Float32>[width]}); meta is the schema's
- * custom metadata. Readers also accept a plain {@code FixedSizeList<Float32>} values column.
+ * ({@code arrow.fixed_shape_tensor} over {@code FixedSizeList<Float32>[width]}); when some row has one,
+ * the nullable columns draw (a struct of the sampling parameters and the step), target (Int32) and nll
+ * (Float64); meta is the schema's custom metadata. Readers also accept a plain
+ * {@code FixedSizeList<Float32>} values column.
  *
  * <p>Memory: one JVM-wide root allocator, a child allocator per call, closed before returning (the
  * child's close fails loudly on a leak). Numbers move between Java arrays and Arrow buffers in bulk
@@ -49,10 +55,15 @@ public final class FrameIpc {
   public static final String TOKEN = "token";
   public static final String FLAGS = "flags";
   public static final String VALUES = "values";
+  public static final String DRAW = "draw";
+  public static final String TARGET = "target";
+  public static final String NLL = "nll";
 
   private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
   private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
   private static final ArrowType INT32 = new ArrowType.Int(32, true);
+  private static final ArrowType FLOAT32 = new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE);
+  private static final ArrowType FLOAT64 = new ArrowType.FloatingPoint(FloatingPointPrecision.DOUBLE);
   private static final RootAllocator ROOT;
   private static final ThreadLocal<byte[]> STAGING = ThreadLocal.withInitial(() -> new byte[64 << 10]);
 
@@ -68,16 +79,40 @@ public final class FrameIpc {
     return ROOT.getAllocatedMemory();
   }
 
-  /** The Arrow schema of a frame of this width and meta. */
+  /** The Arrow schema of a frame of this width and meta, without the optional per-row columns. */
   public static Schema schema(int width, Map<String, String> meta) {
-    Field id = new Field(REQUEST_ID, FieldType.notNullable(ArrowType.Utf8.INSTANCE), null);
-    Field pos = new Field(POSITION, FieldType.notNullable(INT32), null);
-    Field tok = new Field(TOKEN, FieldType.notNullable(INT32), null);
-    Field flg = new Field(FLAGS, FieldType.notNullable(INT32), null);
-    if (width == 0) return new Schema(List.of(id, pos, tok, flg), meta);
-    Field item = new Field("item", FieldType.notNullable(new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)), null);
-    Field values = new Field(VALUES, FieldType.notNullable(new FixedShapeTensorType(width)), List.of(item));
-    return new Schema(List.of(id, pos, tok, flg, values), meta);
+    return schema(width, meta, false, false, false);
+  }
+
+  private static Schema schema(int width, Map<String, String> meta, boolean draws, boolean targets, boolean nll) {
+    List<Field> fields = new ArrayList<>(List.of(
+        new Field(REQUEST_ID, FieldType.notNullable(ArrowType.Utf8.INSTANCE), null),
+        new Field(POSITION, FieldType.notNullable(INT32), null),
+        new Field(TOKEN, FieldType.notNullable(INT32), null),
+        new Field(FLAGS, FieldType.notNullable(INT32), null)));
+    if (width > 0) {
+      Field item = new Field("item", FieldType.notNullable(FLOAT32), null);
+      fields.add(new Field(VALUES, FieldType.notNullable(new FixedShapeTensorType(width)), List.of(item)));
+    }
+    if (draws) fields.add(new Field(DRAW, FieldType.nullable(ArrowType.Struct.INSTANCE), DrawColumn.FIELDS));
+    if (targets) fields.add(new Field(TARGET, FieldType.nullable(INT32), null));
+    if (nll) fields.add(new Field(NLL, FieldType.nullable(FLOAT64), null));
+    return new Schema(fields, meta);
+  }
+
+  private static boolean any(Object[] column) {
+    for (Object o : column) if (o != null) return true;
+    return false;
+  }
+
+  private static boolean any(int[] column) {
+    for (int v : column) if (v >= 0) return true;
+    return false;
+  }
+
+  private static boolean any(double[] column) {
+    for (double v : column) if (!Double.isNaN(v)) return true;
+    return false;
   }
 
   public static byte[] encode(MicroBatchFrame frame) {
@@ -126,12 +161,16 @@ public final class FrameIpc {
     int rows = f.rows();
     int width = f.width();
     try (BufferAllocator alloc = ROOT.newChildAllocator("frame-encode", 0, Long.MAX_VALUE);
-        VectorSchemaRoot root = VectorSchemaRoot.create(schema(width, f.meta()), alloc)) {
+        VectorSchemaRoot root = VectorSchemaRoot.create(schema(width, f.meta(),
+            any(f.drawArray()), any(f.targetArray()), any(f.nllArray())), alloc)) {
       writeStrings((VarCharVector) root.getVector(REQUEST_ID), f.requestIdArray());
       writeInts((IntVector) root.getVector(POSITION), f.positionArray());
       writeInts((IntVector) root.getVector(TOKEN), f.tokenArray());
       writeInts((IntVector) root.getVector(FLAGS), f.flagArray());
       if (width > 0) writeValues(storage(root.getVector(VALUES)), f.valueArray(), rows, alloc);
+      if (root.getVector(DRAW) != null) DrawColumn.write((StructVector) root.getVector(DRAW), f.drawArray());
+      if (root.getVector(TARGET) != null) writeTargets((IntVector) root.getVector(TARGET), f.targetArray());
+      if (root.getVector(NLL) != null) writeNll((Float8Vector) root.getVector(NLL), f.nllArray());
       root.setRowCount(rows);
       CountingChannel counter = new CountingChannel();
       writeStream(root, counter);
@@ -168,8 +207,19 @@ public final class FrameIpc {
         width = list.getListSize();
         values = readValues(list, rows);
       }
+      Draw[] draws = new Draw[rows];
+      if (root.getVector(DRAW) instanceof StructVector d) DrawColumn.read(d, draws);
+      int[] targets = new int[rows];
+      Arrays.fill(targets, -1);
+      if (root.getVector(TARGET) instanceof IntVector t)
+        for (int r = 0; r < rows; r++) if (!t.isNull(r)) targets[r] = t.get(r);
+      double[] nll = new double[rows];
+      Arrays.fill(nll, Double.NaN);
+      if (root.getVector(NLL) instanceof Float8Vector n)
+        for (int r = 0; r < rows; r++) if (!n.isNull(r)) nll[r] = n.get(r);
       Map<String, String> meta = root.getSchema().getCustomMetadata();
-      return new MicroBatchFrame(meta == null ? new TreeMap<>() : new TreeMap<>(meta), ids, positions, tokens, flags, width, values);
+      return new MicroBatchFrame(meta == null ? new TreeMap<>() : new TreeMap<>(meta), ids, positions, tokens, flags, width, values,
+          draws, targets, nll);
     } catch (IOException e) {
       throw new IllegalArgumentException("not an Arrow IPC stream of a frame", e);
     }
@@ -213,6 +263,18 @@ public final class FrameIpc {
       start = next;
     }
     return out;
+  }
+
+  private static void writeTargets(IntVector v, int[] src) {
+    v.allocateNew(src.length);
+    for (int r = 0; r < src.length; r++) if (src[r] >= 0) v.set(r, src[r]);
+    v.setValueCount(src.length);
+  }
+
+  private static void writeNll(Float8Vector v, double[] src) {
+    v.allocateNew(src.length);
+    for (int r = 0; r < src.length; r++) if (!Double.isNaN(src[r])) v.set(r, src[r]);
+    v.setValueCount(src.length);
   }
 
   private static void writeInts(IntVector v, int[] src) {

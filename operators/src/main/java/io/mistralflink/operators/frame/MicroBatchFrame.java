@@ -13,8 +13,10 @@ import org.apache.flink.api.common.typeinfo.TypeInfo;
 /**
  * One micro-batch of one pipeline step: a row per token processed in the step, each with its request
  * id, position, token id, flags and a row of {@link #width()} floats (hidden state between stages,
- * logits after the head; width 0 when a frame carries only tokens). Lane id, step, stage and anything
- * else the pipeline wants travel in {@link #meta()} (Arrow schema metadata on the wire).
+ * logits after the head; width 0 when a frame carries only tokens). A row may also say how its token
+ * is drawn ({@link #draw(int)}), which token follows it when it is scored ({@link #target(int)}), or
+ * the loss it scored ({@link #nll(int)}): typed, nullable columns on the wire. Lane id, step, stage and
+ * anything else the pipeline wants travel in {@link #meta()} (Arrow schema metadata on the wire).
  *
  * <p>Immutable: arrays are copied in and never handed out, so chained operators can pass a frame by
  * reference ({@link MicroBatchFrameSerializer#copy} returns its argument). Read the values without
@@ -24,8 +26,6 @@ import org.apache.flink.api.common.typeinfo.TypeInfo;
 public final class MicroBatchFrame {
   /** Flag bit 0: the row needs logits (the last row of its prefill chunk, or a decode row). */
   public static final int FLAG_LOGITS = 1;
-  /** Flag bit 1: the row is scored, not sampled (teacher forcing: logits at every row of its chunk). */
-  public static final int FLAG_SCORE = 2;
 
   /** Suggested meta keys; the pipeline may add its own. */
   public static final String META_LANE = "lane";
@@ -39,13 +39,18 @@ public final class MicroBatchFrame {
   private final int[] flags;
   private final int width;
   private final float[] values;
+  /** Per row: how its token is drawn (null: none), the token after it (-1: none), its loss (NaN: none). */
+  private final Draw[] draws;
+  private final int[] targets;
+  private final double[] nll;
   private int hash;
 
   /** Trusted: takes ownership of the arrays (callers in this package have copied or built them). */
   MicroBatchFrame(SortedMap<String, String> meta, String[] requestIds, int[] positions, int[] tokens,
-      int[] flags, int width, float[] values) {
+      int[] flags, int width, float[] values, Draw[] draws, int[] targets, double[] nll) {
     int rows = requestIds.length;
-    if (positions.length != rows || tokens.length != rows || flags.length != rows) {
+    if (positions.length != rows || tokens.length != rows || flags.length != rows
+        || draws.length != rows || targets.length != rows || nll.length != rows) {
       throw new IllegalArgumentException("columns of unequal length");
     }
     if (width < 0 || values.length != (long) rows * width) {
@@ -58,6 +63,9 @@ public final class MicroBatchFrame {
     this.flags = flags;
     this.width = width;
     this.values = values;
+    this.draws = draws;
+    this.targets = targets;
+    this.nll = nll;
   }
 
   public static Builder builder() {
@@ -101,6 +109,21 @@ public final class MicroBatchFrame {
     return (flags[row] & mask) == mask;
   }
 
+  /** How the row's token is drawn, or null. */
+  public Draw draw(int row) {
+    return draws[row];
+  }
+
+  /** The token after a scored row (teacher forcing), or -1. */
+  public int target(int row) {
+    return targets[row];
+  }
+
+  /** The summed loss a scored row carries back, or NaN. */
+  public double nll(int row) {
+    return nll[row];
+  }
+
   public float value(int row, int col) {
     Objects.checkIndex(col, width);
     return values[row * width + col];
@@ -142,12 +165,13 @@ public final class MicroBatchFrame {
   public MicroBatchFrame withMeta(String key, String value) {
     TreeMap<String, String> m = new TreeMap<>(meta);
     m.put(Objects.requireNonNull(key), Objects.requireNonNull(value));
-    return new MicroBatchFrame(m, requestIds, positions, tokens, flags, width, values);
+    return new MicroBatchFrame(m, requestIds, positions, tokens, flags, width, values, draws, targets, nll);
   }
 
   /** The same rows with new values (a stage's output, or logits): {@code matrix} is copied. */
   public MicroBatchFrame withValues(int width, float[] matrix) {
-    return new MicroBatchFrame(new TreeMap<>(meta), requestIds, positions, tokens, flags, width, matrix.clone());
+    return new MicroBatchFrame(new TreeMap<>(meta), requestIds, positions, tokens, flags, width, matrix.clone(),
+        draws, targets, nll);
   }
 
   /** Arrow IPC stream bytes: one schema message, one record batch, end of stream. */
@@ -165,6 +189,9 @@ public final class MicroBatchFrame {
   int[] tokenArray() { return tokens; }
   int[] flagArray() { return flags; }
   float[] valueArray() { return values; }
+  Draw[] drawArray() { return draws; }
+  int[] targetArray() { return targets; }
+  double[] nllArray() { return nll; }
 
   @Override
   public boolean equals(Object o) {
@@ -175,7 +202,10 @@ public final class MicroBatchFrame {
         && Arrays.equals(positions, f.positions)
         && Arrays.equals(tokens, f.tokens)
         && Arrays.equals(flags, f.flags)
-        && Arrays.equals(values, f.values);
+        && Arrays.equals(values, f.values)
+        && Arrays.equals(draws, f.draws)
+        && Arrays.equals(targets, f.targets)
+        && Arrays.equals(nll, f.nll);
   }
 
   @Override
@@ -188,6 +218,9 @@ public final class MicroBatchFrame {
       h = 31 * h + Arrays.hashCode(tokens);
       h = 31 * h + Arrays.hashCode(flags);
       h = 31 * h + Arrays.hashCode(values);
+      h = 31 * h + Arrays.hashCode(draws);
+      h = 31 * h + Arrays.hashCode(targets);
+      h = 31 * h + Arrays.hashCode(nll);
       hash = h;
     }
     return h;
@@ -208,6 +241,9 @@ public final class MicroBatchFrame {
     private int[] positions = new int[16];
     private int[] tokens = new int[16];
     private int[] flags = new int[16];
+    private Draw[] draws = new Draw[16];
+    private int[] targets = new int[16];
+    private double[] nll = new double[16];
     private float[] rowValues = new float[0];
     private float[] matrix;
     private boolean perRowValues;
@@ -246,8 +282,35 @@ public final class MicroBatchFrame {
       positions[rows] = position;
       tokens[rows] = token;
       this.flags[rows] = flags;
+      draws[rows] = null;
+      targets[rows] = -1;
+      nll[rows] = Double.NaN;
       rows++;
       return this;
+    }
+
+    /** How the last row added draws its token. */
+    public Builder draw(Draw draw) {
+      draws[lastRow()] = Objects.requireNonNull(draw);
+      return this;
+    }
+
+    /** The token after the last row added, which scoring it predicts. */
+    public Builder target(int token) {
+      if (token < 0) throw new IllegalArgumentException("target " + token);
+      targets[lastRow()] = token;
+      return this;
+    }
+
+    /** The loss the last row added carries back. */
+    public Builder nll(double loss) {
+      nll[lastRow()] = loss;
+      return this;
+    }
+
+    private int lastRow() {
+      if (rows == 0) throw new IllegalStateException("no row yet");
+      return rows - 1;
     }
 
     /** A row with its {@code width} values (copied). */
@@ -280,7 +343,8 @@ public final class MicroBatchFrame {
         throw new IllegalStateException(rows + " rows of width " + width + " but no values");
       }
       return new MicroBatchFrame(new TreeMap<>(meta), Arrays.copyOf(requestIds, rows),
-          Arrays.copyOf(positions, rows), Arrays.copyOf(tokens, rows), Arrays.copyOf(flags, rows), width, v);
+          Arrays.copyOf(positions, rows), Arrays.copyOf(tokens, rows), Arrays.copyOf(flags, rows), width, v,
+          Arrays.copyOf(draws, rows), Arrays.copyOf(targets, rows), Arrays.copyOf(nll, rows));
     }
 
     private void grow() {
@@ -290,6 +354,9 @@ public final class MicroBatchFrame {
         positions = Arrays.copyOf(positions, cap);
         tokens = Arrays.copyOf(tokens, cap);
         flags = Arrays.copyOf(flags, cap);
+        draws = Arrays.copyOf(draws, cap);
+        targets = Arrays.copyOf(targets, cap);
+        nll = Arrays.copyOf(nll, cap);
       }
     }
   }

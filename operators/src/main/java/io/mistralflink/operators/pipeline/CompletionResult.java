@@ -15,7 +15,11 @@ public record CompletionResult(String id, String text, int[] completionIds, int 
                                String error, byte[] source, double nll) implements Serializable {
 
     public static CompletionResult refused(InferenceRequest req, String reason) {
-        return new CompletionResult(req.id(), "", new int[0], 0, "error", 0, 0, 0, req.metadata(), reason, req.source(), 0);
+        return refused(req.id(), req.metadata(), reason, req.source());
+    }
+
+    public static CompletionResult refused(String id, Map<String, String> metadata, String reason, byte[] source) {
+        return new CompletionResult(id, "", new int[0], 0, "error", 0, 0, 0, metadata, reason, source, 0);
     }
 
     public boolean refused() { return error != null; }

@@ -17,8 +17,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * }</pre>
  */
 public final class FailureInjection {
-    /** Where a failure can be injected: a layer-shard stage's step, or the sampler's draw. */
-    public enum Point { STAGE, SAMPLER }
+    /** Where a failure can be injected: a layer-shard stage's step, or the tail handing tokens back. */
+    public enum Point { STAGE, FEEDBACK }
 
     /** The exception an armed point throws. */
     public static final class InjectedFailure extends RuntimeException {
@@ -26,6 +26,8 @@ public final class FailureInjection {
     }
 
     private static volatile boolean armed;
+    /** A request whose every stage step throws (a poison the job must isolate), or null. */
+    private static volatile String poison;
     private static final Map<Point, AtomicLong> COUNTDOWN = new EnumMap<>(Point.class);
     private static final Map<Point, AtomicLong> FIRED = new EnumMap<>(Point.class);
 
@@ -34,6 +36,9 @@ public final class FailureInjection {
             COUNTDOWN.put(p, new AtomicLong(-1));
             FIRED.put(p, new AtomicLong());
         }
+        // a test that runs the job in a process of its own arms it there: -Dmistralflink.failureInjection=STAGE:30
+        String spec = System.getProperty("mistralflink.failureInjection");
+        if (spec != null) arm(Point.valueOf(spec.substring(0, spec.indexOf(':'))), Long.parseLong(spec.substring(spec.indexOf(':') + 1)));
     }
 
     private FailureInjection() {}
@@ -45,9 +50,16 @@ public final class FailureInjection {
         armed = true;
     }
 
+    /** Every stage step that carries request {@code requestId} throws, until {@link #disarm()}. */
+    public static synchronized void poison(String requestId) {
+        poison = requestId;
+        armed = true;
+    }
+
     /** Disarms every point and forgets what fired. */
     public static synchronized void disarm() {
         armed = false;
+        poison = null;
         for (Point p : Point.values()) {
             COUNTDOWN.get(p).set(-1);
             FIRED.get(p).set(0);
@@ -56,6 +68,14 @@ public final class FailureInjection {
 
     /** How many times {@code point} has thrown since the last {@link #disarm()}. */
     public static long fired(Point point) { return FIRED.get(point).get(); }
+
+    /** Called by the stages at each step. */
+    static void checkPoison(io.mistralflink.operators.frame.MicroBatchFrame f, String where) {
+        String p = poison;
+        if (!armed || p == null) return;
+        for (int r = 0; r < f.rows(); r++)
+            if (f.requestId(r).equals(p)) throw new InjectedFailure("injected failure in " + where + " for request " + p + " (test hook FailureInjection.poison)");
+    }
 
     /** Called by the operators at each step. */
     static void check(Point point, String where) {

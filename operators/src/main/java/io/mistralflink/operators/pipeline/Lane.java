@@ -14,7 +14,7 @@ final class Lane {
     final Map<String, RequestState> members = new LinkedHashMap<>();
     final List<String> releases = new ArrayList<>();
     boolean inFlight;
-    /** Waiting a moment for more arrivals before the next step (see Scheduler.ADMISSION_LINGER_MS). */
+    /** Its next step leaves from a timer: at once, or after a moment for more arrivals (Scheduler.sendStepAfter). */
     boolean lingering;
     /** A request joined since the last step left. */
     boolean admitted;

@@ -44,7 +44,7 @@ public final class Pipeline {
         // edge, re-read as keyed by lane without a shuffle.
         DataStream<MicroBatchFrame> steps = head;
         for (int s = 0; s < config.stages(); s++) {
-            SingleOutputStreamOperator<MicroBatchFrame> stage = DataStreamUtils.reinterpretAsKeyedStream(steps, StepMeta::lane)
+            SingleOutputStreamOperator<MicroBatchFrame> stage = DataStreamUtils.reinterpretAsKeyedStream(steps, StepCodec::lane)
                     .process(new StageFunction(config, s), frames)
                     .name("stage " + s + " layers [" + split[s] + ", " + split[s + 1] + ")")
                     .uid("stage-" + s).setParallelism(r);
@@ -53,10 +53,10 @@ public final class Pipeline {
             steps = config.stages() == 1 ? stage.slotSharingGroup("default") : stage.slotSharingGroup("stage-" + s);
         }
         SingleOutputStreamOperator<Void> tail = steps
-                .process(new SamplerFunction(), TypeInformation.of(Void.class))
-                .name("sampler").uid("sampler").setParallelism(r)
+                .process(new TokenFeedbackFunction(), TypeInformation.of(Void.class))
+                .name("token feedback").uid("sampler").setParallelism(r)
                 .slotSharingGroup("default"); // with the scheduler: the feedback channel is in-JVM
-        tail.sinkTo(new DiscardingSink<>()).name("sampler-end").setParallelism(r).slotSharingGroup("default");
+        tail.sinkTo(new DiscardingSink<>()).name("token-feedback-end").setParallelism(r).slotSharingGroup("default");
         FeedbackEdge.colocate("sampled-tokens", head, tail);
         return head.getSideOutput(Scheduler.COMPLETIONS);
     }

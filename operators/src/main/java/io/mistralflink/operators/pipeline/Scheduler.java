@@ -7,6 +7,7 @@ import io.mistralflink.model.tokenizer.Tokenizer;
 import io.mistralflink.operators.feedback.FeedbackBroker;
 import io.mistralflink.operators.feedback.FeedbackChannel;
 import io.mistralflink.operators.feedback.FeedbackKey;
+import io.mistralflink.operators.frame.Draw;
 import io.mistralflink.operators.frame.MicroBatchFrame;
 import org.apache.flink.api.common.operators.MailboxExecutor;
 import org.apache.flink.api.common.state.ValueState;
@@ -22,8 +23,10 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.util.OutputTag;
 
 import java.nio.file.Path;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Collectors;
 
 /**
@@ -44,6 +47,14 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
      * -Dmistralflink.admissionLingerMs=0} turns it off.
      */
     static final long ADMISSION_LINGER_MS = Long.getLong("mistralflink.admissionLingerMs", 1);
+    /**
+     * Requests that find every lane full wait in keyed state, up to this many per lane slot (L x S);
+     * only beyond that does {@code processElement} hold its input (backpressure). A checkpoint barrier
+     * is read only between records: were every request that finds the lanes full held inside {@code
+     * processElement}, a barrier (and a stop with a savepoint) would wait behind the requests queued in
+     * the network buffers until sequences finish.
+     */
+    static final int WAITING_PER_SLOT = 4;
 
     private final PipelineConfig config;
     private final transient MailboxExecutor mailbox;
@@ -51,6 +62,10 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     private transient Tokenizer tokenizer;
     private transient ValueState<RequestState> requests;
     private transient Lane[] lanes;
+    /** Requests in keyed state waiting for a lane slot, in arrival order. */
+    private transient ArrayDeque<RequestState> waiting;
+    /** What the failure log says of requests that were in steps that failed the job (read at each start). */
+    private transient Map<String, FailureLog.Record> failed;
     private transient FeedbackKey feedbackKey;
     private transient FeedbackChannel<TokenBatch> feedback;
     private transient SchedulerMetrics metrics;
@@ -72,8 +87,11 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         requests = getRuntimeContext().getState(new ValueStateDescriptor<>("requests", RequestStateSerializer.TYPE));
         lanes = new Lane[config.lanes()];
         for (int i = 0; i < lanes.length; i++) lanes[i] = new Lane(laneKey(i));
+        waiting = new ArrayDeque<>();
+        FailureLog log = FailureLog.of(getRuntimeContext());
+        failed = log == null ? Map.of() : log.read();
         metrics = new SchedulerMetrics(getMetricGroup(), lanes, config.sequencesPerLane());
-        feedbackKey = FeedbackKey.of(SamplerFunction.EDGE, getRuntimeContext());
+        feedbackKey = FeedbackKey.of(TokenFeedbackFunction.EDGE, getRuntimeContext());
         feedback = FeedbackBroker.get(feedbackKey);
         // At most one step per lane per mail: with a single stage chained to the scheduler, onTokens runs
         // the next step synchronously and its tokens are queued before the drain ends; an unbounded drain
@@ -97,24 +115,46 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         }
     }
 
-    /** After a restore: every request in state goes back into a lane, to be re-fed from position 0. */
+    /**
+     * After a restore: the requests in state go back into lanes (those that had started first, then in
+     * arrival order), to be re-fed from position 0; those beyond the lanes' room wait.
+     */
     private void readmitRestored() throws Exception {
         List<String> ids = this.<String>getKeyedStateBackend().getKeys("requests", VoidNamespace.INSTANCE).collect(Collectors.toList());
+        List<RequestState> restored = new ArrayList<>();
         for (String id : ids) {
             setCurrentKey(id);
             RequestState r = requests.value();
             if (r == null) continue;
+            FailureLog.Record f = failed.get(id);
+            if (f != null && f.culprit()) {
+                requests.clear();
+                metrics.refused();
+                output.collect(COMPLETIONS, new StreamRecord<>(CompletionResult.refused(id, r.metadata, f.reason(), null)));
+                continue;
+            }
             r.sequence.rewind();
-            leastLoaded().members.put(id, r);
+            requests.update(RequestStateSerializer.TYPE.copy(r)); // r runs in a lane, perhaps while a snapshot writes the state out
+            restored.add(r);
             scores = r.sequence.scoring();
         }
-        for (Lane lane : lanes) sendStep(lane);
+        restored.sort(java.util.Comparator.comparing((RequestState r) -> r.admitted == 0).thenComparingLong(r -> r.received));
+        waiting.addAll(restored);
+        for (Lane lane : lanes) {
+            fill(lane);
+            sendStep(lane);
+        }
     }
 
     @Override public void processElement(StreamRecord<InferenceRequest> record) throws Exception {
         InferenceRequest req = record.getValue();
         if (requests.value() != null) {
             refuse(req, "duplicate request id while the first is in flight");
+            return;
+        }
+        FailureLog.Record f = failed.get(req.id());
+        if (f != null && f.culprit()) {
+            refuse(req, f.reason());
             return;
         }
         if (scores == null) scores = req.score();
@@ -139,17 +179,45 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             refuse(req, e.getMessage());   // a scored text too long for the context, or too short to score
             return;
         }
-        // Backpressure: while every lane is full, serve feedback mails instead of taking input.
-        Lane lane;
-        while ((lane = leastLoaded()).members.size() >= config.sequencesPerLane()) mailbox.yield();
+        // Backpressure: while every lane is full and the waiting room too, serve feedback mails instead
+        // of taking input.
+        while (waiting.size() >= WAITING_PER_SLOT * config.lanes() * config.sequencesPerLane() && !hasRoom(leastLoaded())) mailbox.yield();
         RequestState r = new RequestState(seq, req.metadata(), req.receivedMillis());
-        r.admitted = System.currentTimeMillis();
         setCurrentKey(req.id());
-        requests.update(r);
-        lane.members.put(req.id(), r);
-        lane.admitted = true;
-        metrics.admitted();
+        requests.update(RequestStateSerializer.TYPE.copy(r)); // a snapshot may write it out while r runs in a lane
+        waiting.add(r);
+        Lane lane = leastLoaded();
+        fill(lane);
         sendStep(lane);
+    }
+
+    private boolean hasRoom(Lane lane) { return lane.members.size() < config.sequencesPerLane(); }
+
+    private boolean suspect(RequestState r) {
+        FailureLog.Record f = failed.get(r.sequence.id());
+        return f != null && f.suspect();
+    }
+
+    private boolean isolating(Lane lane) {
+        for (RequestState r : lane.members.values()) if (suspect(r)) return true;
+        return false;
+    }
+
+    /**
+     * Moves waiting requests into the lane while it has room. A suspect (in steps that failed the job,
+     * see {@link FailureLog}) runs alone in its lane, so that a next failure names it alone.
+     */
+    private void fill(Lane lane) {
+        while (!waiting.isEmpty() && hasRoom(lane) && !isolating(lane)) {
+            if (suspect(waiting.peek()) && !lane.members.isEmpty()) return;
+            RequestState r = waiting.poll();
+            if (r.admitted == 0) {
+                r.admitted = System.currentTimeMillis();
+                metrics.admitted();
+            }
+            lane.members.put(r.sequence.id(), r);
+            lane.admitted = true;
+        }
     }
 
     private void refuse(InferenceRequest req, String reason) {
@@ -170,30 +238,22 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         List<Sequence> seqs = new ArrayList<>(lane.members.size());
         for (RequestState r : lane.members.values()) seqs.add(r.sequence);
         List<StepPlanner.Entry> plan = StepPlanner.plan(seqs, config.maxBatchTokens(), model.window());
-        MicroBatchFrame.Builder f = MicroBatchFrame.builder()
-                .meta(MicroBatchFrame.META_LANE, lane.key)
-                .meta(MicroBatchFrame.META_STEP, Long.toString(++lane.step))
-                .meta(StepMeta.ORIGIN, Integer.toString(getRuntimeContext().getTaskInfo().getIndexOfThisSubtask()))
-                .width(0);
-        if (!lane.releases.isEmpty()) {
-            f.meta(StepMeta.RELEASE, StepMeta.joinReleases(lane.releases));
-            lane.releases.clear();
-        }
+        List<Step.Part> parts = new ArrayList<>(plan.size());
         int tokens = 0;
         for (StepPlanner.Entry e : plan) {
             Sequence s = e.sequence();
             int[] t = e.tokens();
-            for (int i = 0; i < t.length; i++)
-                f.row(s.id(), e.start() + i, t[i], s.scoring() ? MicroBatchFrame.FLAG_SCORE
-                        : e.samples() && i == t.length - 1 ? MicroBatchFrame.FLAG_LOGITS : 0);
-            if (e.samples()) f.meta(StepMeta.SAMPLING + s.id(), StepMeta.sampling(s.params(), s.step()));
-            if (s.scoring() && s.scoreTarget(t.length) >= 0) f.meta(StepMeta.TARGET + s.id(), Integer.toString(s.scoreTarget(t.length)));
+            parts.add(new Step.Part(s.id(), e.start(), t, e.samples() ? new Draw(s.params(), s.step()) : null,
+                    s.scoring() ? s.scoreTarget(t.length) : -1));
             s.advance(t.length);
             tokens += t.length;
         }
+        Step step = new Step(lane.key, ++lane.step, getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
+                Boolean.TRUE.equals(scores) ? Step.Kind.SCORE : Step.Kind.GENERATE, lane.releases, parts);
+        lane.releases.clear();
         lane.inFlight = true;
         metrics.step(tokens);
-        output.collect(new StreamRecord<>(f.build()));
+        output.collect(new StreamRecord<>(StepCodec.encode(step)));
     }
 
     private void onTokens(TokenBatch batch) {
@@ -223,14 +283,22 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             }
         }
         lane.inFlight = false;
-        if (ADMISSION_LINGER_MS > 0 && config.stages() == 1 && lane.admitted && lane.members.size() < config.sequencesPerLane()) linger(lane);
-        else sendStep(lane);
+        fill(lane);
+        sendStepAfter(lane, ADMISSION_LINGER_MS > 0 && config.stages() == 1 && lane.admitted && hasRoom(lane) ? ADMISSION_LINGER_MS : 0);
     }
 
-    private void linger(Lane lane) {
+    /**
+     * The next step of a lane leaves from a processing-time timer, never straight from the mail that
+     * brought its tokens. A stop with a savepoint (the input ends without a drain) quiesces the timers
+     * and then runs this operator's mails until none is left: were each step sent from the mail of the
+     * last one's tokens, there would always be one, and the stop would wait for every generation to end.
+     * So no step leaves after the stop began; the savepoint holds each request's tokens as they are,
+     * and the resumed job re-feeds them.
+     */
+    private void sendStepAfter(Lane lane, long delayMs) {
         lane.lingering = true;
         var time = getProcessingTimeService();
-        time.registerTimer(time.getCurrentProcessingTime() + ADMISSION_LINGER_MS, t -> {
+        time.registerTimer(time.getCurrentProcessingTime() + delayMs, t -> {
             lane.lingering = false;
             sendStep(lane);
         });
@@ -259,6 +327,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     }
 
     private boolean allIdle() {
+        if (!waiting.isEmpty()) return false;
         for (Lane l : lanes) if (!l.idle()) return false;
         return true;
     }

@@ -38,6 +38,7 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
     private transient Shard shard;
     /** Lane key -> request id -> cache: device or host memory handles, owned here, never serialized. */
     private transient Map<String, Map<String, KvCache>> caches;
+    private transient FailureLog failures;
 
     public StageFunction(PipelineConfig config, int stage) {
         this.config = config;
@@ -55,68 +56,49 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
         backend = Backends.open(device, config.effectiveThreads());
         shard = Shard.load(checkpoint, b[stage], b[stage + 1], backend);
         caches = new HashMap<>();
+        failures = FailureLog.of(getRuntimeContext());
     }
 
+    /** A step that throws fails the job; its requests are noted first (see {@link FailureLog}). */
     @Override public void processElement(MicroBatchFrame f, Context ctx, Collector<MicroBatchFrame> out) throws Exception {
+        try {
+            step(f, ctx, out);
+        } catch (Throwable t) {
+            if (failures != null) failures.record(f.requestIds(), t);
+            throw t;
+        }
+    }
+
+    private void step(MicroBatchFrame f, Context ctx, Collector<MicroBatchFrame> out) {
         FailureInjection.check(FailureInjection.Point.STAGE, "stage " + stage);
+        FailureInjection.checkPoison(f, "stage " + stage);
         Map<String, KvCache> lane = caches.computeIfAbsent(ctx.getCurrentKey(), k -> new HashMap<>());
-        for (String id : StepMeta.releases(f)) release(lane, id);
-        List<Chunk> chunks = new ArrayList<>();
-        int[] allTokens = f.tokens();
-        for (int r = 0; r < f.rows(); ) {
-            String id = f.requestId(r);
-            int start = r;
-            while (r < f.rows() && f.requestId(r).equals(id)) r++;
-            int[] tokens = java.util.Arrays.copyOfRange(allTokens, start, r);
-            chunks.add(new Chunk(cacheFor(lane, id, f.position(start)), f.position(start), tokens,
-                    f.hasFlag(start, MicroBatchFrame.FLAG_SCORE) ? Chunk.Logits.ALL
-                            : f.hasFlag(r - 1, MicroBatchFrame.FLAG_LOGITS) ? Chunk.Logits.LAST : Chunk.Logits.NONE));
-        }
-        boolean scores = chunks.stream().anyMatch(c -> c.logits() == Chunk.Logits.ALL);
-        MicroBatchFrame next;
+        Step step = StepCodec.decode(f);
+        for (String id : step.releases()) release(lane, id);
+        List<Chunk> chunks = new ArrayList<>(step.parts().size());
+        for (Step.Part p : step.parts())
+            chunks.add(new Chunk(cacheFor(lane, p.requestId(), p.start()), p.start(), p.tokens(),
+                    step.kind() == Step.Kind.SCORE ? Chunk.Logits.ALL : p.draw() != null ? Chunk.Logits.LAST : Chunk.Logits.NONE));
         float[] hidden = f.width() > 0 ? f.values() : null;
-        if (!shard.isLast()) {
-            next = f.withValues(shard.outputWidth(), chunks.isEmpty() ? new float[0] : shard.forward(chunks, hidden));
-        } else if (scores) {
-            // Teacher forcing: one row back per scored chunk, carrying how many positions it scored; their
-            // summed loss travels in the frame's metadata.
-            int[] after = new int[chunks.size()], lastRow = new int[chunks.size()];
-            for (int i = 0, r = 0; i < chunks.size(); i++) {
-                r += chunks.get(i).length();
-                lastRow[i] = r - 1;
-                after[i] = StepMeta.target(f, f.requestId(r - 1));
-            }
-            double[] nll = shard.score(chunks, hidden, after);
-            MicroBatchFrame.Builder b = MicroBatchFrame.builder().meta(f.meta()).width(0);
-            for (int i = 0; i < chunks.size(); i++) {
-                Chunk c = chunks.get(i);
-                if (c.logits() != Chunk.Logits.ALL) continue;
-                String id = f.requestId(lastRow[i]);
-                b.row(id, f.position(lastRow[i]), c.length() - (after[i] < 0 ? 1 : 0), MicroBatchFrame.FLAG_SCORE);
-                b.meta(StepMeta.NLL + id, Double.toString(nll[i]));
-            }
-            next = b.build();
-        } else {
-            // The last stage draws the tokens itself (on a GPU, only token ids leave the device) and
-            // sends on one row per sampling chunk, carrying the drawn token.
-            SamplingParams[] params = new SamplingParams[chunks.size()];
-            int[] steps = new int[chunks.size()], lastRow = new int[chunks.size()];
-            for (int i = 0, r = 0; i < chunks.size(); i++) {
-                r += chunks.get(i).length();
-                lastRow[i] = r - 1;
-                if (chunks.get(i).logits() == Chunk.Logits.LAST) {
-                    StepMeta.Draw d = StepMeta.draw(f, f.requestId(r - 1));
-                    params[i] = d.params();
-                    steps[i] = d.step();
-                }
-            }
-            int[] drawn = chunks.isEmpty() ? new int[0] : shard.sample(chunks, hidden, params, steps);
-            MicroBatchFrame.Builder b = MicroBatchFrame.builder().meta(f.meta()).width(0);
-            for (int i = 0; i < chunks.size(); i++)
-                if (params[i] != null) b.row(f.requestId(lastRow[i]), f.position(lastRow[i]), drawn[i], MicroBatchFrame.FLAG_LOGITS);
-            next = b.build();
-        }
+        // The last stage draws the tokens itself (on a GPU only token ids leave the device), or scores:
+        // either way one small row per sequence goes on, never a row of logits.
+        MicroBatchFrame next;
+        if (!shard.isLast()) next = f.withValues(shard.outputWidth(), chunks.isEmpty() ? new float[0] : shard.forward(chunks, hidden));
+        else if (step.kind() == Step.Kind.SCORE) next = StepCodec.scored(step, shard.score(chunks, hidden, targets(step)));
+        else next = StepCodec.drawn(step, chunks.isEmpty() ? new int[0] : shard.sample(chunks, hidden, params(step), drawSteps(step)));
         out.collect(next.withMeta(MicroBatchFrame.META_STAGE, Integer.toString(stage)));
+    }
+
+    private static int[] targets(Step s) {
+        return s.parts().stream().mapToInt(Step.Part::target).toArray();
+    }
+
+    private static SamplingParams[] params(Step s) {
+        return s.parts().stream().map(p -> p.draw() == null ? null : p.draw().params()).toArray(SamplingParams[]::new);
+    }
+
+    private static int[] drawSteps(Step s) {
+        return s.parts().stream().mapToInt(p -> p.draw() == null ? 0 : p.draw().step()).toArray();
     }
 
     private KvCache cacheFor(Map<String, KvCache> lane, String id, int start) {

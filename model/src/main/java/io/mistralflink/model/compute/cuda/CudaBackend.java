@@ -59,7 +59,7 @@ import static org.bytedeco.cuda.global.cudart.*;
  * replayed as CUDA graphs, launched in segments as the host issues them (disable with
  * {@code -Dmistralflink.cuda.graphs=false}).
  *
- * <p>Sampling (greedy, temperature, top-k, top-p) runs on the device with the host {@code Sampler}'s
+ * <p>Sampling (greedy, temperature, top-k, top-p, min-p) runs on the device with the host {@code Sampler}'s
  * draw for each row's (seed, step): only token ids are read back, never logits.
  */
 public final class CudaBackend implements Backend {
@@ -466,17 +466,19 @@ public final class CudaBackend implements Backend {
         return ids;
     }
 
+    private static final int SAMPLING_PARAMS = 5;
+
     /**
-     * sample_rows's parameters, four doubles a row (as raw bits; each value exact in double): temperature
-     * (-1 where the row has no params: it gives -1), top-p, top-k, and the uniform draw of (seed, step).
+     * sample_rows's parameters, five doubles a row (as raw bits; each value exact in double): temperature
+     * (-1 where the row has no params: it gives -1), top-p, top-k, min-p, and the uniform draw of (seed, step).
      */
     static long[] samplingRows(SamplingParams[] params, int[] steps) {
-        long[] rows = new long[4 * params.length];
+        long[] rows = new long[SAMPLING_PARAMS * params.length];
         for (int i = 0; i < params.length; i++) {
             SamplingParams p = params[i];
-            double[] v = p == null ? new double[]{-1, 1, 0, 0}
-                    : new double[]{p.temperature(), p.topP(), p.topK(), p.greedyDecoding() ? 0 : Sampler.uniform(p.seed(), steps[i])};
-            for (int j = 0; j < 4; j++) rows[4 * i + j] = Double.doubleToRawLongBits(v[j]);
+            double[] v = p == null ? new double[]{-1, 1, 0, 0, 0}
+                    : new double[]{p.temperature(), p.topP(), p.topK(), p.minP(), p.greedyDecoding() ? 0 : Sampler.uniform(p.seed(), steps[i])};
+            for (int j = 0; j < SAMPLING_PARAMS; j++) rows[SAMPLING_PARAMS * i + j] = Double.doubleToRawLongBits(v[j]);
         }
         return rows;
     }

@@ -6,9 +6,10 @@
 // F(K) = sum over the tokens with key <= K of a weight is a step function of K, so the smallest K with
 // F(K) >= X (or > X) is the key of the token at which the cumulative weight crosses X. The answer is
 // built a bit at a time, the 32 bits of the logit word first, then the few bits a token id needs; each
-// bit is one pass over the row and one block-wide sum. Three such searches give top-k (weight 1, X = k),
-// top-p (the kept tokens' weights, F / total >= top-p) and the draw (F > u * mass of the top-p prefix,
-// u drawn on the host from the request's seed and step).
+// bit is one pass over the row and one block-wide sum. Such searches give top-k (weight 1, X = k),
+// top-p (the kept tokens' weights, F / total >= top-p), min-p (weight 1, X = the number of kept tokens
+// at least min-p times as likely as the first: they are a prefix) and the draw (F > u * mass of the
+// kept prefix, u drawn on the host from the request's seed and step).
 #include "common.cuh"
 
 /**
@@ -80,6 +81,17 @@ __device__ double mass_upto(const float* __restrict__ row, int vocab, unsigned l
     return block_sum(s, scratch);
 }
 
+/** How many tokens with key <= bound weigh at least x (the most likely weighs 1), to every thread. */
+__device__ double count_at_least(const float* __restrict__ row, int vocab, unsigned long long bound, float max, double invT,
+                                 double x, double* scratch) {
+    double s = 0.0;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+        float v = row[i];
+        if (sort_key(v, i) <= bound && weight(v, max, invT) >= x) s += 1.0;
+    }
+    return block_sum(s, scratch);
+}
+
 /** What the prefix measure F must satisfy: count >= x (top-k), F / total >= x (top-p, as the host tests it), F > x (the draw). */
 enum Crossing { COUNT_AT_LEAST, SHARE_AT_LEAST, MASS_ABOVE };
 
@@ -121,8 +133,9 @@ __device__ unsigned long long bisect(const float* __restrict__ row, int vocab, i
 }
 
 /**
- * One block (1024 threads) per row of logits[rows][vocab]. params[4r .. 4r+3] = {temperature (0:
- * greedy; negative: no params, the row gives -1), top-p (1: off), top-k (0: off), u in [0, 1)}.
+ * One block (1024 threads) per row of logits[rows][vocab]. params[5r .. 5r+4] = {temperature (0:
+ * greedy; negative: no params, the row gives -1), top-p (1: off), top-k (0: off), min-p (0: off),
+ * u in [0, 1)}. The filters apply in Hugging Face's order: top-k, top-p, min-p.
  * out[r] = the token id. The launch bounds let the compiler use up to 64 registers a thread (one block
  * an SM), without which it squeezes into 32 and spills.
  */
@@ -133,10 +146,10 @@ extern "C" __global__ void __launch_bounds__(1024, 1) sample_rows(const float* _
     __shared__ float bv[32];
     __shared__ int bi[32];
     const float* row = logits + (long long) blockIdx.x * vocab;
-    const double* p = params + 4ll * blockIdx.x;
+    const double* p = params + 5ll * blockIdx.x;
     float temperature = (float) p[0], topP = (float) p[1];
     int topK = (int) p[2];
-    double u = p[3];
+    double minP = p[3], u = p[4];
     // Every branch below depends on the row's parameters or on block-wide results only: uniform in the block.
     if (temperature < 0.f) {
         if (threadIdx.x == 0) out[blockIdx.x] = -1;
@@ -158,6 +171,10 @@ extern "C" __global__ void __launch_bounds__(1024, 1) sample_rows(const float* _
     if (topP < 1.f) {
         double total = mass_upto(row, vocab, bound, max, invT, sums);
         bound = bisect(row, vocab, lowBits, bound, max, invT, SHARE_AT_LEAST, (double) topP, total, sums);
+    }
+    if (minP > 0.0) {   // at least the first passes: its weight is 1
+        double passing = count_at_least(row, vocab, bound, max, invT, minP, sums);
+        bound = bisect(row, vocab, lowBits, bound, max, invT, COUNT_AT_LEAST, passing, 1.0, sums);
     }
     double target = u * mass_upto(row, vocab, bound, max, invT, sums);
     unsigned long long k = bisect(row, vocab, lowBits, bound, max, invT, MASS_ABOVE, target, 1.0, sums);

@@ -433,7 +433,20 @@ class CudaEngineTest {
      * summation order may decide: such cases are counted and printed (expected none).
      */
     @Test void deviceSamplingMatchesTheHostSampler() {
-        SplittableRandom r = new SplittableRandom(6);
+        deviceSamplingMatchesTheHost(6, new float[]{0f});
+    }
+
+    /**
+     * min_p on the device against the host Sampler, as above: min_p from 0.001 to 1 (only the most likely
+     * tokens) with every temperature, top-k and top-p; near-boundary draws include a weight within 1e-9
+     * of the min_p threshold.
+     */
+    @Test void deviceMinPSamplingMatchesTheHostSampler() {
+        deviceSamplingMatchesTheHost(7, new float[]{0f, 1e-3f, 0.02f, 0.1f, 0.5f, 0.9f, 1f});
+    }
+
+    private void deviceSamplingMatchesTheHost(long seed, float[] minPs) {
+        SplittableRandom r = new SplittableRandom(seed);
         float[] temps = {0.3f, 0.7f, 1f, 1.5f, 5f}, ps = {1f, 0.9f, 0.5f, 1e-6f};
         int[] ks = {0, 1, 5, 50, 1000, 40000};
         int sampled = 0, greedy = 0, nulls = 0, nearBoundary = 0;
@@ -448,7 +461,7 @@ class CudaEngineTest {
                     int kind = r.nextInt(12);
                     if (kind == 0) continue;   // no params: -1
                     params[i] = new SamplingParams(kind == 1 ? 0f : temps[r.nextInt(temps.length)], ps[r.nextInt(ps.length)],
-                            ks[r.nextInt(ks.length)], r.nextLong(), 8, false, List.of(), new int[0]);
+                            ks[r.nextInt(ks.length)], minPs[r.nextInt(minPs.length)], r.nextLong(), 8, false, List.of(), new int[0]);
                     steps[i] = r.nextInt(10_000);
                 }
                 Activation a = gpu.upload(logits, rows, vocab);
@@ -500,7 +513,8 @@ class CudaEngineTest {
 
     /**
      * How near (relative) the host's draw came to a boundary that decides it, in double, in candidate
-     * order: the top-p cut (cumulative share against top-p) and the cumulative weights against the target.
+     * order: the top-p cut (cumulative share against top-p), the min-p cut (weights against min-p) and
+     * the cumulative weights against the target.
      */
     private static double boundaryMargin(float[] l, int off, int vocab, SamplingParams p, int step) {
         Integer[] order = new Integer[vocab];
@@ -521,6 +535,15 @@ class CudaEngineTest {
             n = 0;
             while (n < keep && (n == 0 ? 0 : cum[n - 1]) / total < p.topP()) n++;
             for (int i = 0; i < keep; i++) margin = Math.min(margin, Math.abs(cum[i] / total - p.topP()));
+        }
+        if (p.minP() > 0) {
+            int passing = 0;
+            for (int i = 0; i < n; i++) {
+                double w = Math.exp((l[off + order[i]] - max) * (1.0 / p.temperature()));
+                margin = Math.min(margin, Math.abs(w - p.minP()));
+                if (w >= p.minP()) passing = i + 1;
+            }
+            n = Math.max(1, passing);
         }
         double target = Sampler.uniform(p.seed(), step) * cum[n - 1];
         for (int i = 0; i < n; i++) margin = Math.min(margin, Math.abs(target - cum[i]) / cum[n - 1]);

@@ -9,14 +9,15 @@ import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 
 /**
- * The tail: hands the tokens the last stage drew back to the colocated scheduler through the in-JVM
- * feedback channel (a frame from the last stage carries a row per sampling sequence).
+ * The tail: hands the tokens the last stage drew (or the losses it scored) back to the colocated
+ * scheduler through the in-JVM feedback channel. It samples nothing: the last stage does, so that
+ * logits never travel.
  */
-public final class SamplerFunction extends ProcessFunction<MicroBatchFrame, Void> {
+public final class TokenFeedbackFunction extends ProcessFunction<MicroBatchFrame, Void> {
     static final String EDGE = "sampled-tokens";
 
     private transient FeedbackKey key;
-    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(SamplerFunction.class);
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(TokenFeedbackFunction.class);
 
     private transient FeedbackChannel<TokenBatch> channel;
     private transient boolean dropping;
@@ -27,19 +28,11 @@ public final class SamplerFunction extends ProcessFunction<MicroBatchFrame, Void
     }
 
     @Override public void processElement(MicroBatchFrame f, Context ctx, Collector<Void> out) {
-        FailureInjection.check(FailureInjection.Point.SAMPLER, "sampler");
-        if (StepMeta.origin(f) != getRuntimeContext().getTaskInfo().getIndexOfThisSubtask())
-            throw new IllegalStateException("step of scheduler " + StepMeta.origin(f) + " reached sampler "
+        FailureInjection.check(FailureInjection.Point.FEEDBACK, "token feedback");
+        if (StepCodec.origin(f) != getRuntimeContext().getTaskInfo().getIndexOfThisSubtask())
+            throw new IllegalStateException("step of scheduler " + StepCodec.origin(f) + " reached the feedback of "
                     + getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
-        String[] ids = new String[f.rows()];
-        int[] tokens = new int[f.rows()];
-        double[] nll = new double[f.rows()];
-        for (int r = 0; r < f.rows(); r++) {
-            ids[r] = f.requestId(r);
-            tokens[r] = f.token(r);
-            nll[r] = f.hasFlag(r, MicroBatchFrame.FLAG_SCORE) ? StepMeta.nll(f, ids[r]) : Double.NaN;
-        }
-        if (!channel.offer(new TokenBatch(StepMeta.lane(f), StepMeta.step(f), ids, tokens, nll)) && !dropping) {
+        if (!channel.offer(StepCodec.answer(f)) && !dropping) {
             // The channel closes only when its scheduler closes: the job is stopping (stop-with-savepoint,
             // whose snapshot holds the tokens that matter; a restore re-feeds every sequence) or failing
             // over. Steps still travelling the stages arrive here after that; their tokens are not needed.
