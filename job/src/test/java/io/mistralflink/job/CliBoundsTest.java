@@ -39,6 +39,8 @@ class CliBoundsTest {
         assertEquals("generate: --temperature must be a finite number >= 0.0, got NaN",
                 refused("generate", "--model", MODEL, "--prompt", "x", "--temperature", "NaN"));
         assertEquals("generate: --top-p must be a finite number in (0, 1.0], got 0", refused("generate", "--model", MODEL, "--prompt", "x", "--top-p", "0"));
+        assertEquals("generate: --min-p must be a finite number between 0.0 and 1.0, got 1.5",
+                refused("generate", "--model", MODEL, "--prompt", "x", "--min-p", "1.5"));
         assertTrue(refused("generate", "--model", MODEL, "--prompt", "x", "--threads", "100000").startsWith("generate: --threads must be between 1 and "));
         assertTrue(refused("batch", "--model", MODEL, "--input", "in.jsonl", "--output", "out.jsonl", "--threads", "100000")
                 .startsWith("batch: --threads must be between 0 and "));

@@ -7,24 +7,22 @@ import java.util.concurrent.ConcurrentHashMap;
  * channel, the other finds it. See the package documentation for the placement this requires.
  */
 public final class FeedbackBroker {
-  private static final ConcurrentHashMap<FeedbackKey, FeedbackChannel<?>> CHANNELS = new ConcurrentHashMap<>();
+    private static final ConcurrentHashMap<FeedbackKey, FeedbackChannel<?>> CHANNELS = new ConcurrentHashMap<>();
 
-  private FeedbackBroker() {}
+    private FeedbackBroker() {}
 
-  /** The channel of {@code key}, created if absent. Call once, in open(), and keep the reference. */
-  @SuppressWarnings("unchecked")
-  public static <T> FeedbackChannel<T> get(FeedbackKey key) {
-    return (FeedbackChannel<T>) CHANNELS.computeIfAbsent(key, FeedbackChannel::new);
-  }
+    /** The channel of {@code key}, created if absent. Call once, in open(), and keep the reference. */
+    @SuppressWarnings("unchecked")
+    public static <T> FeedbackChannel<T> get(FeedbackKey key) {
+        return (FeedbackChannel<T>) CHANNELS.computeIfAbsent(key, FeedbackChannel::new);
+    }
 
-  /** Closes and forgets the channel of {@code key}; idempotent, so head and tail may both call it. */
-  public static void remove(FeedbackKey key) {
-    FeedbackChannel<?> channel = CHANNELS.remove(key);
-    if (channel != null) channel.close();
-  }
+    /** Closes and forgets the channel of {@code key}; idempotent, so head and tail may both call it. */
+    public static void remove(FeedbackKey key) {
+        FeedbackChannel<?> channel = CHANNELS.remove(key);
+        if (channel != null) channel.close();
+    }
 
-  /** Channels currently open in this JVM (tests, leak checks). */
-  public static int size() {
-    return CHANNELS.size();
-  }
+    /** Channels currently open in this JVM (tests, leak checks). */
+    public static int size() { return CHANNELS.size(); }
 }

@@ -8,7 +8,7 @@ import io.mistralflink.model.sampling.SamplingParams;
  * the scheduler.
  */
 public record Draw(SamplingParams params, int step) {
-  public Draw {
-    params = params.forDraw();
-  }
+    public Draw {
+        params = params.forDraw();
+    }
 }

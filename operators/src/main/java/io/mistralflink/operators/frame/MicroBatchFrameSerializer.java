@@ -13,80 +13,58 @@ import org.apache.flink.core.memory.DataOutputView;
  * Stateless, hence a singleton with a {@link SimpleTypeSerializerSnapshot}.
  */
 public final class MicroBatchFrameSerializer extends TypeSerializerSingleton<MicroBatchFrame> {
-  private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 1L;
 
-  public static final MicroBatchFrameSerializer INSTANCE = new MicroBatchFrameSerializer();
+    public static final MicroBatchFrameSerializer INSTANCE = new MicroBatchFrameSerializer();
 
-  private MicroBatchFrameSerializer() {}
+    private MicroBatchFrameSerializer() {}
 
-  @Override
-  public boolean isImmutableType() {
-    return true;
-  }
+    @Override
+    public boolean isImmutableType() { return true; }
 
-  @Override
-  public MicroBatchFrame createInstance() {
-    return MicroBatchFrame.builder().build();
-  }
+    @Override
+    public MicroBatchFrame createInstance() { return MicroBatchFrame.builder().build(); }
 
-  @Override
-  public MicroBatchFrame copy(MicroBatchFrame from) {
-    return from;
-  }
+    @Override
+    public MicroBatchFrame copy(MicroBatchFrame from) { return from; }
 
-  @Override
-  public MicroBatchFrame copy(MicroBatchFrame from, MicroBatchFrame reuse) {
-    return from;
-  }
+    @Override
+    public MicroBatchFrame copy(MicroBatchFrame from, MicroBatchFrame reuse) { return from; }
 
-  @Override
-  public int getLength() {
-    return -1;
-  }
+    @Override
+    public int getLength() { return -1; }
 
-  @Override
-  public void serialize(MicroBatchFrame frame, DataOutputView target) throws IOException {
-    FrameIpc.encode(frame, target);
-  }
+    @Override
+    public void serialize(MicroBatchFrame frame, DataOutputView target) throws IOException { FrameIpc.encode(frame, target); }
 
-  @Override
-  public MicroBatchFrame deserialize(DataInputView source) throws IOException {
-    return FrameIpc.decode(source);
-  }
+    @Override
+    public MicroBatchFrame deserialize(DataInputView source) throws IOException { return FrameIpc.decode(source); }
 
-  @Override
-  public MicroBatchFrame deserialize(MicroBatchFrame reuse, DataInputView source) throws IOException {
-    return deserialize(source);
-  }
+    @Override
+    public MicroBatchFrame deserialize(MicroBatchFrame reuse, DataInputView source) throws IOException { return deserialize(source); }
 
-  @Override
-  public void copy(DataInputView source, DataOutputView target) throws IOException {
-    int length = source.readInt();
-    target.writeInt(length);
-    // Chunked: DataOutputSerializer.write(DataInputView, n) does not grow its buffer.
-    byte[] chunk = new byte[Math.min(length, 64 << 10)];
-    for (int left = length; left > 0; ) {
-      int k = Math.min(chunk.length, left);
-      source.readFully(chunk, 0, k);
-      target.write(chunk, 0, k);
-      left -= k;
+    @Override
+    public void copy(DataInputView source, DataOutputView target) throws IOException {
+        int length = source.readInt();
+        target.writeInt(length);
+        // Chunked: DataOutputSerializer.write(DataInputView, n) does not grow its buffer.
+        byte[] chunk = new byte[Math.min(length, 64 << 10)];
+        for (int left = length; left > 0; ) {
+            int k = Math.min(chunk.length, left);
+            source.readFully(chunk, 0, k);
+            target.write(chunk, 0, k);
+            left -= k;
+        }
     }
-  }
 
-  @Override
-  public TypeSerializerSnapshot<MicroBatchFrame> snapshotConfiguration() {
-    return new Snapshot();
-  }
+    @Override
+    public TypeSerializerSnapshot<MicroBatchFrame> snapshotConfiguration() { return new Snapshot(); }
 
-  /** Keeps the singleton on deserialization of a job graph. */
-  private Object readResolve() {
-    return INSTANCE;
-  }
+    /** Keeps the singleton on deserialization of a job graph. */
+    private Object readResolve() { return INSTANCE; }
 
-  /** Restores {@link #INSTANCE}; the wire format is versioned by Arrow IPC itself. */
-  public static final class Snapshot extends SimpleTypeSerializerSnapshot<MicroBatchFrame> {
-    public Snapshot() {
-      super(() -> INSTANCE);
+    /** Restores {@link #INSTANCE}; the wire format is versioned by Arrow IPC itself. */
+    public static final class Snapshot extends SimpleTypeSerializerSnapshot<MicroBatchFrame> {
+        public Snapshot() { super(() -> INSTANCE); }
     }
-  }
 }

@@ -20,114 +20,112 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 class FrameSerializerTest {
-  private final MicroBatchFrameSerializer serializer = MicroBatchFrameSerializer.INSTANCE;
+    private final MicroBatchFrameSerializer serializer = MicroBatchFrameSerializer.INSTANCE;
 
-  @AfterEach
-  void noLeak() {
-    assertEquals(0, FrameIpc.allocatedBytes());
-  }
+    @AfterEach
+    void noLeak() { assertEquals(0, FrameIpc.allocatedBytes()); }
 
-  @Test
-  void roundTripSeveralFramesInOneBuffer() throws Exception {
-    List<MicroBatchFrame> frames = List.of(
-        FrameTestData.frame(5, 16, 1), FrameTestData.frame(1, 0, 2), FrameTestData.frame(0, 0, 3),
-        FrameTestData.frame(33, 128, 4), serializer.createInstance());
-    DataOutputSerializer out = new DataOutputSerializer(64);
-    for (MicroBatchFrame f : frames) serializer.serialize(f, out);
-    out.writeInt(0xCAFE); // whatever follows a frame must stay where it is
-    DataInputDeserializer in = new DataInputDeserializer(out.getSharedBuffer(), 0, out.length());
-    List<MicroBatchFrame> back = new ArrayList<>();
-    for (int i = 0; i < frames.size(); i++) back.add(serializer.deserialize(in));
-    assertEquals(frames, back);
-    assertEquals(0xCAFE, in.readInt());
-    assertEquals(0, in.available());
-  }
-
-  @Test
-  void serializedFormIsLengthPrefixedIpc() throws Exception {
-    MicroBatchFrame f = FrameTestData.frame(4, 8, 9);
-    DataOutputSerializer out = new DataOutputSerializer(64);
-    serializer.serialize(f, out);
-    byte[] ipc = f.toIpc();
-    DataInputDeserializer in = new DataInputDeserializer(out.getCopyOfBuffer());
-    assertEquals(ipc.length, in.readInt());
-    byte[] body = new byte[ipc.length];
-    in.readFully(body);
-    assertArrayEquals(ipc, body);
-  }
-
-  @Test
-  void copyOfStreamIsVerbatim() throws Exception {
-    DataOutputSerializer out = new DataOutputSerializer(64);
-    serializer.serialize(FrameTestData.frame(3, 4, 1), out);
-    serializer.serialize(FrameTestData.frame(2, 0, 2), out);
-    DataInputDeserializer in = new DataInputDeserializer(out.getCopyOfBuffer());
-    DataOutputSerializer copy = new DataOutputSerializer(64);
-    serializer.copy(in, copy);
-    serializer.copy(in, copy);
-    assertArrayEquals(out.getCopyOfBuffer(), copy.getCopyOfBuffer());
-  }
-
-  @Test
-  void immutableFramesAreHandedOverByReference() throws Exception {
-    MicroBatchFrame f = FrameTestData.frame(2, 2, 1);
-    assertTrue(serializer.isImmutableType());
-    assertSame(f, serializer.copy(f));
-    assertSame(f, serializer.copy(f, serializer.createInstance()));
-    assertSame(serializer, serializer.duplicate());
-    assertEquals(-1, serializer.getLength());
-    assertSame(serializer, InstantiationUtil.clone(serializer)); // shipped in the job graph
-  }
-
-  @Test
-  void snapshotRestoresAndIsCompatibleAsIs() throws Exception {
-    TypeSerializerSnapshot<MicroBatchFrame> snapshot = serializer.snapshotConfiguration();
-    DataOutputSerializer out = new DataOutputSerializer(64);
-    TypeSerializerSnapshot.writeVersionedSnapshot(out, snapshot);
-    DataInputDeserializer in = new DataInputDeserializer(out.getCopyOfBuffer());
-    TypeSerializerSnapshot<MicroBatchFrame> restored =
-        TypeSerializerSnapshot.readVersionedSnapshot(in, getClass().getClassLoader());
-    assertEquals(MicroBatchFrameSerializer.Snapshot.class, restored.getClass());
-    TypeSerializer<MicroBatchFrame> restoredSerializer = restored.restoreSerializer();
-    assertSame(serializer, restoredSerializer);
-    // Flink 2: the new serializer's snapshot judges the old one.
-    TypeSerializerSchemaCompatibility<MicroBatchFrame> compat =
-        serializer.snapshotConfiguration().resolveSchemaCompatibility(restored);
-    assertTrue(compat.isCompatibleAsIs());
-  }
-
-  @Test
-  void typeInformationComesFromTheAnnotation() {
-    TypeInformation<MicroBatchFrame> info = TypeInformation.of(MicroBatchFrame.class);
-    assertEquals(MicroBatchFrameTypeInfo.INSTANCE, info);
-    assertSame(serializer, info.createSerializer(new SerializerConfigImpl()));
-  }
-
-  /** The network path: serialize into Flink's DataOutputSerializer and back, 512 x 4096 floats. */
-  @Test
-  void timing512x4096() throws Exception {
-    MicroBatchFrame f = FrameTestData.frame(512, 4096, 7);
-    DataOutputSerializer out = new DataOutputSerializer(9 << 20);
-    int n = 50;
-    long[] ser = new long[n];
-    long[] de = new long[n];
-    for (int i = -30; i < n; i++) {
-      out.clear();
-      long t0 = System.nanoTime();
-      serializer.serialize(f, out);
-      long t1 = System.nanoTime();
-      MicroBatchFrame back = serializer.deserialize(new DataInputDeserializer(out.getSharedBuffer(), 0, out.length()));
-      long t2 = System.nanoTime();
-      if (i >= 0) {
-        ser[i] = t1 - t0;
-        de[i] = t2 - t1;
-      }
-      if (i == 0) assertEquals(f, back);
+    @Test
+    void roundTripSeveralFramesInOneBuffer() throws Exception {
+        List<MicroBatchFrame> frames = List.of(
+                FrameTestData.frame(5, 16, 1), FrameTestData.frame(1, 0, 2), FrameTestData.frame(0, 0, 3),
+                FrameTestData.frame(33, 128, 4), serializer.createInstance());
+        DataOutputSerializer out = new DataOutputSerializer(64);
+        for (MicroBatchFrame f : frames) serializer.serialize(f, out);
+        out.writeInt(0xCAFE); // whatever follows a frame must stay where it is
+        DataInputDeserializer in = new DataInputDeserializer(out.getSharedBuffer(), 0, out.length());
+        List<MicroBatchFrame> back = new ArrayList<>();
+        for (int i = 0; i < frames.size(); i++) back.add(serializer.deserialize(in));
+        assertEquals(frames, back);
+        assertEquals(0xCAFE, in.readInt());
+        assertEquals(0, in.available());
     }
-    Arrays.sort(ser);
-    Arrays.sort(de);
-    System.out.printf("serializer 512x4096 (%d bytes): serialize median %.2f ms (min %.2f), deserialize median %.2f ms (min %.2f)%n",
-        out.length(), ser[n / 2] / 1e6, ser[0] / 1e6, de[n / 2] / 1e6, de[0] / 1e6);
-    assertTrue(ser[0] < 50_000_000L && de[0] < 50_000_000L, "serializer too slow");
-  }
+
+    @Test
+    void serializedFormIsLengthPrefixedIpc() throws Exception {
+        MicroBatchFrame f = FrameTestData.frame(4, 8, 9);
+        DataOutputSerializer out = new DataOutputSerializer(64);
+        serializer.serialize(f, out);
+        byte[] ipc = f.toIpc();
+        DataInputDeserializer in = new DataInputDeserializer(out.getCopyOfBuffer());
+        assertEquals(ipc.length, in.readInt());
+        byte[] body = new byte[ipc.length];
+        in.readFully(body);
+        assertArrayEquals(ipc, body);
+    }
+
+    @Test
+    void copyOfStreamIsVerbatim() throws Exception {
+        DataOutputSerializer out = new DataOutputSerializer(64);
+        serializer.serialize(FrameTestData.frame(3, 4, 1), out);
+        serializer.serialize(FrameTestData.frame(2, 0, 2), out);
+        DataInputDeserializer in = new DataInputDeserializer(out.getCopyOfBuffer());
+        DataOutputSerializer copy = new DataOutputSerializer(64);
+        serializer.copy(in, copy);
+        serializer.copy(in, copy);
+        assertArrayEquals(out.getCopyOfBuffer(), copy.getCopyOfBuffer());
+    }
+
+    @Test
+    void immutableFramesAreHandedOverByReference() throws Exception {
+        MicroBatchFrame f = FrameTestData.frame(2, 2, 1);
+        assertTrue(serializer.isImmutableType());
+        assertSame(f, serializer.copy(f));
+        assertSame(f, serializer.copy(f, serializer.createInstance()));
+        assertSame(serializer, serializer.duplicate());
+        assertEquals(-1, serializer.getLength());
+        assertSame(serializer, InstantiationUtil.clone(serializer)); // shipped in the job graph
+    }
+
+    @Test
+    void snapshotRestoresAndIsCompatibleAsIs() throws Exception {
+        TypeSerializerSnapshot<MicroBatchFrame> snapshot = serializer.snapshotConfiguration();
+        DataOutputSerializer out = new DataOutputSerializer(64);
+        TypeSerializerSnapshot.writeVersionedSnapshot(out, snapshot);
+        DataInputDeserializer in = new DataInputDeserializer(out.getCopyOfBuffer());
+        TypeSerializerSnapshot<MicroBatchFrame> restored =
+                TypeSerializerSnapshot.readVersionedSnapshot(in, getClass().getClassLoader());
+        assertEquals(MicroBatchFrameSerializer.Snapshot.class, restored.getClass());
+        TypeSerializer<MicroBatchFrame> restoredSerializer = restored.restoreSerializer();
+        assertSame(serializer, restoredSerializer);
+        // Flink 2: the new serializer's snapshot judges the old one.
+        TypeSerializerSchemaCompatibility<MicroBatchFrame> compat =
+                serializer.snapshotConfiguration().resolveSchemaCompatibility(restored);
+        assertTrue(compat.isCompatibleAsIs());
+    }
+
+    @Test
+    void typeInformationComesFromTheAnnotation() {
+        TypeInformation<MicroBatchFrame> info = TypeInformation.of(MicroBatchFrame.class);
+        assertEquals(MicroBatchFrameTypeInfo.INSTANCE, info);
+        assertSame(serializer, info.createSerializer(new SerializerConfigImpl()));
+    }
+
+    /** The network path: serialize into Flink's DataOutputSerializer and back, 512 x 4096 floats. */
+    @Test
+    void timing512x4096() throws Exception {
+        MicroBatchFrame f = FrameTestData.frame(512, 4096, 7);
+        DataOutputSerializer out = new DataOutputSerializer(9 << 20);
+        int n = 50;
+        long[] ser = new long[n];
+        long[] de = new long[n];
+        for (int i = -30; i < n; i++) {
+            out.clear();
+            long t0 = System.nanoTime();
+            serializer.serialize(f, out);
+            long t1 = System.nanoTime();
+            MicroBatchFrame back = serializer.deserialize(new DataInputDeserializer(out.getSharedBuffer(), 0, out.length()));
+            long t2 = System.nanoTime();
+            if (i >= 0) {
+                ser[i] = t1 - t0;
+                de[i] = t2 - t1;
+            }
+            if (i == 0) assertEquals(f, back);
+        }
+        Arrays.sort(ser);
+        Arrays.sort(de);
+        System.out.printf("serializer 512x4096 (%d bytes): serialize median %.2f ms (min %.2f), deserialize median %.2f ms (min %.2f)%n",
+                out.length(), ser[n / 2] / 1e6, ser[0] / 1e6, de[n / 2] / 1e6, de[0] / 1e6);
+        assertTrue(ser[0] < 50_000_000L && de[0] < 50_000_000L, "serializer too slow");
+    }
 }
