@@ -74,7 +74,7 @@ public final class CudaBackend implements Backend {
     /** The context each thread last made current, over every backend of the JVM (one per GPU a stage uses). */
     private static final ThreadLocal<CUctx_st> CURRENT = new ThreadLocal<>();
     private final CudaTuning tuning;
-    private String decodeAttention;   // auto | tiled2 | tiled4 (tests switch it)
+    private String decodeAttention;   // auto | tiled2 | tiled4 | mma (tests switch it)
     private final String decodeFamily;   // tiledp | tiled (attention.cu)
     private boolean flashPrefill;     // tests switch it
     private final int splitKMax, splitKWaves, moeGemvPairs, attentionBlocksPerSm, attentionMaxSplits, attentionKeysPerSplit;
@@ -276,6 +276,7 @@ public final class CudaBackend implements Backend {
 
     private void k(String name, int gx, int gy, int gz, int bx, int smem, long... args) {
         Kernels.Kernel kn = kernels.get(name);
+        if (smem > 48 << 10) kernels.allowSharedMemory(kn, smem);
         if (args.length != kn.arity()) throw new IllegalArgumentException("kernel " + name + " takes " + kn.arity() + " arguments, given " + args.length);
         stream.launch(kn.f(), name, gx, gy, gz, bx, smem, args);
     }
@@ -671,7 +672,7 @@ public final class CudaBackend implements Backend {
         return s;
     }
 
-    /** Which decode attention kernel runs: auto (by batch shape), tiled2 or tiled4 (two or four lanes per key). For tests. */
+    /** Which decode attention kernel runs: auto (by batch shape), tiled2 or tiled4 (two or four lanes per key), mma (tensor cores). For tests. */
     void decodeAttention(String mode) { decodeAttention = mode; }
 
     /** For tests: prefill attention on tensor cores ({@code flash}) or by the per-row kernel ({@code simple}). */
@@ -797,6 +798,10 @@ public final class CudaBackend implements Backend {
         int decodeSmem = (group + 2) * hd * 4 + Math.max(4 * (32 / tiledLanes) * hd * 2, 4 * group * hd * 4);   // value tiles, then partial sums
         boolean grouped = decodeOnly && heads % b.kvHeads() == 0 && Integer.bitCount(group) == 1 && group <= 8
                 && hd % 32 == 0 && Integer.bitCount(lanes) == 1 && lanes <= 8 && decodeSmem <= 48 << 10;
+        // Long windows: the query group as the rows of a tensor-core product, several key tiles a warp in flight (attention.cu)
+        boolean mma = grouped && (hd == 32 || hd == 64 || hd == 128)
+                && (decodeAttention.equals("mma") || decodeAttention.equals("auto") && metaMaxKeys >= tuning.mmaDecodeKeys());
+        int stages = tuning.decodeStages(), mmaSmem = 2 * hd * 2 + 4 * stages * 2 * 16 * (hd + 8) * 2;   // fresh key and value, stages
         // Few blocks (small decode batches): each also takes one of `splits` equal parts of its row's keys, so
         // that every SM works and each block's chain of dependent loads is short. The count depends on the
         // batch's shape alone, so decode steps issue equal commands at every position (graphs).
@@ -805,6 +810,8 @@ public final class CudaBackend implements Backend {
         // more blocks cost batch 64 7%)
         long want = (long) (metaMaxKeys >= 1024 ? 2 : 1) * attentionBlocksPerSm * sms;
         int splits = !flash && metaMaxKeys > 32 && base < want ? (int) Math.min(attentionMaxSplits, (want + base - 1) / base) : 1;
+        // the tensor-core kernel: about mmaBlocksPerSm blocks an SM in all (its shared stages allow two an SM), so long parts
+        if (mma) splits = (int) Math.max(1, Math.min(attentionMaxSplits, (long) tuning.mmaBlocksPerSm() * sms / base));
         // at least attentionKeysPerSplit keys a part, counted from the row's keys rounded up to a power of two (launches change rarely)
         splits = Math.max(1, Math.min(splits, Integer.highestOneBit(Math.max(1, metaMaxKeys - 1)) * 2 / attentionKeysPerSplit));
         long partial = splits > 1 ? scratch(4L * rows * heads * splits * (hd + 2)) : 0;
@@ -819,7 +826,10 @@ public final class CudaBackend implements Backend {
             k("attention_prefill_hd" + hd, heads, metaTileCount, 1, 128, 0, qa.f32, bf16Of(ka), bf16Of(va), o.f32, ob, metaInts, metaBases,
                     metaTiles, layer, heads, b.kvHeads(), b.window(), Stream.f(scale));
         } else if (grouped) {
-            k("attention_decode_" + decodeFamily + tiledLanes + "_" + group + "x" + lanes, rows, b.kvHeads(), splits, 128, decodeSmem, qa.f32, ka.f32, va.f32, o.f32, ob,
+            if (mma) k("attention_decode_mma" + stages + "_" + group + "x" + hd, rows, b.kvHeads(), splits, 128, mmaSmem, qa.f32, ka.f32, va.f32, o.f32, ob,
+                    metaInts, metaBases, layer, heads, b.kvHeads(), b.window(), Stream.f(scale), partial,
+                    rot == null ? 0 : rot.rope.cos, rot == null ? 0 : rot.rope.sin);
+            else k("attention_decode_" + decodeFamily + tiledLanes + "_" + group + "x" + lanes, rows, b.kvHeads(), splits, 128, decodeSmem, qa.f32, ka.f32, va.f32, o.f32, ob,
                     metaInts, metaBases, layer, heads, b.kvHeads(), b.window(), Stream.f(scale), partial,
                     rot == null ? 0 : rot.rope.cos, rot == null ? 0 : rot.rope.sin);
         } else {

@@ -305,11 +305,11 @@ class CudaEngineTest {
 
     /**
      * Attention alone: a prefill that crosses the window in chunks, then decode steps, versus the CPU; decode
-     * steps (chunks of 1) with two and four lanes per key; query groups of 4 and 8 heads; prefill chunks by
+     * steps (chunks of 1) with two and four lanes per key and on tensor cores; query groups of 4 and 8 heads; prefill chunks by
      * the per-row kernel (exact but for summation order) and on tensor cores (q and the softmax weights
      * rounded to bf16: relative error about 3e-3, where a wrong key or mask gives errors of order 1).
      */
-    @ParameterizedTest @CsvSource({"tiled2,simple", "tiled4,simple", "tiled2,flash", "tiled4,flash"})
+    @ParameterizedTest @CsvSource({"tiled2,simple", "tiled4,simple", "mma,simple", "tiled2,flash", "tiled4,flash", "mma,flash"})
     void attentionMatchesCpuAcrossTheWindow(String decodeKernel, String prefillKernel) {
         gpu.decodeAttention(decodeKernel);
         gpu.prefillAttention(prefillKernel);
@@ -394,7 +394,7 @@ class CudaEngineTest {
     }
 
     /** Long windows take the split-over-the-window path: compare with the CPU at 3000 cached keys, each decode kernel. */
-    @ParameterizedTest @ValueSource(strings = {"tiled2", "tiled4"})
+    @ParameterizedTest @ValueSource(strings = {"tiled2", "tiled4", "mma"})
     void splitAttentionMatchesCpu(String decodeKernel) {
         gpu.decodeAttention(decodeKernel);
         Random r = new Random(4);
