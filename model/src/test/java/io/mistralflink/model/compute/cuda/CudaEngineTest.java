@@ -530,6 +530,40 @@ class CudaEngineTest {
 
     // ------------------------------------------------------------------ whole models
 
+    /**
+     * What {@code eval} computes, on the GPU: the perplexity of the reference's 12 Brown documents (first 1,024
+     * tokens of BOS + document + EOS, teacher forcing, prefill in the scorer's chunks across the 64-token
+     * window), each within 1% of Hugging Face's float32 figure.
+     */
+    @ParameterizedTest @ValueSource(strings = {"tiny-mistral", "tiny-mixtral"})
+    void brownPerplexitiesWithinOnePercentOfHuggingFace(String name) {
+        Checkpoint c = ckpt(name);
+        java.util.Map<String, String> docs = TestModels.brownDocuments();
+        Scorer scorer = new Scorer(Shard.whole(c, gpu));
+        double worst = 0, nll = 0, refNll = 0;
+        long tokens = 0;
+        int checked = 0;
+        try (Tokenizer tok = Tokenizer.load(TestModels.model(name))) {
+            for (JsonNode e : TestModels.reference().path("models").path(name).path("eval")) {
+                int[] ids = TestModels.evalIds(tok.encode(docs.get(e.get("id").asText())), c.config().eosId());
+                assertEquals(e.get("tokens").asInt(), ids.length, e.get("id") + " token count");
+                Scorer.Scores s = scorer.score(ids);
+                double ppl = s.perplexity(), ref = e.get("ppl").asDouble();
+                System.out.printf("eval %s %s: %d tokens, perplexity GPU %.4f, HF float32 %.4f (%+.3f%%)%n",
+                        name, e.get("id").asText(), ids.length, ppl, ref, 100 * (ppl / ref - 1));
+                assertEquals(ref, ppl, 0.01 * ref, name + " perplexity of " + e.get("id"));
+                worst = Math.max(worst, Math.abs(ppl / ref - 1));
+                nll += Math.log(ppl) * (ids.length - 1);
+                refNll += e.get("nll_sum").asDouble();
+                tokens += ids.length - 1;
+                checked++;
+            }
+        }
+        assertEquals(12, checked);
+        System.out.printf("eval %s, 12 documents: perplexity GPU %.4f, HF float32 %.4f, worst document %.3f%%%n",
+                name, Math.exp(nll / tokens), Math.exp(refNll / tokens), 100 * worst);
+    }
+
     @ParameterizedTest @ValueSource(strings = {"tiny-mistral", "tiny-mixtral"})
     void logitsMatchCpuEngineWithinBf16Tolerance(String name) {
         Checkpoint c = ckpt(name);
