@@ -785,7 +785,6 @@ public final class CudaBackend implements Backend {
         boolean decodeOnly = true;
         for (Segment sg : b.segments()) decodeOnly &= sg.length() == 1;
         boolean flash = !decodeOnly && flashPrefill && flashHeadDim(hd);
-        if (hd > 256) throw new IllegalArgumentException("head_dim " + hd + ": the CUDA attention kernels take head sizes up to 256");
         int group = heads / b.kvHeads(), lanes = hd / 32;
         // Decode: a block per (row, key/value head) serves the whole query group; each warp takes tiles of 32/L
         // keys, L lanes scoring a key (H200, 7B shape, device time of a step: L = 4 0.4-0.8% faster than L = 2 at batch
@@ -833,7 +832,8 @@ public final class CudaBackend implements Backend {
                     metaInts, metaBases, layer, heads, b.kvHeads(), b.window(), Stream.f(scale), partial,
                     rot == null ? 0 : rot.rope.cos, rot == null ? 0 : rot.rope.sin);
         } else {
-            int block = metaMaxKeys > 128 && splits == 1 ? 256 : 128;   // a row of up to 256 keys in one tile
+            // a row of up to 256 keys in one tile; head sizes above 256 accumulate in shared memory (attention.cu)
+            int block = metaMaxKeys > 128 && splits == 1 ? 256 : 128;
             k("attention", rows, heads, splits, block, 4 * (hd + block + 32 + (block / 32) * hd), qa.f32, ka.f32, va.f32, o.f32, ob, metaInts, metaBases,
                     layer, heads, b.kvHeads(), hd, b.window(), Stream.f(scale), partial, decodeOnly ? 1 : 0);
         }

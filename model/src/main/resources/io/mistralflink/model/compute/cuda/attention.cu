@@ -32,9 +32,10 @@ __device__ __forceinline__ void emit(float a, float m, float l, int r, int h, in
 }
 
 /**
- * grid (rows, heads, splits), block of 128 threads (4 warps); any headDim up to 256 (multiples of 8 take
- * 16-byte loads of a key row, multiples of 32 a lane's consecutive dimensions in the value pass; other
- * sizes element loads and dimensions lane, lane + 32, ...: the correct, slower path for every head size).
+ * grid (rows, heads, splits), block of 128 threads (4 warps); any headDim (multiples of 8 take 16-byte
+ * loads of a key row, multiples of 32 a lane's consecutive dimensions in the value pass; other sizes element
+ * loads and dimensions lane, lane + 32, ...; above 256 dimensions, more than a lane's registers hold, each
+ * warp sums its values in its row of shared memory: the correct, slower path for every head size).
  * Split s covers the s-th of `splits` equal parts of the row's keys (computed here from the row's own
  * position, so a decode step's launch is the same at every position and its graph keeps replaying);
  * with one split the result goes to out, else a partial (max, sum, acc[headDim]) goes to
@@ -77,9 +78,12 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
 
     int dpl = headDim >> 5;          // dimensions per lane in the value pass
     bool strided = (headDim & 31) != 0;   // then lane holds dimensions lane + 32 e, e < ceil(headDim / 32)
+    bool wide = headDim > 256;            // then the warp's sums live in its row of part (dimensions lane, lane + 32, ...)
+    float* pw = part + warp * headDim;
     float acc[8];
 #pragma unroll
     for (int e = 0; e < 8; e++) acc[e] = 0.f;
+    if (wide) for (int d = lane; d < headDim; d += 32) pw[d] = 0.f;
     float mRun = NEG_INF, lRun = 0.f;
     for (int t0 = jBeg; t0 < jEnd; t0 += nt) {
         int tn = imin(nt, jEnd - t0);
@@ -122,11 +126,16 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
         lRun = lRun * corr + psum;
 #pragma unroll
         for (int e = 0; e < 8; e++) acc[e] *= corr;
+        if (wide) for (int d = lane; d < headDim; d += 32) pw[d] *= corr;
 #pragma unroll 8
         for (int i = warp; i < tn; i += warps) {
             int j = t0 + i;
             float pj = sc[i];
-            if (strided) {
+            if (wide) {
+                for (int d = lane; d < headDim; d += 32)
+                    pw[d] = fmaf(pj, j < start ? bf2f(cv[(long long) (j % window) * kvDim + kvOff + d])
+                                               : round_bf(v[(long long) (off + j - start) * kvDim + kvOff + d]), pw[d]);
+            } else if (strided) {
 #pragma unroll
                 for (int e = 0; e < 8; e++) {
                     int d = lane + 32 * e;
@@ -161,6 +170,7 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
     }
 #pragma unroll
     for (int e = 0; e < 8; e++) {
+        if (wide) break;
         if (strided) { if (lane + 32 * e < headDim) part[warp * headDim + lane + 32 * e] = acc[e]; }
         else if (e < dpl) part[warp * headDim + lane * dpl + e] = acc[e];
     }

@@ -351,9 +351,9 @@ class CudaEngineTest {
      * step holds tiles of two segments of different lengths), chunks of 1, 7, W and the whole prompt in one
      * pass (a segment longer than the window: its early keys reach its late queries only through the mask),
      * for every head size with a tensor-core kernel and for sizes that take the per-row kernel (40, 48:
-     * strided value dimensions; 36: element loads). Query groups of 4, two layers of one cache.
+     * strided value dimensions; 36: element loads; 264, 320: above 256, sums in shared memory). Query groups of 4, two layers of one cache.
      */
-    @ParameterizedTest @ValueSource(ints = {32, 64, 80, 96, 128, 256, 48, 40, 36})
+    @ParameterizedTest @ValueSource(ints = {32, 64, 80, 96, 128, 256, 48, 40, 36, 320, 264})
     void prefillAttentionMatchesCpuOverManyWindows(int hd) {
         Random r = new Random(hd);
         int heads = 8, kvHeads = 2, window = 64, layers = 2, total = 300;
