@@ -89,6 +89,7 @@ public final class CudaBackend implements Backend {
     private boolean inStep, closed;
     private Long syntheticSeed;
     private long weightBytes;
+    private final double memoryBandwidth;
 
     // per-step caches of uploaded inputs
     private AttentionBatch metaBatch;
@@ -167,6 +168,10 @@ public final class CudaBackend implements Backend {
         check(cuDeviceGetAttribute(smCount, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev[0]), "multiprocessor count");
         arch = "sm_" + major[0] + minor[0];
         sms = smCount[0];
+        int[] memKhz = new int[1], busBits = new int[1];
+        check(cuDeviceGetAttribute(memKhz, CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE, dev[0]), "memory clock");
+        check(cuDeviceGetAttribute(busBits, CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH, dev[0]), "memory bus width");
+        memoryBandwidth = 2.0 * memKhz[0] * 1e3 * busBits[0] / 8;   // two transfers a clock
         kernels = new Kernels(arch);
         tuning = CudaTuning.fromSystemProperties();
         stream = new Stream(tuning.graphs(), tuning.graphSegment());
@@ -203,6 +208,9 @@ public final class CudaBackend implements Backend {
     public void syntheticWeights(Long seed) { this.syntheticSeed = seed; }
 
     public long weightBytes() { return weightBytes; }
+
+    /** From the memory's clock and bus width (H200: 4.9 TB/s). */
+    @Override public double memoryBandwidth() { return memoryBandwidth; }
 
     /** Kernel launches, graph launches and graph captures so far; the host and device time of a replayed step. */
     /** Starts the replay timings of {@link #counters} afresh. */
