@@ -7,7 +7,6 @@ import io.mistralflink.model.compute.Backend;
 import io.mistralflink.model.compute.Backends;
 import io.mistralflink.model.compute.KvCache;
 import io.mistralflink.model.compute.Weight;
-import io.mistralflink.model.sampling.Sampler;
 import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.model.weights.DType;
 import io.mistralflink.model.weights.Tensor;
@@ -68,7 +67,8 @@ public final class CudaBackend implements Backend {
     private final String deviceName, arch;
     private final int sms;
     private final Kernels kernels;
-    private final Stream stream;
+    final Stream stream;
+    private final CudaSampling sampling = new CudaSampling(this);
     private final DevicePool pool;
     private final Staging staging;
     /** The context each thread last made current, over every backend of the JVM (one per GPU a stage uses). */
@@ -222,7 +222,7 @@ public final class CudaBackend implements Backend {
                         stream.replays == 0 ? 0.0 : stream.replayDeviceNanos / 1e3 / stream.replays);
     }
 
-    private void bind() {
+    void bind() {
         if (closed) throw new IllegalStateException("CUDA backend closed");
         if (CURRENT.get() != ctx) {
             check(cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
@@ -232,7 +232,7 @@ public final class CudaBackend implements Backend {
 
     // ---------------------------------------------------------------- memory
 
-    private long scratch(long bytes) {
+    long scratch(long bytes) {
         if (inStep) return pool.alloc(bytes);
         long p = Cuda.malloc(bytes);
         deferredFrees.add(p);
@@ -246,7 +246,7 @@ public final class CudaBackend implements Backend {
         deferredFrees.clear();
     }
 
-    private Act act(Activation a) {
+    Act act(Activation a) {
         Act x = (Act) a;
         if (x.released) throw new IllegalStateException("activation used after release()");
         if (!x.loose && x.gen != pool.generation()) throw new IllegalStateException("activation used after its step closed");
@@ -254,7 +254,7 @@ public final class CudaBackend implements Backend {
         return x;
     }
 
-    private void ensureZero(Act a) {
+    void ensureZero(Act a) {
         if (a.zeroPending) {
             stream.memsetZero(a.f32, a.elems());
             a.zeroPending = false;
@@ -282,7 +282,7 @@ public final class CudaBackend implements Backend {
 
     private int grid(long n) { return (int) Math.max(1, Math.min((n + 255) / 256, (long) sms * 16)); }
 
-    private void k(String name, int gx, int gy, int gz, int bx, int smem, long... args) {
+    void k(String name, int gx, int gy, int gz, int bx, int smem, long... args) {
         Kernels.Kernel kn = kernels.get(name);
         if (smem > 48 << 10) kernels.allowSharedMemory(kn, smem);
         if (args.length != kn.arity()) throw new IllegalArgumentException("kernel " + name + " takes " + kn.arity() + " arguments, given " + args.length);
@@ -296,7 +296,7 @@ public final class CudaBackend implements Backend {
         return dst;
     }
 
-    private long uploadLongs(long[] data) {
+    long uploadLongs(long[] data) {
         long dst = scratch(8L * data.length);
         stream.copyIn(dst, staging.put(data), 8L * data.length);
         afterUpload();
@@ -311,7 +311,7 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    private Pointer readback(long bytes) {
+    Pointer readback(long bytes) {
         if (bytes > readbackBytes) {
             if (readback != null) cuMemFreeHost(readback);
             PointerPointer<Pointer> pp = new PointerPointer<>(1);
@@ -459,36 +459,7 @@ public final class CudaBackend implements Backend {
     }
 
     /** On the device ({@code sampling.cu}): the host Sampler's draws, and only token ids come back. */
-    @Override public int[] sample(Activation logits, SamplingParams[] params, int[] steps) {
-        bind();
-        Act l = act(logits);
-        if (params.length != l.rows) throw new IllegalArgumentException(params.length + " params for " + l.rows + " rows");
-        ensureZero(l);
-        long p = uploadLongs(samplingRows(params, steps)), out = scratch(4L * l.rows);
-        k("sample_rows", l.rows, 1, 1, 1024, 0, l.f32, l.cols, p, out);
-        stream.syncPoint();
-        Pointer host = readback(4L * l.rows);
-        check(cuMemcpyDtoHAsync(host, out, 4L * l.rows, stream.stream), "cuMemcpyDtoHAsync");
-        stream.synchronize();
-        int[] ids = new int[l.rows];
-        host.capacity(4L * l.rows).asByteBuffer().order(ByteOrder.nativeOrder()).asIntBuffer().get(ids);
-        return ids;
-    }
-
-    /**
-     * sample_rows's parameters, four doubles a row (as raw bits; each value exact in double): temperature
-     * (-1 where the row has no params: it gives -1), top-p, top-k, and the uniform draw of (seed, step).
-     */
-    static long[] samplingRows(SamplingParams[] params, int[] steps) {
-        long[] rows = new long[4 * params.length];
-        for (int i = 0; i < params.length; i++) {
-            SamplingParams p = params[i];
-            double[] v = p == null ? new double[]{-1, 1, 0, 0}
-                    : new double[]{p.temperature(), p.topP(), p.topK(), p.greedyDecoding() ? 0 : Sampler.uniform(p.seed(), steps[i])};
-            for (int j = 0; j < 4; j++) rows[4 * i + j] = Double.doubleToRawLongBits(v[j]);
-        }
-        return rows;
-    }
+    @Override public int[] sample(Activation logits, SamplingParams[] params, int[] steps) { return sampling.sample(logits, params, steps); }
 
     @Override public KvCache kvCache(int layers, int window, int kvDim) {
         bind();
