@@ -12,7 +12,6 @@ import io.mistralflink.model.weights.DType;
 import io.mistralflink.model.weights.Tensor;
 import org.bytedeco.cuda.cudart.CUctx_st;
 import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.ShortPointer;
@@ -69,24 +68,24 @@ public final class CudaBackend implements Backend {
     private final Kernels kernels;
     final Stream stream;
     private final CudaSampling sampling = new CudaSampling(this);
-    private final DevicePool pool;
+    private final CudaMoe moe = new CudaMoe(this);
+    final DevicePool pool;
     private final Staging staging;
     /** The context each thread last made current, over every backend of the JVM (one per GPU a stage uses). */
     private static final ThreadLocal<CUctx_st> CURRENT = new ThreadLocal<>();
-    private final CudaTuning tuning;
+    final CudaTuning tuning;
     private String decodeAttention;   // auto | tiled2 | tiled4 | mma (tests switch it)
     private final String decodeFamily;   // tiledp | tiled (attention.cu)
     private boolean flashPrefill;     // tests switch it
-    private final int splitKMax, splitKWaves, moeGemvPairs, attentionBlocksPerSm, attentionMaxSplits, attentionKeysPerSplit;
+    private final int splitKMax, splitKWaves, attentionBlocksPerSm, attentionMaxSplits, attentionKeysPerSplit;
     private final List<Long> deferredFrees = new ArrayList<>();
-    private final List<Long> weights = new ArrayList<>();
+    final List<Long> weights = new ArrayList<>();
     private final Map<Tensor, CudaWeight> uploaded = new IdentityHashMap<>();
-    private final Map<Weight[], Long> expertPointers = new IdentityHashMap<>();
     private final Map<RopeKey, Rope> ropes = new HashMap<>();
     private final java.util.Set<Act> loose = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
     private Pointer readback;
     private long readbackBytes;
-    private boolean inStep, closed;
+    boolean inStep, closed;
     private Long syntheticSeed;
     private long weightBytes;
     private final double memoryBandwidth;
@@ -179,7 +178,6 @@ public final class CudaBackend implements Backend {
         staging = new Staging(4L << 20);
         splitKMax = tuning.splitKMax();
         splitKWaves = tuning.splitKWaves();
-        moeGemvPairs = tuning.moeGemvPairs();
         attentionBlocksPerSm = tuning.attentionBlocksPerSm();
         attentionMaxSplits = tuning.attentionMaxSplits();
         attentionKeysPerSplit = tuning.attentionKeysPerSplit();
@@ -261,13 +259,13 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    private long bf16Buffer(Act a) {
+    long bf16Buffer(Act a) {
         if (a.bf16 == 0) a.bf16 = a.loose ? Cuda.malloc(a.elems() * 2) : pool.alloc(a.elems() * 2);
         return a.bf16;
     }
 
     /** The bf16 rounding of a, converting if it is stale. */
-    private long bf16Of(Act a) {
+    long bf16Of(Act a) {
         ensureZero(a);
         long p = bf16Buffer(a);
         if (!a.bfValid) {
@@ -278,7 +276,7 @@ public final class CudaBackend implements Backend {
         return p;
     }
 
-    private static void written(Act a) { a.zeroPending = false; a.bfValid = false; }
+    static void written(Act a) { a.zeroPending = false; a.bfValid = false; }
 
     private int grid(long n) { return (int) Math.max(1, Math.min((n + 255) / 256, (long) sms * 16)); }
 
@@ -645,7 +643,7 @@ public final class CudaBackend implements Backend {
      * Warps per output feature of a GEMV: enough blocks (about 3,000: four waves of six resident blocks on
      * each of 132 SMs) that the last wave's tail is short, and enough loads in flight for narrow matrices.
      */
-    private static int gemvSplit(int n) {
+    static int gemvSplit(int n) {
         int s = 1;
         while (s < 8 && (long) n * s < 24000) s *= 2;
         return s;
@@ -661,7 +659,7 @@ public final class CudaBackend implements Backend {
     private static boolean flashHeadDim(int hd) { return hd == 32 || hd == 64 || hd == 80 || hd == 96 || hd == 128 || hd == 256; }
 
     /** out = x W^T through cuBLAS, in K slices summed by a kernel where that keeps more SMs busy ({@link #splitK}). */
-    private void gemm(int m, CudaWeight w, long xb, long out) {
+    void gemm(int m, CudaWeight w, long xb, long out) {
         int n = w.rows, kk = w.cols, s = splitK(m, n, kk);
         if (s == 1) {
             stream.gemm(m, n, kk, 1, w.ptr, xb, out);
@@ -897,159 +895,18 @@ public final class CudaBackend implements Backend {
         written(o);
     }
 
-    // ---------------------------------------------------------------- mixture of experts
+    // ---------------------------------------------------------------- mixture of experts (CudaMoe)
 
-    /**
-     * A routing on the device: ints = offsets[E+1] | pairRow[P] | rowPairs[P] | rowExp[P], floats =
-     * pairWeight[P] | rowW[P] (P = rows * topK; rowExp / rowW: each row's experts and weights, ascending
-     * expert, as route computes them). The offsets come back to the host only for the cuBLAS path, once.
-     */
-    static final class CudaRouting implements Routing {
-        final int rows, topK, experts, gen;
-        final boolean loose;
-        final long ints, floats;
-        int[] hostOffsets;
-        CudaRouting(int rows, int topK, int experts, long ints, long floats, int gen, boolean loose) {
-            this.rows = rows; this.topK = topK; this.experts = experts; this.ints = ints; this.floats = floats; this.gen = gen; this.loose = loose;
-        }
-        public int rows() { return rows; }
-        public int topK() { return topK; }
-        public int experts() { return experts; }
-        int pairs() { return rows * topK; }
-        long offsets() { return ints; }
-        long pairRow() { return ints + 4L * (experts + 1); }
-        long rowPairs() { return pairRow() + 4L * pairs(); }
-        long rowExp() { return rowPairs() + 4L * pairs(); }
-        long pairWeight() { return floats; }
-        long rowW() { return floats + 4L * pairs(); }
-    }
+    @Override public Routing route(Activation scores, int topK) { return moe.route(scores, topK); }
 
-    private CudaRouting routing(Routing routing, Act pairs, String what) {
-        CudaRouting r = (CudaRouting) routing;
-        if (!r.loose && r.gen != pool.generation()) throw new IllegalStateException("routing used after its step closed");
-        if (pairs.rows != r.pairs()) throw new IllegalArgumentException(what + ": " + pairs.rows + " rows for " + r.rows + " rows x top " + r.topK);
-        return r;
-    }
+    @Override public void dispatch(Activation x, Routing routing, Activation out) { moe.dispatch(x, routing, out); }
 
-    @Override public Routing route(Activation scores, int topK) {
-        bind();
-        Act s = act(scores);
-        int rows = s.rows, experts = s.cols;
-        if (topK < 1 || topK > Math.min(8, experts) || experts > 64)
-            throw new IllegalArgumentException("the CUDA router takes the top k <= 8 of at most 64 experts: top " + topK + " of " + experts);
-        ensureZero(s);
-        long pairs = (long) rows * topK;
-        CudaRouting r = new CudaRouting(rows, topK, experts, scratch(4L * (experts + 1 + 3 * pairs)), scratch(8L * Math.max(1, pairs)),
-                pool.generation(), !inStep);
-        // a thread per group of rows; the per-(expert, thread) counters must fit the 48 KiB of shared memory
-        int threads = Math.min(Math.min(1024, (rows + 31) / 32 * 32), (12288 / experts) & ~31);
-        threads = Math.max(32, threads);
-        k("moe_route", 1, 1, 1, threads, 4 * experts * threads, s.f32, rows, experts, topK,
-                r.offsets(), r.pairRow(), r.rowPairs(), r.rowExp(), r.pairWeight(), r.rowW());
-        return r;
-    }
+    @Override public void groupedMatmul(Activation x, Weight[] w, Routing routing, Activation out) { moe.groupedMatmul(x, w, routing, out); }
 
-    @Override public void dispatch(Activation x, Routing routing, Activation out) {
-        bind();
-        Act a = act(x), o = act(out);
-        CudaRouting r = routing(routing, o, "dispatch");
-        if (a.rows != r.rows || a.cols != o.cols) throw new IllegalArgumentException("dispatch of " + a.rows + "x" + a.cols + " into " + o.rows + "x" + o.cols);
-        ensureZero(a);
-        long ob = bf16Buffer(o);
-        if (r.pairs() > 0) k("moe_dispatch", r.pairs(), 1, 1, 256, 0, a.f32, r.pairRow(), o.f32, ob, a.cols);
-        o.zeroPending = false;
-        o.bfValid = true;
-    }
+    @Override public void combine(Activation y, Routing routing, Activation out) { moe.combine(y, routing, out); }
 
-    @Override public void groupedMatmul(Activation x, Weight[] w, Routing routing, Activation out) {
-        bind();
-        Act a = act(x), o = act(out);
-        CudaRouting r = routing(routing, a, "groupedMatmul");
-        if (w.length != r.experts) throw new IllegalArgumentException(w.length + " weights for " + r.experts + " experts");
-        int n = w[0].rows(), kk = w[0].cols();
-        for (Weight we : w)
-            if (we.rows() != n || we.cols() != kk || a.cols != kk || o.cols != n || o.rows != a.rows)
-                throw new IllegalArgumentException("groupedMatmul " + a.rows + "x" + a.cols + " by " + we.rows() + "x" + we.cols() + " into " + o.rows + "x" + o.cols);
-        int pairs = r.pairs();
-        if (pairs > 0) {
-            long xb = bf16Of(a);
-            if (pairs <= moeGemvPairs && kk % 8 == 0) {
-                // upper bound of an expert's pairs: picks the row-chunk width (an expert with more loops over chunks)
-                String fn = pairs <= 1 ? "moe_gemv1" : pairs <= 2 ? "moe_gemv2" : pairs <= 4 ? "moe_gemv4" : "moe_gemv8";
-                int split = gemvSplit(n);
-                k(fn, (n + 8 / split - 1) / (8 / split), r.experts, 1, 256, 0, expertPointers(w), r.offsets(), xb, o.f32, n, kk, split);
-            } else {
-                int[] off = hostOffsets(r);
-                for (int e = 0; e < r.experts; e++) {
-                    int from = off[e], count = off[e + 1] - from;
-                    if (count > 0) gemm(count, (CudaWeight) w[e], xb + 2L * from * kk, o.f32 + 4L * from * n);
-                }
-            }
-        }
-        written(o);
-    }
-
-    /** The experts' weight pointers on the device, uploaded once per array (the layers keep theirs). */
-    private long expertPointers(Weight[] w) {
-        Long p = expertPointers.get(w);
-        if (p != null) return p;
-        if (stream.mode() != Stream.Mode.EAGER) stream.syncPoint();
-        long[] ptrs = new long[w.length];
-        for (int i = 0; i < w.length; i++) ptrs[i] = ((CudaWeight) w[i]).ptr;
-        long d = Cuda.malloc(8L * w.length);
-        try (LongPointer lp = new LongPointer(ptrs)) { check(cuMemcpyHtoD(d, lp, 8L * w.length), "upload expert pointers"); }
-        weights.add(d);
-        expertPointers.put(w, d);
-        return d;
-    }
-
-    /** The routing's per-expert offsets on the host: one read-back per routing (the cuBLAS path). */
-    private int[] hostOffsets(CudaRouting r) {
-        if (r.hostOffsets == null) {
-            stream.syncPoint();
-            long bytes = 4L * (r.experts + 1);
-            Pointer host = readback(bytes);
-            check(cuMemcpyDtoHAsync(host, r.offsets(), bytes, stream.stream), "cuMemcpyDtoHAsync");
-            stream.synchronize();
-            int[] off = new int[r.experts + 1];
-            host.capacity(bytes).asByteBuffer().order(ByteOrder.nativeOrder()).asIntBuffer().get(off);
-            r.hostOffsets = off;
-        }
-        return r.hostOffsets;
-    }
-
-    @Override public void combine(Activation y, Routing routing, Activation out) {
-        bind();
-        Act a = act(y), o = act(out);
-        CudaRouting r = routing(routing, a, "combine");
-        if (o.rows != r.rows || o.cols != a.cols) throw new IllegalArgumentException("combine into " + o.rows + "x" + o.cols);
-        ensureZero(a);
-        if (r.rows > 0) k("moe_combine", r.rows, 1, 1, 256, 0, a.f32, r.rowPairs(), r.pairWeight(), o.f32, a.cols, r.topK);
-        written(o);
-    }
-
-    /** For tests: a routing read back as {offsets, pairRow, rowPairs} and pairWeight. */
-    record HostRouting(int[] offsets, int[] pairRow, int[] rowPairs, float[] pairWeight) {}
-
-    HostRouting download(Routing routing) {
-        bind();
-        CudaRouting r = (CudaRouting) routing;
-        int p = r.pairs(), e = r.experts;
-        stream.syncPoint();
-        long intBytes = 4L * (e + 1 + 2L * p), bytes = intBytes + 4L * p;
-        Pointer host = readback(bytes);
-        check(cuMemcpyDtoHAsync(host, r.ints, intBytes, stream.stream), "cuMemcpyDtoHAsync");
-        check(cuMemcpyDtoHAsync(new Cuda.Addr(host.address() + intBytes), r.floats, 4L * p, stream.stream), "cuMemcpyDtoHAsync");
-        stream.synchronize();
-        java.nio.ByteBuffer buf = host.capacity(bytes).asByteBuffer().order(ByteOrder.nativeOrder());
-        int[] ints = new int[e + 1 + 2 * p];
-        float[] weights = new float[p];
-        buf.asIntBuffer().get(ints);
-        buf.position((int) intBytes);
-        buf.slice().order(ByteOrder.nativeOrder()).asFloatBuffer().get(weights);
-        return new HostRouting(Arrays.copyOfRange(ints, 0, e + 1), Arrays.copyOfRange(ints, e + 1, e + 1 + p),
-                Arrays.copyOfRange(ints, e + 1 + p, e + 1 + 2 * p), weights);
-    }
+    /** For tests: a routing read back. */
+    CudaMoe.HostRouting download(Routing routing) { return moe.download(routing); }
 
     @Override public void close() {
         if (closed) return;
@@ -1061,7 +918,7 @@ public final class CudaBackend implements Backend {
         for (long p : weights) cuMemFree(p);
         weights.clear();
         uploaded.clear();
-        expertPointers.clear();
+        moe.clear();
         for (Rope r : ropes.values()) { if (r.cap > 0) { cuMemFree(r.cos); cuMemFree(r.sin); } }
         ropes.clear();
         if (readback != null) cuMemFreeHost(readback);

@@ -227,7 +227,7 @@ class CudaEngineTest {
             int rows = c[0], experts = c[1], topK = c[2];
             float[] logits = separatedLogits(r, rows, experts);
             CpuBackend.CpuRouting want = (CpuBackend.CpuRouting) cpu.route(cpu.upload(logits, rows, experts), topK);
-            CudaBackend.HostRouting got = gpu.download(gpu.route(gpu.upload(logits, rows, experts), topK));
+            CudaMoe.HostRouting got = gpu.download(gpu.route(gpu.upload(logits, rows, experts), topK));
             assertArrayEquals(want.offsets(), got.offsets(), rows + " rows: offsets");
             assertArrayEquals(want.pairRow(), got.pairRow(), rows + " rows: pair rows");
             assertArrayEquals(want.rowPairs(), got.rowPairs(), rows + " rows: each row's pairs");
