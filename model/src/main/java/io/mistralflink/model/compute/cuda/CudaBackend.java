@@ -6,6 +6,7 @@ import io.mistralflink.model.compute.AttentionBatch.Segment;
 import io.mistralflink.model.compute.Backend;
 import io.mistralflink.model.compute.Backends;
 import io.mistralflink.model.compute.KvCache;
+import io.mistralflink.model.compute.RotaryTable;
 import io.mistralflink.model.compute.Weight;
 import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.model.weights.DType;
@@ -128,14 +129,12 @@ public final class CudaBackend implements Backend {
 
     private record RopeKey(double theta, int headDim) {}
 
+    /** A rotary table on the device, positions 0 .. cap-1 ({@link RotaryTable}, [position][headDim/2] each). */
     private static final class Rope {
-        final float[] invFreq;
+        final RotaryTable table;
         long cos, sin;
         int cap;
-        Rope(double theta, int headDim) {
-            invFreq = new float[headDim / 2];
-            for (int i = 0; i < invFreq.length; i++) invFreq[i] = (float) (1.0 / Math.pow(theta, (2.0 * i) / headDim));
-        }
+        Rope(double theta, int headDim) { table = new RotaryTable(theta, headDim); }
     }
 
     /** The GPUs the driver sees; throws (as {@link #open} does) where CUDA is unusable. */
@@ -725,14 +724,9 @@ public final class CudaBackend implements Backend {
     private void ensureRope(Rope r, int need) {
         if (need <= r.cap) return;
         if (stream.mode() != Stream.Mode.EAGER) stream.syncPoint();
-        int cap = Math.max(need, Math.max(r.cap * 2, 4096)), half = r.invFreq.length;
+        int cap = Math.max(need, Math.max(r.cap * 2, 4096)), half = r.table.half();
         float[] c = new float[cap * half], s = new float[cap * half];
-        for (int p = 0; p < cap; p++)
-            for (int i = 0; i < half; i++) {
-                float angle = (float) p * r.invFreq[i];
-                c[p * half + i] = (float) Math.cos(angle);
-                s[p * half + i] = (float) Math.sin(angle);
-            }
+        r.table.fill(0, cap, c, s, 0);
         long cp = Cuda.malloc(4L * c.length), sp = Cuda.malloc(4L * s.length);
         try (FloatPointer fc = new FloatPointer(c); FloatPointer fs = new FloatPointer(s)) {
             check(cuMemcpyHtoD(cp, fc, 4L * c.length), "rope table");
