@@ -6,7 +6,6 @@ import io.mistralflink.model.compute.AttentionBatch.Segment;
 import io.mistralflink.model.compute.Backend;
 import io.mistralflink.model.compute.Backends;
 import io.mistralflink.model.compute.KvCache;
-import io.mistralflink.model.compute.RotaryTable;
 import io.mistralflink.model.compute.Weight;
 import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.model.weights.DType;
@@ -22,7 +21,6 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -65,24 +63,21 @@ public final class CudaBackend implements Backend {
     private final int ordinal;
     private final CUctx_st ctx = new CUctx_st();
     private final String deviceName, arch;
-    private final int sms;
+    final int sms;
     private final Kernels kernels;
     final Stream stream;
     private final CudaSampling sampling = new CudaSampling(this);
     private final CudaMoe moe = new CudaMoe(this);
+    private final CudaAttention attn;   // after tuning, which it reads
     final DevicePool pool;
     private final Staging staging;
     /** The context each thread last made current, over every backend of the JVM (one per GPU a stage uses). */
     private static final ThreadLocal<CUctx_st> CURRENT = new ThreadLocal<>();
     final CudaTuning tuning;
-    private String decodeAttention;   // auto | tiled2 | tiled4 | mma (tests switch it)
-    private final String decodeFamily;   // tiledp | tiled (attention.cu)
-    private boolean flashPrefill;     // tests switch it
-    private final int splitKMax, splitKWaves, attentionBlocksPerSm, attentionMaxSplits, attentionKeysPerSplit;
+    private final int splitKMax, splitKWaves;
     private final List<Long> deferredFrees = new ArrayList<>();
     final List<Long> weights = new ArrayList<>();
     private final Map<Tensor, CudaWeight> uploaded = new IdentityHashMap<>();
-    private final Map<RopeKey, Rope> ropes = new HashMap<>();
     private final java.util.Set<Act> loose = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
     private Pointer readback;
     private long readbackBytes;
@@ -90,19 +85,6 @@ public final class CudaBackend implements Backend {
     private Long syntheticSeed;
     private long weightBytes;
     private final double memoryBandwidth;
-
-    // per-step caches of uploaded inputs
-    private AttentionBatch metaBatch;
-    private long metaInts, metaBases;
-    private int metaMaxKeys, metaGen = -1;
-    /** Tiles of up to {@link #PREFILL_TILE} rows of one segment, {first row, rows} each, for the prefill kernel. */
-    private long metaTiles;
-    private int metaTileCount;
-    private static final int PREFILL_TILE = 64;
-    private int[] metaPositions = new int[0];   // row r's position, as the decode kernels rotate at it
-    private int[] posRef, posCopy;
-    private long posPtr;
-    private int posGen = -1;
 
     record CudaWeight(long ptr, int rows, int cols, boolean vector) implements Weight {}
 
@@ -113,7 +95,7 @@ public final class CudaBackend implements Backend {
         long bf16;
         boolean bfValid, zeroPending = true, released;
         /** A rotary embedding asked for and not yet applied (see {@link #rotary}). */
-        Rotation rotation;
+        CudaAttention.Rotation rotation;
         final int gen;
         final boolean loose;
         Act(int rows, int cols, long f32, int gen, boolean loose) {
@@ -122,19 +104,6 @@ public final class CudaBackend implements Backend {
         public int rows() { return rows; }
         public int cols() { return cols; }
         long elems() { return (long) rows * cols; }
-    }
-
-    /** Rotary embeddings of q and k at positions (device copy pos, host copy hostPositions), not yet applied. */
-    private record Rotation(Act q, Act k, Rope rope, long pos, int[] hostPositions, int headDim) {}
-
-    private record RopeKey(double theta, int headDim) {}
-
-    /** A rotary table on the device, positions 0 .. cap-1 ({@link RotaryTable}, [position][headDim/2] each). */
-    private static final class Rope {
-        final RotaryTable table;
-        long cos, sin;
-        int cap;
-        Rope(double theta, int headDim) { table = new RotaryTable(theta, headDim); }
     }
 
     /** The GPUs the driver sees; throws (as {@link #open} does) where CUDA is unusable. */
@@ -177,12 +146,7 @@ public final class CudaBackend implements Backend {
         staging = new Staging(4L << 20);
         splitKMax = tuning.splitKMax();
         splitKWaves = tuning.splitKWaves();
-        attentionBlocksPerSm = tuning.attentionBlocksPerSm();
-        attentionMaxSplits = tuning.attentionMaxSplits();
-        attentionKeysPerSplit = tuning.attentionKeysPerSplit();
-        decodeAttention = tuning.decodeAttention();
-        decodeFamily = tuning.decodeFamily();
-        flashPrefill = tuning.flashPrefill();
+        attn = new CudaAttention(this);
     }
 
     /** Opens device {@code ordinal}; throws (UnsatisfiedLinkError, NoClassDefFoundError, CudaException) where CUDA is unusable. */
@@ -247,7 +211,7 @@ public final class CudaBackend implements Backend {
         Act x = (Act) a;
         if (x.released) throw new IllegalStateException("activation used after release()");
         if (!x.loose && x.gen != pool.generation()) throw new IllegalStateException("activation used after its step closed");
-        if (x.rotation != null) rotate(x.rotation);
+        if (x.rotation != null) attn.rotate(x.rotation);
         return x;
     }
 
@@ -286,7 +250,7 @@ public final class CudaBackend implements Backend {
         stream.launch(kn.f(), name, gx, gy, gz, bx, smem, args);
     }
 
-    private long uploadInts(int[] data) {
+    long uploadInts(int[] data) {
         long dst = scratch(4L * data.length);
         stream.copyIn(dst, staging.put(data), 4L * data.length);
         afterUpload();
@@ -481,9 +445,7 @@ public final class CudaBackend implements Backend {
             ((DeviceKvCache) s.cache()).reserve(s.start() + s.length());
             maxEnd = Math.max(maxEnd, s.start() + s.length());
         }
-        for (Rope r : ropes.values()) ensureRope(r, maxEnd);
-        metaBatch = null;
-        posRef = null;
+        attn.beginStep(maxEnd);
         inStep = true;
         stream.beginStep(shapeKey(batch));
         return this::endStep;
@@ -648,15 +610,6 @@ public final class CudaBackend implements Backend {
         return s;
     }
 
-    /** Which decode attention kernel runs: auto (by batch shape), tiled2 or tiled4 (two or four lanes per key), mma (tensor cores). For tests. */
-    void decodeAttention(String mode) { decodeAttention = mode; }
-
-    /** For tests: prefill attention on tensor cores ({@code flash}) or by the per-row kernel ({@code simple}). */
-    void prefillAttention(String mode) { flashPrefill = !"simple".equals(mode); }
-
-    /** Head sizes with a tensor-core prefill kernel ({@code attention_prefill_hdN} in prefill.cu). */
-    private static boolean flashHeadDim(int hd) { return hd == 32 || hd == 64 || hd == 80 || hd == 96 || hd == 128 || hd == 256; }
-
     /** out = x W^T through cuBLAS, in K slices summed by a kernel where that keeps more SMs busy ({@link #splitK}). */
     void gemm(int m, CudaWeight w, long xb, long out) {
         int n = w.rows, kk = w.cols, s = splitK(m, n, kk);
@@ -686,178 +639,20 @@ public final class CudaBackend implements Backend {
         return s;
     }
 
-    /**
-     * Deferred: the decode attention kernels rotate q and the fresh key as they read them, which saves a
-     * launch per layer; any other reader of q or k (through {@link #act}) applies the rotation first.
-     */
-    @Override public void rotary(Activation q, Activation k, int headDim, int[] positions, double theta) {
-        bind();
-        Act a = act(q), b = act(k);
-        if (a.rows != positions.length || b.rows != positions.length)
-            throw new IllegalArgumentException("rotary of " + a.rows + " and " + b.rows + " rows at " + positions.length + " positions");
-        ensureZero(a);
-        ensureZero(b);
-        Rope rope = ropes.computeIfAbsent(new RopeKey(theta, headDim), key -> new Rope(theta, headDim));
-        int max = 0;
-        for (int p : positions) max = Math.max(max, p);
-        ensureRope(rope, max + 1);
-        a.rotation = b.rotation = new Rotation(a, b, rope, positions(positions), positions.clone(), headDim);
-        written(a);
-        written(b);
-    }
+    // ---------------------------------------------------------------- attention (CudaAttention)
 
-    private void rotate(Rotation r) {
-        r.q.rotation = r.k.rotation = null;
-        long pairs = (long) r.q.rows * (r.q.cols / 2 + r.k.cols / 2);
-        k("rotary", (int) ((pairs + 255) / 256), 1, 1, 256, 0, r.q.f32, r.k.f32, r.rope.cos, r.rope.sin, r.pos, r.q.rows, r.q.cols, r.k.cols, r.headDim);
-    }
-
-    private long positions(int[] positions) {
-        if (positions == posRef && posGen == pool.generation() && inStep && Arrays.equals(positions, posCopy)) return posPtr;
-        posPtr = uploadInts(positions);
-        posRef = positions;
-        posCopy = positions.clone();
-        posGen = pool.generation();
-        return posPtr;
-    }
-
-    private void ensureRope(Rope r, int need) {
-        if (need <= r.cap) return;
-        if (stream.mode() != Stream.Mode.EAGER) stream.syncPoint();
-        int cap = Math.max(need, Math.max(r.cap * 2, 4096)), half = r.table.half();
-        float[] c = new float[cap * half], s = new float[cap * half];
-        r.table.fill(0, cap, c, s, 0);
-        long cp = Cuda.malloc(4L * c.length), sp = Cuda.malloc(4L * s.length);
-        try (FloatPointer fc = new FloatPointer(c); FloatPointer fs = new FloatPointer(s)) {
-            check(cuMemcpyHtoD(cp, fc, 4L * c.length), "rope table");
-            check(cuMemcpyHtoD(sp, fs, 4L * s.length), "rope table");
-        }
-        if (r.cap > 0) {
-            freeLater(r.cos);
-            freeLater(r.sin);
-            stream.invalidateGraphs();
-        }
-        r.cos = cp;
-        r.sin = sp;
-        r.cap = cap;
-    }
+    /** Deferred: see {@link CudaAttention#rotary}. */
+    @Override public void rotary(Activation q, Activation k, int headDim, int[] positions, double theta) { attn.rotary(q, k, headDim, positions, theta); }
 
     @Override public void attention(Activation q, Activation k, Activation v, Activation out, AttentionBatch b, int layer) {
-        bind();
-        Rotation rot = ((Act) q).rotation;
-        if (rot != null && (rot.q != q || rot.k != k)) rot = null;   // not q and k's own: act() applies it
-        if (rot != null) rot.q.rotation = rot.k.rotation = null;
-        Act qa = act(q), ka = act(k), va = act(v), o = act(out);
-        ensureZero(qa);
-        ensureZero(ka);
-        ensureZero(va);
-        prepareMeta(b);
-        int rows = qa.rows, heads = b.heads(), hd = b.headDim();
-        boolean decodeOnly = true;
-        for (Segment sg : b.segments()) decodeOnly &= sg.length() == 1;
-        boolean flash = !decodeOnly && flashPrefill && flashHeadDim(hd);
-        int group = heads / b.kvHeads(), lanes = hd / 32;
-        // Decode: a block per (row, key/value head) serves the whole query group; each warp takes tiles of 32/L
-        // keys, L lanes scoring a key (H200, 7B shape, device time of a step: L = 4 0.4-0.8% faster than L = 2 at batch
-        // 16 and 64, L = 2 0.5% faster at 256).
-        int tiledLanes = switch (decodeAttention) {
-            case "tiled2" -> 2;
-            case "tiled4" -> 4;
-            default -> (long) rows * b.kvHeads() < 4L * sms ? 4 : 2;
-        };
-        int decodeSmem = (group + 2) * hd * 4 + Math.max(4 * (32 / tiledLanes) * hd * 2, 4 * group * hd * 4);   // value tiles, then partial sums
-        boolean grouped = decodeOnly && heads % b.kvHeads() == 0 && Integer.bitCount(group) == 1 && group <= 8
-                && hd % 32 == 0 && Integer.bitCount(lanes) == 1 && lanes <= 8 && decodeSmem <= 48 << 10;
-        // Long windows: the query group as the rows of a tensor-core product, several key tiles a warp in flight (attention.cu)
-        boolean mma = grouped && (hd == 32 || hd == 64 || hd == 128)
-                && (decodeAttention.equals("mma") || decodeAttention.equals("auto") && metaMaxKeys >= tuning.mmaDecodeKeys());
-        int stages = tuning.decodeStages(), mmaSmem = 2 * hd * 2 + 4 * stages * 2 * 16 * (hd + 8) * 2;   // fresh key and value, stages
-        // Few blocks (small decode batches): each also takes one of `splits` equal parts of its row's keys, so
-        // that every SM works and each block's chain of dependent loads is short. The count depends on the
-        // batch's shape alone, so decode steps issue equal commands at every position (graphs).
-        long base = (long) rows * (grouped ? b.kvHeads() : heads);
-        // long rows: twice the blocks (H200, 7B, batch 32 after 4,096-token prompts: 2,486 against 2,313 tok/s; at 128 keys
-        // more blocks cost batch 64 7%)
-        long want = (long) (metaMaxKeys >= 1024 ? 2 : 1) * attentionBlocksPerSm * sms;
-        int splits = !flash && metaMaxKeys > 32 && base < want ? (int) Math.min(attentionMaxSplits, (want + base - 1) / base) : 1;
-        // the tensor-core kernel: about mmaBlocksPerSm blocks an SM in all (its shared stages allow two an SM), so long parts
-        if (mma) splits = (int) Math.max(1, Math.min(attentionMaxSplits, (long) tuning.mmaBlocksPerSm() * sms / base));
-        // at least attentionKeysPerSplit keys a part, counted from the row's keys rounded up to a power of two (launches change rarely)
-        splits = Math.max(1, Math.min(splits, Integer.highestOneBit(Math.max(1, metaMaxKeys - 1)) * 2 / attentionKeysPerSplit));
-        long partial = splits > 1 ? scratch(4L * rows * heads * splits * (hd + 2)) : 0;
-        long ob = bf16Buffer(o);
-        float scale = (float) (1.0 / Math.sqrt(hd));
-        if (rot != null && !(grouped && rot.headDim == hd && Arrays.equals(rot.hostPositions, metaPositions))) {
-            rotate(rot);
-            rot = null;
-        }
-        if (flash) {
-            // Prefill: a block per (query head, tile of up to 64 rows of one segment), keys in shared-memory tiles, tensor cores.
-            k("attention_prefill_hd" + hd, heads, metaTileCount, 1, 128, 0, qa.f32, bf16Of(ka), bf16Of(va), o.f32, ob, metaInts, metaBases,
-                    metaTiles, layer, heads, b.kvHeads(), b.window(), Stream.f(scale));
-        } else if (grouped) {
-            if (mma) k("attention_decode_mma" + stages + "_" + group + "x" + hd, rows, b.kvHeads(), splits, 128, mmaSmem, qa.f32, ka.f32, va.f32, o.f32, ob,
-                    metaInts, metaBases, layer, heads, b.kvHeads(), b.window(), Stream.f(scale), partial,
-                    rot == null ? 0 : rot.rope.cos, rot == null ? 0 : rot.rope.sin);
-            else k("attention_decode_" + decodeFamily + tiledLanes + "_" + group + "x" + lanes, rows, b.kvHeads(), splits, 128, decodeSmem, qa.f32, ka.f32, va.f32, o.f32, ob,
-                    metaInts, metaBases, layer, heads, b.kvHeads(), b.window(), Stream.f(scale), partial,
-                    rot == null ? 0 : rot.rope.cos, rot == null ? 0 : rot.rope.sin);
-        } else {
-            // a row of up to 256 keys in one tile; head sizes above 256 accumulate in shared memory (attention.cu)
-            int block = metaMaxKeys > 128 && splits == 1 ? 256 : 128;
-            k("attention", rows, heads, splits, block, 4 * (hd + block + 32 + (block / 32) * hd), qa.f32, ka.f32, va.f32, o.f32, ob, metaInts, metaBases,
-                    layer, heads, b.kvHeads(), hd, b.window(), Stream.f(scale), partial, decodeOnly ? 1 : 0);
-        }
-        if (splits > 1) k("attention_combine", rows, heads, 1, Math.max(128, hd), 0, partial, o.f32, ob, heads, hd, splits);
-        o.zeroPending = false;
-        o.bfValid = true;
-        if (!decodeOnly) k("kv_store", rows, 1, 1, 256, 0, ka.f32, va.f32, metaInts, metaBases, layer, b.kvHeads() * hd, b.window());
+        attn.attention(q, k, v, out, b, layer);
     }
 
-    /** Per-row attention metadata of a batch, uploaded once per step. */
-    private void prepareMeta(AttentionBatch b) {
-        if (b == metaBatch && metaGen == pool.generation() && inStep) return;
-        int rows = 0;
-        for (Segment s : b.segments()) rows = Math.max(rows, s.offset() + s.length());
-        int[] meta = new int[rows * 6];
-        long[] bases = new long[rows];
-        int maxKeys = 0, tileCount = 0;
-        boolean decodeOnly = true;
-        for (Segment s : b.segments()) {
-            tileCount += (s.length() + PREFILL_TILE - 1) / PREFILL_TILE;
-            decodeOnly &= s.length() == 1;
-        }
-        int[] tiles = new int[2 * tileCount];
-        int ti = 0;
-        for (Segment s : b.segments()) {
-            for (int i = 0; i < s.length(); i += PREFILL_TILE) {
-                tiles[ti++] = s.offset() + i;
-                tiles[ti++] = Math.min(PREFILL_TILE, s.length() - i);
-            }
-            DeviceKvCache c = (DeviceKvCache) s.cache();
-            if (c.window != b.window()) throw new IllegalArgumentException("cache window " + c.window + " != batch window " + b.window());
-            c.reserve(s.start() + s.length());
-            for (int i = 0; i < s.length(); i++) {
-                int r = s.offset() + i, pos = s.start() + i;
-                meta[r * 6] = pos;
-                meta[r * 6 + 1] = s.start();
-                meta[r * 6 + 2] = s.offset();
-                meta[r * 6 + 3] = s.length();
-                meta[r * 6 + 4] = c.cap;
-                bases[r] = c.base;
-                maxKeys = Math.max(maxKeys, Math.min(b.window(), pos + 1));
-            }
-        }
-        metaPositions = new int[rows];
-        for (int r = 0; r < rows; r++) metaPositions[r] = meta[r * 6];
-        metaInts = uploadInts(meta);
-        metaBases = uploadLongs(bases);
-        metaTiles = decodeOnly ? 0 : uploadInts(tiles);
-        metaTileCount = tileCount;
-        metaMaxKeys = maxKeys;
-        metaBatch = b;
-        metaGen = pool.generation();
-    }
+    /** Which decode attention kernel runs: auto (by batch shape), tiled2 or tiled4 (two or four lanes per key), mma (tensor cores). For tests. */
+    void decodeAttention(String mode) { attn.decodeAttention = mode; }
+
+    /** For tests: prefill attention on tensor cores ({@code flash}) or by the per-row kernel ({@code simple}). */
+    void prefillAttention(String mode) { attn.flashPrefill = !"simple".equals(mode); }
 
     @Override public void siluMul(Activation gate, Activation up) {
         bind();
@@ -913,8 +708,7 @@ public final class CudaBackend implements Backend {
         weights.clear();
         uploaded.clear();
         moe.clear();
-        for (Rope r : ropes.values()) { if (r.cap > 0) { cuMemFree(r.cos); cuMemFree(r.sin); } }
-        ropes.clear();
+        attn.close();
         if (readback != null) cuMemFreeHost(readback);
         pool.close();
         staging.close();
