@@ -244,6 +244,7 @@ public final class Cli {
                 n.put("prefill_tok_s", Math.round(r.prefillTokPerS() * 10) / 10.0);
                 n.put("decode_tok_s", Math.round(r.decodeTokPerS() * 10) / 10.0);
                 n.put("prefill_gflop_s", Math.round(r.prefillFlopPerS() / 1e8) / 10.0);
+                if (backend.memoryBandwidth() > 0 && gen > 1) n.put("decode_bound_tok_s", Math.round(decodeBound(backend, ckpt, r.batch(), prompt, gen) * 10) / 10.0);
             }
             if (a.flag("json")) out.println(o);
             else {
@@ -251,12 +252,20 @@ public final class Cli {
                 if (bandwidth > 0)
                     out.printf("weights stream from memory at %.1f GB/s: batch-1 decode limit %.1f tok/s%n", bandwidth / 1e9, bandwidth / perToken);
                 if (fmaPeak > 0) out.printf("float32 FMA peak, measured on %s: %.1f GFLOP/s%n", backend.name(), fmaPeak / 1e9);
-                for (Bench.Result r : results)
-                    out.printf("batch %4d  prefill %10.1f tok/s (%6.1f GFLOP/s)  decode %10.1f tok/s%n",
-                            r.batch(), r.prefillTokPerS(), r.prefillFlopPerS() / 1e9, r.decodeTokPerS());
+                for (Bench.Result r : results) {
+                    out.printf("batch %4d  prefill %10.1f tok/s (%6.1f GFLOP/s)  decode %10.1f tok/s", r.batch(), r.prefillTokPerS(),
+                            r.prefillFlopPerS() / 1e9, r.decodeTokPerS());
+                    double bound = backend.memoryBandwidth() > 0 && gen > 1 ? decodeBound(backend, ckpt, r.batch(), prompt, gen) : 0;
+                    out.println(bound > 0 ? String.format(" (bandwidth bound %.1f: %.0f%%)", bound, 100 * r.decodeTokPerS() / bound) : "");
+                }
             }
             return 0;
         }
+    }
+
+    /** Decode tok/s at the device memory's peak bandwidth: the weights and the caches (bf16) within the window read once a step. */
+    private static double decodeBound(Backend backend, Checkpoint ckpt, int batch, int prompt, int gen) {
+        return batch * backend.memoryBandwidth() / Bench.decodeBytesPerStep(ckpt.config(), bytesPerToken(ckpt), batch, prompt, gen - 1, 2);
     }
 
     /** Weight bytes one batch-1 decode step reads: every layer (k experts of a mixture), the LM head, one embedding row. */

@@ -4,6 +4,7 @@ import io.mistralflink.model.compute.Activation;
 import io.mistralflink.model.compute.AttentionBatch;
 import io.mistralflink.model.compute.Backend;
 import io.mistralflink.model.compute.KvCache;
+import io.mistralflink.model.compute.RotaryTable;
 import io.mistralflink.model.compute.Weight;
 import io.mistralflink.model.weights.Tensor;
 import jdk.incubator.vector.FloatVector;
@@ -254,15 +255,12 @@ public final class CpuBackend implements Backend {
 
     @Override public void close() { parallel.close(); }
 
-    /** cos and sin of position * theta^(-2i/d), in float32 as Hugging Face computes them, cached by position. */
+    /** The rotary table ({@link RotaryTable}), cached by position. */
     private static final class Rope {
-        private final float[] invFreq;
+        private final RotaryTable table;
         private volatile float[][] cos = new float[0][], sin = new float[0][];
 
-        Rope(double theta, int headDim) {
-            invFreq = new float[headDim / 2];
-            for (int i = 0; i < invFreq.length; i++) invFreq[i] = (float) (1.0 / Math.pow(theta, (2.0 * i) / headDim));
-        }
+        Rope(double theta, int headDim) { table = new RotaryTable(theta, headDim); }
 
         float[] cos(int pos) { grow(pos); return cos[pos]; }
         float[] sin(int pos) { grow(pos); return sin[pos]; }
@@ -271,15 +269,10 @@ public final class CpuBackend implements Backend {
             if (pos < cos.length) return;
             int n = Math.max(pos + 1, cos.length * 2);
             float[][] c = Arrays.copyOf(cos, n), s = Arrays.copyOf(sin, n);
-            int half = invFreq.length;
             for (int p = cos.length; p < n; p++) {
-                c[p] = new float[half];
-                s[p] = new float[half];
-                for (int i = 0; i < half; i++) {
-                    float angle = (float) p * invFreq[i];
-                    c[p][i] = (float) Math.cos(angle);
-                    s[p][i] = (float) Math.sin(angle);
-                }
+                c[p] = new float[table.half()];
+                s[p] = new float[table.half()];
+                table.fill(p, p + 1, c[p], s[p], 0);
             }
             sin = s;
             cos = c;
