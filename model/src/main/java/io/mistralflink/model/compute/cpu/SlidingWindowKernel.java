@@ -18,46 +18,31 @@ final class SlidingWindowKernel {
     private SlidingWindowKernel() {}
 
     static void run(Parallel parallel, float[] q, float[] k, float[] v, float[] out, AttentionBatch b, int layer) {
-        int total = 0;
-        for (Segment s : b.segments()) total += s.length();
-        int rows = total;
-        Segment[] segOfRow = new Segment[rows];
-        for (Segment s : b.segments()) for (int i = 0; i < s.length(); i++) segOfRow[s.offset() + i] = s;
+        int rows = 0;
+        for (Segment s : b.segments()) rows += s.length();
         for (Segment s : b.segments()) ((RollingKvCache) s.cache()).reserve(s.start() + s.length());
 
         int heads = b.heads(), headDim = b.headDim(), group = heads / b.kvHeads(), kvDim = b.kvHeads() * headDim;
-        int work = rows * heads, window = b.window();
+        int window = b.window();
         float scale = (float) (1.0 / Math.sqrt(headDim));
-        parallel.range(work, Math.max(1, 4096 / (Math.min(window, 512) * headDim / 16 + 1)), (from, to) -> {
-            float[] scores = new float[0], acc = new float[headDim], lanes = new float[L];
+        // Items: a head's block of up to QUERIES consecutive rows of one segment, head-major, so that
+        // neighbouring items (and each thread's chunk) share a key/value head and its window stays in cache.
+        int blocks = 0;
+        for (Segment s : b.segments()) blocks += (s.length() + QUERIES - 1) / QUERIES;
+        int[] blockSeg = new int[blocks], blockFirst = new int[blocks];
+        int at = 0;
+        for (int si = 0; si < b.segments().size(); si++)
+            for (int i = 0; i < b.segments().get(si).length(); i += QUERIES) { blockSeg[at] = si; blockFirst[at++] = i; }
+        int perBlock = blocks;
+        // as many items per chunk as make a chunk worth a thread hand-off (about 4096 query x key x 16 dims)
+        int grain = Math.max(1, 4096 * Math.max(1, blocks) / Math.max(1, rows) / (Math.min(window, 512) * headDim / 16 + 1));
+        parallel.range(heads * blocks, grain, (from, to) -> {
+            Scratch sc = SCRATCH.get();
             for (int w = from; w < to; w++) {
-                // Head-major: neighbouring items share a key/value head, so its window stays in cache
-                // across the queries that read it, instead of every head's window in turn.
-                int h = w / rows, row = w % rows, kvOff = (h / group) * headDim;
-                Segment s = segOfRow[row];
-                RollingKvCache cache = (RollingKvCache) s.cache();
-                float[] ck = cache.keys[layer], cv = cache.values[layer];
-                int pos = s.start() + row - s.offset(), lo = Math.max(0, pos - window + 1), n = pos - lo + 1;
-                if (scores.length < n) scores = new float[Math.max(n, 64)];
-                int qo = row * heads * headDim + h * headDim;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = lo; j <= pos; j++) {
-                    float dot = j < s.start()
-                            ? dot(q, qo, ck, cache.slot(j) * kvDim + kvOff, headDim, lanes)
-                            : dot(q, qo, k, (s.offset() + j - s.start()) * kvDim + kvOff, headDim, lanes);
-                    float sc = dot * scale;
-                    scores[j - lo] = sc;
-                    if (sc > max) max = sc;
-                }
-                float sum = 0;
-                for (int j = 0; j < n; j++) sum += scores[j] = (float) Math.exp(scores[j] - max);
-                java.util.Arrays.fill(acc, 0f);
-                for (int j = lo; j <= pos; j++) {
-                    float p = scores[j - lo] / sum;
-                    if (j < s.start()) axpy(p, cv, cache.slot(j) * kvDim + kvOff, acc, headDim);
-                    else axpy(p, v, (s.offset() + j - s.start()) * kvDim + kvOff, acc, headDim);
-                }
-                System.arraycopy(acc, 0, out, qo, headDim);
+                int h = w / perBlock, blk = w % perBlock;
+                Segment s = b.segments().get(blockSeg[blk]);
+                int first = blockFirst[blk], nq = Math.min(QUERIES, s.length() - first);
+                block(q, k, v, out, s, first, nq, h, layer, heads, headDim, kvDim, (h / group) * headDim, window, scale, sc);
             }
         });
 
@@ -72,13 +57,71 @@ final class SlidingWindowKernel {
         }
     }
 
-    private static float dot(float[] a, int ao, float[] b, int bo, int n, float[] lanes) {
-        int i = 0;
-        FloatVector acc = FloatVector.zero(F);
-        for (; i + L <= n; i += L) acc = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), acc);
-        float s = MatMul.sum(acc, lanes);
-        for (; i < n; i++) s = Math.fma(a[ao + i], b[bo + i], s);
-        return s;
+    /** Queries per item: they share each transposed block of keys. */
+    private static final int QUERIES = 16;
+
+    /** Per thread: a block of keys transposed (headDim x L), the queries' scores, an accumulator. */
+    private static final class Scratch {
+        float[] keysT = new float[0], scores = new float[0], acc = new float[0];
+
+        void fit(int headDim, int span) {
+            if (keysT.length < headDim * L) keysT = new float[headDim * L];
+            if (scores.length < QUERIES * span) scores = new float[QUERIES * span];
+            if (acc.length < headDim) acc = new float[headDim];
+        }
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    /**
+     * Head h of the nq queries at rows first.. of segment s. Keys come in blocks of L positions, aligned to
+     * multiples of L from position 0, transposed so that one FMA adds a dimension's term to L scores at
+     * once (no reduction across lanes): a query's score for key j is one FMA chain over the dimensions in
+     * order, whichever block or batch it shares, so the result is a function of the query and its keys
+     * alone (batch and chunk invariance, bit for bit). Then per query, as before: the exact max, exp, sum,
+     * and the values weighted in position order.
+     */
+    private static void block(float[] q, float[] k, float[] v, float[] out, Segment s, int first, int nq, int h, int layer,
+                              int heads, int headDim, int kvDim, int kvOff, int window, float scale, Scratch sc) {
+        RollingKvCache cache = (RollingKvCache) s.cache();
+        float[] ck = cache.keys[layer], cv = cache.values[layer];
+        int pos0 = s.start() + first, last = pos0 + nq - 1;
+        int lo0 = Math.max(0, pos0 - window + 1), base = lo0 - lo0 % L, span = last - base + 1;
+        sc.fit(headDim, span + L);
+        float[] kt = sc.keysT, scores = sc.scores;
+        for (int kb = base; kb <= last; kb += L) {
+            // transpose keys kb .. kb+L-1 (those past the block's last query are zero and never read)
+            for (int c = 0; c < L; c++) {
+                int j = kb + c;
+                if (j > last || j < lo0) { for (int d = 0; d < headDim; d++) kt[d * L + c] = 0f; continue; }
+                float[] src = j < s.start() ? ck : k;
+                int o = (j < s.start() ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff;
+                for (int d = 0; d < headDim; d++) kt[d * L + c] = src[o + d];
+            }
+            for (int i = 0; i < nq; i++) {
+                int pos = pos0 + i;
+                if (kb > pos || kb + L <= pos - window + 1) continue;
+                int qo = (s.offset() + first + i) * heads * headDim + h * headDim;
+                FloatVector acc = FloatVector.zero(F);
+                for (int d = 0; d < headDim; d++) acc = FloatVector.fromArray(F, kt, d * L).fma(FloatVector.broadcast(F, q[qo + d]), acc);
+                acc.mul(scale).intoArray(scores, i * (span + L) + kb - base);
+            }
+        }
+        float[] acc = sc.acc;
+        for (int i = 0; i < nq; i++) {
+            int pos = pos0 + i, lo = Math.max(0, pos - window + 1), row = i * (span + L) - base;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int j = lo; j <= pos; j++) if (scores[row + j] > max) max = scores[row + j];
+            float sum = 0;
+            for (int j = lo; j <= pos; j++) sum += scores[row + j] = (float) Math.exp(scores[row + j] - max);
+            java.util.Arrays.fill(acc, 0, headDim, 0f);
+            for (int j = lo; j <= pos; j++) {
+                float p = scores[row + j] / sum;
+                if (j < s.start()) axpy(p, cv, cache.slot(j) * kvDim + kvOff, acc, headDim);
+                else axpy(p, v, (s.offset() + j - s.start()) * kvDim + kvOff, acc, headDim);
+            }
+            System.arraycopy(acc, 0, out, (s.offset() + first + i) * heads * headDim + h * headDim, headDim);
+        }
     }
 
     private static void axpy(float p, float[] x, int xo, float[] acc, int n) {
