@@ -98,9 +98,11 @@ final class SlidingWindowKernel {
                 int o = (j < s.start() ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff;
                 for (int d = 0; d < headDim; d++) kt[d * L + c] = src[o + d];
             }
-            for (int i = 0; i < nq; i++) {
-                int pos = pos0 + i;
-                if (kb > pos || kb + L <= pos - window + 1) continue;
+            // the block's queries that see some of these keys: i in [iFrom, iTo)
+            int iFrom = Math.max(0, kb - pos0), iTo = Math.min(nq, kb + L - 1 + window - pos0);
+            int i = iFrom;
+            for (; i + 4 <= iTo; i += 4) scores4(q, kt, headDim, heads, h, s.offset() + first + i, scale, scores, i * (span + L) + kb - base, span + L);
+            for (; i < iTo; i++) {
                 int qo = (s.offset() + first + i) * heads * headDim + h * headDim;
                 FloatVector acc = FloatVector.zero(F);
                 for (int d = 0; d < headDim; d++) acc = FloatVector.fromArray(F, kt, d * L).fma(FloatVector.broadcast(F, q[qo + d]), acc);
@@ -114,20 +116,68 @@ final class SlidingWindowKernel {
             for (int j = lo; j <= pos; j++) if (scores[row + j] > max) max = scores[row + j];
             float sum = 0;
             for (int j = lo; j <= pos; j++) sum += scores[row + j] = (float) Math.exp(scores[row + j] - max);
-            java.util.Arrays.fill(acc, 0, headDim, 0f);
-            for (int j = lo; j <= pos; j++) {
-                float p = scores[row + j] / sum;
-                if (j < s.start()) axpy(p, cv, cache.slot(j) * kvDim + kvOff, acc, headDim);
-                else axpy(p, v, (s.offset() + j - s.start()) * kvDim + kvOff, acc, headDim);
-            }
+            for (int j = lo; j <= pos; j++) scores[row + j] /= sum;
+            weighted(scores, row, lo, pos, s, cache, cv, v, kvDim, kvOff, headDim, acc);
             System.arraycopy(acc, 0, out, (s.offset() + first + i) * heads * headDim + h * headDim, headDim);
         }
     }
 
-    private static void axpy(float p, float[] x, int xo, float[] acc, int n) {
-        int i = 0;
-        for (; i + L <= n; i += L)
-            FloatVector.fromArray(F, x, xo + i).fma(FloatVector.broadcast(F, p), FloatVector.fromArray(F, acc, i)).intoArray(acc, i);
-        for (; i < n; i++) acc[i] = Math.fma(x[xo + i], p, acc[i]);
+    /**
+     * Scores of 4 consecutive queries (rows row..row+3) against a transposed key block: four independent
+     * FMA chains sharing each key load, each the same chain over the dimensions as one query alone.
+     */
+    private static void scores4(float[] q, float[] kt, int headDim, int heads, int h, int row, float scale, float[] scores, int at, int stride) {
+        int q0 = row * heads * headDim + h * headDim, step = heads * headDim;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        for (int d = 0; d < headDim; d++) {
+            FloatVector kv = FloatVector.fromArray(F, kt, d * L);
+            a0 = kv.fma(FloatVector.broadcast(F, q[q0 + d]), a0);
+            a1 = kv.fma(FloatVector.broadcast(F, q[q0 + step + d]), a1);
+            a2 = kv.fma(FloatVector.broadcast(F, q[q0 + 2 * step + d]), a2);
+            a3 = kv.fma(FloatVector.broadcast(F, q[q0 + 3 * step + d]), a3);
+        }
+        a0.mul(scale).intoArray(scores, at);
+        a1.mul(scale).intoArray(scores, at + stride);
+        a2.mul(scale).intoArray(scores, at + 2 * stride);
+        a3.mul(scale).intoArray(scores, at + 3 * stride);
+    }
+
+    /**
+     * acc = sum over keys j = lo..pos, in that order, of p[j] v[j]: four vectors of the head's dimensions
+     * at a time stay in registers over all keys (four independent chains), the rest lane by lane.
+     */
+    private static void weighted(float[] p, int row, int lo, int pos, Segment s, RollingKvCache cache, float[] cv, float[] v,
+                                 int kvDim, int kvOff, int headDim, float[] acc) {
+        int d = 0;
+        for (; d + 4 * L <= headDim; d += 4 * L) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int j = lo; j <= pos; j++) {
+                float[] src = j < s.start() ? cv : v;
+                int o = (j < s.start() ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff + d;
+                FloatVector w = FloatVector.broadcast(F, p[row + j]);
+                a0 = FloatVector.fromArray(F, src, o).fma(w, a0);
+                a1 = FloatVector.fromArray(F, src, o + L).fma(w, a1);
+                a2 = FloatVector.fromArray(F, src, o + 2 * L).fma(w, a2);
+                a3 = FloatVector.fromArray(F, src, o + 3 * L).fma(w, a3);
+            }
+            a0.intoArray(acc, d); a1.intoArray(acc, d + L); a2.intoArray(acc, d + 2 * L); a3.intoArray(acc, d + 3 * L);
+        }
+        for (; d + L <= headDim; d += L) {
+            FloatVector a = FloatVector.zero(F);
+            for (int j = lo; j <= pos; j++) {
+                float[] src = j < s.start() ? cv : v;
+                int o = (j < s.start() ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff + d;
+                a = FloatVector.fromArray(F, src, o).fma(FloatVector.broadcast(F, p[row + j]), a);
+            }
+            a.intoArray(acc, d);
+        }
+        for (; d < headDim; d++) {
+            float a = 0;
+            for (int j = lo; j <= pos; j++) {
+                float[] src = j < s.start() ? cv : v;
+                a = Math.fma(src[(j < s.start() ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff + d], p[row + j], a);
+            }
+            acc[d] = a;
+        }
     }
 }
