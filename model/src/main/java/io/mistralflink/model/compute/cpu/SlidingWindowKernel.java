@@ -25,7 +25,8 @@ final class SlidingWindowKernel {
         int heads = b.heads(), headDim = b.headDim(), group = heads / b.kvHeads(), kvDim = b.kvHeads() * headDim;
         int window = b.window();
         float scale = (float) (1.0 / Math.sqrt(headDim));
-        // Items: a head's block of up to QUERIES consecutive rows of one segment, head-major, so that
+        // Items: a key/value head's block of up to QUERIES consecutive rows of one segment, for all the query
+        // heads that share it (each key block is transposed once for them all), kv-head-major, so that
         // neighbouring items (and each thread's chunk) share a key/value head and its window stays in cache.
         int blocks = 0;
         for (Segment s : b.segments()) blocks += (s.length() + QUERIES - 1) / QUERIES;
@@ -35,14 +36,14 @@ final class SlidingWindowKernel {
             for (int i = 0; i < b.segments().get(si).length(); i += QUERIES) { blockSeg[at] = si; blockFirst[at++] = i; }
         int perBlock = blocks;
         // as many items per chunk as make a chunk worth a thread hand-off (about 4096 query x key x 16 dims)
-        int grain = Math.max(1, 4096 * Math.max(1, blocks) / Math.max(1, rows) / (Math.min(window, 512) * headDim / 16 + 1));
-        parallel.range(heads * blocks, grain, (from, to) -> {
+        int grain = Math.max(1, 4096 * Math.max(1, blocks) / Math.max(1, rows) / group / (Math.min(window, 512) * headDim / 16 + 1));
+        parallel.range(b.kvHeads() * blocks, grain, (from, to) -> {
             Scratch sc = SCRATCH.get();
             for (int w = from; w < to; w++) {
-                int h = w / perBlock, blk = w % perBlock;
+                int g = w / perBlock, blk = w % perBlock;
                 Segment s = b.segments().get(blockSeg[blk]);
                 int first = blockFirst[blk], nq = Math.min(QUERIES, s.length() - first);
-                block(q, k, v, out, s, first, nq, h, layer, heads, headDim, kvDim, (h / group) * headDim, window, scale, sc);
+                block(q, k, v, out, s, first, nq, g, group, layer, heads, headDim, kvDim, window, scale, sc);
             }
         });
 
@@ -64,9 +65,9 @@ final class SlidingWindowKernel {
     private static final class Scratch {
         float[] keysT = new float[0], scores = new float[0], acc = new float[0];
 
-        void fit(int headDim, int span) {
+        void fit(int headDim, int queries, int span) {
             if (keysT.length < headDim * L) keysT = new float[headDim * L];
-            if (scores.length < QUERIES * span) scores = new float[QUERIES * span];
+            if (scores.length < queries * span) scores = new float[queries * span];
             if (acc.length < headDim) acc = new float[headDim];
         }
     }
@@ -74,20 +75,22 @@ final class SlidingWindowKernel {
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     /**
-     * Head h of the nq queries at rows first.. of segment s. Keys come in blocks of L positions, aligned to
-     * multiples of L from position 0, transposed so that one FMA adds a dimension's term to L scores at
-     * once (no reduction across lanes): a query's score for key j is one FMA chain over the dimensions in
+     * The query heads of key/value head g, for the nq queries at rows first.. of segment s. Keys come in
+     * blocks of L positions, aligned to multiples of L from position 0, transposed once for all those heads
+     * so that one FMA adds a dimension's term to L scores at once (no reduction across lanes): a query's score for key j is one FMA chain over the dimensions in
      * order, whichever block or batch it shares, so the result is a function of the query and its keys
      * alone (batch and chunk invariance, bit for bit). Then per query, as before: the exact max, exp, sum,
      * and the values weighted in position order.
      */
-    private static void block(float[] q, float[] k, float[] v, float[] out, Segment s, int first, int nq, int h, int layer,
-                              int heads, int headDim, int kvDim, int kvOff, int window, float scale, Scratch sc) {
+    private static void block(float[] q, float[] k, float[] v, float[] out, Segment s, int first, int nq, int g, int group, int layer,
+                              int heads, int headDim, int kvDim, int window, float scale, Scratch sc) {
+        int kvOff = g * headDim, stride;
         RollingKvCache cache = (RollingKvCache) s.cache();
         float[] ck = cache.keys[layer], cv = cache.values[layer];
         int pos0 = s.start() + first, last = pos0 + nq - 1;
         int lo0 = Math.max(0, pos0 - window + 1), base = lo0 - lo0 % L, span = last - base + 1;
-        sc.fit(headDim, span + L);
+        stride = span + L;
+        sc.fit(headDim, group * nq, stride);
         float[] kt = sc.keysT, scores = sc.scores;
         for (int kb = base; kb <= last; kb += L) {
             // transpose keys kb .. kb+L-1 (those past the block's last query are zero and never read)
@@ -100,18 +103,24 @@ final class SlidingWindowKernel {
             }
             // the block's queries that see some of these keys: i in [iFrom, iTo)
             int iFrom = Math.max(0, kb - pos0), iTo = Math.min(nq, kb + L - 1 + window - pos0);
-            int i = iFrom;
-            for (; i + 4 <= iTo; i += 4) scores4(q, kt, headDim, heads, h, s.offset() + first + i, scale, scores, i * (span + L) + kb - base, span + L);
-            for (; i < iTo; i++) {
-                int qo = (s.offset() + first + i) * heads * headDim + h * headDim;
-                FloatVector acc = FloatVector.zero(F);
-                for (int d = 0; d < headDim; d++) acc = FloatVector.fromArray(F, kt, d * L).fma(FloatVector.broadcast(F, q[qo + d]), acc);
-                acc.mul(scale).intoArray(scores, i * (span + L) + kb - base);
+            // (query i, head h) is score row hh * nq + i; a query's heads are neighbours in q, so for one
+            // query (a decode step) its group of heads makes the four chains
+            for (int hh = 0; hh < group; hh++) {
+                int h = g * group + hh, i = iFrom;
+                for (; i + 4 <= iTo; i += 4)
+                    scores4(q, kt, headDim, (s.offset() + first + i) * heads * headDim + h * headDim, heads * headDim, scale, scores, (hh * nq + i) * stride + kb - base, stride);
+                if (i < iTo && nq == 1 && hh + 4 <= group) {
+                    scores4(q, kt, headDim, (s.offset() + first) * heads * headDim + h * headDim, headDim, scale, scores, hh * stride + kb - base, stride);
+                    hh += 3;
+                    continue;
+                }
+                for (; i < iTo; i++) score1(q, kt, headDim, (s.offset() + first + i) * heads * headDim + h * headDim, scale, scores, (hh * nq + i) * stride + kb - base);
             }
         }
         float[] acc = sc.acc;
+        for (int hh = 0; hh < group; hh++)
         for (int i = 0; i < nq; i++) {
-            int pos = pos0 + i, lo = Math.max(0, pos - window + 1), row = i * (span + L) - base;
+            int h = g * group + hh, pos = pos0 + i, lo = Math.max(0, pos - window + 1), row = (hh * nq + i) * stride - base;
             float max = Float.NEGATIVE_INFINITY;
             for (int j = lo; j <= pos; j++) if (scores[row + j] > max) max = scores[row + j];
             float sum = 0;
@@ -122,12 +131,18 @@ final class SlidingWindowKernel {
         }
     }
 
+    /** One query's scores (q at q0) against a transposed key block: one FMA chain over the dimensions per key. */
+    private static void score1(float[] q, float[] kt, int headDim, int q0, float scale, float[] scores, int at) {
+        FloatVector acc = FloatVector.zero(F);
+        for (int d = 0; d < headDim; d++) acc = FloatVector.fromArray(F, kt, d * L).fma(FloatVector.broadcast(F, q[q0 + d]), acc);
+        acc.mul(scale).intoArray(scores, at);
+    }
+
     /**
-     * Scores of 4 consecutive queries (rows row..row+3) against a transposed key block: four independent
-     * FMA chains sharing each key load, each the same chain over the dimensions as one query alone.
+     * Scores of 4 queries (q at q0, q0 + step, ...) against a transposed key block: four independent FMA
+     * chains sharing each key load, each the same chain over the dimensions as {@link #score1}.
      */
-    private static void scores4(float[] q, float[] kt, int headDim, int heads, int h, int row, float scale, float[] scores, int at, int stride) {
-        int q0 = row * heads * headDim + h * headDim, step = heads * headDim;
+    private static void scores4(float[] q, float[] kt, int headDim, int q0, int step, float scale, float[] scores, int at, int stride) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         for (int d = 0; d < headDim; d++) {
             FloatVector kv = FloatVector.fromArray(F, kt, d * L);
