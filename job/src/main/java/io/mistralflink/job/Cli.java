@@ -118,10 +118,10 @@ public final class Cli {
                        [--repeat N] [--max-batch-tokens N] [--buffer-timeout-ms T]
             """ + "  " + SqlCli.USAGE + "\n" + KafkaCommands.USAGE.indent(2).stripTrailing() + "\n" + ClusterCommand.USAGE.indent(2).stripTrailing() + """
 
-            common: [--device cpu|cuda|cuda:N|cuda:N,M,...|auto] [--threads N]""";
+            common: [--device cpu|cpu:bf16|cuda|cuda:N|cuda:N,M,...|auto] [--threads N]""";
 
     /**
-     * --device cpu (default) | cuda | cuda:N | auto (CUDA where it loads and a GPU answers, else the CPU; one line on
+     * --device cpu (default) | cpu:bf16 (oneDNN bf16 matmuls, docs/engine.md) | cuda | cuda:N | auto (CUDA where it loads and a GPU answers, else the CPU; one line on
      * stderr says which). The pipeline's commands also take cuda:N,M,... and spread their stages over the GPUs.
      */
     static Backend backend(Args a) {

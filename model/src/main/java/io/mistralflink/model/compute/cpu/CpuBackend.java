@@ -16,7 +16,11 @@ import java.util.concurrent.ConcurrentHashMap;
 import static io.mistralflink.model.compute.cpu.MatMul.F;
 import static io.mistralflink.model.compute.cpu.MatMul.L;
 
-/** The CPU backend: JDK Vector API kernels over all (or the given number of) cores. */
+/**
+ * The CPU backend: JDK Vector API kernels over all (or the given number of) cores. In its opt-in bf16
+ * mode ({@code cpu:bf16}) matmuls of many rows go to oneDNN's bf16 dot products ({@link OneDnn}),
+ * trading the default path's float32 exactness and bitwise batch invariance for speed.
+ */
 public final class CpuBackend implements Backend {
     record CpuWeight(Tensor tensor, float[] floats) implements Weight {
         public int rows() { return tensor.rows(); }
@@ -28,14 +32,32 @@ public final class CpuBackend implements Backend {
     /** Output features per parallel chunk grain, scaled so a chunk is worth a thread hand-off. */
     private static final int MIN_MACS_PER_CHUNK = 1 << 15;
 
+    /** In bf16 mode, matmuls of at least this many rows go to oneDNN (fewer stream the weights in the Vector API tiles). */
+    static final int BF16_ROWS = 4;
+
     private final Parallel parallel;
     private final Map<Double, Rope> ropes = new ConcurrentHashMap<>();
+    /** oneDNN's bf16 products serve matmuls of many rows. */
+    private final boolean bf16;
 
     public CpuBackend() { this(Runtime.getRuntime().availableProcessors()); }
 
-    public CpuBackend(int threads) { this.parallel = new Parallel(Math.max(1, threads)); }
+    public CpuBackend(int threads) { this(threads, false); }
 
-    @Override public String name() { return "cpu (" + parallel.threads() + " threads, " + F.vectorBitSize() + "-bit vectors)"; }
+    /**
+     * bf16: matmuls of {@value #BF16_ROWS} rows or more through oneDNN where it loads and has bf16 kernels
+     * (else, with one line on stderr, the float32 path).
+     */
+    public CpuBackend(int threads, boolean bf16) {
+        this.parallel = new Parallel(Math.max(1, threads));
+        String why = bf16 ? OneDnn.unavailable() : null;
+        if (why != null) System.err.println("[backend] cpu:bf16: oneDNN unavailable (" + why + "); using the float32 Vector API path");
+        this.bf16 = bf16 && why == null;
+    }
+
+    @Override public String name() {
+        return "cpu (" + parallel.threads() + " threads, " + F.vectorBitSize() + "-bit vectors" + (bf16 ? ", oneDNN bf16 from " + BF16_ROWS + " rows" : "") + ")";
+    }
 
     /** Matrices are read in place; vectors (norm gains) are small and widened once. */
     @Override public Weight weight(Tensor stored) {
@@ -98,6 +120,7 @@ public final class CpuBackend implements Backend {
     /** out[r] = W x[r] for rows [r0, r1) of x and out. */
     private void matmulRows(float[] xs, int r0, int r1, Tensor t, float[] o) {
         int rows = r1 - r0, n = t.rows();
+        if (bf16 && rows >= BF16_ROWS && OneDnn.supports(t)) { OneDnn.matmul(xs, r0, r1, t, o, parallel.threads()); return; }
         int grain = Math.max(4, (MIN_MACS_PER_CHUNK / Math.max(1, t.cols() * rows)) & ~3);
         // Chunks are whole multiples of 4 output features, so every chunk tiles the same way.
         int blocks = (n + 3) / 4;
