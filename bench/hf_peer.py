@@ -15,8 +15,15 @@ vocabulary projection covers the last position only, as the engine's): one warm-
   PEER prefill batch=B prompt=N: <B*N/time> tok/s
 
     python3 bench/hf_peer.py --model mistral-7b --modes "" --prefill-lengths 512,2048,4096,8192,16384 --prefill-batches 1,4
+
+Perplexity (what the engine's `eval` computes): --perplexity DIR (an example checkpoint, e.g. examples/models/tiny-mistral)
+scores the reference's Brown documents (--reference, its eval_doc_ids; the first 1,024 tokens of BOS + document + EOS,
+one forward each) with transformers in bf16 and in float32 on this GPU. Prints, per document and overall,
+  PEER perplexity <model> <dtype> <doc>: tokens=<n> ppl=<p> reference=<HF float32 figure of the reference>
+
+    python3 bench/hf_peer.py --perplexity examples/models/tiny-mistral --modes "" --prefill-lengths ""
 """
-import argparse, json, os, sys, time
+import argparse, json, math, os, sys, time
 
 import torch
 from transformers import MistralConfig, MistralForCausalLM, MixtralConfig, MixtralForCausalLM
@@ -80,6 +87,42 @@ def prefill(m, batch, n):
     return best
 
 
+def perplexity(model_dir, reference, dataset):
+    """The reference's Brown documents scored by transformers in bf16 and float32 (SDPA) on the GPU."""
+    import lzma
+    from tokenizers import Tokenizer
+    from transformers import AutoModelForCausalLM
+    ref = json.load(open(reference))
+    name = os.path.basename(os.path.normpath(model_dir))
+    want = {e["id"]: e for e in ref["models"][name]["eval"]}
+    docs = {}
+    with lzma.open(dataset, "rt", encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            if d["id"] in want:
+                docs[d["id"]] = d["text"]
+    cfg = json.load(open(os.path.join(model_dir, "config.json")))
+    tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
+    for dtype in (torch.bfloat16, torch.float32):
+        m = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, attn_implementation="sdpa").to("cuda").eval()
+        nll_all, n_all, label = 0.0, 0, str(dtype).replace("torch.", "")
+        for doc_id in ref["eval_doc_ids"]:
+            ids = (tok.encode(docs[doc_id]).ids + [cfg["eos_token_id"]])[:1024]   # BOS (tokenizer.json adds it) + document + EOS
+            x = torch.tensor([ids], device="cuda")
+            with torch.inference_mode():
+                logits = m(input_ids=x).logits.float()[0, :-1]
+            nll = torch.nn.functional.cross_entropy(logits, x[0, 1:], reduction="sum").item()
+            nll_all += nll
+            n_all += len(ids) - 1
+            e = want[doc_id]
+            flag = "" if len(ids) == e["tokens"] else f" (reference has {e['tokens']} tokens)"
+            print(f"PEER perplexity {name} {label} {doc_id}: tokens={len(ids)} ppl={math.exp(nll / (len(ids) - 1)):.4f} reference={e['ppl']:.4f}{flag}", flush=True)
+        refs = sum(e["nll_sum"] for e in want.values()), sum(e["tokens"] - 1 for e in want.values())
+        print(f"PEER perplexity {name} {label} all: tokens={n_all} ppl={math.exp(nll_all / n_all):.4f} reference={math.exp(refs[0] / refs[1]):.4f}", flush=True)
+        del m
+        torch.cuda.empty_cache()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="mistral-7b")
@@ -90,10 +133,15 @@ def main():
     ap.add_argument("--json", default="")
     ap.add_argument("--prefill-lengths", default="")
     ap.add_argument("--prefill-batches", default="1,4")
+    ap.add_argument("--perplexity", default="", help="an example checkpoint directory: Brown perplexities instead of speed")
+    ap.add_argument("--reference", default="model/src/test/resources/reference/hf-reference.json")
+    ap.add_argument("--dataset", default="examples/datasets/brown.jsonl.xz")
     a = ap.parse_args()
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}", flush=True)
     import transformers
     print(f"transformers {transformers.__version__}", flush=True)
+    if a.perplexity:
+        return perplexity(a.perplexity, a.reference, a.dataset)
     m = build(a.model)
     m.config._attn_implementation = "sdpa"
     print(f"attention: {m.config._attn_implementation}", flush=True)

@@ -71,8 +71,10 @@ public final class Cli {
         CommandLine cl = new CommandLine(new Cli());
         cl.setExpandAtFiles(false);              // a prompt may start with @
         cl.setOverwrittenOptionsAllowed(true);   // the last of a repeated option wins
-        CommandLine flink = cl.getSubcommands().get("cluster").getSubcommands().get("flink");
-        flink.setStopAtPositional(true).setUnmatchedOptionsArePositionalParams(true);   // the rest is Flink's
+        // the rest of the line is Flink's client's, or CudaBench's
+        for (CommandLine passThrough : List.of(cl.getSubcommands().get("cluster").getSubcommands().get("flink"),
+                cl.getSubcommands().get("bench").getSubcommands().get("cuda")))
+            passThrough.setStopAtPositional(true).setUnmatchedOptionsArePositionalParams(true);
         return io.mistralflink.job.cli.Converters.register(cl);
     }
 

@@ -1,7 +1,6 @@
 package io.mistralflink.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.mistralflink.model.compute.cpu.CpuBackend;
 import io.mistralflink.model.generate.Scorer;
 import io.mistralflink.model.layers.Shard;
@@ -9,13 +8,7 @@ import io.mistralflink.model.tokenizer.Tokenizer;
 import io.mistralflink.model.weights.Checkpoint;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.tukaani.xz.XZInputStream;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.util.HashMap;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -24,22 +17,13 @@ import static org.junit.jupiter.api.Assertions.*;
 class PerplexityTest {
     @ParameterizedTest @ValueSource(strings = {"tiny-mistral", "tiny-mixtral"})
     void brownPerplexitiesWithinATenthOfAPercent(String name) throws Exception {
-        Map<String, String> docs = new HashMap<>();
-        try (var in = new BufferedReader(new InputStreamReader(new XZInputStream(Files.newInputStream(TestModels.brown())), StandardCharsets.UTF_8))) {
-            ObjectMapper om = new ObjectMapper();
-            for (String line; (line = in.readLine()) != null; ) {
-                JsonNode d = om.readTree(line);
-                docs.put(d.get("id").asText(), d.get("text").asText());
-            }
-        }
+        Map<String, String> docs = TestModels.brownDocuments();
         try (CpuBackend backend = new CpuBackend(); Checkpoint c = Checkpoint.open(TestModels.model(name));
              Tokenizer tok = Tokenizer.load(TestModels.model(name))) {
             Scorer scorer = new Scorer(Shard.whole(c, backend));
             int checked = 0;
             for (JsonNode e : TestModels.reference().path("models").path(name).path("eval")) {
-                int[] body = tok.encode(docs.get(e.get("id").asText()));
-                int[] ids = java.util.Arrays.copyOf(body, Math.min(body.length + 1, 1024));
-                if (ids.length > body.length) ids[body.length] = c.config().eosId();
+                int[] ids = TestModels.evalIds(tok.encode(docs.get(e.get("id").asText())), c.config().eosId());
                 assertEquals(e.get("tokens").asInt(), ids.length, e.get("id") + " token count");
                 double ppl = scorer.score(ids).perplexity(), ref = e.get("ppl").asDouble();
                 assertEquals(ref, ppl, ref * 1e-3, name + " perplexity of " + e.get("id"));

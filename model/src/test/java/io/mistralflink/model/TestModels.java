@@ -55,6 +55,29 @@ public final class TestModels {
         return out;
     }
 
+    /** The Brown documents of examples/datasets, by id (their text). */
+    public static java.util.Map<String, String> brownDocuments() {
+        java.util.Map<String, String> docs = new java.util.HashMap<>();
+        ObjectMapper json = new ObjectMapper();
+        try (var in = new java.io.BufferedReader(new java.io.InputStreamReader(new org.tukaani.xz.XZInputStream(Files.newInputStream(brown())),
+                java.nio.charset.StandardCharsets.UTF_8))) {
+            for (String line; (line = in.readLine()) != null; ) {
+                JsonNode d = json.readTree(line);
+                docs.put(d.get("id").asText(), d.get("text").asText());
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return docs;
+    }
+
+    /** The reference's perplexity input of a document: its first 1,024 tokens of BOS + text + EOS ({@code tokens}: BOS + text). */
+    public static int[] evalIds(int[] tokens, int eosId) {
+        int[] ids = java.util.Arrays.copyOf(tokens, Math.min(tokens.length + 1, 1024));
+        if (ids.length > tokens.length) ids[tokens.length] = eosId;
+        return ids;
+    }
+
     private static JsonNode reference;
 
     public static synchronized JsonNode reference() {

@@ -10,12 +10,14 @@ import io.mistralflink.model.bench.MemoryBandwidth;
 import io.mistralflink.model.bench.RandomCheckpoint;
 import io.mistralflink.model.compute.Backend;
 import io.mistralflink.model.compute.cpu.CpuBackend;
+import io.mistralflink.model.compute.cuda.CudaBench;
 import io.mistralflink.model.compute.cuda.GemmSweep;
 import io.mistralflink.model.layers.Shard;
 import io.mistralflink.model.weights.Checkpoint;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -24,7 +26,7 @@ import java.util.List;
 /** {@code bench}: the engine's prefill and decode tokens/s per batch size, after a JIT warm-up. */
 @Command(name = "bench", description = "engine prefill and decode tokens/s per batch size, after a JIT warm-up; prefill also in GFLOP/s "
         + "beside the measured float32 FMA peak (CPU). Its subcommands: the other measurements users run",
-        subcommands = {BenchCommand.GemmSweepCommand.class, BenchCommand.BatchFootprintCommand.class})
+        subcommands = {BenchCommand.CudaBenchCommand.class, BenchCommand.GemmSweepCommand.class, BenchCommand.BatchFootprintCommand.class})
 public final class BenchCommand extends CliCommand {
     @Option(names = "--model", paramLabel = "DIR", description = "a Hugging Face checkpoint directory")
     Path model;
@@ -53,7 +55,9 @@ public final class BenchCommand extends CliCommand {
     record Report(String model, String backend, double weightsGb, Double memoryGbS, Double batch1DecodeLimitTokS, Double fp32FmaPeakGflopS,
                   int promptTokens, int newTokens, List<Row> results) {}
 
-    record Row(int batch, double prefillTokS, double decodeTokS, double prefillGflopS) {}
+    /** @param decodeBoundTokS decode tok/s at the device memory's peak bandwidth (where the backend knows it) */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    record Row(int batch, double prefillTokS, double decodeTokS, double prefillGflopS, Double decodeBoundTokS) {}
 
     @Override public Integer call() throws InterruptedException {
         if ((model == null) == (randomModel == null)) throw usage("give exactly one of --model and --random-model");
@@ -79,8 +83,11 @@ public final class BenchCommand extends CliCommand {
             double fmaPeak = backend instanceof CpuBackend ? FmaPeak.measure(engine.threads()) : 0;
             if (json) {
                 List<Row> rows = new ArrayList<>();
-                for (Bench.Result r : results)
-                    rows.add(new Row(r.batch(), tenths(r.prefillTokPerS()), tenths(r.decodeTokPerS()), tenths(r.prefillFlopPerS() / 1e9)));
+                for (Bench.Result r : results) {
+                    double bound = decodeBound(backend, ckpt, r.batch(), prompt, gen);
+                    rows.add(new Row(r.batch(), tenths(r.prefillTokPerS()), tenths(r.decodeTokPerS()), tenths(r.prefillFlopPerS() / 1e9),
+                            bound > 0 ? tenths(bound) : null));
+                }
                 out.println(Json.line(new Report(label, backend.name(), ckpt.bytes() / 1e9, bandwidth > 0 ? tenths(bandwidth / 1e9) : null,
                         bandwidth > 0 ? tenths(bandwidth / perToken) : null, fmaPeak > 0 ? tenths(fmaPeak / 1e9) : null, prompt, gen, rows)));
                 return 0;
@@ -89,14 +96,26 @@ public final class BenchCommand extends CliCommand {
             if (bandwidth > 0)
                 out.printf("weights stream from memory at %.1f GB/s: batch-1 decode limit %.1f tok/s%n", bandwidth / 1e9, bandwidth / perToken);
             if (fmaPeak > 0) out.printf("float32 FMA peak, measured on %s: %.1f GFLOP/s%n", backend.name(), fmaPeak / 1e9);
-            for (Bench.Result r : results)
-                out.printf("batch %4d  prefill %10.1f tok/s (%6.1f GFLOP/s)  decode %10.1f tok/s%n",
-                        r.batch(), r.prefillTokPerS(), r.prefillFlopPerS() / 1e9, r.decodeTokPerS());
+            for (Bench.Result r : results) {
+                out.printf("batch %4d  prefill %10.1f tok/s (%6.1f GFLOP/s)  decode %10.1f tok/s", r.batch(), r.prefillTokPerS(),
+                        r.prefillFlopPerS() / 1e9, r.decodeTokPerS());
+                double bound = decodeBound(backend, ckpt, r.batch(), prompt, gen);
+                out.println(bound > 0 ? String.format(" (bandwidth bound %.1f: %.0f%%)", bound, 100 * r.decodeTokPerS() / bound) : "");
+            }
             return 0;
         }
     }
 
     private static double tenths(double v) { return Math.round(v * 10) / 10.0; }
+
+    /**
+     * Decode tok/s at the device memory's peak bandwidth: the weights and the caches (bf16) within the window read once a step;
+     * 0 where the backend does not know its bandwidth, or there is no decode step to time.
+     */
+    private static double decodeBound(Backend backend, Checkpoint ckpt, int batch, int prompt, int gen) {
+        if (backend.memoryBandwidth() <= 0 || gen <= 1) return 0;
+        return batch * backend.memoryBandwidth() / Bench.decodeBytesPerStep(ckpt.config(), bytesPerToken(ckpt), batch, prompt, gen - 1, 2);
+    }
 
     /** Weight bytes one batch-1 decode step reads: every layer (k experts of a mixture), the LM head, one embedding row. */
     static long bytesPerToken(Checkpoint c) {
@@ -115,6 +134,21 @@ public final class BenchCommand extends CliCommand {
                 names.add("model.layers." + l + "." + w + ".weight");
         if (c.has("lm_head.weight")) names.add("lm_head.weight");
         return names;
+    }
+
+    /** {@code bench cuda}: the CUDA backend on random models of real shapes, weights made on the device ({@link CudaBench}). */
+    @Command(name = "cuda", description = "on a GPU: prefill and decode tokens/s of random Mistral-7B / Mixtral-8x7B shapes, weights made on "
+            + "the device (bench/cuda-h200.md)")
+    static final class CudaBenchCommand extends CliCommand {
+        @Parameters(paramLabel = "ARGS", description = "CudaBench's options: --model mistral-7b|mixtral-8x7b, --batches B,..., --prompt N, "
+                + "--new N, --prefill N,..., --prefill-batches B,..., --long-prompts N,..., --long-batches B,..., --long-new N, --warmup N, "
+                + "--hbm-gbs G, --label TEXT")
+        List<String> args = new ArrayList<>();
+
+        @Override public Integer call() {
+            CudaBench.main(args.toArray(String[]::new));
+            return 0;
+        }
     }
 
     /** {@code bench gemm-sweep}: every cuBLASLt algorithm for the decode GEMM shapes, on a GPU ({@link GemmSweep}). */

@@ -12,7 +12,8 @@ public final class EngineOptions {
     @Spec(Spec.Target.MIXEE) CommandSpec mixee;
 
     @Option(names = "--device", paramLabel = "DEVICE", defaultValue = "cpu",
-            description = "cpu, cuda, cuda:N or auto (CUDA where it loads and a GPU answers, else the CPU; a line on stderr says which)")
+            description = "cpu, cpu:bf16 (oneDNN bf16 matmuls, docs/engine.md), cuda, cuda:N or auto (CUDA where it loads and a GPU answers, "
+                    + "else the CPU; a line on stderr says which)")
     String device;
 
     @Option(names = "--threads", paramLabel = "N", description = "CPU threads (default: one per core)")

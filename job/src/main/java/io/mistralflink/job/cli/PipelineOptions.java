@@ -44,7 +44,7 @@ public final class PipelineOptions {
     int bufferTimeoutMs;
 
     @Option(names = "--device", paramLabel = "DEVICE", defaultValue = PipelineConfig.DEFAULT_DEVICE,
-            description = "cpu, cuda, cuda:N, cuda:N,M,... (the stages spread over the GPUs) or auto")
+            description = "cpu, cpu:bf16, cuda, cuda:N, cuda:N,M,... (the stages spread over the GPUs) or auto")
     String device;
 
     @Option(names = "--threads", paramLabel = "N", defaultValue = "" + PipelineConfig.DEFAULT_THREADS_PER_STAGE,

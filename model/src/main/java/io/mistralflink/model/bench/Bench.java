@@ -38,6 +38,18 @@ public final class Bench {
         return out;
     }
 
+    /**
+     * The fewest bytes a decode step of {@code batch} sequences reads, averaged over {@code steps} steps that start
+     * after {@code promptTokens} tokens: the weights once, and each sequence's keys and values within the window
+     * ({@code cacheValueBytes} each) in every layer. A device streaming B bytes a second decodes at most
+     * batch x B / that many tokens a second: the bandwidth bound.
+     */
+    public static double decodeBytesPerStep(ModelConfig c, double weightBytes, int batch, int promptTokens, int steps, int cacheValueBytes) {
+        double keys = 0;
+        for (int i = 0; i < steps; i++) keys += Math.min(c.window(), promptTokens + i + 1);
+        return weightBytes + batch * keys / Math.max(1, steps) * c.layers() * 2.0 * c.kvDim() * cacheValueBytes;
+    }
+
     /** Greedy decoding that ignores EOS, so every sequence runs to its length. */
     public static SamplingParams toLength(int newTokens) {
         return new SamplingParams(0f, 1f, 0, 0, newTokens, true, List.of(), new int[0]);

@@ -23,6 +23,9 @@ public interface Backend extends AutoCloseable {
      */
     default int stepTokens() { return Backends.CPU_STEP_TOKENS; }
 
+    /** The device memory's peak bandwidth in bytes a second where the backend knows it (a GPU's), else 0. */
+    default double memoryBandwidth() { return 0; }
+
     /** The backend's form of a stored weight (the CPU reads the mapped tensor in place; a GPU uploads it). */
     Weight weight(Tensor stored);
 

@@ -4,6 +4,7 @@ import io.mistralflink.model.compute.Activation;
 import io.mistralflink.model.compute.AttentionBatch;
 import io.mistralflink.model.compute.Backend;
 import io.mistralflink.model.compute.KvCache;
+import io.mistralflink.model.compute.RotaryTable;
 import io.mistralflink.model.compute.Weight;
 import io.mistralflink.model.weights.Tensor;
 import jdk.incubator.vector.FloatVector;
@@ -15,7 +16,11 @@ import java.util.concurrent.ConcurrentHashMap;
 import static io.mistralflink.model.compute.cpu.MatMul.F;
 import static io.mistralflink.model.compute.cpu.MatMul.L;
 
-/** The CPU backend: JDK Vector API kernels over all (or the given number of) cores. */
+/**
+ * The CPU backend: JDK Vector API kernels over all (or the given number of) cores. In its opt-in bf16
+ * mode ({@code cpu:bf16}) matmuls of many rows go to oneDNN's bf16 dot products ({@link OneDnn}),
+ * trading the default path's float32 exactness and bitwise batch invariance for speed.
+ */
 public final class CpuBackend implements Backend {
     record CpuWeight(Tensor tensor, float[] floats) implements Weight {
         public int rows() { return tensor.rows(); }
@@ -27,14 +32,32 @@ public final class CpuBackend implements Backend {
     /** Output features per parallel chunk grain, scaled so a chunk is worth a thread hand-off. */
     private static final int MIN_MACS_PER_CHUNK = 1 << 15;
 
+    /** In bf16 mode, matmuls of at least this many rows go to oneDNN (fewer stream the weights in the Vector API tiles). */
+    static final int BF16_ROWS = 4;
+
     private final Parallel parallel;
     private final Map<Double, Rope> ropes = new ConcurrentHashMap<>();
+    /** oneDNN's bf16 products serve matmuls of many rows. */
+    private final boolean bf16;
 
     public CpuBackend() { this(Runtime.getRuntime().availableProcessors()); }
 
-    public CpuBackend(int threads) { this.parallel = new Parallel(Math.max(1, threads)); }
+    public CpuBackend(int threads) { this(threads, false); }
 
-    @Override public String name() { return "cpu (" + parallel.threads() + " threads, " + F.vectorBitSize() + "-bit vectors)"; }
+    /**
+     * bf16: matmuls of {@value #BF16_ROWS} rows or more through oneDNN where it loads and has bf16 kernels
+     * (else, with one line on stderr, the float32 path).
+     */
+    public CpuBackend(int threads, boolean bf16) {
+        this.parallel = new Parallel(Math.max(1, threads));
+        String why = bf16 ? OneDnn.unavailable() : null;
+        if (why != null) System.err.println("[backend] cpu:bf16: oneDNN unavailable (" + why + "); using the float32 Vector API path");
+        this.bf16 = bf16 && why == null;
+    }
+
+    @Override public String name() {
+        return "cpu (" + parallel.threads() + " threads, " + F.vectorBitSize() + "-bit vectors" + (bf16 ? ", oneDNN bf16 from " + BF16_ROWS + " rows" : "") + ")";
+    }
 
     /** Matrices are read in place; vectors (norm gains) are small and widened once. */
     @Override public Weight weight(Tensor stored) {
@@ -97,6 +120,7 @@ public final class CpuBackend implements Backend {
     /** out[r] = W x[r] for rows [r0, r1) of x and out. */
     private void matmulRows(float[] xs, int r0, int r1, Tensor t, float[] o) {
         int rows = r1 - r0, n = t.rows();
+        if (bf16 && rows >= BF16_ROWS && OneDnn.supports(t)) { OneDnn.matmul(xs, r0, r1, t, o, parallel.threads()); return; }
         int grain = Math.max(4, (MIN_MACS_PER_CHUNK / Math.max(1, t.cols() * rows)) & ~3);
         // Chunks are whole multiples of 4 output features, so every chunk tiles the same way.
         int blocks = (n + 3) / 4;
@@ -254,15 +278,12 @@ public final class CpuBackend implements Backend {
 
     @Override public void close() { parallel.close(); }
 
-    /** cos and sin of position * theta^(-2i/d), in float32 as Hugging Face computes them, cached by position. */
+    /** The rotary table ({@link RotaryTable}), cached by position. */
     private static final class Rope {
-        private final float[] invFreq;
+        private final RotaryTable table;
         private volatile float[][] cos = new float[0][], sin = new float[0][];
 
-        Rope(double theta, int headDim) {
-            invFreq = new float[headDim / 2];
-            for (int i = 0; i < invFreq.length; i++) invFreq[i] = (float) (1.0 / Math.pow(theta, (2.0 * i) / headDim));
-        }
+        Rope(double theta, int headDim) { table = new RotaryTable(theta, headDim); }
 
         float[] cos(int pos) { grow(pos); return cos[pos]; }
         float[] sin(int pos) { grow(pos); return sin[pos]; }
@@ -271,15 +292,10 @@ public final class CpuBackend implements Backend {
             if (pos < cos.length) return;
             int n = Math.max(pos + 1, cos.length * 2);
             float[][] c = Arrays.copyOf(cos, n), s = Arrays.copyOf(sin, n);
-            int half = invFreq.length;
             for (int p = cos.length; p < n; p++) {
-                c[p] = new float[half];
-                s[p] = new float[half];
-                for (int i = 0; i < half; i++) {
-                    float angle = (float) p * invFreq[i];
-                    c[p][i] = (float) Math.cos(angle);
-                    s[p][i] = (float) Math.sin(angle);
-                }
+                c[p] = new float[table.half()];
+                s[p] = new float[table.half()];
+                table.fill(p, p + 1, c[p], s[p], 0);
             }
             sin = s;
             cos = c;

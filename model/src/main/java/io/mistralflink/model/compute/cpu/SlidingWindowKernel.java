@@ -18,46 +18,32 @@ final class SlidingWindowKernel {
     private SlidingWindowKernel() {}
 
     static void run(Parallel parallel, float[] q, float[] k, float[] v, float[] out, AttentionBatch b, int layer) {
-        int total = 0;
-        for (Segment s : b.segments()) total += s.length();
-        int rows = total;
-        Segment[] segOfRow = new Segment[rows];
-        for (Segment s : b.segments()) for (int i = 0; i < s.length(); i++) segOfRow[s.offset() + i] = s;
+        int rows = 0;
+        for (Segment s : b.segments()) rows += s.length();
         for (Segment s : b.segments()) ((RollingKvCache) s.cache()).reserve(s.start() + s.length());
 
         int heads = b.heads(), headDim = b.headDim(), group = heads / b.kvHeads(), kvDim = b.kvHeads() * headDim;
-        int work = rows * heads, window = b.window();
+        int window = b.window();
         float scale = (float) (1.0 / Math.sqrt(headDim));
-        parallel.range(work, Math.max(1, 4096 / (Math.min(window, 512) * headDim / 16 + 1)), (from, to) -> {
-            float[] scores = new float[0], acc = new float[headDim], lanes = new float[L];
+        // Items: a key/value head's block of up to QUERIES consecutive rows of one segment, for all the query
+        // heads that share it (each key block is transposed once for them all), kv-head-major, so that
+        // neighbouring items (and each thread's chunk) share a key/value head and its window stays in cache.
+        int blocks = 0;
+        for (Segment s : b.segments()) blocks += (s.length() + QUERIES - 1) / QUERIES;
+        int[] blockSeg = new int[blocks], blockFirst = new int[blocks];
+        int at = 0;
+        for (int si = 0; si < b.segments().size(); si++)
+            for (int i = 0; i < b.segments().get(si).length(); i += QUERIES) { blockSeg[at] = si; blockFirst[at++] = i; }
+        int perBlock = blocks;
+        // as many items per chunk as make a chunk worth a thread hand-off (about 4096 query x key x 16 dims)
+        int grain = Math.max(1, 4096 * Math.max(1, blocks) / Math.max(1, rows) / group / (Math.min(window, 512) * headDim / 16 + 1));
+        parallel.range(b.kvHeads() * blocks, grain, (from, to) -> {
+            Scratch sc = SCRATCH.get();
             for (int w = from; w < to; w++) {
-                // Head-major: neighbouring items share a key/value head, so its window stays in cache
-                // across the queries that read it, instead of every head's window in turn.
-                int h = w / rows, row = w % rows, kvOff = (h / group) * headDim;
-                Segment s = segOfRow[row];
-                RollingKvCache cache = (RollingKvCache) s.cache();
-                float[] ck = cache.keys[layer], cv = cache.values[layer];
-                int pos = s.start() + row - s.offset(), lo = Math.max(0, pos - window + 1), n = pos - lo + 1;
-                if (scores.length < n) scores = new float[Math.max(n, 64)];
-                int qo = row * heads * headDim + h * headDim;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = lo; j <= pos; j++) {
-                    float dot = j < s.start()
-                            ? dot(q, qo, ck, cache.slot(j) * kvDim + kvOff, headDim, lanes)
-                            : dot(q, qo, k, (s.offset() + j - s.start()) * kvDim + kvOff, headDim, lanes);
-                    float sc = dot * scale;
-                    scores[j - lo] = sc;
-                    if (sc > max) max = sc;
-                }
-                float sum = 0;
-                for (int j = 0; j < n; j++) sum += scores[j] = (float) Math.exp(scores[j] - max);
-                java.util.Arrays.fill(acc, 0f);
-                for (int j = lo; j <= pos; j++) {
-                    float p = scores[j - lo] / sum;
-                    if (j < s.start()) axpy(p, cv, cache.slot(j) * kvDim + kvOff, acc, headDim);
-                    else axpy(p, v, (s.offset() + j - s.start()) * kvDim + kvOff, acc, headDim);
-                }
-                System.arraycopy(acc, 0, out, qo, headDim);
+                int g = w / perBlock, blk = w % perBlock;
+                Segment s = b.segments().get(blockSeg[blk]);
+                int first = blockFirst[blk], nq = Math.min(QUERIES, s.length() - first);
+                block(q, k, v, out, s, first, nq, g, group, layer, heads, headDim, kvDim, window, scale, sc);
             }
         });
 
@@ -72,19 +58,141 @@ final class SlidingWindowKernel {
         }
     }
 
-    private static float dot(float[] a, int ao, float[] b, int bo, int n, float[] lanes) {
-        int i = 0;
-        FloatVector acc = FloatVector.zero(F);
-        for (; i + L <= n; i += L) acc = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), acc);
-        float s = MatMul.sum(acc, lanes);
-        for (; i < n; i++) s = Math.fma(a[ao + i], b[bo + i], s);
-        return s;
+    /** Queries per item: they share each transposed block of keys. */
+    private static final int QUERIES = 16;
+
+    /** Per thread: a block of keys transposed (headDim x L), the queries' scores, an accumulator. */
+    private static final class Scratch {
+        float[] keysT = new float[0], scores = new float[0], acc = new float[0];
+
+        void fit(int headDim, int queries, int span) {
+            if (keysT.length < headDim * L) keysT = new float[headDim * L];
+            if (scores.length < queries * span) scores = new float[queries * span];
+            if (acc.length < headDim) acc = new float[headDim];
+        }
     }
 
-    private static void axpy(float p, float[] x, int xo, float[] acc, int n) {
-        int i = 0;
-        for (; i + L <= n; i += L)
-            FloatVector.fromArray(F, x, xo + i).fma(FloatVector.broadcast(F, p), FloatVector.fromArray(F, acc, i)).intoArray(acc, i);
-        for (; i < n; i++) acc[i] = Math.fma(x[xo + i], p, acc[i]);
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    /**
+     * The query heads of key/value head g, for the nq queries at rows first.. of segment s. Keys come in
+     * blocks of L positions, aligned to multiples of L from position 0, transposed once for all those heads
+     * so that one FMA adds a dimension's term to L scores at once (no reduction across lanes): a query's score for key j is one FMA chain over the dimensions in
+     * order, whichever block or batch it shares, so the result is a function of the query and its keys
+     * alone (batch and chunk invariance, bit for bit). Then per query, as before: the exact max, exp, sum,
+     * and the values weighted in position order.
+     */
+    private static void block(float[] q, float[] k, float[] v, float[] out, Segment s, int first, int nq, int g, int group, int layer,
+                              int heads, int headDim, int kvDim, int window, float scale, Scratch sc) {
+        int kvOff = g * headDim, stride;
+        RollingKvCache cache = (RollingKvCache) s.cache();
+        float[] ck = cache.keys[layer], cv = cache.values[layer];
+        int pos0 = s.start() + first, last = pos0 + nq - 1;
+        int lo0 = Math.max(0, pos0 - window + 1), base = lo0 - lo0 % L, span = last - base + 1;
+        stride = span + L;
+        sc.fit(headDim, group * nq, stride);
+        float[] kt = sc.keysT, scores = sc.scores;
+        for (int kb = base; kb <= last; kb += L) {
+            // transpose keys kb .. kb+L-1 (those past the block's last query are zero and never read)
+            for (int c = 0; c < L; c++) {
+                int j = kb + c;
+                if (j > last || j < lo0) { for (int d = 0; d < headDim; d++) kt[d * L + c] = 0f; continue; }
+                float[] src = j < s.start() ? ck : k;
+                int o = (j < s.start() ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff;
+                for (int d = 0; d < headDim; d++) kt[d * L + c] = src[o + d];
+            }
+            // the block's queries that see some of these keys: i in [iFrom, iTo)
+            int iFrom = Math.max(0, kb - pos0), iTo = Math.min(nq, kb + L - 1 + window - pos0);
+            // (query i, head h) is score row hh * nq + i; a query's heads are neighbours in q, so for one
+            // query (a decode step) its group of heads makes the four chains
+            for (int hh = 0; hh < group; hh++) {
+                int h = g * group + hh, i = iFrom;
+                for (; i + 4 <= iTo; i += 4)
+                    scores4(q, kt, headDim, (s.offset() + first + i) * heads * headDim + h * headDim, heads * headDim, scale, scores, (hh * nq + i) * stride + kb - base, stride);
+                if (i < iTo && nq == 1 && hh + 4 <= group) {
+                    scores4(q, kt, headDim, (s.offset() + first) * heads * headDim + h * headDim, headDim, scale, scores, hh * stride + kb - base, stride);
+                    hh += 3;
+                    continue;
+                }
+                for (; i < iTo; i++) score1(q, kt, headDim, (s.offset() + first + i) * heads * headDim + h * headDim, scale, scores, (hh * nq + i) * stride + kb - base);
+            }
+        }
+        float[] acc = sc.acc;
+        for (int hh = 0; hh < group; hh++)
+        for (int i = 0; i < nq; i++) {
+            int h = g * group + hh, pos = pos0 + i, lo = Math.max(0, pos - window + 1), row = (hh * nq + i) * stride - base;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int j = lo; j <= pos; j++) if (scores[row + j] > max) max = scores[row + j];
+            float sum = 0;
+            for (int j = lo; j <= pos; j++) sum += scores[row + j] = (float) Math.exp(scores[row + j] - max);
+            for (int j = lo; j <= pos; j++) scores[row + j] /= sum;
+            weighted(scores, row, lo, pos, s, cache, cv, v, kvDim, kvOff, headDim, acc);
+            System.arraycopy(acc, 0, out, (s.offset() + first + i) * heads * headDim + h * headDim, headDim);
+        }
+    }
+
+    /** One query's scores (q at q0) against a transposed key block: one FMA chain over the dimensions per key. */
+    private static void score1(float[] q, float[] kt, int headDim, int q0, float scale, float[] scores, int at) {
+        FloatVector acc = FloatVector.zero(F);
+        for (int d = 0; d < headDim; d++) acc = FloatVector.fromArray(F, kt, d * L).fma(FloatVector.broadcast(F, q[q0 + d]), acc);
+        acc.mul(scale).intoArray(scores, at);
+    }
+
+    /**
+     * Scores of 4 queries (q at q0, q0 + step, ...) against a transposed key block: four independent FMA
+     * chains sharing each key load, each the same chain over the dimensions as {@link #score1}.
+     */
+    private static void scores4(float[] q, float[] kt, int headDim, int q0, int step, float scale, float[] scores, int at, int stride) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        for (int d = 0; d < headDim; d++) {
+            FloatVector kv = FloatVector.fromArray(F, kt, d * L);
+            a0 = kv.fma(FloatVector.broadcast(F, q[q0 + d]), a0);
+            a1 = kv.fma(FloatVector.broadcast(F, q[q0 + step + d]), a1);
+            a2 = kv.fma(FloatVector.broadcast(F, q[q0 + 2 * step + d]), a2);
+            a3 = kv.fma(FloatVector.broadcast(F, q[q0 + 3 * step + d]), a3);
+        }
+        a0.mul(scale).intoArray(scores, at);
+        a1.mul(scale).intoArray(scores, at + stride);
+        a2.mul(scale).intoArray(scores, at + 2 * stride);
+        a3.mul(scale).intoArray(scores, at + 3 * stride);
+    }
+
+    /**
+     * acc = sum over keys j = lo..pos, in that order, of p[j] v[j]: four vectors of the head's dimensions
+     * at a time stay in registers over all keys (four independent chains), the rest lane by lane.
+     */
+    private static void weighted(float[] p, int row, int lo, int pos, Segment s, RollingKvCache cache, float[] cv, float[] v,
+                                 int kvDim, int kvOff, int headDim, float[] acc) {
+        int d = 0;
+        for (; d + 4 * L <= headDim; d += 4 * L) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int j = lo; j <= pos; j++) {
+                float[] src = j < s.start() ? cv : v;
+                int o = (j < s.start() ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff + d;
+                FloatVector w = FloatVector.broadcast(F, p[row + j]);
+                a0 = FloatVector.fromArray(F, src, o).fma(w, a0);
+                a1 = FloatVector.fromArray(F, src, o + L).fma(w, a1);
+                a2 = FloatVector.fromArray(F, src, o + 2 * L).fma(w, a2);
+                a3 = FloatVector.fromArray(F, src, o + 3 * L).fma(w, a3);
+            }
+            a0.intoArray(acc, d); a1.intoArray(acc, d + L); a2.intoArray(acc, d + 2 * L); a3.intoArray(acc, d + 3 * L);
+        }
+        for (; d + L <= headDim; d += L) {
+            FloatVector a = FloatVector.zero(F);
+            for (int j = lo; j <= pos; j++) {
+                float[] src = j < s.start() ? cv : v;
+                int o = (j < s.start() ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff + d;
+                a = FloatVector.fromArray(F, src, o).fma(FloatVector.broadcast(F, p[row + j]), a);
+            }
+            a.intoArray(acc, d);
+        }
+        for (; d < headDim; d++) {
+            float a = 0;
+            for (int j = lo; j <= pos; j++) {
+                float[] src = j < s.start() ? cv : v;
+                a = Math.fma(src[(j < s.start() ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff + d], p[row + j], a);
+            }
+            acc[d] = a;
+        }
     }
 }

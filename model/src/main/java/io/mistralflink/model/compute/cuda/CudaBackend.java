@@ -7,13 +7,11 @@ import io.mistralflink.model.compute.Backend;
 import io.mistralflink.model.compute.Backends;
 import io.mistralflink.model.compute.KvCache;
 import io.mistralflink.model.compute.Weight;
-import io.mistralflink.model.sampling.Sampler;
 import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.model.weights.DType;
 import io.mistralflink.model.weights.Tensor;
 import org.bytedeco.cuda.cudart.CUctx_st;
 import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.ShortPointer;
@@ -23,7 +21,6 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -66,42 +63,28 @@ public final class CudaBackend implements Backend {
     private final int ordinal;
     private final CUctx_st ctx = new CUctx_st();
     private final String deviceName, arch;
-    private final int sms;
+    final int sms;
     private final Kernels kernels;
-    private final Stream stream;
-    private final DevicePool pool;
+    final Stream stream;
+    private final CudaSampling sampling = new CudaSampling(this);
+    private final CudaMoe moe = new CudaMoe(this);
+    private final CudaAttention attn;   // after tuning, which it reads
+    final DevicePool pool;
     private final Staging staging;
     /** The context each thread last made current, over every backend of the JVM (one per GPU a stage uses). */
     private static final ThreadLocal<CUctx_st> CURRENT = new ThreadLocal<>();
-    private final CudaTuning tuning;
-    private String decodeAttention;   // auto | tiled2 | tiled4 (tests switch it)
-    private final String decodeFamily;   // tiledp | tiled (attention.cu)
-    private boolean flashPrefill;     // tests switch it
-    private final int splitKMax, splitKWaves, moeGemvPairs, attentionBlocksPerSm, attentionMaxSplits, attentionKeysPerSplit;
+    final CudaTuning tuning;
+    private final int splitKMax, splitKWaves;
     private final List<Long> deferredFrees = new ArrayList<>();
-    private final List<Long> weights = new ArrayList<>();
+    final List<Long> weights = new ArrayList<>();
     private final Map<Tensor, CudaWeight> uploaded = new IdentityHashMap<>();
-    private final Map<Weight[], Long> expertPointers = new IdentityHashMap<>();
-    private final Map<RopeKey, Rope> ropes = new HashMap<>();
     private final java.util.Set<Act> loose = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
     private Pointer readback;
     private long readbackBytes;
-    private boolean inStep, closed;
+    boolean inStep, closed;
     private Long syntheticSeed;
     private long weightBytes;
-
-    // per-step caches of uploaded inputs
-    private AttentionBatch metaBatch;
-    private long metaInts, metaBases;
-    private int metaMaxKeys, metaGen = -1;
-    /** Tiles of up to {@link #PREFILL_TILE} rows of one segment, {first row, rows} each, for the prefill kernel. */
-    private long metaTiles;
-    private int metaTileCount;
-    private static final int PREFILL_TILE = 64;
-    private int[] metaPositions = new int[0];   // row r's position, as the decode kernels rotate at it
-    private int[] posRef, posCopy;
-    private long posPtr;
-    private int posGen = -1;
+    private final double memoryBandwidth;
 
     record CudaWeight(long ptr, int rows, int cols, boolean vector) implements Weight {}
 
@@ -112,7 +95,7 @@ public final class CudaBackend implements Backend {
         long bf16;
         boolean bfValid, zeroPending = true, released;
         /** A rotary embedding asked for and not yet applied (see {@link #rotary}). */
-        Rotation rotation;
+        CudaAttention.Rotation rotation;
         final int gen;
         final boolean loose;
         Act(int rows, int cols, long f32, int gen, boolean loose) {
@@ -121,21 +104,6 @@ public final class CudaBackend implements Backend {
         public int rows() { return rows; }
         public int cols() { return cols; }
         long elems() { return (long) rows * cols; }
-    }
-
-    /** Rotary embeddings of q and k at positions (device copy pos, host copy hostPositions), not yet applied. */
-    private record Rotation(Act q, Act k, Rope rope, long pos, int[] hostPositions, int headDim) {}
-
-    private record RopeKey(double theta, int headDim) {}
-
-    private static final class Rope {
-        final float[] invFreq;
-        long cos, sin;
-        int cap;
-        Rope(double theta, int headDim) {
-            invFreq = new float[headDim / 2];
-            for (int i = 0; i < invFreq.length; i++) invFreq[i] = (float) (1.0 / Math.pow(theta, (2.0 * i) / headDim));
-        }
     }
 
     /** The GPUs the driver sees; throws (as {@link #open} does) where CUDA is unusable. */
@@ -167,6 +135,10 @@ public final class CudaBackend implements Backend {
         check(cuDeviceGetAttribute(smCount, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev[0]), "multiprocessor count");
         arch = "sm_" + major[0] + minor[0];
         sms = smCount[0];
+        int[] memKhz = new int[1], busBits = new int[1];
+        check(cuDeviceGetAttribute(memKhz, CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE, dev[0]), "memory clock");
+        check(cuDeviceGetAttribute(busBits, CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH, dev[0]), "memory bus width");
+        memoryBandwidth = 2.0 * memKhz[0] * 1e3 * busBits[0] / 8;   // two transfers a clock
         kernels = new Kernels(arch);
         tuning = CudaTuning.fromSystemProperties();
         stream = new Stream(tuning.graphs(), tuning.graphSegment());
@@ -174,13 +146,7 @@ public final class CudaBackend implements Backend {
         staging = new Staging(4L << 20);
         splitKMax = tuning.splitKMax();
         splitKWaves = tuning.splitKWaves();
-        moeGemvPairs = tuning.moeGemvPairs();
-        attentionBlocksPerSm = tuning.attentionBlocksPerSm();
-        attentionMaxSplits = tuning.attentionMaxSplits();
-        attentionKeysPerSplit = tuning.attentionKeysPerSplit();
-        decodeAttention = tuning.decodeAttention();
-        decodeFamily = tuning.decodeFamily();
-        flashPrefill = tuning.flashPrefill();
+        attn = new CudaAttention(this);
     }
 
     /** Opens device {@code ordinal}; throws (UnsatisfiedLinkError, NoClassDefFoundError, CudaException) where CUDA is unusable. */
@@ -204,6 +170,9 @@ public final class CudaBackend implements Backend {
 
     public long weightBytes() { return weightBytes; }
 
+    /** From the memory's clock and bus width (H200: 4.9 TB/s). */
+    @Override public double memoryBandwidth() { return memoryBandwidth; }
+
     /** Kernel launches, graph launches and graph captures so far; the host and device time of a replayed step. */
     /** Starts the replay timings of {@link #counters} afresh. */
     public void resetReplayTimings() { stream.replayHostNanos = stream.replayDeviceNanos = stream.replays = 0; }
@@ -214,7 +183,7 @@ public final class CudaBackend implements Backend {
                         stream.replays == 0 ? 0.0 : stream.replayDeviceNanos / 1e3 / stream.replays);
     }
 
-    private void bind() {
+    void bind() {
         if (closed) throw new IllegalStateException("CUDA backend closed");
         if (CURRENT.get() != ctx) {
             check(cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
@@ -224,7 +193,7 @@ public final class CudaBackend implements Backend {
 
     // ---------------------------------------------------------------- memory
 
-    private long scratch(long bytes) {
+    long scratch(long bytes) {
         if (inStep) return pool.alloc(bytes);
         long p = Cuda.malloc(bytes);
         deferredFrees.add(p);
@@ -238,28 +207,28 @@ public final class CudaBackend implements Backend {
         deferredFrees.clear();
     }
 
-    private Act act(Activation a) {
+    Act act(Activation a) {
         Act x = (Act) a;
         if (x.released) throw new IllegalStateException("activation used after release()");
         if (!x.loose && x.gen != pool.generation()) throw new IllegalStateException("activation used after its step closed");
-        if (x.rotation != null) rotate(x.rotation);
+        if (x.rotation != null) attn.rotate(x.rotation);
         return x;
     }
 
-    private void ensureZero(Act a) {
+    void ensureZero(Act a) {
         if (a.zeroPending) {
             stream.memsetZero(a.f32, a.elems());
             a.zeroPending = false;
         }
     }
 
-    private long bf16Buffer(Act a) {
+    long bf16Buffer(Act a) {
         if (a.bf16 == 0) a.bf16 = a.loose ? Cuda.malloc(a.elems() * 2) : pool.alloc(a.elems() * 2);
         return a.bf16;
     }
 
     /** The bf16 rounding of a, converting if it is stale. */
-    private long bf16Of(Act a) {
+    long bf16Of(Act a) {
         ensureZero(a);
         long p = bf16Buffer(a);
         if (!a.bfValid) {
@@ -270,24 +239,25 @@ public final class CudaBackend implements Backend {
         return p;
     }
 
-    private static void written(Act a) { a.zeroPending = false; a.bfValid = false; }
+    static void written(Act a) { a.zeroPending = false; a.bfValid = false; }
 
     private int grid(long n) { return (int) Math.max(1, Math.min((n + 255) / 256, (long) sms * 16)); }
 
-    private void k(String name, int gx, int gy, int gz, int bx, int smem, long... args) {
+    void k(String name, int gx, int gy, int gz, int bx, int smem, long... args) {
         Kernels.Kernel kn = kernels.get(name);
+        if (smem > 48 << 10) kernels.allowSharedMemory(kn, smem);
         if (args.length != kn.arity()) throw new IllegalArgumentException("kernel " + name + " takes " + kn.arity() + " arguments, given " + args.length);
         stream.launch(kn.f(), name, gx, gy, gz, bx, smem, args);
     }
 
-    private long uploadInts(int[] data) {
+    long uploadInts(int[] data) {
         long dst = scratch(4L * data.length);
         stream.copyIn(dst, staging.put(data), 4L * data.length);
         afterUpload();
         return dst;
     }
 
-    private long uploadLongs(long[] data) {
+    long uploadLongs(long[] data) {
         long dst = scratch(8L * data.length);
         stream.copyIn(dst, staging.put(data), 8L * data.length);
         afterUpload();
@@ -302,7 +272,7 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    private Pointer readback(long bytes) {
+    Pointer readback(long bytes) {
         if (bytes > readbackBytes) {
             if (readback != null) cuMemFreeHost(readback);
             PointerPointer<Pointer> pp = new PointerPointer<>(1);
@@ -450,38 +420,7 @@ public final class CudaBackend implements Backend {
     }
 
     /** On the device ({@code sampling.cu}): the host Sampler's draws, and only token ids come back. */
-    @Override public int[] sample(Activation logits, SamplingParams[] params, int[] steps) {
-        bind();
-        Act l = act(logits);
-        if (params.length != l.rows) throw new IllegalArgumentException(params.length + " params for " + l.rows + " rows");
-        ensureZero(l);
-        long p = uploadLongs(samplingRows(params, steps)), out = scratch(4L * l.rows);
-        k("sample_rows", l.rows, 1, 1, 1024, 0, l.f32, l.cols, p, out);
-        stream.syncPoint();
-        Pointer host = readback(4L * l.rows);
-        check(cuMemcpyDtoHAsync(host, out, 4L * l.rows, stream.stream), "cuMemcpyDtoHAsync");
-        stream.synchronize();
-        int[] ids = new int[l.rows];
-        host.capacity(4L * l.rows).asByteBuffer().order(ByteOrder.nativeOrder()).asIntBuffer().get(ids);
-        return ids;
-    }
-
-    private static final int SAMPLING_PARAMS = 5;
-
-    /**
-     * sample_rows's parameters, five doubles a row (as raw bits; each value exact in double): temperature
-     * (-1 where the row has no params: it gives -1), top-p, top-k, min-p, and the uniform draw of (seed, step).
-     */
-    static long[] samplingRows(SamplingParams[] params, int[] steps) {
-        long[] rows = new long[SAMPLING_PARAMS * params.length];
-        for (int i = 0; i < params.length; i++) {
-            SamplingParams p = params[i];
-            double[] v = p == null ? new double[]{-1, 1, 0, 0, 0}
-                    : new double[]{p.temperature(), p.topP(), p.topK(), p.minP(), p.greedyDecoding() ? 0 : Sampler.uniform(p.seed(), steps[i])};
-            for (int j = 0; j < SAMPLING_PARAMS; j++) rows[SAMPLING_PARAMS * i + j] = Double.doubleToRawLongBits(v[j]);
-        }
-        return rows;
-    }
+    @Override public int[] sample(Activation logits, SamplingParams[] params, int[] steps) { return sampling.sample(logits, params, steps); }
 
     @Override public KvCache kvCache(int layers, int window, int kvDim) {
         bind();
@@ -506,9 +445,7 @@ public final class CudaBackend implements Backend {
             ((DeviceKvCache) s.cache()).reserve(s.start() + s.length());
             maxEnd = Math.max(maxEnd, s.start() + s.length());
         }
-        for (Rope r : ropes.values()) ensureRope(r, maxEnd);
-        metaBatch = null;
-        posRef = null;
+        attn.beginStep(maxEnd);
         inStep = true;
         stream.beginStep(shapeKey(batch));
         return this::endStep;
@@ -667,23 +604,14 @@ public final class CudaBackend implements Backend {
      * Warps per output feature of a GEMV: enough blocks (about 3,000: four waves of six resident blocks on
      * each of 132 SMs) that the last wave's tail is short, and enough loads in flight for narrow matrices.
      */
-    private static int gemvSplit(int n) {
+    static int gemvSplit(int n) {
         int s = 1;
         while (s < 8 && (long) n * s < 24000) s *= 2;
         return s;
     }
 
-    /** Which decode attention kernel runs: auto (by batch shape), tiled2 or tiled4 (two or four lanes per key). For tests. */
-    void decodeAttention(String mode) { decodeAttention = mode; }
-
-    /** For tests: prefill attention on tensor cores ({@code flash}) or by the per-row kernel ({@code simple}). */
-    void prefillAttention(String mode) { flashPrefill = !"simple".equals(mode); }
-
-    /** Head sizes with a tensor-core prefill kernel ({@code attention_prefill_hdN} in prefill.cu). */
-    private static boolean flashHeadDim(int hd) { return hd == 32 || hd == 64 || hd == 80 || hd == 96 || hd == 128 || hd == 256; }
-
     /** out = x W^T through cuBLAS, in K slices summed by a kernel where that keeps more SMs busy ({@link #splitK}). */
-    private void gemm(int m, CudaWeight w, long xb, long out) {
+    void gemm(int m, CudaWeight w, long xb, long out) {
         int n = w.rows, kk = w.cols, s = splitK(m, n, kk);
         if (s == 1) {
             stream.gemm(m, n, kk, 1, w.ptr, xb, out);
@@ -711,174 +639,20 @@ public final class CudaBackend implements Backend {
         return s;
     }
 
-    /**
-     * Deferred: the decode attention kernels rotate q and the fresh key as they read them, which saves a
-     * launch per layer; any other reader of q or k (through {@link #act}) applies the rotation first.
-     */
-    @Override public void rotary(Activation q, Activation k, int headDim, int[] positions, double theta) {
-        bind();
-        Act a = act(q), b = act(k);
-        if (a.rows != positions.length || b.rows != positions.length)
-            throw new IllegalArgumentException("rotary of " + a.rows + " and " + b.rows + " rows at " + positions.length + " positions");
-        ensureZero(a);
-        ensureZero(b);
-        Rope rope = ropes.computeIfAbsent(new RopeKey(theta, headDim), key -> new Rope(theta, headDim));
-        int max = 0;
-        for (int p : positions) max = Math.max(max, p);
-        ensureRope(rope, max + 1);
-        a.rotation = b.rotation = new Rotation(a, b, rope, positions(positions), positions.clone(), headDim);
-        written(a);
-        written(b);
-    }
+    // ---------------------------------------------------------------- attention (CudaAttention)
 
-    private void rotate(Rotation r) {
-        r.q.rotation = r.k.rotation = null;
-        long pairs = (long) r.q.rows * (r.q.cols / 2 + r.k.cols / 2);
-        k("rotary", (int) ((pairs + 255) / 256), 1, 1, 256, 0, r.q.f32, r.k.f32, r.rope.cos, r.rope.sin, r.pos, r.q.rows, r.q.cols, r.k.cols, r.headDim);
-    }
-
-    private long positions(int[] positions) {
-        if (positions == posRef && posGen == pool.generation() && inStep && Arrays.equals(positions, posCopy)) return posPtr;
-        posPtr = uploadInts(positions);
-        posRef = positions;
-        posCopy = positions.clone();
-        posGen = pool.generation();
-        return posPtr;
-    }
-
-    private void ensureRope(Rope r, int need) {
-        if (need <= r.cap) return;
-        if (stream.mode() != Stream.Mode.EAGER) stream.syncPoint();
-        int cap = Math.max(need, Math.max(r.cap * 2, 4096)), half = r.invFreq.length;
-        float[] c = new float[cap * half], s = new float[cap * half];
-        for (int p = 0; p < cap; p++)
-            for (int i = 0; i < half; i++) {
-                float angle = (float) p * r.invFreq[i];
-                c[p * half + i] = (float) Math.cos(angle);
-                s[p * half + i] = (float) Math.sin(angle);
-            }
-        long cp = Cuda.malloc(4L * c.length), sp = Cuda.malloc(4L * s.length);
-        try (FloatPointer fc = new FloatPointer(c); FloatPointer fs = new FloatPointer(s)) {
-            check(cuMemcpyHtoD(cp, fc, 4L * c.length), "rope table");
-            check(cuMemcpyHtoD(sp, fs, 4L * s.length), "rope table");
-        }
-        if (r.cap > 0) {
-            freeLater(r.cos);
-            freeLater(r.sin);
-            stream.invalidateGraphs();
-        }
-        r.cos = cp;
-        r.sin = sp;
-        r.cap = cap;
-    }
+    /** Deferred: see {@link CudaAttention#rotary}. */
+    @Override public void rotary(Activation q, Activation k, int headDim, int[] positions, double theta) { attn.rotary(q, k, headDim, positions, theta); }
 
     @Override public void attention(Activation q, Activation k, Activation v, Activation out, AttentionBatch b, int layer) {
-        bind();
-        Rotation rot = ((Act) q).rotation;
-        if (rot != null && (rot.q != q || rot.k != k)) rot = null;   // not q and k's own: act() applies it
-        if (rot != null) rot.q.rotation = rot.k.rotation = null;
-        Act qa = act(q), ka = act(k), va = act(v), o = act(out);
-        ensureZero(qa);
-        ensureZero(ka);
-        ensureZero(va);
-        prepareMeta(b);
-        int rows = qa.rows, heads = b.heads(), hd = b.headDim();
-        boolean decodeOnly = true;
-        for (Segment sg : b.segments()) decodeOnly &= sg.length() == 1;
-        boolean flash = !decodeOnly && flashPrefill && flashHeadDim(hd);
-        if (hd > 256) throw new IllegalArgumentException("head_dim " + hd + ": the CUDA attention kernels take head sizes up to 256");
-        int group = heads / b.kvHeads(), lanes = hd / 32;
-        // Decode: a block per (row, key/value head) serves the whole query group; each warp takes tiles of 32/L
-        // keys, L lanes scoring a key (H200, 7B shape, device time of a step: L = 4 0.4-0.8% faster than L = 2 at batch
-        // 16 and 64, L = 2 0.5% faster at 256).
-        int tiledLanes = switch (decodeAttention) {
-            case "tiled2" -> 2;
-            case "tiled4" -> 4;
-            default -> (long) rows * b.kvHeads() < 4L * sms ? 4 : 2;
-        };
-        int decodeSmem = (group + 2) * hd * 4 + Math.max(4 * (32 / tiledLanes) * hd * 2, 4 * group * hd * 4);   // value tiles, then partial sums
-        boolean grouped = decodeOnly && heads % b.kvHeads() == 0 && Integer.bitCount(group) == 1 && group <= 8
-                && hd % 32 == 0 && Integer.bitCount(lanes) == 1 && lanes <= 8 && decodeSmem <= 48 << 10;
-        // Few blocks (small decode batches): each also takes one of `splits` equal parts of its row's keys, so
-        // that every SM works and each block's chain of dependent loads is short. The count depends on the
-        // batch's shape alone, so decode steps issue equal commands at every position (graphs).
-        long base = (long) rows * (grouped ? b.kvHeads() : heads);
-        // long rows: twice the blocks (H200, 7B, batch 32 after 4,096-token prompts: 2,486 against 2,313 tok/s; at 128 keys
-        // more blocks cost batch 64 7%)
-        long want = (long) (metaMaxKeys >= 1024 ? 2 : 1) * attentionBlocksPerSm * sms;
-        int splits = !flash && metaMaxKeys > 32 && base < want ? (int) Math.min(attentionMaxSplits, (want + base - 1) / base) : 1;
-        // at least attentionKeysPerSplit keys a part, counted from the row's keys rounded up to a power of two (launches change rarely)
-        splits = Math.max(1, Math.min(splits, Integer.highestOneBit(Math.max(1, metaMaxKeys - 1)) * 2 / attentionKeysPerSplit));
-        long partial = splits > 1 ? scratch(4L * rows * heads * splits * (hd + 2)) : 0;
-        long ob = bf16Buffer(o);
-        float scale = (float) (1.0 / Math.sqrt(hd));
-        if (rot != null && !(grouped && rot.headDim == hd && Arrays.equals(rot.hostPositions, metaPositions))) {
-            rotate(rot);
-            rot = null;
-        }
-        if (flash) {
-            // Prefill: a block per (query head, tile of up to 64 rows of one segment), keys in shared-memory tiles, tensor cores.
-            k("attention_prefill_hd" + hd, heads, metaTileCount, 1, 128, 0, qa.f32, bf16Of(ka), bf16Of(va), o.f32, ob, metaInts, metaBases,
-                    metaTiles, layer, heads, b.kvHeads(), b.window(), Stream.f(scale));
-        } else if (grouped) {
-            k("attention_decode_" + decodeFamily + tiledLanes + "_" + group + "x" + lanes, rows, b.kvHeads(), splits, 128, decodeSmem, qa.f32, ka.f32, va.f32, o.f32, ob,
-                    metaInts, metaBases, layer, heads, b.kvHeads(), b.window(), Stream.f(scale), partial,
-                    rot == null ? 0 : rot.rope.cos, rot == null ? 0 : rot.rope.sin);
-        } else {
-            int block = metaMaxKeys > 128 && splits == 1 ? 256 : 128;   // a row of up to 256 keys in one tile
-            k("attention", rows, heads, splits, block, 4 * (hd + block + 32 + (block / 32) * hd), qa.f32, ka.f32, va.f32, o.f32, ob, metaInts, metaBases,
-                    layer, heads, b.kvHeads(), hd, b.window(), Stream.f(scale), partial, decodeOnly ? 1 : 0);
-        }
-        if (splits > 1) k("attention_combine", rows, heads, 1, Math.max(128, hd), 0, partial, o.f32, ob, heads, hd, splits);
-        o.zeroPending = false;
-        o.bfValid = true;
-        if (!decodeOnly) k("kv_store", rows, 1, 1, 256, 0, ka.f32, va.f32, metaInts, metaBases, layer, b.kvHeads() * hd, b.window());
+        attn.attention(q, k, v, out, b, layer);
     }
 
-    /** Per-row attention metadata of a batch, uploaded once per step. */
-    private void prepareMeta(AttentionBatch b) {
-        if (b == metaBatch && metaGen == pool.generation() && inStep) return;
-        int rows = 0;
-        for (Segment s : b.segments()) rows = Math.max(rows, s.offset() + s.length());
-        int[] meta = new int[rows * 6];
-        long[] bases = new long[rows];
-        int maxKeys = 0, tileCount = 0;
-        boolean decodeOnly = true;
-        for (Segment s : b.segments()) {
-            tileCount += (s.length() + PREFILL_TILE - 1) / PREFILL_TILE;
-            decodeOnly &= s.length() == 1;
-        }
-        int[] tiles = new int[2 * tileCount];
-        int ti = 0;
-        for (Segment s : b.segments()) {
-            for (int i = 0; i < s.length(); i += PREFILL_TILE) {
-                tiles[ti++] = s.offset() + i;
-                tiles[ti++] = Math.min(PREFILL_TILE, s.length() - i);
-            }
-            DeviceKvCache c = (DeviceKvCache) s.cache();
-            if (c.window != b.window()) throw new IllegalArgumentException("cache window " + c.window + " != batch window " + b.window());
-            c.reserve(s.start() + s.length());
-            for (int i = 0; i < s.length(); i++) {
-                int r = s.offset() + i, pos = s.start() + i;
-                meta[r * 6] = pos;
-                meta[r * 6 + 1] = s.start();
-                meta[r * 6 + 2] = s.offset();
-                meta[r * 6 + 3] = s.length();
-                meta[r * 6 + 4] = c.cap;
-                bases[r] = c.base;
-                maxKeys = Math.max(maxKeys, Math.min(b.window(), pos + 1));
-            }
-        }
-        metaPositions = new int[rows];
-        for (int r = 0; r < rows; r++) metaPositions[r] = meta[r * 6];
-        metaInts = uploadInts(meta);
-        metaBases = uploadLongs(bases);
-        metaTiles = decodeOnly ? 0 : uploadInts(tiles);
-        metaTileCount = tileCount;
-        metaMaxKeys = maxKeys;
-        metaBatch = b;
-        metaGen = pool.generation();
-    }
+    /** Which decode attention kernel runs: auto (by batch shape), tiled2 or tiled4 (two or four lanes per key), mma (tensor cores). For tests. */
+    void decodeAttention(String mode) { attn.decodeAttention = mode; }
+
+    /** For tests: prefill attention on tensor cores ({@code flash}) or by the per-row kernel ({@code simple}). */
+    void prefillAttention(String mode) { attn.flashPrefill = !"simple".equals(mode); }
 
     @Override public void siluMul(Activation gate, Activation up) {
         bind();
@@ -910,159 +684,18 @@ public final class CudaBackend implements Backend {
         written(o);
     }
 
-    // ---------------------------------------------------------------- mixture of experts
+    // ---------------------------------------------------------------- mixture of experts (CudaMoe)
 
-    /**
-     * A routing on the device: ints = offsets[E+1] | pairRow[P] | rowPairs[P] | rowExp[P], floats =
-     * pairWeight[P] | rowW[P] (P = rows * topK; rowExp / rowW: each row's experts and weights, ascending
-     * expert, as route computes them). The offsets come back to the host only for the cuBLAS path, once.
-     */
-    static final class CudaRouting implements Routing {
-        final int rows, topK, experts, gen;
-        final boolean loose;
-        final long ints, floats;
-        int[] hostOffsets;
-        CudaRouting(int rows, int topK, int experts, long ints, long floats, int gen, boolean loose) {
-            this.rows = rows; this.topK = topK; this.experts = experts; this.ints = ints; this.floats = floats; this.gen = gen; this.loose = loose;
-        }
-        public int rows() { return rows; }
-        public int topK() { return topK; }
-        public int experts() { return experts; }
-        int pairs() { return rows * topK; }
-        long offsets() { return ints; }
-        long pairRow() { return ints + 4L * (experts + 1); }
-        long rowPairs() { return pairRow() + 4L * pairs(); }
-        long rowExp() { return rowPairs() + 4L * pairs(); }
-        long pairWeight() { return floats; }
-        long rowW() { return floats + 4L * pairs(); }
-    }
+    @Override public Routing route(Activation scores, int topK) { return moe.route(scores, topK); }
 
-    private CudaRouting routing(Routing routing, Act pairs, String what) {
-        CudaRouting r = (CudaRouting) routing;
-        if (!r.loose && r.gen != pool.generation()) throw new IllegalStateException("routing used after its step closed");
-        if (pairs.rows != r.pairs()) throw new IllegalArgumentException(what + ": " + pairs.rows + " rows for " + r.rows + " rows x top " + r.topK);
-        return r;
-    }
+    @Override public void dispatch(Activation x, Routing routing, Activation out) { moe.dispatch(x, routing, out); }
 
-    @Override public Routing route(Activation scores, int topK) {
-        bind();
-        Act s = act(scores);
-        int rows = s.rows, experts = s.cols;
-        if (topK < 1 || topK > Math.min(8, experts) || experts > 64)
-            throw new IllegalArgumentException("the CUDA router takes the top k <= 8 of at most 64 experts: top " + topK + " of " + experts);
-        ensureZero(s);
-        long pairs = (long) rows * topK;
-        CudaRouting r = new CudaRouting(rows, topK, experts, scratch(4L * (experts + 1 + 3 * pairs)), scratch(8L * Math.max(1, pairs)),
-                pool.generation(), !inStep);
-        // a thread per group of rows; the per-(expert, thread) counters must fit the 48 KiB of shared memory
-        int threads = Math.min(Math.min(1024, (rows + 31) / 32 * 32), (12288 / experts) & ~31);
-        threads = Math.max(32, threads);
-        k("moe_route", 1, 1, 1, threads, 4 * experts * threads, s.f32, rows, experts, topK,
-                r.offsets(), r.pairRow(), r.rowPairs(), r.rowExp(), r.pairWeight(), r.rowW());
-        return r;
-    }
+    @Override public void groupedMatmul(Activation x, Weight[] w, Routing routing, Activation out) { moe.groupedMatmul(x, w, routing, out); }
 
-    @Override public void dispatch(Activation x, Routing routing, Activation out) {
-        bind();
-        Act a = act(x), o = act(out);
-        CudaRouting r = routing(routing, o, "dispatch");
-        if (a.rows != r.rows || a.cols != o.cols) throw new IllegalArgumentException("dispatch of " + a.rows + "x" + a.cols + " into " + o.rows + "x" + o.cols);
-        ensureZero(a);
-        long ob = bf16Buffer(o);
-        if (r.pairs() > 0) k("moe_dispatch", r.pairs(), 1, 1, 256, 0, a.f32, r.pairRow(), o.f32, ob, a.cols);
-        o.zeroPending = false;
-        o.bfValid = true;
-    }
+    @Override public void combine(Activation y, Routing routing, Activation out) { moe.combine(y, routing, out); }
 
-    @Override public void groupedMatmul(Activation x, Weight[] w, Routing routing, Activation out) {
-        bind();
-        Act a = act(x), o = act(out);
-        CudaRouting r = routing(routing, a, "groupedMatmul");
-        if (w.length != r.experts) throw new IllegalArgumentException(w.length + " weights for " + r.experts + " experts");
-        int n = w[0].rows(), kk = w[0].cols();
-        for (Weight we : w)
-            if (we.rows() != n || we.cols() != kk || a.cols != kk || o.cols != n || o.rows != a.rows)
-                throw new IllegalArgumentException("groupedMatmul " + a.rows + "x" + a.cols + " by " + we.rows() + "x" + we.cols() + " into " + o.rows + "x" + o.cols);
-        int pairs = r.pairs();
-        if (pairs > 0) {
-            long xb = bf16Of(a);
-            if (pairs <= moeGemvPairs && kk % 8 == 0) {
-                // upper bound of an expert's pairs: picks the row-chunk width (an expert with more loops over chunks)
-                String fn = pairs <= 1 ? "moe_gemv1" : pairs <= 2 ? "moe_gemv2" : pairs <= 4 ? "moe_gemv4" : "moe_gemv8";
-                int split = gemvSplit(n);
-                k(fn, (n + 8 / split - 1) / (8 / split), r.experts, 1, 256, 0, expertPointers(w), r.offsets(), xb, o.f32, n, kk, split);
-            } else {
-                int[] off = hostOffsets(r);
-                for (int e = 0; e < r.experts; e++) {
-                    int from = off[e], count = off[e + 1] - from;
-                    if (count > 0) gemm(count, (CudaWeight) w[e], xb + 2L * from * kk, o.f32 + 4L * from * n);
-                }
-            }
-        }
-        written(o);
-    }
-
-    /** The experts' weight pointers on the device, uploaded once per array (the layers keep theirs). */
-    private long expertPointers(Weight[] w) {
-        Long p = expertPointers.get(w);
-        if (p != null) return p;
-        if (stream.mode() != Stream.Mode.EAGER) stream.syncPoint();
-        long[] ptrs = new long[w.length];
-        for (int i = 0; i < w.length; i++) ptrs[i] = ((CudaWeight) w[i]).ptr;
-        long d = Cuda.malloc(8L * w.length);
-        try (LongPointer lp = new LongPointer(ptrs)) { check(cuMemcpyHtoD(d, lp, 8L * w.length), "upload expert pointers"); }
-        weights.add(d);
-        expertPointers.put(w, d);
-        return d;
-    }
-
-    /** The routing's per-expert offsets on the host: one read-back per routing (the cuBLAS path). */
-    private int[] hostOffsets(CudaRouting r) {
-        if (r.hostOffsets == null) {
-            stream.syncPoint();
-            long bytes = 4L * (r.experts + 1);
-            Pointer host = readback(bytes);
-            check(cuMemcpyDtoHAsync(host, r.offsets(), bytes, stream.stream), "cuMemcpyDtoHAsync");
-            stream.synchronize();
-            int[] off = new int[r.experts + 1];
-            host.capacity(bytes).asByteBuffer().order(ByteOrder.nativeOrder()).asIntBuffer().get(off);
-            r.hostOffsets = off;
-        }
-        return r.hostOffsets;
-    }
-
-    @Override public void combine(Activation y, Routing routing, Activation out) {
-        bind();
-        Act a = act(y), o = act(out);
-        CudaRouting r = routing(routing, a, "combine");
-        if (o.rows != r.rows || o.cols != a.cols) throw new IllegalArgumentException("combine into " + o.rows + "x" + o.cols);
-        ensureZero(a);
-        if (r.rows > 0) k("moe_combine", r.rows, 1, 1, 256, 0, a.f32, r.rowPairs(), r.pairWeight(), o.f32, a.cols, r.topK);
-        written(o);
-    }
-
-    /** For tests: a routing read back as {offsets, pairRow, rowPairs} and pairWeight. */
-    record HostRouting(int[] offsets, int[] pairRow, int[] rowPairs, float[] pairWeight) {}
-
-    HostRouting download(Routing routing) {
-        bind();
-        CudaRouting r = (CudaRouting) routing;
-        int p = r.pairs(), e = r.experts;
-        stream.syncPoint();
-        long intBytes = 4L * (e + 1 + 2L * p), bytes = intBytes + 4L * p;
-        Pointer host = readback(bytes);
-        check(cuMemcpyDtoHAsync(host, r.ints, intBytes, stream.stream), "cuMemcpyDtoHAsync");
-        check(cuMemcpyDtoHAsync(new Cuda.Addr(host.address() + intBytes), r.floats, 4L * p, stream.stream), "cuMemcpyDtoHAsync");
-        stream.synchronize();
-        java.nio.ByteBuffer buf = host.capacity(bytes).asByteBuffer().order(ByteOrder.nativeOrder());
-        int[] ints = new int[e + 1 + 2 * p];
-        float[] weights = new float[p];
-        buf.asIntBuffer().get(ints);
-        buf.position((int) intBytes);
-        buf.slice().order(ByteOrder.nativeOrder()).asFloatBuffer().get(weights);
-        return new HostRouting(Arrays.copyOfRange(ints, 0, e + 1), Arrays.copyOfRange(ints, e + 1, e + 1 + p),
-                Arrays.copyOfRange(ints, e + 1 + p, e + 1 + 2 * p), weights);
-    }
+    /** For tests: a routing read back. */
+    CudaMoe.HostRouting download(Routing routing) { return moe.download(routing); }
 
     @Override public void close() {
         if (closed) return;
@@ -1074,9 +707,8 @@ public final class CudaBackend implements Backend {
         for (long p : weights) cuMemFree(p);
         weights.clear();
         uploaded.clear();
-        expertPointers.clear();
-        for (Rope r : ropes.values()) { if (r.cap > 0) { cuMemFree(r.cos); cuMemFree(r.sin); } }
-        ropes.clear();
+        moe.clear();
+        attn.close();
         if (readback != null) cuMemFreeHost(readback);
         pool.close();
         staging.close();

@@ -15,15 +15,22 @@ import io.mistralflink.model.compute.Backends;
  *                              twice that for rows of 1,024 keys and more)
  * @param attentionMaxSplits    most parts of a row's keys ({@code attentionMaxSplits}, 16)
  * @param attentionKeysPerSplit fewest keys a part, of the key count rounded up to a power of two ({@code attentionKeysPerSplit}, 16)
- * @param decodeAttention       keys per lane group of the decode kernel: auto | tiled2 | tiled4 ({@code decodeAttention}, auto)
+ * @param decodeAttention       the decode kernel: auto | tiled2 | tiled4 (CUDA cores, two or four lanes per key) | mma (tensor cores)
+ *                              ({@code decodeAttention}, auto: mma where it has a kernel (head sizes 32, 64, 128, groups of 1-8) for
+ *                              rows of at least {@code mmaDecodeKeys} keys, else tiled by shape)
+ * @param mmaDecodeKeys         keys of the longest row from which auto takes the tensor-core decode kernel ({@code mmaDecodeKeys}, 0:
+ *                              always; H200, 7B, 128 + 128 at batch 64: 10,713 tok/s against 9,745 tiled, session 6 call 1)
+ * @param mmaBlocksPerSm        blocks an SM the tensor-core decode kernel aims at, cutting rows into parts ({@code mmaBlocksPerSm}, 2)
+ * @param decodeStages          key tiles a warp of the tensor-core decode kernel keeps in shared memory, 3 (2 and 4: head size 128,
+ *                              groups of 4 only) ({@code decodeStages}, 3)
  * @param decodeFamily          decode kernel family: tiledp (next keys prefetched) | tiled ({@code decodeFamily}, tiledp)
  * @param flashPrefill          prefill attention on tensor cores (prefill.cu) where the head size has a kernel, else the
  *                              per-row kernel ({@code prefillAttention}: flash | simple, flash)
  * @param stepTokens            the default tokens of a step ({@code stepTokens}, {@link Backends#GPU_STEP_TOKENS})
  */
 record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWaves, int moeGemvPairs, int attentionBlocksPerSm,
-                  int attentionMaxSplits, int attentionKeysPerSplit, String decodeAttention, String decodeFamily, boolean flashPrefill,
-                  int stepTokens) {
+                  int attentionMaxSplits, int attentionKeysPerSplit, String decodeAttention, int mmaDecodeKeys, int mmaBlocksPerSm,
+                  int decodeStages, String decodeFamily, boolean flashPrefill, int stepTokens) {
 
     static CudaTuning fromSystemProperties() {
         String p = "mistralflink.cuda.";
@@ -31,6 +38,7 @@ record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWav
                 Integer.getInteger(p + "splitK", 16), Integer.getInteger(p + "splitKWaves", 1), Integer.getInteger(p + "moeGemvPairs", 8),
                 Integer.getInteger(p + "attentionBlocksPerSm", 8), Integer.getInteger(p + "attentionMaxSplits", 16),
                 Integer.getInteger(p + "attentionKeysPerSplit", 16), System.getProperty(p + "decodeAttention", "auto"),
+                Integer.getInteger(p + "mmaDecodeKeys", 0), Integer.getInteger(p + "mmaBlocksPerSm", 2), Integer.getInteger(p + "decodeStages", 3),
                 System.getProperty(p + "decodeFamily", "tiledp"), !"simple".equals(System.getProperty(p + "prefillAttention", "flash")),
                 Integer.getInteger(p + "stepTokens", Backends.GPU_STEP_TOKENS));
     }

@@ -16,6 +16,8 @@ import java.util.List;
 import java.util.Map;
 
 import static io.mistralflink.model.compute.cuda.Cuda.check;
+import static org.bytedeco.cuda.global.cudart.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
+import static org.bytedeco.cuda.global.cudart.cuFuncSetAttribute;
 import static org.bytedeco.cuda.global.cudart.cuModuleGetFunction;
 import static org.bytedeco.cuda.global.cudart.cuModuleLoadData;
 import static org.bytedeco.cuda.global.nvrtc.*;
@@ -49,6 +51,15 @@ final class Kernels {
                 kernels.put(name, new Kernel(f, arity.get(name)));
             }
         }
+    }
+
+    private final Map<CUfunc_st, Integer> sharedAllowed = new HashMap<>();
+
+    /** Lets kernel {@code k} take {@code bytes} of dynamic shared memory (beyond 48 KB a kernel must ask for it). */
+    void allowSharedMemory(Kernel k, int bytes) {
+        if (sharedAllowed.getOrDefault(k.f(), 0) >= bytes) return;
+        check(cuFuncSetAttribute(k.f(), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes), "cuFuncSetAttribute(shared memory " + bytes + ")");
+        sharedAllowed.put(k.f(), bytes);
     }
 
     Kernel get(String name) {

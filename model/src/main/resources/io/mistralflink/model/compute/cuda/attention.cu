@@ -32,9 +32,10 @@ __device__ __forceinline__ void emit(float a, float m, float l, int r, int h, in
 }
 
 /**
- * grid (rows, heads, splits), block of 128 threads (4 warps); any headDim up to 256 (multiples of 8 take
- * 16-byte loads of a key row, multiples of 32 a lane's consecutive dimensions in the value pass; other
- * sizes element loads and dimensions lane, lane + 32, ...: the correct, slower path for every head size).
+ * grid (rows, heads, splits), block of 128 threads (4 warps); any headDim (multiples of 8 take 16-byte
+ * loads of a key row, multiples of 32 a lane's consecutive dimensions in the value pass; other sizes element
+ * loads and dimensions lane, lane + 32, ...; above 256 dimensions, more than a lane's registers hold, each
+ * warp sums its values in its row of shared memory: the correct, slower path for every head size).
  * Split s covers the s-th of `splits` equal parts of the row's keys (computed here from the row's own
  * position, so a decode step's launch is the same at every position and its graph keeps replaying);
  * with one split the result goes to out, else a partial (max, sum, acc[headDim]) goes to
@@ -77,9 +78,12 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
 
     int dpl = headDim >> 5;          // dimensions per lane in the value pass
     bool strided = (headDim & 31) != 0;   // then lane holds dimensions lane + 32 e, e < ceil(headDim / 32)
+    bool wide = headDim > 256;            // then the warp's sums live in its row of part (dimensions lane, lane + 32, ...)
+    float* pw = part + warp * headDim;
     float acc[8];
 #pragma unroll
     for (int e = 0; e < 8; e++) acc[e] = 0.f;
+    if (wide) for (int d = lane; d < headDim; d += 32) pw[d] = 0.f;
     float mRun = NEG_INF, lRun = 0.f;
     for (int t0 = jBeg; t0 < jEnd; t0 += nt) {
         int tn = imin(nt, jEnd - t0);
@@ -122,11 +126,16 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
         lRun = lRun * corr + psum;
 #pragma unroll
         for (int e = 0; e < 8; e++) acc[e] *= corr;
+        if (wide) for (int d = lane; d < headDim; d += 32) pw[d] *= corr;
 #pragma unroll 8
         for (int i = warp; i < tn; i += warps) {
             int j = t0 + i;
             float pj = sc[i];
-            if (strided) {
+            if (wide) {
+                for (int d = lane; d < headDim; d += 32)
+                    pw[d] = fmaf(pj, j < start ? bf2f(cv[(long long) (j % window) * kvDim + kvOff + d])
+                                               : round_bf(v[(long long) (off + j - start) * kvDim + kvOff + d]), pw[d]);
+            } else if (strided) {
 #pragma unroll
                 for (int e = 0; e < 8; e++) {
                     int d = lane + 32 * e;
@@ -161,6 +170,7 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
     }
 #pragma unroll
     for (int e = 0; e < 8; e++) {
+        if (wide) break;
         if (strided) { if (lane + 32 * e < headDim) part[warp * headDim + lane + 32 * e] = acc[e]; }
         else if (e < dpl) part[warp * headDim + lane * dpl + e] = acc[e];
     }
@@ -305,23 +315,14 @@ __device__ __forceinline__ DecodeBlock decode_block(const float* __restrict__ k,
 }
 
 /**
- * The end of a decode block: each warp's online softmax (running max mx, sum l and unnormalized values
- * acc of this lane's D dimensions, for the G heads) is merged over the block's warps through shared memory
- * (sacc [warp][G][headDim], smax / ssum [warp][G]) and emitted as the block's output or partial.
+ * The end of a decode block, once every warp has put its online softmax in shared memory (for each warp w and
+ * head g: running max smax[w*G+g] (natural-log units), sum ssum[w*G+g], unnormalized values sacc[(w*G+g)*headDim ..]):
+ * the warps' parts are merged and emitted as the block's output or partial.
  */
-template <int G, int D>
-__device__ __forceinline__ void merge_warps(const float (&acc)[G][D], const float* mx, const float* l, float* sacc, float* smax, float* ssum,
-                                            int kvh, int heads, float* __restrict__ out, bf16_t* __restrict__ outb, float* __restrict__ partial) {
-    const int headDim = 32 * D;
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    int r = blockIdx.x, s = blockIdx.z, splits = gridDim.z;
-#pragma unroll
-    for (int g = 0; g < G; g++) {
-        if (lane == 0) { smax[warp * G + g] = mx[g]; ssum[warp * G + g] = l[g]; }
-#pragma unroll
-        for (int e = 0; e < D; e++) sacc[(warp * G + g) * headDim + lane * D + e] = acc[g][e];
-    }
-    __syncthreads();
+template <int G>
+__device__ __forceinline__ void emit_merged(const float* sacc, const float* smax, const float* ssum, int headDim, int kvh, int heads,
+                                            float* __restrict__ out, bf16_t* __restrict__ outb, float* __restrict__ partial) {
+    int warps = blockDim.x >> 5, r = blockIdx.x, s = blockIdx.z, splits = gridDim.z;
     for (int i = threadIdx.x; i < G * headDim; i += blockDim.x) {
         int g = i / headDim, d = i % headDim, h = kvh * G + g;
         float M = NEG_INF;
@@ -337,14 +338,25 @@ __device__ __forceinline__ void merge_warps(const float (&acc)[G][D], const floa
     }
 }
 
-/** 16 bytes from global to shared memory without passing through registers (cp.async, sm_80 and later). */
-__device__ __forceinline__ void copy_async16(void* dst, const void* src) {
-    unsigned long long s;
-    asm("cvta.to.shared.u64 %0, %1;" : "=l"(s) : "l"(dst));
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"((unsigned) s), "l"(src) : "memory");
+/**
+ * The end of a tiled decode block: each warp's online softmax (running max mx, sum l and unnormalized values
+ * acc of this lane's D dimensions, for the G heads) goes to shared memory (sacc [warp][G][headDim], smax /
+ * ssum [warp][G]), then emit_merged.
+ */
+template <int G, int D>
+__device__ __forceinline__ void merge_warps(const float (&acc)[G][D], const float* mx, const float* l, float* sacc, float* smax, float* ssum,
+                                            int kvh, int heads, float* __restrict__ out, bf16_t* __restrict__ outb, float* __restrict__ partial) {
+    const int headDim = 32 * D;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        if (lane == 0) { smax[warp * G + g] = mx[g]; ssum[warp * G + g] = l[g]; }
+#pragma unroll
+        for (int e = 0; e < D; e++) sacc[(warp * G + g) * headDim + lane * D + e] = acc[g][e];
+    }
+    __syncthreads();
+    emit_merged<G>(sacc, smax, ssum, headDim, kvh, heads, out, outb, partial);
 }
-
-__device__ __forceinline__ void copy_async_wait() { asm volatile("cp.async.wait_all;" ::: "memory"); }
 
 /**
  * Decode attention (every segment one token long): grid (rows, kvHeads, splits), a block of 128 threads
@@ -411,7 +423,7 @@ __device__ __forceinline__ void attention_decode_tiled_body(const float* __restr
         if (live && j < b.start) {
             const uint4* vr = (const uint4*) (b.cv + (long long) (j % window) * b.kvDim + b.kvOff) + part * CH;
 #pragma unroll
-            for (int c = 0; c < CH; c++) copy_async16(vt + kk * headDim + 8 * (part * CH + c), vr + c);
+            for (int c = 0; c < CH; c++) cp16(vt + kk * headDim + 8 * (part * CH + c), vr + c);
         }
         uint4 kcur[CH];
         if constexpr (!PF) {
@@ -472,7 +484,8 @@ __device__ __forceinline__ void attention_decode_tiled_body(const float* __restr
             for (int e = 0; e < D; e++) acc[g][e] *= c;
             mx[g] = mNew;
         }
-        copy_async_wait();
+        cp_commit();                             // this tile's value copies as one group
+        cp_wait_all();
         __syncwarp();
         int tn = imin(TK, b.jEnd - t0);
 #pragma unroll 4
@@ -759,4 +772,220 @@ extern "C" __global__ void attention_decode_tiledp2_8x4(const float* q, const fl
 extern "C" __global__ void attention_decode_tiledp2_8x8(const float* q, const float* k, const float* v, float* out, bf16_t* outb, const int* meta,
         const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
     attention_decode_tiled_body<8, 8, 2, true>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+
+/**
+ * Decode attention on tensor cores, for long windows: grid (rows, kvHeads, splits), 128 threads (4 warps);
+ * parts, fresh key and slot, rotation, output and partials as in the tiled kernels. The G <= 8 query heads
+ * of the key/value head are the rows of one m16n8k16 product: row g holds head g's q rounded to bf16, row 8 + g
+ * the remainder q - bf16(q) rounded again, so a score (the sum of rows g and 8 + g, which the same lane holds)
+ * carries about 16 bits of q; likewise p enters the P V product as bf16(p) in row g and its remainder in row
+ * 8 + g. K and V are bf16 already, so the result matches the fp32 kernels to about 1e-6 (where the prefill
+ * kernel, with q and p in bf16 alone, is off by 2e-3). Warp w takes tiles w, w + 4, ... of 16 keys of the
+ * block's part and keeps NS - 1 tiles in flight (cp.async into its own NS shared stages, keys and values), so
+ * that the cache streams from memory while earlier tiles are scored: the loads, not the arithmetic, set the
+ * pace. Dynamic shared memory: 2*HD bf16 (the fresh key and value) + 4*NS*2*16*(HD+8) bf16 (the stages, then
+ * the warps' partial sums, 4*G*HD floats).
+ */
+template <int G, int HD, int NS>
+__device__ __forceinline__ void attention_decode_mma_body(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
+                                                          float* __restrict__ out, bf16_t* __restrict__ outb,
+                                                          const int* __restrict__ meta, const unsigned long long* __restrict__ cacheBase,
+                                                          int layer, int heads, int kvHeads, int window, float scale, float* __restrict__ partial,
+                                                          const float* __restrict__ cosT, const float* __restrict__ sinT) {
+    constexpr int TILE = 16, S = HD + 8, KSTEPS = HD / 16, DT = HD / 8, CH = HD / 8;   // S: a padded shared row (no bank conflicts)
+    static_assert(G <= 8 && HD % 32 == 0, "query groups up to 8, head sizes a multiple of 32");
+    extern __shared__ __align__(16) unsigned char dsm[];
+    __shared__ float smax[4 * G], ssum[4 * G];
+    bf16_t* kn = (bf16_t*) dsm;              // the fresh key (rotated) and value, as the cache will hold them
+    bf16_t* vn = kn + HD;
+    bf16_t* stages = vn + HD;                // [warp][NS][keys, values][TILE][S]
+    float* sacc = (float*) stages;           // [warp][G][HD], after the last tile
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    int r = blockIdx.x, kvh = blockIdx.y;
+    bool row = g < G;                        // lanes of rows g >= G hold zeros
+    DecodeBlock b = decode_block(k, v, meta, cacheBase, layer, kvHeads, HD, window, cosT, sinT);
+    for (int d = threadIdx.x; d < HD; d += blockDim.x) { kn[d] = f2bf(b.key(d)); vn[d] = f2bf(b.vf[d]); }
+
+    unsigned qf[KSTEPS][4];                  // A fragments: rows g (bf16 q) and g + 8 (the remainder)
+    {
+        const float* qr = q + (long long) r * heads * HD + (long long) (kvh * G + (row ? g : 0)) * HD;
+#pragma unroll
+        for (int s = 0; s < KSTEPS; s++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                int d = 16 * s + 8 * e + 2 * t;
+                float x0 = row ? rope_at(qr, d, b.half, b.rc, b.rs) : 0.f, x1 = row ? rope_at(qr, d + 1, b.half, b.rc, b.rs) : 0.f;
+                unsigned hi = pack_bf2(x0, x1);
+                qf[s][2 * e] = hi;
+                qf[s][2 * e + 1] = pack_bf2(x0 - lo16(hi), x1 - hi16(hi));
+            }
+    }
+    __syncthreads();                         // kn, vn
+
+    bf16_t* mine = stages + warp * NS * 2 * TILE * S;
+    int tiles = (b.jEnd - b.jBeg + TILE - 1) / TILE, count = tiles > warp ? (tiles - warp + 3) / 4 : 0;
+    // Tile i of this warp (keys j0 .. j0 + 15, j0 = jBeg + 16 (warp + 4i)) into stage i mod NS: cached keys by
+    // cp.async, the fresh one from kn / vn, keys past the part as zeros (masked; zero values keep p * v finite).
+    auto load = [&](int i) {
+        int j0 = b.jBeg + TILE * (warp + 4 * i);
+        bf16_t* ks = mine + (i % NS) * 2 * TILE * S;
+        bf16_t* vs = ks + TILE * S;
+        for (int c = lane; c < TILE * CH; c += 32) {
+            int kk = c / CH, cc = c % CH, j = j0 + kk;
+            if (j < b.jEnd && j < b.start) {
+                long long at = (long long) (j % window) * b.kvDim + b.kvOff + 8 * cc;
+                cp16(ks + kk * S + 8 * cc, b.ck + at);
+                cp16(vs + kk * S + 8 * cc, b.cv + at);
+            } else {
+                uint4 kz = make_uint4(0u, 0u, 0u, 0u), vz = kz;
+                if (j < b.jEnd) { kz = *(const uint4*) (kn + 8 * cc); vz = *(const uint4*) (vn + 8 * cc); }
+                *(uint4*) (ks + kk * S + 8 * cc) = kz;
+                *(uint4*) (vs + kk * S + 8 * cc) = vz;
+            }
+        }
+    };
+#pragma unroll
+    for (int i = 0; i < NS - 1; i++) {
+        if (i < count) load(i);
+        cp_commit();                         // one group a tile, empty ones too: the wait below counts groups
+    }
+    float o[DT][4];
+#pragma unroll
+    for (int d = 0; d < DT; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f;
+    float mrow = NEG_INF, lrow = 0.f;        // head g's running max (log2 units of the scaled score) and this lane's share of the sum
+    const float sl2 = scale * 1.4426950408889634f;
+    // ldmatrix row addresses of this lane: keys (matrix lane/8 = dims +8 each), values (matrix bit 0: keys +8, bit 1: dims +8)
+    const int kOff = (lane & 7) * S + 8 * (lane >> 3), vOff = ((lane & 7) + 8 * ((lane >> 3) & 1)) * S + 8 * (lane >> 4);
+    for (int i = 0; i < count; i++) {
+        __syncwarp();                        // every lane is done with the stage that tile i + NS - 1 takes
+        if (i + NS - 1 < count) load(i + NS - 1);
+        cp_commit();
+        cp_wait<NS - 1>();                   // tile i is in
+        __syncwarp();
+        const bf16_t* ks = mine + (i % NS) * 2 * TILE * S;
+        const bf16_t* vs = ks + TILE * S;
+        float sc[2][4];
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++) {
+            sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
+#pragma unroll
+            for (int s = 0; s < KSTEPS; s += 2) {
+                unsigned bb[4];
+                ldm4(bb, ks + kOff + nt * 8 * S + 16 * s);
+                mma16816(sc[nt], qf[s], bb[0], bb[1]);
+                mma16816(sc[nt], qf[s + 1], bb[2], bb[3]);
+            }
+        }
+        int j0 = b.jBeg + TILE * (warp + 4 * i);
+        float x[4], mx = NEG_INF;
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                int j = j0 + 8 * nt + 2 * t + e;
+                float y = j < b.jEnd ? (sc[nt][e] + sc[nt][2 + e]) * sl2 : NEG_INF;
+                x[2 * nt + e] = y;
+                mx = fmaxf(mx, y);
+            }
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        float mNew = fmaxf(mrow, mx);        // finite: key j0 is in the part
+        float c = exp2f(mrow - mNew);
+        mrow = mNew;
+        lrow *= c;
+#pragma unroll
+        for (int d = 0; d < DT; d++) { o[d][0] *= c; o[d][1] *= c; o[d][2] *= c; o[d][3] *= c; }
+        unsigned a[4];
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++) {
+            float p0 = exp2f(x[2 * nt] - mNew), p1 = exp2f(x[2 * nt + 1] - mNew);
+            lrow += p0 + p1;
+            unsigned hi = pack_bf2(p0, p1);
+            a[2 * nt] = row ? hi : 0u;
+            a[2 * nt + 1] = row ? pack_bf2(p0 - lo16(hi), p1 - hi16(hi)) : 0u;
+        }
+#pragma unroll
+        for (int d = 0; d < DT; d += 2) {
+            unsigned bb[4];
+            ldm4t(bb, vs + vOff + 8 * d);
+            mma16816(o[d], a, bb[0], bb[1]);
+            mma16816(o[d + 1], a, bb[2], bb[3]);
+        }
+    }
+    lrow += __shfl_xor_sync(0xffffffffu, lrow, 1);
+    lrow += __shfl_xor_sync(0xffffffffu, lrow, 2);
+    __syncthreads();                         // sacc reuses the stages
+    if (row) {
+#pragma unroll
+        for (int d = 0; d < DT; d++) {
+            float* at = sacc + (warp * G + g) * HD + 8 * d + 2 * t;
+            at[0] = o[d][0] + o[d][2];
+            at[1] = o[d][1] + o[d][3];
+        }
+        if (t == 0) {
+            smax[warp * G + g] = count > 0 ? mrow * 0.6931471805599453f : NEG_INF;   // natural-log units, as emit_merged takes them
+            ssum[warp * G + g] = count > 0 ? lrow : 0.f;
+        }
+    }
+    __syncthreads();
+    emit_merged<G>(sacc, smax, ssum, HD, kvh, heads, out, outb, partial);
+}
+
+// attention_decode_mma{NS}_{G}x{HD}: NS = 3 stages for every group and head size; 2 and 4 for the Mistral-7B shape (A/B).
+extern "C" __global__ void __launch_bounds__(128) attention_decode_mma3_1x32(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
+        const int* meta, const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_mma_body<1, 32, 3>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_decode_mma3_2x32(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
+        const int* meta, const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_mma_body<2, 32, 3>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_decode_mma3_4x32(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
+        const int* meta, const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_mma_body<4, 32, 3>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_decode_mma3_8x32(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
+        const int* meta, const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_mma_body<8, 32, 3>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_decode_mma3_1x64(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
+        const int* meta, const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_mma_body<1, 64, 3>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_decode_mma3_2x64(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
+        const int* meta, const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_mma_body<2, 64, 3>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_decode_mma3_4x64(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
+        const int* meta, const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_mma_body<4, 64, 3>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_decode_mma3_8x64(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
+        const int* meta, const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_mma_body<8, 64, 3>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_decode_mma3_1x128(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
+        const int* meta, const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_mma_body<1, 128, 3>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_decode_mma3_2x128(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
+        const int* meta, const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_mma_body<2, 128, 3>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_decode_mma3_4x128(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
+        const int* meta, const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_mma_body<4, 128, 3>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_decode_mma3_8x128(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
+        const int* meta, const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_mma_body<8, 128, 3>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_decode_mma2_4x128(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
+        const int* meta, const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_mma_body<4, 128, 2>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_decode_mma4_4x128(const float* q, const float* k, const float* v, float* out, bf16_t* outb,
+        const int* meta, const unsigned long long* cacheBase, int layer, int heads, int kvHeads, int window, float scale, float* partial, const float* cosT, const float* sinT) {
+    attention_decode_mma_body<4, 128, 4>(q, k, v, out, outb, meta, cacheBase, layer, heads, kvHeads, window, scale, partial, cosT, sinT);
 }

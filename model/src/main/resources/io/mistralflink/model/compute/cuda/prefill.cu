@@ -18,42 +18,6 @@
 // Roundings beyond attention.cu's: q and the softmax weights p enter the tensor cores as bf16.
 #include "common.cuh"
 
-/** Two floats as a bf16 pair (lo in the low half), rounded to nearest even. */
-__device__ __forceinline__ unsigned pack_bf2(float lo, float hi) {
-    unsigned d;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
-    return d;
-}
-
-/** c += a b: a 16x16 bf16 tile (row-major fragments), b 16x8 (column-major), c 16x8 fp32. */
-__device__ __forceinline__ void mma16816(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-/** 16 bytes from global to shared memory without passing through registers (cp.async, sm_80 and later). */
-__device__ __forceinline__ void cp16(void* dst, const void* src) {
-    unsigned s = (unsigned) __cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(s), "l"(src) : "memory");
-}
-__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-__device__ __forceinline__ void cp_wait_all() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
-
-/** Four 8x8 bf16 matrices from shared memory (rows addressed by lanes 8i..8i+7 for matrix i). */
-__device__ __forceinline__ void ldm4(unsigned (&r)[4], const void* p) {
-    unsigned s = (unsigned) __cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
-}
-__device__ __forceinline__ void ldm2(unsigned (&r)[2], const void* p) {
-    unsigned s = (unsigned) __cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];" : "=r"(r[0]), "=r"(r[1]) : "r"(s));
-}
-__device__ __forceinline__ void ldm4t(unsigned (&r)[4], const void* p) {
-    unsigned s = (unsigned) __cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
-}
-
 /**
  * Copies rows t0 .. t0+BK-1 of one head's keys or values into a shared tile (row stride S): row j from the
  * cache (j < start) or from the fresh bf16 rows; rows past the tile's last key repeat that key (masked).

@@ -226,7 +226,7 @@ class CudaEngineTest {
             int rows = c[0], experts = c[1], topK = c[2];
             float[] logits = separatedLogits(r, rows, experts);
             CpuBackend.CpuRouting want = (CpuBackend.CpuRouting) cpu.route(cpu.upload(logits, rows, experts), topK);
-            CudaBackend.HostRouting got = gpu.download(gpu.route(gpu.upload(logits, rows, experts), topK));
+            CudaMoe.HostRouting got = gpu.download(gpu.route(gpu.upload(logits, rows, experts), topK));
             assertArrayEquals(want.offsets(), got.offsets(), rows + " rows: offsets");
             assertArrayEquals(want.pairRow(), got.pairRow(), rows + " rows: pair rows");
             assertArrayEquals(want.rowPairs(), got.rowPairs(), rows + " rows: each row's pairs");
@@ -304,11 +304,11 @@ class CudaEngineTest {
 
     /**
      * Attention alone: a prefill that crosses the window in chunks, then decode steps, versus the CPU; decode
-     * steps (chunks of 1) with two and four lanes per key; query groups of 4 and 8 heads; prefill chunks by
+     * steps (chunks of 1) with two and four lanes per key and on tensor cores; query groups of 4 and 8 heads; prefill chunks by
      * the per-row kernel (exact but for summation order) and on tensor cores (q and the softmax weights
      * rounded to bf16: relative error about 3e-3, where a wrong key or mask gives errors of order 1).
      */
-    @ParameterizedTest @CsvSource({"tiled2,simple", "tiled4,simple", "tiled2,flash", "tiled4,flash"})
+    @ParameterizedTest @CsvSource({"tiled2,simple", "tiled4,simple", "mma,simple", "tiled2,flash", "tiled4,flash", "mma,flash"})
     void attentionMatchesCpuAcrossTheWindow(String decodeKernel, String prefillKernel) {
         gpu.decodeAttention(decodeKernel);
         gpu.prefillAttention(prefillKernel);
@@ -350,9 +350,9 @@ class CudaEngineTest {
      * step holds tiles of two segments of different lengths), chunks of 1, 7, W and the whole prompt in one
      * pass (a segment longer than the window: its early keys reach its late queries only through the mask),
      * for every head size with a tensor-core kernel and for sizes that take the per-row kernel (40, 48:
-     * strided value dimensions; 36: element loads). Query groups of 4, two layers of one cache.
+     * strided value dimensions; 36: element loads; 264, 320: above 256, sums in shared memory). Query groups of 4, two layers of one cache.
      */
-    @ParameterizedTest @ValueSource(ints = {32, 64, 80, 96, 128, 256, 48, 40, 36})
+    @ParameterizedTest @ValueSource(ints = {32, 64, 80, 96, 128, 256, 48, 40, 36, 320, 264})
     void prefillAttentionMatchesCpuOverManyWindows(int hd) {
         Random r = new Random(hd);
         int heads = 8, kvHeads = 2, window = 64, layers = 2, total = 300;
@@ -393,7 +393,7 @@ class CudaEngineTest {
     }
 
     /** Long windows take the split-over-the-window path: compare with the CPU at 3000 cached keys, each decode kernel. */
-    @ParameterizedTest @ValueSource(strings = {"tiled2", "tiled4"})
+    @ParameterizedTest @ValueSource(strings = {"tiled2", "tiled4", "mma"})
     void splitAttentionMatchesCpu(String decodeKernel) {
         gpu.decodeAttention(decodeKernel);
         Random r = new Random(4);
@@ -551,6 +551,40 @@ class CudaEngineTest {
     }
 
     // ------------------------------------------------------------------ whole models
+
+    /**
+     * What {@code eval} computes, on the GPU: the perplexity of the reference's 12 Brown documents (first 1,024
+     * tokens of BOS + document + EOS, teacher forcing, prefill in the scorer's chunks across the 64-token
+     * window), each within 1% of Hugging Face's float32 figure.
+     */
+    @ParameterizedTest @ValueSource(strings = {"tiny-mistral", "tiny-mixtral"})
+    void brownPerplexitiesWithinOnePercentOfHuggingFace(String name) {
+        Checkpoint c = ckpt(name);
+        java.util.Map<String, String> docs = TestModels.brownDocuments();
+        Scorer scorer = new Scorer(Shard.whole(c, gpu));
+        double worst = 0, nll = 0, refNll = 0;
+        long tokens = 0;
+        int checked = 0;
+        try (Tokenizer tok = Tokenizer.load(TestModels.model(name))) {
+            for (JsonNode e : TestModels.reference().path("models").path(name).path("eval")) {
+                int[] ids = TestModels.evalIds(tok.encode(docs.get(e.get("id").asText())), c.config().eosId());
+                assertEquals(e.get("tokens").asInt(), ids.length, e.get("id") + " token count");
+                Scorer.Scores s = scorer.score(ids);
+                double ppl = s.perplexity(), ref = e.get("ppl").asDouble();
+                System.out.printf("eval %s %s: %d tokens, perplexity GPU %.4f, HF float32 %.4f (%+.3f%%)%n",
+                        name, e.get("id").asText(), ids.length, ppl, ref, 100 * (ppl / ref - 1));
+                assertEquals(ref, ppl, 0.01 * ref, name + " perplexity of " + e.get("id"));
+                worst = Math.max(worst, Math.abs(ppl / ref - 1));
+                nll += Math.log(ppl) * (ids.length - 1);
+                refNll += e.get("nll_sum").asDouble();
+                tokens += ids.length - 1;
+                checked++;
+            }
+        }
+        assertEquals(12, checked);
+        System.out.printf("eval %s, 12 documents: perplexity GPU %.4f, HF float32 %.4f, worst document %.3f%%%n",
+                name, Math.exp(nll / tokens), Math.exp(refNll / tokens), 100 * worst);
+    }
 
     @ParameterizedTest @ValueSource(strings = {"tiny-mistral", "tiny-mixtral"})
     void logitsMatchCpuEngineWithinBf16Tolerance(String name) {

@@ -56,7 +56,7 @@ class KernelSourcesTest {
     }
 
     /**
-     * Every launch in CudaBackend passes as many arguments as its kernel takes (the backend checks this at
+     * Every launch in CudaBackend and its kernel families passes as many arguments as its kernel takes (the backend checks this at
      * run time too; here it is checked against the source of each call, without a GPU).
      */
     @Test void launchesPassEveryArgument() throws IOException {
@@ -65,8 +65,12 @@ class KernelSourcesTest {
         assertEquals(13, arity.get("gemv1"));
         assertEquals(9, arity.get("swiglu1"));
         assertEquals(4, arity.get("embed"));
-        Path src = io.mistralflink.model.TestModels.root().resolve("model/src/main/java/io/mistralflink/model/compute/cuda/CudaBackend.java");
-        String code = Files.readString(src).replaceAll("\\s+", " ");
+        // CudaBackend and its kernel families (CudaAttention, CudaMoe, CudaSampling, ...)
+        StringBuilder all = new StringBuilder();
+        try (var files = Files.list(io.mistralflink.model.TestModels.root().resolve("model/src/main/java/io/mistralflink/model/compute/cuda"))) {
+            for (Path f : files.filter(f -> f.toString().endsWith(".java")).sorted().toList()) all.append(Files.readString(f)).append('\n');
+        }
+        String code = all.toString().replaceAll("\\s+", " ");
         var m = java.util.regex.Pattern.compile("k\\(\"(\\w+)\", ((?:[^;])*?)\\);").matcher(code);
         int checked = 0;
         while (m.find()) {

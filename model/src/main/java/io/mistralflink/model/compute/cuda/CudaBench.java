@@ -1,5 +1,7 @@
 package io.mistralflink.model.compute.cuda;
 
+import io.mistralflink.model.bench.Bench;
+
 import io.mistralflink.model.ModelConfig;
 import io.mistralflink.model.compute.KvCache;
 import io.mistralflink.model.layers.Chunk;
@@ -20,9 +22,9 @@ import java.util.Map;
 import java.util.Random;
 
 /**
- * A stand-alone speed test of the CUDA backend on random models of real shapes (until the project's
- * {@code bench} command covers CUDA): the engine's own {@link Shard} with weights generated on the
- * device ({@link CudaBackend#syntheticWeights}), greedy sampling on the device.
+ * A speed test of the CUDA backend on random models of real shapes: the engine's own {@link Shard} with
+ * weights generated on the device ({@link CudaBackend#syntheticWeights}), greedy sampling on the device.
+ * {@code bin/mistral-flink bench cuda ARGS}, or in a JVM of the GPU bundle ({@code bin/gpu-tests --bench}):
  *
  * <pre>
  * java ... io.mistralflink.model.compute.cuda.CudaBench --model mistral-7b --batches 1,16,64,256 \
@@ -123,11 +125,9 @@ public final class CudaBench {
                     int batch = Integer.parseInt(bs.strip()), len = Integer.parseInt(ls.strip()), steps = Integer.parseInt(a.get("--long-new"));
                     b.resetReplayTimings();
                     double[] r = longDecode(s, batch, len, steps, b.stepTokens());
-                    // bytes a step reads: the weights, and per sequence and layer its keys and values within the window (bf16)
-                    double keys = 0;
-                    for (int i = 0; i < steps; i++) keys += Math.min(cfg.window(), len + 8 + i + 1);
-                    keys /= steps;
-                    double bytes = b.weightBytes() + batch * keys * cfg.layers() * 2.0 * cfg.kvDim() * 2;
+                    // bytes a step reads: the weights, and per sequence and layer its keys and values within the window (bf16),
+                    // over the timed steps (after 8 untimed ones)
+                    double bytes = Bench.decodeBytesPerStep(cfg, b.weightBytes(), batch, len + 8, steps, 2);
                     double bound = batch * hbm / bytes;
                     System.out.printf("RESULT %s decode after prompt=%d batch=%d: %.1f tok/s (%.2f ms/step), bandwidth bound %.1f tok/s "
                                     + "(%.1f GB a step at %.0f GB/s): %.0f%%; prefill %.0f tok/s%s%n", model, len, batch, r[0], r[1], bound,
