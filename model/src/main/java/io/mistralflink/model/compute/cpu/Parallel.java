@@ -1,6 +1,7 @@
 package io.mistralflink.model.compute.cpu;
 
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -13,13 +14,17 @@ final class Parallel implements AutoCloseable {
 
     private static final long SPIN_NANOS = 200_000;
 
-    /** One kernel launch; its own counters, so a late worker cannot touch the next launch. */
-    private record Task(Body body, int n, int chunk, int chunks, AtomicInteger next, AtomicInteger done) {
+    /**
+     * One kernel launch; its own counters, so a late worker cannot touch the next launch. A chunk that
+     * throws is recorded, not lost with its worker: the caller rethrows it once every chunk is done.
+     */
+    private record Task(Body body, int n, int chunk, int chunks, AtomicInteger next, AtomicInteger done, AtomicReference<Throwable> failed) {
         void runChunks() {
             int c;
             while ((c = next.getAndIncrement()) < chunks) {
                 int from = c * chunk, to = Math.min(n, from + chunk);
                 try { if (from < to) body.run(from, to); }
+                catch (Throwable e) { failed.compareAndSet(null, e); }
                 finally { done.incrementAndGet(); }
             }
         }
@@ -44,16 +49,21 @@ final class Parallel implements AutoCloseable {
         if (parts <= 1 || !busy.compareAndSet(0, 1)) { body.run(0, n); return; }
         try {
             int chunks = Math.min(n, parts * 2);
-            Task t = new Task(body, n, (n + chunks - 1) / chunks, chunks, new AtomicInteger(), new AtomicInteger());
+            Task t = new Task(body, n, (n + chunks - 1) / chunks, chunks, new AtomicInteger(), new AtomicInteger(), new AtomicReference<>());
             task = t;
             for (Thread w : workers) LockSupport.unpark(w);
             t.runChunks();
             // Spin, but give the core away now and then: on a busy machine the worker we wait for may
-            // be waiting for this very core.
+            // be waiting for this very core. Every chunk is done before range returns, or throws: the
+            // workers read the caller's memory (weights, activations), which it may free right after.
             for (int spins = 0; t.done.get() < t.chunks; spins++) {
                 if ((spins & 1023) == 1023) Thread.yield();
                 else Thread.onSpinWait();
             }
+            Throwable e = t.failed.get();
+            if (e instanceof RuntimeException r) throw r;
+            if (e instanceof Error r) throw r;
+            if (e != null) throw new IllegalStateException(e);
         } finally {
             busy.set(0);
         }
