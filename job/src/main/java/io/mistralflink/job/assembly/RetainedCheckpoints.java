@@ -144,13 +144,7 @@ public final class RetainedCheckpoints {
     public void discardAllBut(org.apache.flink.core.fs.Path keep) {
         FileSystem fs = fileSystem(location);
         String kept = pathOf(keep);
-        snapshots(fs).filter(s -> !pathOf(s.getPath()).equals(kept)).forEach(s -> {
-            try {
-                fs.delete(s.getPath(), true);
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot delete the old checkpoint " + s.getPath() + ": " + e.getMessage(), e);
-            }
-        });
+        snapshots(fs).filter(s -> !pathOf(s.getPath()).equals(kept)).forEach(s -> delete(fs, s, "the old checkpoint"));
     }
 
     /** The latest complete checkpoint of any earlier run of this job (local checkpoint directories), if any. */
@@ -203,14 +197,16 @@ public final class RetainedCheckpoints {
         if (children(fs, own, s -> s.isDir() && CHECKPOINT.matcher(s.getPath().getName()).matches())
                 .noneMatch(chk -> modified(fs, chk.getPath()) != Long.MIN_VALUE)) return false;
         children(fs, location, s -> s.isDir() && JOB_ID.matcher(s.getPath().getName()).matches() && !s.getPath().getName().equals(jobId))
-                .forEach(s -> {
-                    try {
-                        fs.delete(s.getPath(), true);
-                    } catch (IOException e) {
-                        throw new UncheckedIOException("cannot delete the earlier job's checkpoints " + s.getPath() + ": " + e.getMessage(), e);
-                    }
-                });
+                .forEach(s -> delete(fs, s, "the earlier job's checkpoints"));
         return true;
+    }
+
+    private static void delete(FileSystem fs, FileStatus s, String what) {
+        try {
+            fs.delete(s.getPath(), true);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot delete " + what + " " + s.getPath() + ": " + e.getMessage(), e);
+        }
     }
 
     /** When the checkpoint's {@code _metadata} was written; {@link Long#MIN_VALUE} where it has none (in progress, torn). */
