@@ -19,6 +19,8 @@ final class Lane {
     /** A request joined since the last step left. */
     boolean admitted;
     long step;
+    /** When its last step's tokens were taken in ({@link StepClock#now}), until its next step leaves; 0 otherwise. */
+    long readyNanos;
 
     Lane(String key) { this.key = key; }
 

@@ -69,6 +69,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     private transient FeedbackKey feedbackKey;
     private transient FeedbackChannel<TokenBatch> feedback;
     private transient SchedulerMetrics metrics;
+    private transient StepClock clock;
     /** Whether this job scores (eval) or generates, set by its first request: a step never mixes the two. */
     private transient Boolean scores;
 
@@ -91,6 +92,8 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         FailureLog log = FailureLog.of(getRuntimeContext());
         failed = log == null ? Map.of() : log.read();
         metrics = new SchedulerMetrics(getMetricGroup(), lanes, config.sequencesPerLane());
+        clock = new StepClock(getMetricGroup(), StepClock.Phase.ENCODE, StepClock.Phase.FEEDBACK, StepClock.Phase.TOKENS,
+                StepClock.Phase.ADMISSION, StepClock.Phase.STEPS);
         feedbackKey = FeedbackKey.of(TokenFeedbackFunction.EDGE, getRuntimeContext());
         feedback = FeedbackBroker.get(feedbackKey);
         // At most one step per lane per mail: with a single stage chained to the scheduler, onTokens runs
@@ -233,7 +236,14 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
 
     /** Sends the lane's next step unless one is in flight: tokens of its members, frees of finished ones. */
     private void sendStep(Lane lane) {
-        if (lane.inFlight || lane.lingering || (lane.members.isEmpty() && lane.releases.isEmpty())) return;
+        if (lane.inFlight || lane.lingering) return;
+        long t0 = StepClock.now();
+        if (lane.members.isEmpty() && lane.releases.isEmpty()) {
+            lane.readyNanos = 0; // idle, not waiting
+            return;
+        }
+        if (lane.readyNanos != 0) clock.lap(StepClock.Phase.ADMISSION, lane.readyNanos);
+        lane.readyNanos = 0;
         lane.admitted = false;
         List<Sequence> seqs = new ArrayList<>(lane.members.size());
         for (RequestState r : lane.members.values()) seqs.add(r.sequence);
@@ -253,7 +263,10 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         lane.releases.clear();
         lane.inFlight = true;
         metrics.step(tokens);
-        output.collect(new StreamRecord<>(StepCodec.encode(step)));
+        MicroBatchFrame frame = StepCodec.encode(step);
+        clock.lap(StepClock.Phase.ENCODE, t0);
+        clock.step();
+        output.collect(new StreamRecord<>(frame));
     }
 
     private void onTokens(TokenBatch batch) {
@@ -261,6 +274,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         for (Lane l : lanes) if (l.key.equals(batch.lane())) lane = l;
         if (lane == null || !lane.inFlight || lane.step != batch.step())
             throw new IllegalStateException("tokens for " + batch.lane() + " step " + batch.step() + " were not expected");
+        long t = clock.lap(StepClock.Phase.FEEDBACK, batch.takenNanos());
         long now = System.currentTimeMillis();
         for (int i = 0; i < batch.requestIds().length; i++) {
             String id = batch.requestIds()[i];
@@ -284,6 +298,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         }
         lane.inFlight = false;
         fill(lane);
+        lane.readyNanos = clock.lap(StepClock.Phase.TOKENS, t);
         sendStepAfter(lane, ADMISSION_LINGER_MS > 0 && config.stages() == 1 && lane.admitted && hasRoom(lane) ? ADMISSION_LINGER_MS : 0);
     }
 
