@@ -46,10 +46,10 @@ public final class PipelineBench {
     record Report(String model, int requests, int promptTokens, int newTokens, int cores, String device, long engineTokS, List<Row> pipeline) {}
 
     /**
-     * The best of the repeats, and where its time went: per subtask of each stage its busy time against
+     * The best of the repeats (its timed window in seconds), and where its time went: per subtask of each stage its busy time against
      * the timed window (the bubble is the rest), per subtask of the scheduler its host work around a step.
      */
-    record Row(int stages, int lanes, long tokS, double vsEngine, List<TaskTimes> times) {}
+    record Row(int stages, int lanes, long tokS, double vsEngine, double windowS, List<TaskTimes> times) {}
 
     /**
      * One operator subtask's {@link StepClock} phases over the timed window: {@code busyFraction} (a stage's
@@ -96,7 +96,7 @@ public final class PipelineBench {
                 }
                 double tokS = tokens / best.seconds();
                 List<TaskTimes> times = times(best);
-                rows.add(new Row(p, l, Math.round(tokS), Math.round(tokS / engine * 100) / 100.0, times));
+                rows.add(new Row(p, l, Math.round(tokS), Math.round(tokS / engine * 100) / 100.0, best.seconds(), times));
                 out.printf("pipeline P=%d L=%d: %.0f tok/s (%.2f x engine) in %.3f s%n", p, l, tokS, tokS / engine, best.seconds());
                 for (TaskTimes t : times) out.println("  " + describe(t));
             }
