@@ -53,8 +53,7 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
         checkpoint = Checkpoint.open(Path.of(config.modelDir()));
         int[] b = config.boundaries(checkpoint.config());
         var task = getRuntimeContext().getTaskInfo();
-        String device = Backends.forSlot(config.device(), stage * task.getNumberOfParallelSubtasks() + task.getIndexOfThisSubtask());
-        backend = Backends.open(device, config.effectiveThreads());
+        backend = Backends.open(config.deviceOf(stage, task.getIndexOfThisSubtask()), config.effectiveThreads());
         shard = Shard.load(checkpoint, b[stage], b[stage + 1], backend);
         caches = new HashMap<>();
         failures = FailureLog.of(getRuntimeContext());
