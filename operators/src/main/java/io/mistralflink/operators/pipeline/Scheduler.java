@@ -41,12 +41,15 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     /**
      * With one stage chained to the scheduler, a step runs inside the scheduler's own task, and between
      * two steps the mailbox reads one input record: requests arriving together would join a running lane
-     * one per step. So when a request joined during the last step and the lane has room, the next step
-     * waits this long (a processing-time timer; input is read meanwhile) and takes everyone who came.
-     * That matters where a step's cost hardly depends on its batch (a GPU); {@code
+     * one per step. So when a request joins a lane at rest, or joined during the last step, and the lane
+     * has room, the next step waits this long (a processing-time timer; input is read meanwhile), and
+     * again while requests keep coming (up to {@link #ADMISSION_LINGERS} times), and takes everyone who
+     * came. That matters where a step's cost hardly depends on its batch (a GPU); {@code
      * -Dmistralflink.admissionLingerMs=0} turns it off.
      */
     static final long ADMISSION_LINGER_MS = Long.getLong("mistralflink.admissionLingerMs", 1);
+    /** How many lingers in a row a lane waits while requests keep joining it (bounds the first step's wait). */
+    static final int ADMISSION_LINGERS = 8;
     /**
      * Requests that find every lane full wait in keyed state, up to this many per lane slot (L x S);
      * only beyond that does {@code processElement} hold its input (backpressure). A checkpoint barrier
@@ -191,7 +194,13 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         waiting.add(r);
         Lane lane = leastLoaded();
         fill(lane);
-        sendStep(lane);
+        if (!lane.inFlight && !lane.lingering && lingers(lane)) sendStepAfter(lane, ADMISSION_LINGER_MS);
+        else sendStep(lane);
+    }
+
+    /** Whether the lane's next step waits for more arrivals ({@link #ADMISSION_LINGER_MS}). */
+    private boolean lingers(Lane lane) {
+        return ADMISSION_LINGER_MS > 0 && config.stages() == 1 && lane.admitted && hasRoom(lane);
     }
 
     private boolean hasRoom(Lane lane) { return lane.members.size() < config.sequencesPerLane(); }
@@ -299,7 +308,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         lane.inFlight = false;
         fill(lane);
         lane.readyNanos = clock.lap(StepClock.Phase.TOKENS, t);
-        sendStepAfter(lane, ADMISSION_LINGER_MS > 0 && config.stages() == 1 && lane.admitted && hasRoom(lane) ? ADMISSION_LINGER_MS : 0);
+        sendStepAfter(lane, lingers(lane) ? ADMISSION_LINGER_MS : 0);
     }
 
     /**
@@ -310,10 +319,18 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
      * So no step leaves after the stop began; the savepoint holds each request's tokens as they are,
      * and the resumed job re-feeds them.
      */
-    private void sendStepAfter(Lane lane, long delayMs) {
+    private void sendStepAfter(Lane lane, long delayMs) { sendStepAfter(lane, delayMs, 1); }
+
+    /** A lingering lane (delayMs > 0) waits once more if a request joined it meanwhile, {@link #ADMISSION_LINGERS} times at most. */
+    private void sendStepAfter(Lane lane, long delayMs, int linger) {
         lane.lingering = true;
+        if (delayMs > 0) lane.admitted = false; // from now on: who joined during this linger
         var time = getProcessingTimeService();
         time.registerTimer(time.getCurrentProcessingTime() + delayMs, t -> {
+            if (delayMs > 0 && linger < ADMISSION_LINGERS && lingers(lane)) {
+                sendStepAfter(lane, delayMs, linger + 1);
+                return;
+            }
             lane.lingering = false;
             sendStep(lane);
         });
