@@ -24,7 +24,8 @@ import static org.junit.jupiter.api.Assertions.*;
  * scheduler, say) would hang here until the timeout. The stages' busy times (their StepClocks, read
  * through the metric reporter) obey what a pipeline of one lane must: a stage is never busier than the
  * window, and with one lane only one stage holds the step at a time, so the two stages' busy shares sum
- * to at most the window; a second lane lets them overlap, so the sum rises.
+ * to at most the window; a second lane lets them overlap, so the sum rises. The requests, sent together,
+ * join one step: one chained stage takes as many steps as the engine alone.
  */
 class PipelineBenchTest {
     @Test @Timeout(value = 180, unit = TimeUnit.SECONDS)
@@ -63,5 +64,9 @@ class PipelineBenchTest {
         }
         assertTrue(busySum[2][1] <= 1 + 4 / (report.get("pipeline").get(2).get("window_s").asDouble() * 1e3), "one lane: " + Arrays.deepToString(busySum));
         assertTrue(busySum[2][2] > busySum[2][1], "two lanes overlap the stages: " + Arrays.deepToString(busySum));
+        // requests that arrive together join one step (the admission linger), so one chained stage with one
+        // lane takes the engine alone's steps (give or take one for a late arrival)
+        long chained = report.get("pipeline").get(0).get("times").findValues("steps").stream().mapToLong(JsonNode::asLong).max().orElseThrow();
+        assertTrue(chained <= report.get("engine_steps").asLong() + 1, chained + " steps, the engine alone " + report.get("engine_steps"));
     }
 }

@@ -43,7 +43,7 @@ public final class PipelineBench {
                            int[] lanes, int bufferTimeoutMs, String device) {}
 
     /** The report, the last line of the output. */
-    record Report(String model, int requests, int promptTokens, int newTokens, int cores, String device, long engineTokS, List<Row> pipeline) {}
+    record Report(String model, int requests, int promptTokens, int newTokens, int cores, String device, long engineTokS, int engineSteps, List<Row> pipeline) {}
 
     /**
      * The best of the repeats (its timed window in seconds), and where its time went: per subtask of each stage its busy time against
@@ -72,17 +72,18 @@ public final class PipelineBench {
         long tokens = (long) n * (prompt + gen);
 
         double engine = 0;
+        int engineSteps = 0;
         try (Checkpoint c = Checkpoint.open(dir)) {
             Shard model = Shard.whole(c, backend);
             for (int i = 0; i < 2 + s.repeat(); i++) { // the first runs warm the JIT up
                 List<Sequence> seqs = new ArrayList<>();
                 for (InferenceRequest r : reqs) seqs.add(new Sequence(r.id(), r.promptIds(), r.params(), m.eosId(), m.maxPositions()));
                 long t0 = System.nanoTime();
-                new Generator(model, null, budget).run(seqs);
+                engineSteps = new Generator(model, null, budget).run(seqs).steps();
                 engine = Math.max(engine, tokens / ((System.nanoTime() - t0) / 1e9));
             }
         }
-        out.printf("engine alone, batch %d: %.0f tok/s%n", n, engine);
+        out.printf("engine alone, batch %d: %.0f tok/s, %d steps%n", n, engine, engineSteps);
         List<Row> rows = new ArrayList<>();
         for (int p : s.stages())
             for (int l : s.lanes()) {
@@ -100,7 +101,7 @@ public final class PipelineBench {
                 out.printf("pipeline P=%d L=%d: %.0f tok/s (%.2f x engine) in %.3f s%n", p, l, tokS, tokS / engine, best.seconds());
                 for (TaskTimes t : times) out.println("  " + describe(t));
             }
-        out.println(Json.line(new Report(dir.getFileName().toString(), n, prompt, gen, cores, backend.name(), Math.round(engine), rows)));
+        out.println(Json.line(new Report(dir.getFileName().toString(), n, prompt, gen, cores, backend.name(), Math.round(engine), engineSteps, rows)));
         return 0;
     }
 
