@@ -51,6 +51,12 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     /** How many lingers in a row a lane waits while requests keep joining it (bounds the first step's wait). */
     static final int ADMISSION_LINGERS = 8;
     /**
+     * A lane's step leaves straight from the mail that brought the last one's tokens, except that one in
+     * this many milliseconds leaves from a processing-time timer (see {@link #sendStepAfter}): a timer per
+     * step costs two thread hops a step (timer thread, mailbox), and this bounds what a stop waits for.
+     */
+    static final long TIMER_EVERY_MS = 10;
+    /**
      * Requests that find every lane full wait in keyed state, up to this many per lane slot (L x S);
      * only beyond that does {@code processElement} hold its input (backpressure). A checkpoint barrier
      * is read only between records: were every request that finds the lanes full held inside {@code
@@ -312,14 +318,24 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     }
 
     /**
-     * The next step of a lane leaves from a processing-time timer, never straight from the mail that
-     * brought its tokens. A stop with a savepoint (the input ends without a drain) quiesces the timers
-     * and then runs this operator's mails until none is left: were each step sent from the mail of the
-     * last one's tokens, there would always be one, and the stop would wait for every generation to end.
-     * So no step leaves after the stop began; the savepoint holds each request's tokens as they are,
-     * and the resumed job re-feeds them.
+     * The next step of a lane leaves from a processing-time timer when it lingers, or when its last step
+     * from a timer is {@link #TIMER_EVERY_MS} old; otherwise straight from the mail that brought its
+     * tokens. A stop with a savepoint (the input ends without a drain) quiesces the timers and then runs
+     * this operator's mails until none is left: were every step sent from the mail of the last one's
+     * tokens, there would always be one, and the stop would wait for every generation to end. So at most
+     * {@link #TIMER_EVERY_MS} after the stop began no step leaves; the savepoint holds each request's
+     * tokens as they are, and the resumed job re-feeds them. The timer is also where a chained stage's
+     * task reads input between steps.
      */
-    private void sendStepAfter(Lane lane, long delayMs) { sendStepAfter(lane, delayMs, 1); }
+    private void sendStepAfter(Lane lane, long delayMs) {
+        long now = System.nanoTime();
+        if (delayMs == 0 && now - lane.timerNanos < TIMER_EVERY_MS * 1_000_000) {
+            sendStep(lane);
+            return;
+        }
+        lane.timerNanos = now;
+        sendStepAfter(lane, delayMs, 1);
+    }
 
     /** A lingering lane (delayMs > 0) waits once more if a request joined it meanwhile, {@link #ADMISSION_LINGERS} times at most. */
     private void sendStepAfter(Lane lane, long delayMs, int linger) {
