@@ -27,10 +27,14 @@ import io.mistralflink.model.compute.Backends;
  * @param flashPrefill          prefill attention on tensor cores (prefill.cu) where the head size has a kernel, else the
  *                              per-row kernel ({@code prefillAttention}: flash | simple, flash)
  * @param stepTokens            the default tokens of a step ({@code stepTokens}, {@link Backends#GPU_STEP_TOKENS})
+ * @param mmaGemmRows           most rows of the tensor-core small GEMM ({@code gemm_small*}, {@code swiglu_small*}), 0: off, the GEMV
+ *                              for one row and cuBLAS from two as before ({@code mmaGemmRows}, 32)
+ * @param mmaGemmOneRow         the small GEMM also for one row, instead of the GEMV ({@code mmaGemmOneRow}, true)
  */
 record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWaves, int moeGemvPairs, int attentionBlocksPerSm,
                   int attentionMaxSplits, int attentionKeysPerSplit, String decodeAttention, int mmaDecodeKeys, int mmaBlocksPerSm,
-                  int decodeStages, String decodeFamily, boolean flashPrefill, int stepTokens) {
+                  int decodeStages, String decodeFamily, boolean flashPrefill, int stepTokens, int mmaGemmRows,
+                  boolean mmaGemmOneRow) {
 
     static CudaTuning fromSystemProperties() {
         String p = "mistralflink.cuda.";
@@ -40,6 +44,7 @@ record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWav
                 Integer.getInteger(p + "attentionKeysPerSplit", 16), System.getProperty(p + "decodeAttention", "auto"),
                 Integer.getInteger(p + "mmaDecodeKeys", 0), Integer.getInteger(p + "mmaBlocksPerSm", 2), Integer.getInteger(p + "decodeStages", 3),
                 System.getProperty(p + "decodeFamily", "tiledp"), !"simple".equals(System.getProperty(p + "prefillAttention", "flash")),
-                Integer.getInteger(p + "stepTokens", Backends.GPU_STEP_TOKENS));
+                Integer.getInteger(p + "stepTokens", Backends.GPU_STEP_TOKENS), Integer.getInteger(p + "mmaGemmRows", 32),
+                Boolean.parseBoolean(System.getProperty(p + "mmaGemmOneRow", "true")));
     }
 }
