@@ -70,6 +70,7 @@ public final class CudaBackend implements Backend {
     private final CudaMoe moe = new CudaMoe(this);
     private final CudaAttention attn;   // after tuning, which it reads
     private final CudaMatmul mm;        // likewise
+    private final CudaElementwise ew = new CudaElementwise(this);
     final DevicePool pool;
     private final Staging staging;
     /** The context each thread last made current, over every backend of the JVM (one per GPU a stage uses). */
@@ -472,44 +473,19 @@ public final class CudaBackend implements Backend {
         return sb.toString();
     }
 
-    @Override public void embed(Weight table, int[] ids, Activation out) {
-        bind();
-        CudaWeight t = (CudaWeight) table;
-        Act o = act(out);
-        for (int id : ids)
-            if (id < 0 || id >= t.rows) throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + t.rows);
-        long dIds = uploadInts(ids);
-        k("embed", ids.length, 1, 1, 256, 0, t.ptr, dIds, o.f32, t.cols);
-        written(o);
-    }
+    // ---------------------------------------------------------------- elementwise (CudaElementwise)
 
-    @Override public void rmsNorm(Activation x, Weight gain, float eps, Activation out) {
-        bind();
-        Act a = act(x), o = act(out);
-        ensureZero(a);
-        long ob = bf16Buffer(o);
-        k("rms_norm", a.rows, 1, 1, rmsThreads(a.cols), 0, a.f32, ((CudaWeight) gain).ptr, o.f32, ob, a.cols, Stream.f(eps));
-        o.zeroPending = false;
-        o.bfValid = true;
-    }
+    @Override public void embed(Weight table, int[] ids, Activation out) { ew.embed(table, ids, out); }
 
-    /** Threads of an RMSNorm block: about 4 values each; the kernel keeps at most RMS_VPT (12) per thread in registers. */
-    private static int rmsThreads(int dim) {
-        if (dim > 12 * 1024) throw new IllegalArgumentException("RMSNorm over " + dim + " values: the CUDA kernel takes at most " + 12 * 1024);
-        return Math.min(1024, Math.max(32, ((dim + 3) / 4 + 31) / 32 * 32));
-    }
+    @Override public void rmsNorm(Activation x, Weight gain, float eps, Activation out) { ew.rmsNorm(x, gain, eps, out); }
 
-    @Override public void addRmsNorm(Activation acc, Activation x, Weight gain, float eps, Activation out) {
-        bind();
-        Act a = act(acc), d = act(x), o = act(out);
-        ensureZero(a);
-        ensureZero(d);
-        long ob = bf16Buffer(o);
-        k("add_rms_norm", a.rows, 1, 1, rmsThreads(a.cols), 0, a.f32, d.f32, ((CudaWeight) gain).ptr, o.f32, ob, a.cols, Stream.f(eps));
-        written(a);
-        o.zeroPending = false;
-        o.bfValid = true;
-    }
+    @Override public void addRmsNorm(Activation acc, Activation x, Weight gain, float eps, Activation out) { ew.addRmsNorm(acc, x, gain, eps, out); }
+
+    @Override public void siluMul(Activation gate, Activation up) { ew.siluMul(gate, up); }
+
+    @Override public void add(Activation acc, Activation x) { ew.add(acc, x); }
+
+    @Override public void gatherRows(Activation x, int[] rows, Activation out) { ew.gatherRows(x, rows, out); }
 
     // ---------------------------------------------------------------- matmuls (CudaMatmul)
 
@@ -539,36 +515,6 @@ public final class CudaBackend implements Backend {
 
     /** For tests: prefill attention on tensor cores ({@code flash}) or by the per-row kernel ({@code simple}). */
     void prefillAttention(String mode) { attn.flashPrefill = !"simple".equals(mode); }
-
-    @Override public void siluMul(Activation gate, Activation up) {
-        bind();
-        Act g = act(gate), u = act(up);
-        ensureZero(g);
-        ensureZero(u);
-        long n = g.elems();
-        k("silu_mul", grid(n), 1, 1, 256, 0, g.f32, u.f32, bf16Buffer(g), n);
-        g.bfValid = true;
-    }
-
-    @Override public void add(Activation acc, Activation x) {
-        bind();
-        Act a = act(acc), b = act(x);
-        ensureZero(a);
-        ensureZero(b);
-        long n = a.elems();
-        k("add", grid(n), 1, 1, 256, 0, a.f32, b.f32, n);
-        written(a);
-    }
-
-    @Override public void gatherRows(Activation x, int[] rows, Activation out) {
-        bind();
-        Act a = act(x), o = act(out);
-        ensureZero(a);
-        if (rows.length == 0) return;
-        long r = uploadInts(rows);
-        k("gather_rows", rows.length, 1, 1, 256, 0, a.f32, r, o.f32, a.cols);
-        written(o);
-    }
 
     // ---------------------------------------------------------------- mixture of experts (CudaMoe)
 
