@@ -24,7 +24,7 @@ final class CudaMatmul {
     private final int splitKMax, splitKWaves;
     /** Most rows for the tensor-core small GEMM (0: off); whether it also takes one row instead of the GEMV. */
     int mmaGemmRows;
-    private final boolean mmaOneRow;
+    private final boolean mmaOneRow, wide;
 
     CudaMatmul(CudaBackend cu) {
         this.cu = cu;
@@ -32,6 +32,7 @@ final class CudaMatmul {
         splitKWaves = cu.tuning.splitKWaves();
         mmaGemmRows = cu.tuning.mmaGemmRows();
         mmaOneRow = cu.tuning.mmaGemmOneRow();
+        wide = cu.tuning.mmaGemmWide();
     }
 
     /** Few rows: one launch over up to three matrices; more rows: a cuBLAS GEMM over the stacked matrices, or each. */
@@ -52,11 +53,13 @@ final class CudaMatmul {
         boolean stacked = w.length > 1 && w.length <= 3 && stacked(w);
         if (mma(m, kk) && (w.length == 1 || stacked)) {
             boolean three = w.length == 3;
-            cu.k(smallKernel("gemm_small", m), smallBlocks(n, m), 1, 1, 256, 0, w[0].ptr(), xb, o[0].f32, w.length > 1 ? o[1].f32 : 0,
+            String fn = gemmKernel(m);
+            cu.k(fn, smallBlocks(n, fn), 1, 1, 256, 0, w[0].ptr(), xb, o[0].f32, w.length > 1 ? o[1].f32 : 0,
                     three ? o[2].f32 : 0, w[0].rows(), w.length > 1 ? w[1].rows() : 0, three ? w[2].rows() : 0, kk, m);
         } else if (mma(m, kk)) {
+            String fn = gemmKernel(m);
             for (int i = 0; i < w.length; i++)
-                cu.k(smallKernel("gemm_small", m), smallBlocks(w[i].rows(), m), 1, 1, 256, 0, w[i].ptr(), xb, o[i].f32, 0, 0, w[i].rows(), 0, 0, kk, m);
+                cu.k(fn, smallBlocks(w[i].rows(), fn), 1, 1, 256, 0, w[i].ptr(), xb, o[i].f32, 0, 0, w[i].rows(), 0, 0, kk, m);
         } else if (gemv(m, kk) && w.length <= 3) {
             int split = gemvSplit(n), perBlock = 8 / split, blocks = 0;
             long[] args = new long[13];
@@ -127,9 +130,12 @@ final class CudaMatmul {
     /** The small GEMM's kernel for m rows: groups of 8 rows (the mma's narrow side) up to 8, 16 or 32. */
     private static String smallKernel(String family, int m) { return family + (m <= 8 ? 8 : m <= 16 ? 16 : 32); }
 
-    /** Blocks of gemm_small*: 16 features a block, 32 in the 32-row form (which so reads x half as often). */
-    private static int smallBlocks(int n, int m) {
-        int perBlock = m <= 16 ? 16 : 32;
+    /** The small GEMM's kernel for m rows; 17-32 rows: 32 features a block ({@code gemm_small32}) or, without mmaGemmWide, 16. */
+    private String gemmKernel(int m) { return m > 16 && !wide ? "gemm_small32n" : smallKernel("gemm_small", m); }
+
+    /** Blocks of a gemm_small* kernel: 16 features a block, 32 in gemm_small32 (which so reads x half as often). */
+    private static int smallBlocks(int n, String kernel) {
+        int perBlock = kernel.equals("gemm_small32") ? 32 : 16;
         return (n + perBlock - 1) / perBlock;
     }
 

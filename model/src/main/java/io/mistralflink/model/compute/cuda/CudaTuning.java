@@ -30,11 +30,13 @@ import io.mistralflink.model.compute.Backends;
  * @param mmaGemmRows           most rows of the tensor-core small GEMM ({@code gemm_small*}, {@code swiglu_small*}), 0: off, the GEMV
  *                              for one row and cuBLAS from two as before ({@code mmaGemmRows}, 32)
  * @param mmaGemmOneRow         the small GEMM also for one row, instead of the GEMV ({@code mmaGemmOneRow}, true)
+ * @param mmaGemmWide           17-32 rows: 32 features a block, x read half as often (true), or 16, twice the blocks
+ *                              ({@code mmaGemmWide}, true)
  */
 record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWaves, int moeGemvPairs, int attentionBlocksPerSm,
                   int attentionMaxSplits, int attentionKeysPerSplit, String decodeAttention, int mmaDecodeKeys, int mmaBlocksPerSm,
                   int decodeStages, String decodeFamily, boolean flashPrefill, int stepTokens, int mmaGemmRows,
-                  boolean mmaGemmOneRow) {
+                  boolean mmaGemmOneRow, boolean mmaGemmWide) {
 
     static CudaTuning fromSystemProperties() {
         String p = "mistralflink.cuda.";
@@ -45,6 +47,7 @@ record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWav
                 Integer.getInteger(p + "mmaDecodeKeys", 0), Integer.getInteger(p + "mmaBlocksPerSm", 2), Integer.getInteger(p + "decodeStages", 3),
                 System.getProperty(p + "decodeFamily", "tiledp"), !"simple".equals(System.getProperty(p + "prefillAttention", "flash")),
                 Integer.getInteger(p + "stepTokens", Backends.GPU_STEP_TOKENS), Integer.getInteger(p + "mmaGemmRows", 32),
-                Boolean.parseBoolean(System.getProperty(p + "mmaGemmOneRow", "true")));
+                Boolean.parseBoolean(System.getProperty(p + "mmaGemmOneRow", "true")),
+                Boolean.parseBoolean(System.getProperty(p + "mmaGemmWide", "true")));
     }
 }

@@ -294,6 +294,11 @@ extern "C" __global__ void __launch_bounds__(256) gemm_small32(const bf16_t* W, 
                                                                int N0, int N1, int N2, int K, int M) {
     gemm_small_body<4, 2, 2>(W, x, o0, o1, o2, N0, N1, N2, K, M);
 }
+/** 17-32 rows, 16 features a block (twice the blocks of gemm_small32, which reads x half as often): the A/B of mmaGemmWide. */
+extern "C" __global__ void __launch_bounds__(256) gemm_small32n(const bf16_t* W, const bf16_t* x, float* o0, float* o1, float* o2,
+                                                                int N0, int N1, int N2, int K, int M) {
+    gemm_small_body<4, 1, 4>(W, x, o0, o1, o2, N0, N1, N2, K, M);
+}
 
 /** out = silu(x Wg^T) * (x Wu^T), also rounded to bf16 into outb, for M <= 8 NT rows: a block's two tiles are 16 gate and the same 16 up features. */
 template <int NT, int U>

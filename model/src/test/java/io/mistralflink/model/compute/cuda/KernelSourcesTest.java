@@ -76,16 +76,8 @@ class KernelSourcesTest {
         int checked = 0;
         while (m.find()) {
             // arguments after grid x, y, z, block and shared-memory size, split at top-level commas
-            List<String> parts = new ArrayList<>();
-            int depth = 0, from = 0;
             String s = m.group(3);
-            for (int i = 0; i < s.length(); i++) {
-                char c = s.charAt(i);
-                if (c == '(') depth++;
-                else if (c == ')') depth--;
-                else if (c == ',' && depth == 0) { parts.add(s.substring(from, i)); from = i + 1; }
-            }
-            parts.add(s.substring(from));
+            List<String> parts = topLevel(s);
             if (parts.size() == 6 && parts.get(5).strip().equals("args")) continue;   // a long[] built at run time (k() checks its length)
             for (String name : m.group(1) == null ? List.of(m.group(2)) : List.of(m.group(2) + 8, m.group(2) + 16, m.group(2) + 32)) {
                 assertNotNull(arity.get(name), "no kernel " + name);
@@ -93,7 +85,30 @@ class KernelSourcesTest {
                 checked++;
             }
         }
+        // CudaMatmul's launches of the kernel gemmKernel picks (fn): every gemm_small* form
+        var f = java.util.regex.Pattern.compile("cu\\.k\\(fn, (smallBlocks(?:[^;])*?)\\);").matcher(code);
+        int small = 0;
+        while (f.find()) {
+            int args = topLevel(f.group(1)).size() - 5;
+            for (String name : List.of("gemm_small8", "gemm_small16", "gemm_small32", "gemm_small32n")) assertEquals(arity.get(name).intValue(), args, "launch of " + name);
+            small++;
+        }
+        assertEquals(2, small, "CudaMatmul's gemm_small launches");
         assertTrue(checked >= 14, "checked " + checked + " launches");
+    }
+
+    /** A launch's arguments split at its top-level commas. */
+    private static List<String> topLevel(String s) {
+        List<String> parts = new ArrayList<>();
+        int depth = 0, from = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '(') depth++;
+            else if (c == ')') depth--;
+            else if (c == ',' && depth == 0) { parts.add(s.substring(from, i)); from = i + 1; }
+        }
+        parts.add(s.substring(from));
+        return parts;
     }
 
     @Test void sourcesIncludeNoSystemHeaders() throws IOException {
