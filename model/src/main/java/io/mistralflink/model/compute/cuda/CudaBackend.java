@@ -501,6 +501,9 @@ public final class CudaBackend implements Backend {
     /** For tests: the tensor-core path for up to this many rows (0: off, the GEMV and cuBLAS as before). */
     void mmaGemmRows(int rows) { mm.mmaGemmRows = rows; }
 
+    /** For tests: SwiGLU's stacked GEMM with bf16 output beyond 32 rows ({@code -Dmistralflink.cuda.bf16SwiGlu}). */
+    void bf16SwiGlu(boolean on) { mm.bf16SwiGlu = on; }
+
     // ---------------------------------------------------------------- attention (CudaAttention)
 
     /** Deferred: see {@link CudaAttention#rotary}. */

@@ -25,6 +25,8 @@ final class CudaMatmul {
     /** Most rows for the tensor-core small GEMM (0: off); whether it also takes one row instead of the GEMV. */
     int mmaGemmRows;
     private final boolean mmaOneRow, wide;
+    /** More than 32 rows: SwiGLU's stacked GEMM writes bf16 (false: fp32, as before). */
+    boolean bf16SwiGlu;
 
     CudaMatmul(CudaBackend cu) {
         this.cu = cu;
@@ -33,6 +35,7 @@ final class CudaMatmul {
         mmaGemmRows = cu.tuning.mmaGemmRows();
         mmaOneRow = cu.tuning.mmaGemmOneRow();
         wide = cu.tuning.mmaGemmWide();
+        bf16SwiGlu = cu.tuning.bf16SwiGlu();
     }
 
     /** Few rows: one launch over up to three matrices; more rows: a cuBLAS GEMM over the stacked matrices, or each. */
@@ -109,6 +112,12 @@ final class CudaMatmul {
         int n = g.rows();
         if (small) {
             cu.k(smallKernel("swiglu_small", a.rows), (n + 15) / 16, 1, 1, 256, 0, g.ptr(), u.ptr(), xb, o.f32, cu.bf16Buffer(o), n, a.cols, a.rows);
+        } else if (!fused && bf16SwiGlu && a.rows > 32) {
+            // Prefill: the same GEMM with bf16 output, so the widest activation of a layer is written and read at half the bytes.
+            long wideN = 2L * n, bytes = 2L * a.rows * wideN, wide = cu.scratch(bytes), total = (long) a.rows * n;
+            cu.stream.gemmBf16(a.rows, (int) wideN, g.cols(), g.ptr(), xb, wide);
+            cu.k("silu_mul_stacked_bf16", cu.grid(total), 1, 1, 256, 0, wide, o.f32, cu.bf16Buffer(o), n, total);
+            if (cu.inStep) cu.pool.release(wide, bytes);
         } else if (!fused) {
             // Many rows: one GEMM over gate and up side by side (H200, 64 rows: 66 us against 2 x 35), then SwiGLU over its halves.
             long wideN = 2L * n, bytes = 4L * a.rows * wideN, wide = cu.scratch(bytes);

@@ -32,11 +32,13 @@ import io.mistralflink.model.compute.Backends;
  * @param mmaGemmOneRow         the small GEMM also for one row, instead of the GEMV ({@code mmaGemmOneRow}, true)
  * @param mmaGemmWide           17-32 rows: 32 features a block, x read half as often (true), or 16, twice the blocks
  *                              ({@code mmaGemmWide}, true)
+ * @param bf16SwiGlu            more than 32 rows (prefill): SwiGLU's stacked gate/up GEMM writes bf16, read by
+ *                              {@code silu_mul_stacked_bf16} ({@code bf16SwiGlu}, false: fp32)
  */
 record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWaves, int moeGemvPairs, int attentionBlocksPerSm,
                   int attentionMaxSplits, int attentionKeysPerSplit, String decodeAttention, int mmaDecodeKeys, int mmaBlocksPerSm,
                   int decodeStages, String decodeFamily, boolean flashPrefill, int stepTokens, int mmaGemmRows,
-                  boolean mmaGemmOneRow, boolean mmaGemmWide) {
+                  boolean mmaGemmOneRow, boolean mmaGemmWide, boolean bf16SwiGlu) {
 
     static CudaTuning fromSystemProperties() {
         String p = "mistralflink.cuda.";
@@ -48,6 +50,7 @@ record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWav
                 System.getProperty(p + "decodeFamily", "tiledp"), !"simple".equals(System.getProperty(p + "prefillAttention", "flash")),
                 Integer.getInteger(p + "stepTokens", Backends.GPU_STEP_TOKENS), Integer.getInteger(p + "mmaGemmRows", 32),
                 Boolean.parseBoolean(System.getProperty(p + "mmaGemmOneRow", "true")),
-                Boolean.parseBoolean(System.getProperty(p + "mmaGemmWide", "true")));
+                Boolean.parseBoolean(System.getProperty(p + "mmaGemmWide", "true")),
+                Boolean.parseBoolean(System.getProperty(p + "bf16SwiGlu", "false")));
     }
 }

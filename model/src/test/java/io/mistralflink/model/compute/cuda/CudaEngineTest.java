@@ -169,6 +169,27 @@ class CudaEngineTest {
         }
     }
 
+    /** SwiGLU beyond 32 rows with the stacked GEMM's output in bf16: within the rounding of gate and up to bf16 (8 bits). */
+    @Test void bf16SwiGluMatchesCpuWithinBf16Rounding() {
+        Random r = new Random(12);
+        gpu.bf16SwiGlu(true);
+        try (Arena arena = Arena.ofShared()) {
+            int k = 512;
+            Tensor q = bf16Tensor(arena, "q", r, 256, k), kk = bf16Tensor(arena, "k", r, 64, k), v = bf16Tensor(arena, "v", r, 64, k);
+            Tensor gate = bf16Tensor(arena, "gate", r, 1408, k), up = bf16Tensor(arena, "up", r, 1408, k);
+            for (int m : new int[]{33, 64, 300}) {
+                float[] x = randn(r, m * k);
+                for (int i = 0; i < x.length; i++) x[i] = Float.intBitsToFloat(CudaBackend.toBf16(x[i]) << 16);
+                float[][] want = projections(cpu, x, m, k, q, kk, v, gate, up), got = projections(gpu, x, m, k, q, kk, v, gate, up);
+                double e = relErr(got[3], want[3]);
+                System.out.printf("bf16 SwiGLU, %d rows: rel err %.2e%n", m, e);
+                assertTrue(e < 8e-3, "bf16 SwiGLU of " + m + " rows: rel err " + e);
+            }
+        } finally {
+            gpu.bf16SwiGlu(CudaTuning.fromSystemProperties().bf16SwiGlu());
+        }
+    }
+
     private static float[][] projections(Backend b, float[] x, int m, int k, Tensor q, Tensor kk, Tensor v, Tensor gate, Tensor up) {
         Activation xa = b.upload(x, m, k);
         Activation[] qkv = {b.allocate(m, q.rows()), b.allocate(m, kk.rows()), b.allocate(m, v.rows())};
