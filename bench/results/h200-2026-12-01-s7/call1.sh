@@ -30,6 +30,6 @@ MISTRALFLINK_GPU_TESTS=1 timeout 90 "${J[@]}" -Dmistralflink.cuda.bf16SwiGlu=tru
   --select-method 'io.mistralflink.model.compute.cuda.CudaEngineTest#chunkedPrefillMatchesOnePass(java.lang.String)' \
   --details=tree --disable-banner > $OUT/bf16-swiglu-tests.log 2>&1; el "bf16 SwiGLU tests rc $?"
 grep -E "tests (successful|failed)|✘|^eval .*12 documents" $OUT/bf16-swiglu-tests.log | head -12
-timeout 45 "${J[@]}" -cp "$CP" io.mistralflink.model.compute.cuda.GemmSweep --m 2048 --shapes qkv,o,gateup,down --reps 20 > $OUT/gemm-sweep-2048.txt 2>&1; el "sweep rc $?"
+timeout 50 "${J[@]}" -cp "$CP" io.mistralflink.model.compute.cuda.GemmSweep --m 2048 --shapes gateup,qkv --reps 20 > $OUT/gemm-sweep-2048.txt 2>&1; el "sweep rc $?"
 grep -E "^== |gemmEx|best" $OUT/gemm-sweep-2048.txt | head -20
 rm -f $OUT/peer.json $OUT/suite-stdout.txt; grep -h -E '^(RESULT|PEER)' $OUT/bench-java.log $OUT/bench-peer.log; rm -f $OUT/bench-all.log   # 8 files at most come back
