@@ -150,6 +150,7 @@ class CudaEngineTest {
     void fusedProjectionsMatchCpu(int mmaRows) {
         Random r = new Random(11);
         gpu.mmaGemmRows(mmaRows);
+        gpu.bf16SwiGlu(false);   // the fp32 GEMM output (bf16's: bf16SwiGluMatchesCpuWithinBf16Rounding)
         try (Arena arena = Arena.ofShared()) {
             int k = 256;
             Tensor q = bf16Tensor(arena, "q", r, 512, k), kk = bf16Tensor(arena, "k", r, 128, k), v = bf16Tensor(arena, "v", r, 128, k);
@@ -166,6 +167,7 @@ class CudaEngineTest {
             }
         } finally {
             gpu.mmaGemmRows(CudaTuning.fromSystemProperties().mmaGemmRows());
+            gpu.bf16SwiGlu(CudaTuning.fromSystemProperties().bf16SwiGlu());
         }
     }
 
