@@ -9,9 +9,9 @@ import io.mistralflink.model.compute.cuda.CudaBackend.CudaWeight;
  * The dense matmuls of {@link CudaBackend} (a kernel family of it, which it serves): out = x W^T with bf16
  * weights and the bf16 rounding of x, fp32 accumulate and out.
  * <ul>
- *   <li>up to {@code mmaGemmRows} (32) rows, K a multiple of 32: {@code gemm_small*} / {@code swiglu_small*}
- *       in {@code gemv.cu}, on tensor cores with the batch as the narrow side of the mma, so the weights
- *       stream once whatever the batch (the decode step's GEMMs are weight reads);</li>
+ *   <li>up to {@code mmaGemmRows} rows (default 0: off; it ran slower than cuBLAS in session 7, call 1), K a multiple
+ *       of 32: {@code gemm_small*} / {@code swiglu_small*} in {@code gemv.cu}, on tensor cores with the batch as the
+ *       narrow side of the mma, so the weights stream once whatever the batch (the decode step's GEMMs are weight reads);</li>
  *   <li>otherwise one row: the GEMV kernels ({@code gemv1}, {@code swiglu1});</li>
  *   <li>otherwise cuBLAS, up to 32 rows K cut in slices until the output tiles cover the SMs ({@link #splitK}).</li>
  * </ul>

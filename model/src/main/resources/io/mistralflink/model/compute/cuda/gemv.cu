@@ -187,7 +187,27 @@ __device__ __forceinline__ uint4 ld_stream(const uint4* p) {
     return r;
 }
 
-/** acc[a][nt] += the tile a (rows[2a]: feature row g, rows[2a+1]: row g + 8, this lane's) times x rows nt*8.. . */
+/** A group's loads: U chunks (c0, c0 + SG_WARPS, ...) of the tiles' feature rows and of x's rows (none past the last chunk). */
+template <int NT, int AT, int U>
+__device__ __forceinline__ void small_gemm_load(const uint4* const (&wr)[2 * AT], const uint4* const (&xr)[NT], int c0, int chunks,
+                                                uint4 (&w)[U][2 * AT], uint4 (&xv)[U][NT]) {
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        int c = c0 + u * SG_WARPS;
+        if (c < chunks) {
+#pragma unroll
+            for (int i = 0; i < 2 * AT; i++) w[u][i] = ld_stream(wr[i] + 4 * c);
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++) xv[u][nt] = __ldg(xr[nt] + 4 * c);
+        }
+    }
+}
+
+/**
+ * acc[a][nt] += the tile a (rows[2a]: feature row g, rows[2a+1]: row g + 8, this lane's) times x rows nt*8.. . Software
+ * pipelined: a group's loads (weights and x) are issued before the previous group's products, so a warp always has
+ * a group in flight (without it, call 1 of session 7: a warp waited for each group, then for x, with nothing in flight).
+ */
 template <int NT, int AT, int U>
 __device__ __forceinline__ void small_gemm_acc(const bf16_t* const (&rows)[2 * AT], const bf16_t* __restrict__ x, int K, int M,
                                                float (&acc)[AT][NT][4]) {
@@ -198,33 +218,33 @@ __device__ __forceinline__ void small_gemm_acc(const bf16_t* const (&rows)[2 * A
     const uint4* xr[NT];
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) xr[nt] = (const uint4*) (x + (long long) imin(nt * 8 + g, M - 1) * K) + q;
-    int chunks = K >> 5;
-    for (int c0 = warp; c0 < chunks; c0 += SG_WARPS * U) {
-        uint4 w[U][2 * AT];
+    const int chunks = K >> 5, step = SG_WARPS * U;
+    uint4 w[U][2 * AT], xv[U][NT];
+    small_gemm_load<NT, AT, U>(wr, xr, warp, chunks, w, xv);
+    for (int c0 = warp; c0 < chunks; c0 += step) {
+        uint4 wn[U][2 * AT], xn[U][NT];
+        small_gemm_load<NT, AT, U>(wr, xr, c0 + step, chunks, wn, xn);
 #pragma unroll
         for (int u = 0; u < U; u++) {
-            int c = c0 + u * SG_WARPS;
-            if (c < chunks) {
-#pragma unroll
-                for (int i = 0; i < 2 * AT; i++) w[u][i] = ld_stream(wr[i] + 4 * c);
-            }
-        }
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-            int c = c0 + u * SG_WARPS;
-            if (c < chunks) {
+            if (c0 + u * SG_WARPS < chunks) {
 #pragma unroll
                 for (int nt = 0; nt < NT; nt++) {
-                    uint4 xv = __ldg(xr[nt] + 4 * c);
 #pragma unroll
                     for (int a = 0; a < AT; a++) {
                         const uint4 r0 = w[u][2 * a], r1 = w[u][2 * a + 1];
                         const unsigned k0[4] = {r0.x, r1.x, r0.y, r1.y}, k1[4] = {r0.z, r1.z, r0.w, r1.w};
-                        mma16816(acc[a][nt], k0, xv.x, xv.y);
-                        mma16816(acc[a][nt], k1, xv.z, xv.w);
+                        mma16816(acc[a][nt], k0, xv[u][nt].x, xv[u][nt].y);
+                        mma16816(acc[a][nt], k1, xv[u][nt].z, xv[u][nt].w);
                     }
                 }
             }
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+#pragma unroll
+            for (int i = 0; i < 2 * AT; i++) w[u][i] = wn[u][i];
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++) xv[u][nt] = xn[u][nt];
         }
     }
 }
@@ -288,16 +308,16 @@ extern "C" __global__ void __launch_bounds__(256) gemm_small8(const bf16_t* W, c
 }
 extern "C" __global__ void __launch_bounds__(256) gemm_small16(const bf16_t* W, const bf16_t* x, float* o0, float* o1, float* o2,
                                                                int N0, int N1, int N2, int K, int M) {
-    gemm_small_body<2, 1, 4>(W, x, o0, o1, o2, N0, N1, N2, K, M);
+    gemm_small_body<2, 1, 2>(W, x, o0, o1, o2, N0, N1, N2, K, M);
 }
 extern "C" __global__ void __launch_bounds__(256) gemm_small32(const bf16_t* W, const bf16_t* x, float* o0, float* o1, float* o2,
                                                                int N0, int N1, int N2, int K, int M) {
-    gemm_small_body<4, 2, 2>(W, x, o0, o1, o2, N0, N1, N2, K, M);
+    gemm_small_body<4, 2, 1>(W, x, o0, o1, o2, N0, N1, N2, K, M);
 }
 /** 17-32 rows, 16 features a block (twice the blocks of gemm_small32, which reads x half as often): the A/B of mmaGemmWide. */
 extern "C" __global__ void __launch_bounds__(256) gemm_small32n(const bf16_t* W, const bf16_t* x, float* o0, float* o1, float* o2,
                                                                 int N0, int N1, int N2, int K, int M) {
-    gemm_small_body<4, 1, 4>(W, x, o0, o1, o2, N0, N1, N2, K, M);
+    gemm_small_body<4, 1, 2>(W, x, o0, o1, o2, N0, N1, N2, K, M);
 }
 
 /** out = silu(x Wg^T) * (x Wu^T), also rounded to bf16 into outb, for M <= 8 NT rows: a block's two tiles are 16 gate and the same 16 up features. */
@@ -327,9 +347,9 @@ extern "C" __global__ void __launch_bounds__(256) swiglu_small8(const bf16_t* Wg
 }
 extern "C" __global__ void __launch_bounds__(256) swiglu_small16(const bf16_t* Wg, const bf16_t* Wu, const bf16_t* x, float* out, bf16_t* outb,
                                                                  int N, int K, int M) {
-    swiglu_small_body<2, 2>(Wg, Wu, x, out, outb, N, K, M);
+    swiglu_small_body<2, 1>(Wg, Wu, x, out, outb, N, K, M);
 }
 extern "C" __global__ void __launch_bounds__(256) swiglu_small32(const bf16_t* Wg, const bf16_t* Wu, const bf16_t* x, float* out, bf16_t* outb,
                                                                  int N, int K, int M) {
-    swiglu_small_body<4, 2>(Wg, Wu, x, out, outb, N, K, M);
+    swiglu_small_body<4, 1>(Wg, Wu, x, out, outb, N, K, M);
 }
