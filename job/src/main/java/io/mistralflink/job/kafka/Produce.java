@@ -108,12 +108,31 @@ public final class Produce {
         return sent.size();
     }
 
-    /** Writes {@code requests} to {@code topic} (key = request id), flushed: the demo's, the benchmarks' and the tests' prompts. */
+    /**
+     * Writes {@code requests} to {@code topic} (key = request id), flushed, every send checked: the demo's,
+     * the benchmarks' and the tests' prompts. One batch in flight per connection: on a broker just started,
+     * a first batch refused with NOT_LEADER_OR_FOLLOWER while later ones were in flight was retried with
+     * OUT_OF_ORDER_SEQUENCE_NUMBER until the delivery timeout, and its requests were lost unseen.
+     */
     public static void all(String bootstrapServers, String topic, List<GenerationRequest> requests) {
-        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(KafkaIo.bytesProducer(bootstrapServers))) {
+        java.util.Properties p = KafkaIo.bytesProducer(bootstrapServers);
+        p.put(ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, "1");
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+            List<java.util.concurrent.Future<?>> sent = new ArrayList<>(requests.size());
             for (GenerationRequest r : requests)
-                producer.send(new ProducerRecord<>(topic, r.getRequestId().getBytes(StandardCharsets.UTF_8), WireCodec.encode(r)));
+                sent.add(producer.send(new ProducerRecord<>(topic, r.getRequestId().getBytes(StandardCharsets.UTF_8), WireCodec.encode(r))));
             producer.flush();
+            for (int i = 0; i < sent.size(); i++) {
+                try {
+                    sent.get(i).get();
+                } catch (ExecutionException e) {
+                    throw new IllegalStateException("sending " + requests.get(i).getRequestId() + " to " + topic + " at " + bootstrapServers
+                            + " failed: " + e.getCause(), e.getCause());
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while producing", e);
         }
     }
 
