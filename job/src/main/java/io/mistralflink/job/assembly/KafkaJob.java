@@ -5,6 +5,7 @@ import io.mistralflink.job.kafka.KafkaIo;
 import io.mistralflink.job.kafka.PrepareRequests;
 import io.mistralflink.job.kafka.RawRecord;
 import io.mistralflink.job.kafka.RequestValidator;
+import io.mistralflink.operators.pipeline.AdmissionGate;
 import io.mistralflink.operators.pipeline.CompletionResult;
 import io.mistralflink.operators.pipeline.InferenceRequest;
 import io.mistralflink.operators.pipeline.Pipeline;
@@ -67,13 +68,16 @@ public final class KafkaJob {
     /** Adds the job to {@code env}; {@link #configuration} gives the checkpointing it needs. */
     public static void build(StreamExecutionEnvironment env, KafkaIo io, PipelineConfig config, Options options) {
         int r = config.parallelism();
-        DataStream<RawRecord> raw = env.fromSource(io.promptSource(options.groupId(), options.untilLatest()), WatermarkStrategy.noWatermarks(), "prompts")
+        // the source reads while the schedulers have room to wait in: the backlog stays in Kafka, and
+        // nothing holds a checkpoint barrier on its way
+        AdmissionGate gate = AdmissionGate.create();
+        DataStream<RawRecord> raw = env.fromSource(gate.throttle(io.promptSource(options.groupId(), options.untilLatest())), WatermarkStrategy.noWatermarks(), "prompts")
                 .uid("prompts-source").setParallelism(r);
         SingleOutputStreamOperator<InferenceRequest> requests = raw
                 .process(new PrepareRequests(config.modelDir(), new RequestValidator(options.maxNewTokensLimit())))
                 .returns(TypeInformation.of(InferenceRequest.class))
                 .name("decode-validate-prepare").uid("prepare-requests").setParallelism(r);
-        SingleOutputStreamOperator<Completion> completions = Pipeline.build(requests, config)
+        SingleOutputStreamOperator<Completion> completions = Pipeline.build(requests, config, gate)
                 .process(new ToWire(options.modelId()))
                 .returns(new AvroTypeInfo<>(Completion.class))
                 .name("results").uid("results").setParallelism(r)

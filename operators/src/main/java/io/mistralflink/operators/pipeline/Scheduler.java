@@ -48,15 +48,23 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
      */
     static final long ADMISSION_LINGER_MS = Long.getLong("mistralflink.admissionLingerMs", 1);
     /**
-     * Requests that find every lane full wait in keyed state, up to this many per lane slot (L x S);
-     * only beyond that does {@code processElement} hold its input (backpressure). A checkpoint barrier
-     * is read only between records: were every request that finds the lanes full held inside {@code
-     * processElement}, a barrier (and a stop with a savepoint) would wait behind the requests queued in
-     * the network buffers until sequences finish.
+     * Requests that find every lane full wait in keyed state; with this many per lane slot (L x S)
+     * waiting, the {@link AdmissionGate} stops the source. A checkpoint barrier is read only between
+     * records: were a request that finds the lanes full held inside {@code processElement}, a barrier
+     * (and a stop with a savepoint) would wait behind the requests queued in the network buffers until
+     * sequences finish.
      */
     static final int WAITING_PER_SLOT = 4;
+    /**
+     * Beyond this many waiting per lane slot, {@code processElement} holds its input (backpressure):
+     * only an input no gate throttles (a bounded batch's) or one from another JVM's source reaches it.
+     * Behind a gate, what reaches the scheduler after it closed is what the network buffers held.
+     */
+    static final int HOLD_PER_SLOT = 64;
 
     private final PipelineConfig config;
+    /** The gate of the source feeding this scheduler, or null (an input that only backpressure slows). */
+    private final AdmissionGate gate;
     private final transient MailboxExecutor mailbox;
     private transient ModelConfig model;
     private transient Tokenizer tokenizer;
@@ -71,10 +79,13 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     private transient SchedulerMetrics metrics;
     /** Whether this job scores (eval) or generates, set by its first request: a step never mixes the two. */
     private transient Boolean scores;
+    /** This subtask attempt's name at the gate. */
+    private transient String holder;
 
-    Scheduler(PipelineConfig config, StreamOperatorParameters<MicroBatchFrame> parameters) {
+    Scheduler(PipelineConfig config, AdmissionGate gate, StreamOperatorParameters<MicroBatchFrame> parameters) {
         super(parameters);
         this.config = config;
+        this.gate = gate;
         this.mailbox = parameters.getMailboxExecutor();
     }
 
@@ -88,6 +99,8 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         lanes = new Lane[config.lanes()];
         for (int i = 0; i < lanes.length; i++) lanes[i] = new Lane(laneKey(i));
         waiting = new ArrayDeque<>();
+        var task = getRuntimeContext().getTaskInfo();
+        holder = task.getIndexOfThisSubtask() + "#" + task.getAttemptNumber();
         FailureLog log = FailureLog.of(getRuntimeContext());
         failed = log == null ? Map.of() : log.read();
         metrics = new SchedulerMetrics(getMetricGroup(), lanes, config.sequencesPerLane());
@@ -179,9 +192,9 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             refuse(req, e.getMessage());   // a scored text too long for the context, or too short to score
             return;
         }
-        // Backpressure: while every lane is full and the waiting room too, serve feedback mails instead
-        // of taking input.
-        while (waiting.size() >= WAITING_PER_SLOT * config.lanes() * config.sequencesPerLane() && !hasRoom(leastLoaded())) mailbox.yield();
+        // Backpressure, for an input no gate stops: while every lane is full and far more wait, serve
+        // feedback mails instead of taking input.
+        while (waiting.size() >= HOLD_PER_SLOT * slots() && !hasRoom(leastLoaded())) mailbox.yield();
         RequestState r = new RequestState(seq, req.metadata(), req.receivedMillis());
         setCurrentKey(req.id());
         requests.update(RequestStateSerializer.TYPE.copy(r)); // a snapshot may write it out while r runs in a lane
@@ -189,6 +202,13 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         Lane lane = leastLoaded();
         fill(lane);
         sendStep(lane);
+    }
+
+    private int slots() { return config.lanes() * config.sequencesPerLane(); }
+
+    /** Tells the gate whether the waiting room is full, after it changed. */
+    private void noteWaiting() {
+        if (gate != null) gate.hold(holder, waiting.size() >= WAITING_PER_SLOT * slots());
     }
 
     private boolean hasRoom(Lane lane) { return lane.members.size() < config.sequencesPerLane(); }
@@ -209,7 +229,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
      */
     private void fill(Lane lane) {
         while (!waiting.isEmpty() && hasRoom(lane) && !isolating(lane)) {
-            if (suspect(waiting.peek()) && !lane.members.isEmpty()) return;
+            if (suspect(waiting.peek()) && !lane.members.isEmpty()) break;
             RequestState r = waiting.poll();
             if (r.admitted == 0) {
                 r.admitted = System.currentTimeMillis();
@@ -218,6 +238,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             lane.members.put(r.sequence.id(), r);
             lane.admitted = true;
         }
+        noteWaiting();
     }
 
     private void refuse(InferenceRequest req, String reason) {
@@ -333,6 +354,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     }
 
     @Override public void close() throws Exception {
+        if (gate != null && holder != null) gate.hold(holder, false);
         if (feedbackKey != null) FeedbackBroker.remove(feedbackKey);
         if (tokenizer != null) tokenizer.close();
         super.close();
