@@ -25,6 +25,10 @@ import org.apache.flink.util.OutputTag;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.TreeMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
@@ -72,8 +76,12 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     private transient Lane[] lanes;
     /** Requests in keyed state waiting for a lane slot, in arrival order. */
     private transient ArrayDeque<RequestState> waiting;
-    /** What the failure log says of requests that were in steps that failed the job (read at each start). */
+    /** The failure log, or null; what it says of requests that were in steps that failed the job (read at each start). */
+    private transient FailureLog log;
     private transient Map<String, FailureLog.Record> failed;
+    /** Logged requests answered or dead-lettered since the last snapshot; then per checkpoint, forgotten once it completes. */
+    private transient Set<String> answered;
+    private transient TreeMap<Long, Set<String>> forgetAt;
     private transient FeedbackKey feedbackKey;
     private transient FeedbackChannel<TokenBatch> feedback;
     private transient SchedulerMetrics metrics;
@@ -101,8 +109,10 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         waiting = new ArrayDeque<>();
         var task = getRuntimeContext().getTaskInfo();
         holder = task.getIndexOfThisSubtask() + "#" + task.getAttemptNumber();
-        FailureLog log = FailureLog.of(getRuntimeContext());
-        failed = log == null ? Map.of() : log.read();
+        log = FailureLog.of(getRuntimeContext());
+        failed = log == null ? new HashMap<>() : log.read();
+        answered = new HashSet<>();
+        forgetAt = new TreeMap<>();
         metrics = new SchedulerMetrics(getMetricGroup(), lanes, config.sequencesPerLane());
         feedbackKey = FeedbackKey.of(TokenFeedbackFunction.EDGE, getRuntimeContext());
         feedback = FeedbackBroker.get(feedbackKey);
@@ -110,7 +120,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         // the next step synchronously and its tokens are queued before the drain ends; an unbounded drain
         // would then run every lane to its end before the next request is read (no continuous batching).
         // Tokens queued during the drain raise a new wake-up, so none is left behind.
-        feedback.register(() -> mailbox.execute(() -> feedback.drainTo(this::onTokens, lanes.length), "sampled tokens"));
+        feedback.register(() -> mailbox.execute(() -> feedback.drainTo(this::tokensBack, lanes.length), "sampled tokens"));
         readmitRestored();
     }
 
@@ -143,7 +153,8 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             if (f != null && f.culprit()) {
                 requests.clear();
                 metrics.refused();
-                output.collect(COMPLETIONS, new StreamRecord<>(CompletionResult.refused(id, r.metadata, f.reason(), null)));
+                answered(id);
+                output.collect(COMPLETIONS, new StreamRecord<>(CompletionResult.refused(id, r.metadata, f.reason(), r.source)));
                 continue;
             }
             r.sequence.rewind();
@@ -159,17 +170,32 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         }
     }
 
+    /** A request that makes the scheduler throw is noted in the failure log, as a stage's step is. */
     @Override public void processElement(StreamRecord<InferenceRequest> record) throws Exception {
-        InferenceRequest req = record.getValue();
+        try {
+            admit(record.getValue());
+        } catch (Throwable t) {
+            noteFailure(List.of(record.getValue().id()), t);
+            throw t;
+        }
+    }
+
+    private void noteFailure(List<String> requestIds, Throwable t) {
+        if (log != null) log.record(requestIds, t);
+    }
+
+    private void admit(InferenceRequest req) throws Exception {
         if (requests.value() != null) {
             refuse(req, "duplicate request id while the first is in flight");
             return;
         }
         FailureLog.Record f = failed.get(req.id());
         if (f != null && f.culprit()) {
+            answered(req.id());
             refuse(req, f.reason());
             return;
         }
+        FailureInjection.checkPoison(FailureInjection.Point.SCHEDULER, req.id(), "the scheduler");
         if (scores == null) scores = req.score();
         if (scores != req.score()) {
             refuse(req, "this job " + (scores ? "scores texts" : "generates") + ": a request to " + (req.score() ? "score" : "generate") + " does not belong in it");
@@ -195,7 +221,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         // Backpressure, for an input no gate stops: while every lane is full and far more wait, serve
         // feedback mails instead of taking input.
         while (waiting.size() >= HOLD_PER_SLOT * slots() && !hasRoom(leastLoaded())) mailbox.yield();
-        RequestState r = new RequestState(seq, req.metadata(), req.receivedMillis());
+        RequestState r = new RequestState(seq, Original.describe(req.metadata(), req.source()), req.receivedMillis(), Original.kept(req.source()));
         setCurrentKey(req.id());
         requests.update(RequestStateSerializer.TYPE.copy(r)); // a snapshot may write it out while r runs in a lane
         waiting.add(r);
@@ -277,6 +303,15 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         output.collect(new StreamRecord<>(StepCodec.encode(step)));
     }
 
+    private void tokensBack(TokenBatch batch) {
+        try {
+            onTokens(batch);
+        } catch (Throwable t) {
+            noteFailure(List.of(batch.requestIds()), t);
+            throw t;
+        }
+    }
+
     private void onTokens(TokenBatch batch) {
         Lane lane = null;
         for (Lane l : lanes) if (l.key.equals(batch.lane())) lane = l;
@@ -321,12 +356,23 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         var time = getProcessingTimeService();
         time.registerTimer(time.getCurrentProcessingTime() + delayMs, t -> {
             lane.lingering = false;
-            sendStep(lane);
+            try {
+                sendStep(lane);
+            } catch (Throwable e) {
+                noteFailure(List.copyOf(lane.members.keySet()), e);
+                throw e;
+            }
         });
+    }
+
+    /** A logged request was answered or dead-lettered: served again at once, dropped from the log once that is committed. */
+    private void answered(String id) {
+        if (failed.remove(id) != null) answered.add(id);
     }
 
     private void emit(RequestState r, long now) {
         Sequence s = r.sequence;
+        answered(s.id());
         metrics.completed(now - r.received);
         output.collect(COMPLETIONS, new StreamRecord<>(new CompletionResult(s.id(), s.text(), s.generated(), s.promptLength(),
                 s.finishReason().wire(), r.admitted - r.received, r.firstToken - r.admitted, now - r.firstToken, r.metadata, null, null, s.nllSum())));
@@ -335,11 +381,26 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     /** Keyed state gets a copy of every live request, so that the snapshot never sees a sequence mid-append. */
     @Override public void snapshotState(StateSnapshotContext context) throws Exception {
         super.snapshotState(context);
+        if (!answered.isEmpty()) {
+            forgetAt.put(context.getCheckpointId(), answered);
+            answered = new HashSet<>();
+        }
         for (Lane lane : lanes)
             for (var e : lane.members.entrySet()) {
                 setCurrentKey(e.getKey());
                 requests.update(RequestStateSerializer.TYPE.copy(e.getValue()));
             }
+    }
+
+    /** The answers of logged requests up to this checkpoint are committed: the log forgets them. */
+    @Override public void notifyCheckpointComplete(long checkpointId) throws Exception {
+        super.notifyCheckpointComplete(checkpointId);
+        var done = forgetAt.headMap(checkpointId, true);
+        if (done.isEmpty() || log == null) return;
+        Set<String> ids = new HashSet<>();
+        done.values().forEach(ids::addAll);
+        log.forget(ids);
+        done.clear();
     }
 
     /** Bounded input has ended; generation has not: keep serving feedback until every lane is idle. */
