@@ -10,9 +10,12 @@ import io.mistralflink.operators.feedback.FeedbackKey;
 import io.mistralflink.operators.frame.Draw;
 import io.mistralflink.operators.frame.MicroBatchFrame;
 import org.apache.flink.api.common.operators.MailboxExecutor;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
+import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
@@ -60,9 +63,10 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
      */
     static final int WAITING_PER_SLOT = 4;
     /**
-     * Beyond this many waiting per lane slot, {@code processElement} holds its input (backpressure):
-     * only an input no gate throttles (a bounded batch's) or one from another JVM's source reaches it.
-     * Behind a gate, what reaches the scheduler after it closed is what the network buffers held.
+     * Behind a gate, beyond this many waiting per lane slot {@code processElement} holds its input
+     * (backpressure): what reaches the scheduler after the gate closed is what the network buffers
+     * held, unless sources in other JVMs feed it (a cluster). An input without a gate (a bounded
+     * batch's) is held at {@link #WAITING_PER_SLOT}.
      */
     static final int HOLD_PER_SLOT = 64;
 
@@ -82,6 +86,13 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     /** Logged requests answered or dead-lettered since the last snapshot; then per checkpoint, forgotten once it completes. */
     private transient Set<String> answered;
     private transient TreeMap<Long, Set<String>> forgetAt;
+    /**
+     * The ids of forgetAt, in each checkpoint: restoring one means its answers are committed, though
+     * its completion may never have been notified here (a failure right after it); the log then
+     * forgets them at the start.
+     */
+    private transient ListState<String> toForget;
+    private transient List<String> restoredToForget;
     private transient FeedbackKey feedbackKey;
     private transient FeedbackChannel<TokenBatch> feedback;
     private transient SchedulerMetrics metrics;
@@ -97,6 +108,13 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         this.mailbox = parameters.getMailboxExecutor();
     }
 
+    @Override public void initializeState(StateInitializationContext context) throws Exception {
+        super.initializeState(context);
+        toForget = context.getOperatorStateStore().getListState(new ListStateDescriptor<>("answered-logged", String.class));
+        restoredToForget = new ArrayList<>();
+        if (context.isRestored()) toForget.get().forEach(restoredToForget::add);
+    }
+
     @Override public void open() throws Exception {
         super.open();
         Path dir = Path.of(config.modelDir());
@@ -110,6 +128,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         var task = getRuntimeContext().getTaskInfo();
         holder = task.getIndexOfThisSubtask() + "#" + task.getAttemptNumber();
         log = FailureLog.of(getRuntimeContext());
+        if (log != null) log.forget(Set.copyOf(restoredToForget));
         failed = log == null ? new HashMap<>() : log.read();
         answered = new HashSet<>();
         forgetAt = new TreeMap<>();
@@ -218,9 +237,10 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             refuse(req, e.getMessage());   // a scored text too long for the context, or too short to score
             return;
         }
-        // Backpressure, for an input no gate stops: while every lane is full and far more wait, serve
-        // feedback mails instead of taking input.
-        while (waiting.size() >= HOLD_PER_SLOT * slots() && !hasRoom(leastLoaded())) mailbox.yield();
+        // Backpressure: while every lane is full and the waiting room too (far beyond it, behind a gate),
+        // serve feedback mails instead of taking input.
+        int hold = (gate == null ? WAITING_PER_SLOT : HOLD_PER_SLOT) * slots();
+        while (waiting.size() >= hold && !hasRoom(leastLoaded())) mailbox.yield();
         RequestState r = new RequestState(seq, Original.describe(req.metadata(), req.source()), req.receivedMillis(), Original.kept(req.source()));
         setCurrentKey(req.id());
         requests.update(RequestStateSerializer.TYPE.copy(r)); // a snapshot may write it out while r runs in a lane
@@ -385,6 +405,9 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             forgetAt.put(context.getCheckpointId(), answered);
             answered = new HashSet<>();
         }
+        List<String> pending = new ArrayList<>();
+        forgetAt.values().forEach(pending::addAll);
+        toForget.update(pending);
         for (Lane lane : lanes)
             for (var e : lane.members.entrySet()) {
                 setCurrentKey(e.getKey());
