@@ -27,8 +27,8 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * Checkpoints and a stop with a savepoint under a backlog far beyond the scheduler's waiting room: 8
- * long generations decoding in 2 lanes x 4 (run's shape: one stage chained to the scheduler) and 400
- * more requests queued behind them, 12.5 times the waiting room (4 x L x S = 32). The source stops
+ * long generations decoding in 2 lanes x 4 (run's shape: one stage chained to the scheduler) and 320
+ * more requests queued behind them, 10 times the waiting room (4 x L x S = 32). The source stops
  * reading while the room is full ({@code AdmissionGate}), so the scheduler never holds its input and
  * no barrier waits behind requests: checkpoints keep completing at about their interval (Flink's own
  * checkpoint statistics, from its REST API on loopback), the savepoint is taken within seconds (it
@@ -41,13 +41,15 @@ class StopUnderLoadTest {
     static final long STOP_BOUND_MS = 15_000;
     /** Checkpoints every 200 ms: at least this many complete in the 3 s window (about 12 on a quiet machine). */
     static final int CHECKPOINTS_IN_WINDOW = 3;
+    /** The scheduler's waiting room at 2 lanes x 4 (Scheduler.WAITING_PER_SLOT x L x S). */
+    static final int WAITING_ROOM = 4 * 2 * 4;
 
     @Test void checkpointsAndAStopWithASavepointUnderABacklogTakeSecondsAndTheResumeAnswersEveryRequestOnce(@TempDir Path savepoints) throws Exception {
         Path model = KafkaJobSupport.model();
         List<GenerationRequest> warm = KafkaJobSupport.requests("warm-", 4, 8, 16, 23);
         List<GenerationRequest> load = new ArrayList<>();
-        for (GenerationRequest r : KafkaJobSupport.requests("long-", 8, 480, 512, 29)) { r.setIgnoreEos(true); load.add(r); }
-        List<GenerationRequest> backlog = KafkaJobSupport.requests("queued-", 400, 2, 6, 31);
+        for (GenerationRequest r : KafkaJobSupport.requests("long-", 8, 350, 450, 29)) { r.setIgnoreEos(true); load.add(r); }
+        List<GenerationRequest> backlog = KafkaJobSupport.requests("queued-", 10 * WAITING_ROOM, 2, 6, 31);
         load.addAll(backlog);
         List<GenerationRequest> all = new ArrayList<>(warm);
         all.addAll(load);
@@ -88,7 +90,7 @@ class StopUnderLoadTest {
             System.out.println("stop under load: " + inWindow + " checkpoints completed in 3 s with " + (all.size() - beforeWindowEnd)
                     + " requests unanswered; stop-with-savepoint took " + tookMs + " ms; " + beforeStop + " of " + all.size() + " answered before it");
             assertTrue(inWindow >= CHECKPOINTS_IN_WINDOW, "checkpoints completed in 3 s under the backlog: " + inWindow);
-            assertTrue(all.size() - beforeWindowEnd > 10 * 32, "the backlog was still there: " + beforeWindowEnd + " answered");
+            assertTrue(all.size() - beforeWindowEnd > 4 * WAITING_ROOM, "the backlog was still there: " + beforeWindowEnd + " answered");
             assertTrue(tookMs < STOP_BOUND_MS, "stop-with-savepoint took " + tookMs + " ms");
             assertTrue(beforeStop < all.size() - 8, "the stop waited for the generations: " + beforeStop + " answered");
 

@@ -51,8 +51,15 @@ public final class FailureLog {
     }
 
     private final Path dir;
+    private final int maxFiles;
 
-    public FailureLog(Path dir) { this.dir = dir; }
+    public FailureLog(Path dir) { this(dir, MAX_FILES); }
+
+    /** A log keeping at most {@code maxFiles} failing steps. */
+    FailureLog(Path dir, int maxFiles) {
+        this.dir = dir;
+        this.maxFiles = maxFiles;
+    }
 
     /** The log the job's parameters name, or null. */
     public static FailureLog of(RuntimeContext ctx) {
@@ -80,7 +87,7 @@ public final class FailureLog {
             for (String id : new java.util.LinkedHashSet<>(requestIds)) b.append(id).append('\n');
             write(dir.resolve("failure-" + System.currentTimeMillis() + "-" + UUID.randomUUID() + ".txt"), b.toString());
             List<Path> files = files();
-            for (Path old : files.subList(0, Math.max(0, files.size() - MAX_FILES))) Files.deleteIfExists(old);
+            for (Path old : files.subList(0, Math.max(0, files.size() - maxFiles))) Files.deleteIfExists(old);
         } catch (IOException | RuntimeException e) {
             cause.addSuppressed(e);
         }

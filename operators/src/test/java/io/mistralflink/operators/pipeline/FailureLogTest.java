@@ -39,12 +39,17 @@ class FailureLogTest {
     }
 
     @Test void theLogKeepsTheNewestFailingStepsUpToItsBound(@TempDir Path dir) throws Exception {
-        FailureLog log = new FailureLog(dir);
-        for (int i = 0; i < FailureLog.MAX_FILES + 5; i++) log.record(List.of("r" + i), new RuntimeException("step " + i));
-        assertEquals(FailureLog.MAX_FILES, files(dir));
+        int bound = 20;
+        FailureLog log = new FailureLog(dir, bound);
+        for (int i = 0; i < bound + 5; i++) {
+            log.record(List.of("r" + i), new RuntimeException("step " + i));
+            Thread.sleep(2); // file names are ordered by the millisecond
+        }
+        assertEquals(bound, files(dir));
         Map<String, FailureLog.Record> r = log.read();
-        assertEquals(FailureLog.MAX_FILES, r.size());
-        assertTrue(r.containsKey("r" + (FailureLog.MAX_FILES + 4)), "the newest kept");
+        assertEquals(bound, r.size());
+        for (int i = 0; i < 5; i++) assertFalse(r.containsKey("r" + i), "the oldest dropped");
+        assertTrue(r.containsKey("r" + (bound + 4)), "the newest kept");
     }
 
     @Test void aFailureIsNotedOnceThoughItPassesUpTheChain(@TempDir Path dir) throws Exception {
