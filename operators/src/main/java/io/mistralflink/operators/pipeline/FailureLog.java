@@ -1,6 +1,7 @@
 package io.mistralflink.operators.pipeline;
 
 import org.apache.flink.api.common.functions.RuntimeContext;
+import org.apache.flink.runtime.execution.CancelTaskException;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -76,10 +77,12 @@ public final class FailureLog {
 
     /**
      * Notes a failing step's requests (each once; one file, moved into place whole), unless the failure
-     * was noted where it happened. Never throws: the original failure matters.
+     * was noted where it happened, or is the task's cancellation (an interrupt). Never throws: the
+     * original failure matters.
      */
     public void record(List<String> requestIds, Throwable cause) {
-        for (Throwable t = cause; t != null; t = t.getCause()) if (NOTED.contains(t)) return;
+        for (Throwable t = cause; t != null; t = t.getCause())
+            if (NOTED.contains(t) || t instanceof InterruptedException || t instanceof CancelTaskException) return; // a task being cancelled is no evidence
         NOTED.add(cause);
         try {
             Files.createDirectories(dir);

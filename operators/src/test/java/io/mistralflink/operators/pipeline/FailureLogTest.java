@@ -12,7 +12,7 @@ import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** The failure log on a real directory: what it says of a request, forgetting, its bound, and a failure noted once. */
+/** The failure log on a real directory: what it says of a request, forgetting, its bound, a failure noted once, a cancellation not at all. */
 class FailureLogTest {
 
     @Test void aRequestInTwoFailingStepsOneOfThemAloneIsTheCulpritAndForgettingItServesItsIdAgain(@TempDir Path dir) throws Exception {
@@ -60,6 +60,8 @@ class FailureLogTest {
         log.record(List.of("x"), new RuntimeException("wrapped", inStage));
         assertEquals(1, files(dir));
         assertFalse(log.read().get("x").failedAlone());
+        log.record(List.of("z"), new RuntimeException("cancelled", new InterruptedException()));
+        assertEquals(1, files(dir), "a task being cancelled is no evidence");
     }
 
     private static long files(Path dir) throws Exception {
