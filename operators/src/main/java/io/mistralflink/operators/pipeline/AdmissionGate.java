@@ -40,7 +40,10 @@ public final class AdmissionGate implements Serializable {
 
     private Holds holds() { return GATES.computeIfAbsent(name, n -> new Holds()); }
 
-    /** A scheduler (one {@code holder} per subtask attempt) says whether its waiting room is full. */
+    /**
+     * A scheduler ({@code holder}: its subtask index, so that a restarted attempt replaces what a
+     * failed one said) says whether its waiting room is full.
+     */
     void hold(String holder, boolean full) { holds().set(holder, full); }
 
     /** Whether the source may read. */

@@ -30,10 +30,10 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.Set;
-import java.util.TreeMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
 import java.util.stream.Collectors;
 
 /**
@@ -98,7 +98,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     private transient SchedulerMetrics metrics;
     /** Whether this job scores (eval) or generates, set by its first request: a step never mixes the two. */
     private transient Boolean scores;
-    /** This subtask attempt's name at the gate. */
+    /** This subtask's name at the gate: a restarted attempt takes over what the failed one said. */
     private transient String holder;
 
     Scheduler(PipelineConfig config, AdmissionGate gate, StreamOperatorParameters<MicroBatchFrame> parameters) {
@@ -125,8 +125,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         lanes = new Lane[config.lanes()];
         for (int i = 0; i < lanes.length; i++) lanes[i] = new Lane(laneKey(i));
         waiting = new ArrayDeque<>();
-        var task = getRuntimeContext().getTaskInfo();
-        holder = task.getIndexOfThisSubtask() + "#" + task.getAttemptNumber();
+        holder = Integer.toString(getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
         log = FailureLog.of(getRuntimeContext());
         if (log != null) log.forget(Set.copyOf(restoredToForget));
         failed = log == null ? new HashMap<>() : log.read();
