@@ -19,7 +19,8 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class FailureInjection {
     /**
      * Where a failure can be injected: a layer-shard stage's step, the tail handing tokens back, the
-     * scheduler admitting a request, the results operator writing a completion out.
+     * scheduler admitting a request, the results operator writing a completion out. {@link #arm}
+     * counts steps at STAGE and FEEDBACK; {@link #poison(Point, String)} works at every point.
      */
     public enum Point { STAGE, FEEDBACK, SCHEDULER, RESULTS }
 
