@@ -27,14 +27,15 @@ import static org.junit.jupiter.api.Assertions.*;
  * Backpressure and a broker restart, with the real inference job.
  *
  * <p>Backpressure: 2,000 short requests on a budget of 2 lanes x 4 sequences. The scheduler stops
- * taking input while the lanes are full, so the requests wait in Kafka, not in the heap: every one
- * completes exactly once (no deadlock), and the heap used after a full GC, sampled every 500 ms
- * during the run, stays within 128 MB of what it was before the job started. The job itself holds
- * at most 8 requests (a few KB each) in the scheduler, fixed-size Kafka fetch buffers (a few MB for 2
- * partitions) and Flink's network buffers (off-heap); a per-request leak of 64 KB or more would
+ * taking input while the lanes and its waiting room are full, so the requests wait in Kafka, not in
+ * the heap: every one completes exactly once (no deadlock: a minute without a new answer fails; a
+ * slow machine may take longer), and the heap used after a full GC, sampled every 2 s during the run,
+ * stays within 128 MB of what it was before the job started. The job itself holds at most 8 running
+ * and 32 waiting requests (a few KB each) in the scheduler, fixed-size Kafka fetch buffers (a few MB
+ * for 2 partitions) and Flink's network buffers (off-heap); a per-request leak of 64 KB or more would
  * cross the bound.
  */
-@Timeout(300)
+@Timeout(600)
 class KafkaJobLoadTest {
     static final long HEAP_GROWTH_BOUND = 128L << 20;
 
@@ -59,11 +60,11 @@ class KafkaJobLoadTest {
                 while (!Thread.currentThread().isInterrupted()) {
                     System.gc();
                     peak.accumulateAndGet(memory.getHeapMemoryUsage().getUsed(), Math::max);
-                    try { Thread.sleep(500); } catch (InterruptedException e) { return; }
+                    try { Thread.sleep(2000); } catch (InterruptedException e) { return; }
                 }
             });
             try {
-                completions.atLeast(requests.size(), Duration.ofSeconds(240), Duration.ofSeconds(1));
+                completions.until(r -> r.size() >= requests.size(), Duration.ofSeconds(540), Duration.ofSeconds(60), Duration.ofSeconds(1));
                 assertEquals(JobStatus.RUNNING, job.getJobStatus().get(10, TimeUnit.SECONDS));
             } finally {
                 sampler.interrupt();

@@ -173,6 +173,7 @@ final class KafkaJobSupport {
     /** A read_committed reader of one topic that keeps its position between calls. */
     static final class Reader implements AutoCloseable {
         private final KafkaConsumer<byte[], byte[]> consumer;
+        static final long PROGRESS_EVERY_NANOS = 10_000_000_000L;
         final List<ConsumerRecord<byte[], byte[]>> records = new ArrayList<>();
 
         Reader(EmbeddedKafka kafka, String topic) {
@@ -198,8 +199,25 @@ final class KafkaJobSupport {
 
         /** Polls until {@code done} holds for what was read, then for {@code settle} more (to catch duplicates). */
         List<ConsumerRecord<byte[], byte[]>> until(Predicate<List<ConsumerRecord<byte[], byte[]>>> done, Duration timeout, Duration settle) {
-            long deadline = System.nanoTime() + timeout.toNanos();
-            while (!done.test(records) && System.nanoTime() < deadline) consumer.poll(Duration.ofMillis(100)).forEach(records::add);
+            return until(done, timeout, timeout, settle);
+        }
+
+        /**
+         * As {@link #until}, and failing early once {@code stall} passes without a new record: a slow
+         * machine takes longer, a job that stopped answering ends the wait. Prints the count every 10 s.
+         */
+        List<ConsumerRecord<byte[], byte[]>> until(Predicate<List<ConsumerRecord<byte[], byte[]>>> done, Duration timeout, Duration stall, Duration settle) {
+            long start = System.nanoTime(), deadline = start + timeout.toNanos(), report = start + PROGRESS_EVERY_NANOS;
+            long lastNew = start;
+            while (!done.test(records) && System.nanoTime() < deadline && System.nanoTime() - lastNew < stall.toNanos()) {
+                int before = records.size();
+                consumer.poll(Duration.ofMillis(100)).forEach(records::add);
+                if (records.size() > before) lastNew = System.nanoTime();
+                if (System.nanoTime() > report) {   // a slow machine and a stall read differently in the test's output
+                    System.out.printf("reader: %d records after %.0f s%n", records.size(), (System.nanoTime() - start) / 1e9);
+                    report += PROGRESS_EVERY_NANOS;
+                }
+            }
             long settleEnd = System.nanoTime() + settle.toNanos();
             while (System.nanoTime() < settleEnd) consumer.poll(Duration.ofMillis(100)).forEach(records::add);
             return records;

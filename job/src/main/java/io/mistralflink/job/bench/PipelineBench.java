@@ -13,6 +13,7 @@ import io.mistralflink.operators.pipeline.CompletionResult;
 import io.mistralflink.operators.pipeline.InferenceRequest;
 import io.mistralflink.operators.pipeline.Pipeline;
 import io.mistralflink.operators.pipeline.PipelineConfig;
+import io.mistralflink.operators.pipeline.StepClock;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.Configuration;
@@ -24,6 +25,8 @@ import org.apache.flink.util.CloseableIterator;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.Locale;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
@@ -40,9 +43,22 @@ public final class PipelineBench {
                            int[] lanes, int bufferTimeoutMs, String device) {}
 
     /** The report, the last line of the output. */
-    record Report(String model, int requests, int promptTokens, int newTokens, int cores, String device, long engineTokS, List<Row> pipeline) {}
+    record Report(String model, int requests, int promptTokens, int newTokens, int cores, String device, long engineTokS, int engineSteps, List<Row> pipeline) {}
 
-    record Row(int stages, int lanes, long tokS, double vsEngine) {}
+    /**
+     * The best of the repeats (its timed window in seconds), and where its time went: per subtask of each stage its busy time against
+     * the timed window (the bubble is the rest), per subtask of the scheduler its host work around a step.
+     */
+    record Row(int stages, int lanes, long tokS, double vsEngine, double windowS, List<TaskTimes> times) {}
+
+    /**
+     * One operator subtask's {@link StepClock} phases over the timed window: {@code busyFraction} (a stage's
+     * busy time over the window's wall time, null for the scheduler), and per phase its microseconds per step.
+     */
+    record TaskTimes(String operator, int subtask, long steps, Double busyFraction, Map<String, Double> perStepUs) {}
+
+    /** A timed run: the window's seconds and what each operator's clock counted in it. */
+    public record Run(double seconds, Map<StepTimes.Task, Map<StepClock.Phase, Long>> times) {}
 
     private PipelineBench() {}
 
@@ -56,29 +72,36 @@ public final class PipelineBench {
         long tokens = (long) n * (prompt + gen);
 
         double engine = 0;
+        int engineSteps = 0;
         try (Checkpoint c = Checkpoint.open(dir)) {
             Shard model = Shard.whole(c, backend);
             for (int i = 0; i < 2 + s.repeat(); i++) { // the first runs warm the JIT up
                 List<Sequence> seqs = new ArrayList<>();
                 for (InferenceRequest r : reqs) seqs.add(new Sequence(r.id(), r.promptIds(), r.params(), m.eosId(), m.maxPositions()));
                 long t0 = System.nanoTime();
-                new Generator(model, null, budget).run(seqs);
+                engineSteps = new Generator(model, null, budget).run(seqs).steps();
                 engine = Math.max(engine, tokens / ((System.nanoTime() - t0) / 1e9));
             }
         }
-        out.printf("engine alone, batch %d: %.0f tok/s%n", n, engine);
+        out.printf("engine alone, batch %d: %.0f tok/s, %d steps%n", n, engine, engineSteps);
         List<Row> rows = new ArrayList<>();
         for (int p : s.stages())
             for (int l : s.lanes()) {
                 PipelineConfig cfg = PipelineConfig.builder(dir.toAbsolutePath().toString()).stages(p).lanes(l)
                         .sequencesPerLane((n + l - 1) / l).maxBatchTokens(budget)
                         .bufferTimeoutMs(s.bufferTimeoutMs()).threadsPerStage(Math.max(1, cores / p)).device(s.device()).build();
-                double best = 0;
-                for (int i = 0; i < s.repeat(); i++) best = Math.max(best, tokens / pipelineSeconds(cfg, reqs));
-                rows.add(new Row(p, l, Math.round(best), Math.round(best / engine * 100) / 100.0));
-                out.printf("pipeline P=%d L=%d: %.0f tok/s (%.2f x engine)%n", p, l, best, best / engine);
+                Run best = null;
+                for (int i = 0; i < s.repeat(); i++) {
+                    Run run = pipelineRun(cfg, reqs);
+                    if (best == null || run.seconds() < best.seconds()) best = run;
+                }
+                double tokS = tokens / best.seconds();
+                List<TaskTimes> times = times(best);
+                rows.add(new Row(p, l, Math.round(tokS), Math.round(tokS / engine * 100) / 100.0, best.seconds(), times));
+                out.printf("pipeline P=%d L=%d: %.0f tok/s (%.2f x engine) in %.3f s%n", p, l, tokS, tokS / engine, best.seconds());
+                for (TaskTimes t : times) out.println("  " + describe(t));
             }
-        out.println(Json.line(new Report(dir.getFileName().toString(), n, prompt, gen, cores, backend.name(), Math.round(engine), rows)));
+        out.println(Json.line(new Report(dir.getFileName().toString(), n, prompt, gen, cores, backend.name(), Math.round(engine), engineSteps, rows)));
         return 0;
     }
 
@@ -89,7 +112,13 @@ public final class PipelineBench {
      * admit requests while the stages' tasks are still opening.
      */
     public static double pipelineSeconds(PipelineConfig cfg, List<InferenceRequest> reqs) throws Exception {
-        StreamExecutionEnvironment env = LocalEnvironment.localEnvironment(cfg, new Configuration());
+        return pipelineRun(cfg, reqs).seconds();
+    }
+
+    /** {@link #pipelineSeconds}, with the operators' step clocks read at the start and the end of the window. */
+    public static Run pipelineRun(PipelineConfig cfg, List<InferenceRequest> reqs) throws Exception {
+        StepTimes.reset();
+        StreamExecutionEnvironment env = LocalEnvironment.localEnvironment(cfg, StepTimes.install(new Configuration()));
         InferenceRequest first = reqs.get(0);
         InferenceRequest warmUp = new InferenceRequest(WARM_UP, "", Bench.toLength(2), Map.of(), 0,
                 java.util.Arrays.copyOf(first.promptIds(), Math.min(8, first.promptIds().length)));
@@ -97,11 +126,13 @@ public final class PipelineBench {
         var source = new DataGeneratorSource<>(new GatedRequests(warmUp, reqs), reqs.size() + 1, TypeInformation.of(InferenceRequest.class));
         var input = env.fromSource(source, WatermarkStrategy.noWatermarks(), "requests").setParallelism(1).disableChaining();
         long start = Long.MAX_VALUE, last = 0;
+        Map<StepTimes.Task, Map<StepClock.Phase, Long>> before = Map.of();
         try (CloseableIterator<CompletionResult> it = Pipeline.build(input, cfg).executeAndCollect()) {
             while (it.hasNext()) {
                 CompletionResult c = it.next();
                 if (c.refused()) throw new IllegalStateException(c.id() + ": " + c.error());
                 if (c.id().equals(WARM_UP)) {
+                    before = StepTimes.snapshot(); // the warm-up's steps are done; the measured ones start after this
                     GatedRequests.released.countDown();
                     continue;
                 }
@@ -112,7 +143,30 @@ public final class PipelineBench {
         } finally {
             GatedRequests.released.countDown();
         }
-        return (last - start) / 1e3;
+        return new Run((last - start) / 1e3, StepTimes.between(before, StepTimes.snapshot()));
+    }
+
+    private static List<TaskTimes> times(Run run) {
+        List<TaskTimes> out = new ArrayList<>();
+        run.times().forEach((task, phases) -> {
+            long steps = phases.getOrDefault(StepClock.Phase.STEPS, 0L);
+            Long busy = phases.get(StepClock.Phase.BUSY);
+            Map<String, Double> perStep = new LinkedHashMap<>();
+            phases.forEach((p, nanos) -> {
+                if (p != StepClock.Phase.STEPS) perStep.put(p.name().toLowerCase(Locale.ROOT), steps == 0 ? 0 : Math.round(nanos / 1e2 / steps) / 10.0);
+            });
+            out.add(new TaskTimes(task.operator(), task.subtask(), steps,
+                    busy == null ? null : Math.round(busy / (run.seconds() * 1e9) * 1000) / 1000.0, perStep));
+        });
+        return out;
+    }
+
+    private static String describe(TaskTimes t) {
+        StringBuilder b = new StringBuilder(t.operator() + " #" + t.subtask() + ": " + t.steps() + " steps");
+        if (t.busyFraction() != null) b.append(String.format(Locale.ROOT, ", busy %.1f%% of the window", t.busyFraction() * 100));
+        b.append("; per step");
+        t.perStepUs().forEach((p, us) -> b.append(String.format(Locale.ROOT, " %s %.1f us", p, us)));
+        return b.toString();
     }
 
     private static final String WARM_UP = "bench-warm-up";

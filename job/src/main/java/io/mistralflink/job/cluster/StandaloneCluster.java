@@ -4,6 +4,7 @@ import io.mistralflink.job.assembly.RetainedCheckpoints;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.StateBackendOptions;
+import org.apache.flink.configuration.TaskManagerOptions;
 import org.apache.flink.runtime.clusterframework.TaskExecutorProcessSpec;
 import org.apache.flink.runtime.clusterframework.TaskExecutorProcessUtils;
 import org.apache.flink.runtime.jobmanager.JobManagerProcessSpec;
@@ -82,6 +83,8 @@ public final class StandaloneCluster implements AutoCloseable {
         c.put("taskmanager.memory.managed.fraction", "0.1");
         // the engine's caches and memory-mapped weights live outside the heap
         c.put("taskmanager.memory.task.off-heap.size", "256m");
+        // as KafkaJob.debloatBuffers: a barrier must not queue behind a backlog of prompts in full-size buffers
+        c.put(TaskManagerOptions.BUFFER_DEBLOAT_ENABLED.key(), "true");
         c.put("heartbeat.interval", "1000");
         c.put("heartbeat.timeout", "6000");
         c.put("restart-strategy.type", "fixed-delay");

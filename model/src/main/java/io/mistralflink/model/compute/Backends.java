@@ -78,7 +78,8 @@ public final class Backends {
      */
     public static String forSlot(String device, int slot) { return forSlot(device, slot, Backends::gpus); }
 
-    static String forSlot(String device, int slot, java.util.function.IntSupplier gpus) {
+    /** {@link #forSlot(String, int)} on a host with {@code gpus} GPUs (for placement tests where there are none). */
+    public static String forSlot(String device, int slot, java.util.function.IntSupplier gpus) {
         String d = device == null ? "auto" : device.trim().toLowerCase(java.util.Locale.ROOT);
         if (d.startsWith("cuda:")) {
             int[] ordinals = ordinals(device, d);

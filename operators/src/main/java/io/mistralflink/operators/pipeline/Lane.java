@@ -19,6 +19,10 @@ final class Lane {
     /** A request joined since the last step left. */
     boolean admitted;
     long step;
+    /** When its last step's tokens were taken in ({@link StepClock#now}), until its next step leaves; 0 otherwise. */
+    long readyNanos;
+    /** When its last step to leave from a timer was sent on one ({@link System#nanoTime}). */
+    long timerNanos;
 
     Lane(String key) { this.key = key; }
 

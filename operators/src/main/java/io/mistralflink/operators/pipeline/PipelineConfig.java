@@ -99,6 +99,22 @@ public record PipelineConfig(String modelDir, int stages, int[] layerSplit, int 
         if (!errors.isEmpty()) throw new IllegalArgumentException("invalid pipeline: " + String.join("; ", errors));
     }
 
+    /**
+     * The device of stage {@code stage}'s subtask {@code replica} (replica i of the pipeline is subtask i of
+     * every operator): slot stage x R + replica ({@link io.mistralflink.model.compute.Backends#forSlot}). With
+     * {@code cuda} on G GPUs a replica's stages take GPUs R apart, so replicas spread as whole pipelines:
+     * with P x R <= G each replica has GPUs of its own (R = 2, P = 1: one per GPU, data-parallel), with
+     * P x R = 2G each replica runs on one GPU (P = 2, R = 2 on two GPUs), and P = 2, R = 1 is a stage per GPU.
+     */
+    public String deviceOf(int stage, int replica) {
+        return io.mistralflink.model.compute.Backends.forSlot(device, stage * parallelism + replica);
+    }
+
+    /** {@link #deviceOf(int, int)} on a host with {@code gpus} GPUs. */
+    String deviceOf(int stage, int replica, java.util.function.IntSupplier gpus) {
+        return io.mistralflink.model.compute.Backends.forSlot(device, stage * parallelism + replica, gpus);
+    }
+
     public int effectiveThreads() {
         if (threadsPerStage > 0) return threadsPerStage;
         return Math.max(1, Runtime.getRuntime().availableProcessors() / (stages * parallelism));

@@ -48,12 +48,21 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     /**
      * With one stage chained to the scheduler, a step runs inside the scheduler's own task, and between
      * two steps the mailbox reads one input record: requests arriving together would join a running lane
-     * one per step. So when a request joined during the last step and the lane has room, the next step
-     * waits this long (a processing-time timer; input is read meanwhile) and takes everyone who came.
-     * That matters where a step's cost hardly depends on its batch (a GPU); {@code
+     * one per step. So when a request joins a lane at rest, or joined during the last step, and the lane
+     * has room, the next step waits this long (a processing-time timer; input is read meanwhile), and
+     * again while requests keep coming (up to {@link #ADMISSION_LINGERS} times), and takes everyone who
+     * came. That matters where a step's cost hardly depends on its batch (a GPU); {@code
      * -Dmistralflink.admissionLingerMs=0} turns it off.
      */
     static final long ADMISSION_LINGER_MS = Long.getLong("mistralflink.admissionLingerMs", 1);
+    /** How many lingers in a row a lane waits while requests keep joining it (bounds the first step's wait). */
+    static final int ADMISSION_LINGERS = 8;
+    /**
+     * A lane's step leaves straight from the mail that brought the last one's tokens, except that one in
+     * this many milliseconds leaves from a processing-time timer (see {@link #sendStepAfter}): a timer per
+     * step costs two thread hops a step (timer thread, mailbox), and this bounds what a stop waits for.
+     */
+    static final long TIMER_EVERY_MS = 10;
     /**
      * Requests that find every lane full wait in keyed state; with this many per lane slot (L x S)
      * waiting, the {@link AdmissionGate} stops the source. A checkpoint barrier is read only between
@@ -96,6 +105,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     private transient FeedbackKey feedbackKey;
     private transient FeedbackChannel<TokenBatch> feedback;
     private transient SchedulerMetrics metrics;
+    private transient StepClock clock;
     /** Whether this job scores (eval) or generates, set by its first request: a step never mixes the two. */
     private transient Boolean scores;
     /** This subtask's name at the gate: a restarted attempt takes over what the failed one said. */
@@ -132,6 +142,8 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         answered = new HashSet<>();
         forgetAt = new TreeMap<>();
         metrics = new SchedulerMetrics(getMetricGroup(), lanes, config.sequencesPerLane());
+        clock = new StepClock(getMetricGroup(), StepClock.Phase.ENCODE, StepClock.Phase.FEEDBACK, StepClock.Phase.TOKENS,
+                StepClock.Phase.ADMISSION, StepClock.Phase.STEPS);
         feedbackKey = FeedbackKey.of(TokenFeedbackFunction.EDGE, getRuntimeContext());
         feedback = FeedbackBroker.get(feedbackKey);
         // At most one step per lane per mail: with a single stage chained to the scheduler, onTokens runs
@@ -246,7 +258,13 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         waiting.add(r);
         Lane lane = leastLoaded();
         fill(lane);
-        sendStep(lane);
+        if (!lane.inFlight && !lane.lingering && lingers(lane)) sendStepAfter(lane, ADMISSION_LINGER_MS);
+        else sendStep(lane);
+    }
+
+    /** Whether the lane's next step waits for more arrivals ({@link #ADMISSION_LINGER_MS}). */
+    private boolean lingers(Lane lane) {
+        return ADMISSION_LINGER_MS > 0 && config.stages() == 1 && lane.admitted && hasRoom(lane);
     }
 
     private int slots() { return config.lanes() * config.sequencesPerLane(); }
@@ -299,7 +317,14 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
 
     /** Sends the lane's next step unless one is in flight: tokens of its members, frees of finished ones. */
     private void sendStep(Lane lane) {
-        if (lane.inFlight || lane.lingering || (lane.members.isEmpty() && lane.releases.isEmpty())) return;
+        if (lane.inFlight || lane.lingering) return;
+        long t0 = StepClock.now();
+        if (lane.members.isEmpty() && lane.releases.isEmpty()) {
+            lane.readyNanos = 0; // idle, not waiting
+            return;
+        }
+        if (lane.readyNanos != 0) clock.lap(StepClock.Phase.ADMISSION, lane.readyNanos);
+        lane.readyNanos = 0;
         lane.admitted = false;
         List<Sequence> seqs = new ArrayList<>(lane.members.size());
         for (RequestState r : lane.members.values()) seqs.add(r.sequence);
@@ -319,7 +344,10 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         lane.releases.clear();
         lane.inFlight = true;
         metrics.step(tokens);
-        output.collect(new StreamRecord<>(StepCodec.encode(step)));
+        MicroBatchFrame frame = StepCodec.encode(step);
+        clock.lap(StepClock.Phase.ENCODE, t0);
+        clock.step();
+        output.collect(new StreamRecord<>(frame));
     }
 
     private void tokensBack(TokenBatch batch) {
@@ -336,6 +364,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         for (Lane l : lanes) if (l.key.equals(batch.lane())) lane = l;
         if (lane == null || !lane.inFlight || lane.step != batch.step())
             throw new IllegalStateException("tokens for " + batch.lane() + " step " + batch.step() + " were not expected");
+        long t = clock.lap(StepClock.Phase.FEEDBACK, batch.takenNanos());
         long now = System.currentTimeMillis();
         for (int i = 0; i < batch.requestIds().length; i++) {
             String id = batch.requestIds()[i];
@@ -359,21 +388,40 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         }
         lane.inFlight = false;
         fill(lane);
-        sendStepAfter(lane, ADMISSION_LINGER_MS > 0 && config.stages() == 1 && lane.admitted && hasRoom(lane) ? ADMISSION_LINGER_MS : 0);
+        lane.readyNanos = clock.lap(StepClock.Phase.TOKENS, t);
+        sendStepAfter(lane, lingers(lane) ? ADMISSION_LINGER_MS : 0);
     }
 
     /**
-     * The next step of a lane leaves from a processing-time timer, never straight from the mail that
-     * brought its tokens. A stop with a savepoint (the input ends without a drain) quiesces the timers
-     * and then runs this operator's mails until none is left: were each step sent from the mail of the
-     * last one's tokens, there would always be one, and the stop would wait for every generation to end.
-     * So no step leaves after the stop began; the savepoint holds each request's tokens as they are,
-     * and the resumed job re-feeds them.
+     * The next step of a lane leaves from a processing-time timer when it lingers, or when its last step
+     * from a timer is {@link #TIMER_EVERY_MS} old; otherwise straight from the mail that brought its
+     * tokens. A stop with a savepoint (the input ends without a drain) quiesces the timers and then runs
+     * this operator's mails until none is left: were every step sent from the mail of the last one's
+     * tokens, there would always be one, and the stop would wait for every generation to end. So at most
+     * {@link #TIMER_EVERY_MS} after the stop began no step leaves; the savepoint holds each request's
+     * tokens as they are, and the resumed job re-feeds them. The timer is also where a chained stage's
+     * task reads input between steps.
      */
     private void sendStepAfter(Lane lane, long delayMs) {
+        long now = System.nanoTime();
+        if (delayMs == 0 && now - lane.timerNanos < TIMER_EVERY_MS * 1_000_000) {
+            sendStep(lane);
+            return;
+        }
+        lane.timerNanos = now;
+        sendStepAfter(lane, delayMs, 1);
+    }
+
+    /** A lingering lane (delayMs > 0) waits once more if a request joined it meanwhile, {@link #ADMISSION_LINGERS} times at most. */
+    private void sendStepAfter(Lane lane, long delayMs, int linger) {
         lane.lingering = true;
+        if (delayMs > 0) lane.admitted = false; // from now on: who joined during this linger
         var time = getProcessingTimeService();
         time.registerTimer(time.getCurrentProcessingTime() + delayMs, t -> {
+            if (delayMs > 0 && linger < ADMISSION_LINGERS && lingers(lane)) {
+                sendStepAfter(lane, delayMs, linger + 1);
+                return;
+            }
             lane.lingering = false;
             try {
                 sendStep(lane);

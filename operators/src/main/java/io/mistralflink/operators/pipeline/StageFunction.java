@@ -39,6 +39,7 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
     /** Lane key -> request id -> cache: device or host memory handles, owned here, never serialized. */
     private transient Map<String, Map<String, KvCache>> caches;
     private transient FailureLog failures;
+    private transient StepClock clock;
 
     public StageFunction(PipelineConfig config, int stage) {
         this.config = config;
@@ -52,24 +53,28 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
         checkpoint = Checkpoint.open(Path.of(config.modelDir()));
         int[] b = config.boundaries(checkpoint.config());
         var task = getRuntimeContext().getTaskInfo();
-        String device = Backends.forSlot(config.device(), stage * task.getNumberOfParallelSubtasks() + task.getIndexOfThisSubtask());
-        backend = Backends.open(device, config.effectiveThreads());
+        backend = Backends.open(config.deviceOf(stage, task.getIndexOfThisSubtask()), config.effectiveThreads());
         shard = Shard.load(checkpoint, b[stage], b[stage + 1], backend);
         caches = new HashMap<>();
         failures = FailureLog.of(getRuntimeContext());
+        clock = new StepClock(getRuntimeContext().getMetricGroup(), StepClock.Phase.BUSY, StepClock.Phase.DECODE,
+                StepClock.Phase.ENGINE, StepClock.Phase.ENCODE, StepClock.Phase.STEPS);
     }
 
     /** A step that throws fails the job; its requests are noted first (see {@link FailureLog}). */
     @Override public void processElement(MicroBatchFrame f, Context ctx, Collector<MicroBatchFrame> out) throws Exception {
+        long t0 = StepClock.now();
         try {
-            step(f, ctx, out);
+            step(f, ctx, out, t0);
+            clock.lap(StepClock.Phase.BUSY, t0);
+            clock.step();
         } catch (Throwable t) {
             if (failures != null) failures.record(f.requestIds(), t);
             throw t;
         }
     }
 
-    private void step(MicroBatchFrame f, Context ctx, Collector<MicroBatchFrame> out) {
+    private void step(MicroBatchFrame f, Context ctx, Collector<MicroBatchFrame> out, long t0) {
         FailureInjection.check(FailureInjection.Point.STAGE, "stage " + stage);
         FailureInjection.checkPoison(FailureInjection.Point.STAGE, f, "stage " + stage);
         Map<String, KvCache> lane = caches.computeIfAbsent(ctx.getCurrentKey(), k -> new HashMap<>());
@@ -80,13 +85,26 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
             chunks.add(new Chunk(cacheFor(lane, p.requestId(), p.start()), p.start(), p.tokens(),
                     step.kind() == Step.Kind.SCORE ? Chunk.Logits.ALL : p.draw() != null ? Chunk.Logits.LAST : Chunk.Logits.NONE));
         float[] hidden = f.width() > 0 ? f.values() : null;
+        long t = clock.lap(StepClock.Phase.DECODE, t0);
         // The last stage draws the tokens itself (on a GPU only token ids leave the device), or scores:
         // either way one small row per sequence goes on, never a row of logits.
         MicroBatchFrame next;
-        if (!shard.isLast()) next = f.withValues(shard.outputWidth(), chunks.isEmpty() ? new float[0] : shard.forward(chunks, hidden));
-        else if (step.kind() == Step.Kind.SCORE) next = StepCodec.scored(step, shard.score(chunks, hidden, targets(step)));
-        else next = StepCodec.drawn(step, chunks.isEmpty() ? new int[0] : shard.sample(chunks, hidden, params(step), drawSteps(step)));
-        out.collect(next.withMeta(MicroBatchFrame.META_STAGE, Integer.toString(stage)));
+        if (!shard.isLast()) {
+            float[] forward = chunks.isEmpty() ? new float[0] : shard.forward(chunks, hidden);
+            t = clock.lap(StepClock.Phase.ENGINE, t);
+            next = f.withValues(shard.outputWidth(), forward);
+        } else if (step.kind() == Step.Kind.SCORE) {
+            double[] nll = shard.score(chunks, hidden, targets(step));
+            t = clock.lap(StepClock.Phase.ENGINE, t);
+            next = StepCodec.scored(step, nll);
+        } else {
+            int[] drawn = chunks.isEmpty() ? new int[0] : shard.sample(chunks, hidden, params(step), drawSteps(step));
+            t = clock.lap(StepClock.Phase.ENGINE, t);
+            next = StepCodec.drawn(step, drawn);
+        }
+        next = next.withMeta(MicroBatchFrame.META_STAGE, Integer.toString(stage));
+        clock.lap(StepClock.Phase.ENCODE, t);
+        out.collect(next);
     }
 
     private static int[] targets(Step s) {

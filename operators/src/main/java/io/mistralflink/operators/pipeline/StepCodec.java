@@ -67,12 +67,12 @@ final class StepCodec {
         return b.build();
     }
 
-    /** What the scheduler takes back from an answer frame. */
-    static TokenBatch answer(MicroBatchFrame f) {
+    /** What the scheduler takes back from an answer frame, which the tail took at {@code takenNanos}. */
+    static TokenBatch answer(MicroBatchFrame f, long takenNanos) {
         String[] ids = f.requestIds().toArray(String[]::new);
         double[] nll = new double[f.rows()];
         for (int r = 0; r < nll.length; r++) nll[r] = f.nll(r);
-        return new TokenBatch(lane(f), step(f), ids, f.tokens(), nll);
+        return new TokenBatch(lane(f), step(f), ids, f.tokens(), nll, takenNanos);
     }
 
     static String lane(MicroBatchFrame f) { return f.meta(MicroBatchFrame.META_LANE); }

@@ -40,12 +40,13 @@ public final class TokenFeedbackFunction extends ProcessFunction<MicroBatchFrame
     }
 
     private void handBack(MicroBatchFrame f) {
+        long taken = StepClock.now(); // the feedback hop starts here (StepClock.Phase.FEEDBACK)
         FailureInjection.check(FailureInjection.Point.FEEDBACK, "token feedback");
         FailureInjection.checkPoison(FailureInjection.Point.FEEDBACK, f, "token feedback");
         if (StepCodec.origin(f) != getRuntimeContext().getTaskInfo().getIndexOfThisSubtask())
             throw new IllegalStateException("step of scheduler " + StepCodec.origin(f) + " reached the feedback of "
                     + getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
-        if (!channel.offer(StepCodec.answer(f)) && !dropping) {
+        if (!channel.offer(StepCodec.answer(f, taken)) && !dropping) {
             // The channel closes only when its scheduler closes: the job is stopping (stop-with-savepoint,
             // whose snapshot holds the tokens that matter; a restore re-feeds every sequence) or failing
             // over. Steps still travelling the stages arrive here after that; their tokens are not needed.

@@ -52,7 +52,7 @@ class StepCodecTest {
         int k = s.parts().size();
         if (s.kind() == Step.Kind.GENERATE) {
             int[] tokens = rnd.ints(k, 0, 32768).toArray();
-            TokenBatch b = StepCodec.answer(MicroBatchFrame.fromIpc(StepCodec.drawn(s, tokens).toIpc()));
+            TokenBatch b = StepCodec.answer(MicroBatchFrame.fromIpc(StepCodec.drawn(s, tokens).toIpc()), 0);
             List<String> ids = new ArrayList<>();
             List<Integer> want = new ArrayList<>();
             for (int i = 0; i < k; i++)
@@ -63,7 +63,7 @@ class StepCodecTest {
             header(s, b);
         } else {
             double[] nll = rnd.doubles(k).map(x -> x * 1e4).toArray();
-            TokenBatch b = StepCodec.answer(MicroBatchFrame.fromIpc(StepCodec.scored(s, nll).toIpc()));
+            TokenBatch b = StepCodec.answer(MicroBatchFrame.fromIpc(StepCodec.scored(s, nll).toIpc()), 0);
             assertEquals(k, b.requestIds().length);
             for (int i = 0; i < k; i++) {
                 Step.Part p = s.parts().get(i);
