@@ -21,7 +21,10 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
@@ -37,6 +40,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -134,6 +138,27 @@ final class KafkaJobSupport {
         return start(kafka.bootstrapServers(), config, conf, options);
     }
 
+    /**
+     * A bounded run ({@code options.untilLatest()}) to its end, as {@code run --until-latest} does it:
+     * the job, then its group's offsets committed past what it answered. Returns the offsets committed.
+     */
+    static Map<TopicPartition, OffsetAndMetadata> runBounded(Broker kafka, PipelineConfig config, Configuration conf, KafkaJob.Options options) throws Exception {
+        StreamExecutionEnvironment env = LocalEnvironment.localEnvironment(config, conf);
+        KafkaIo io = new KafkaIo(kafka.bootstrapServers(), KafkaTopics.defaults(), "test");
+        KafkaJob.build(env, io, config, options);
+        KafkaJob.commitAnswered(env.executeAsync("kafka-job-test").getJobExecutionResult().get(120, TimeUnit.SECONDS), io, options);
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+            return admin.listConsumerGroupOffsets(options.groupId()).partitionsToOffsetAndMetadata().get();
+        }
+    }
+
+    /** The prompts topic's end offsets, per partition. */
+    static Map<TopicPartition, Long> endOffsets(Broker kafka) {
+        try (Reader r = new Reader(kafka, KafkaTopics.DEFAULT_PROMPTS)) {
+            return r.consumer.endOffsets(r.consumer.assignment());
+        }
+    }
+
     static JobClient start(String bootstrapServers, PipelineConfig config, Configuration conf, KafkaJob.Options options) throws Exception {
         StreamExecutionEnvironment env = LocalEnvironment.localEnvironment(config, conf);
         KafkaJob.build(env, new KafkaIo(bootstrapServers, KafkaTopics.defaults(), "test"), config, options);
@@ -172,7 +197,7 @@ final class KafkaJobSupport {
 
     /** A read_committed reader of one topic that keeps its position between calls. */
     static final class Reader implements AutoCloseable {
-        private final KafkaConsumer<byte[], byte[]> consumer;
+        final KafkaConsumer<byte[], byte[]> consumer;
         static final long PROGRESS_EVERY_NANOS = 10_000_000_000L;
         final List<ConsumerRecord<byte[], byte[]>> records = new ArrayList<>();
 

@@ -4,6 +4,7 @@ import io.mistralflink.job.kafka.DecodeRequests;
 import io.mistralflink.job.kafka.KafkaIo;
 import io.mistralflink.job.kafka.PrepareRequests;
 import io.mistralflink.job.kafka.RawRecord;
+import io.mistralflink.job.kafka.ReadOffsets;
 import io.mistralflink.job.kafka.RequestValidator;
 import io.mistralflink.operators.pipeline.AdmissionGate;
 import io.mistralflink.operators.pipeline.CompletionResult;
@@ -19,6 +20,7 @@ import io.mistralflink.schemas.Timings;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.JobExecutionResult;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.TaskManagerOptions;
 import org.apache.flink.configuration.Configuration;
@@ -93,6 +95,18 @@ public final class KafkaJob {
         completions.sinkTo(io.completionSink()).name("completions").uid("completions-sink").setParallelism(r);
         requests.getSideOutput(DecodeRequests.DEAD_LETTERS).union(completions.getSideOutput(REFUSALS))
                 .sinkTo(io.deadLetterSink()).name("dead-letters").uid("dead-letters-sink").setParallelism(r);
+    }
+
+    /**
+     * After a bounded run ({@link Options#untilLatest}) finished: commits its group's offsets past what it
+     * read ({@link ReadOffsets}), so that the next run starts where this one ended. The source commits
+     * them too, at the final checkpoint, but asynchronously from its fetcher thread, which the end of
+     * the job may close first: under load a next run then answered all of them again.
+     */
+    public static void commitAnswered(JobExecutionResult result, KafkaIo io, Options options) throws Exception {
+        if (!options.untilLatest()) return;
+        Map<Integer, Long> read = result.getAccumulatorResult(ReadOffsets.NAME);
+        if (read != null) io.commitAnswered(options.groupId(), read);
     }
 
     /**

@@ -7,7 +7,9 @@ import io.mistralflink.job.assembly.RetainedCheckpoints;
 import io.mistralflink.job.common.UsageException;
 import io.mistralflink.job.kafka.EmbeddedKafka;
 import io.mistralflink.job.kafka.KafkaIo;
+import org.apache.flink.api.common.JobExecutionResult;
 import io.mistralflink.job.kafka.KafkaTopics;
+import io.mistralflink.operators.pipeline.Pipeline;
 import io.mistralflink.operators.pipeline.PipelineConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -146,7 +148,9 @@ public final class RunCommand extends CliCommand {
         }
         out.flush();
         StreamExecutionEnvironment env = LocalEnvironment.localEnvironment(config, conf);
-        KafkaJob.build(env, new KafkaIo(bootstrap, topics, transactionalIdPrefix).withClientProperties(clientProperties()), config, options(config));
+        KafkaIo io = new KafkaIo(bootstrap, topics, transactionalIdPrefix).withClientProperties(clientProperties());
+        KafkaJob.Options options = options(config);
+        KafkaJob.build(env, io, config, options);
         JobClient job;
         try {
             job = env.executeAsync("mistral-flink " + checkpoints.dir().getFileName());
@@ -154,7 +158,7 @@ public final class RunCommand extends CliCommand {
             if (kafka != null) kafka.close();
             throw new IllegalStateException("the job did not start: " + e, e);
         }
-        out.println("job " + job.getJobID() + " running on the local MiniCluster (" + io.mistralflink.operators.pipeline.Pipeline.slots(config) + " slots); Ctrl-C stops it");
+        out.println("job " + job.getJobID() + " running on the local MiniCluster (" + Pipeline.slots(config) + " slots); Ctrl-C stops it");
         out.flush();
         pruneOnceCheckpointed(checkpoints, job);
         CountDownLatch stopped = new CountDownLatch(1);
@@ -180,8 +184,9 @@ public final class RunCommand extends CliCommand {
         }, "mistral-flink-stop");
         Runtime.getRuntime().addShutdownHook(hook);
         Exception failed = null;
+        JobExecutionResult result = null;
         try {
-            job.getJobExecutionResult().get();
+            result = job.getJobExecutionResult().get();
         } catch (Exception e) {
             failed = e;
         }
@@ -190,6 +195,13 @@ public final class RunCommand extends CliCommand {
         if (!removed(hook)) {
             awaitQuietly(stopped);
             return 0;
+        }
+        if (failed == null) {
+            try {
+                KafkaJob.commitAnswered(result, io, options);   // the job ended by itself: a bounded run that answered all it read
+            } catch (Exception e) {
+                failed = e;
+            }
         }
         if (kafka != null) kafka.close();
         EmbeddedKafka.deleteTree(work);
@@ -206,11 +218,16 @@ public final class RunCommand extends CliCommand {
         if (bootstrapServers == null) throw new UsageException("run --cluster: --bootstrap-servers is required (no embedded broker on a cluster)");
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(KafkaJob.configuration(checkpointMs, savepoint));
         env.setBufferTimeout(config.bufferTimeoutMs());
-        KafkaJob.build(env, new KafkaIo(bootstrapServers, topics, transactionalIdPrefix).withClientProperties(clientProperties()), config,
-                options(config));
+        KafkaIo io = new KafkaIo(bootstrapServers, topics, transactionalIdPrefix).withClientProperties(clientProperties());
+        KafkaJob.Options options = options(config);
+        KafkaJob.build(env, io, config, options);
         try {
             JobClient job = env.executeAsync("mistral-flink run");
-            out.println("job " + job.getJobID() + " submitted (" + io.mistralflink.operators.pipeline.Pipeline.slots(config) + " slots)");
+            out.println("job " + job.getJobID() + " submitted (" + Pipeline.slots(config) + " slots)"
+                    + (untilLatest ? "; waiting for it to finish" : ""));
+            out.flush();
+            // a bounded run's client waits, to commit the group's offsets past what it answered
+            if (untilLatest) KafkaJob.commitAnswered(job.getJobExecutionResult().get(), io, options);
             return 0;
         } catch (Exception e) {
             throw new IllegalStateException("the job could not be submitted: " + Jobs.rootMessage(e), e);

@@ -12,7 +12,11 @@ import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
 import org.apache.flink.util.Collector;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.OffsetResetStrategy;
 import org.apache.flink.util.function.SerializableFunction;
@@ -23,6 +27,7 @@ import java.io.Serializable;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
@@ -142,6 +147,27 @@ public final class KafkaIo implements Serializable {
         consumerProperties.forEach(b::setProperty);
         if (untilLatest) b.setBounded(OffsetsInitializer.latest());
         return b.build();
+    }
+
+    /**
+     * Commits the group's offsets of the prompts topic past {@code highestRead} (partition -> the
+     * highest offset a finished bounded run read, {@link ReadOffsets}), synchronously, and never
+     * backwards. Returns what it committed.
+     */
+    public Map<TopicPartition, OffsetAndMetadata> commitAnswered(String groupId, Map<Integer, Long> highestRead) throws Exception {
+        Map<String, Object> props = new HashMap<>(consumerProperties);
+        props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        try (Admin admin = Admin.create(props)) {
+            Map<TopicPartition, OffsetAndMetadata> committed = admin.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata().get();
+            Map<TopicPartition, OffsetAndMetadata> next = new HashMap<>();
+            highestRead.forEach((partition, offset) -> {
+                TopicPartition tp = new TopicPartition(topics.prompts(), partition);
+                OffsetAndMetadata now = committed.get(tp);
+                if (now == null || now.offset() <= offset) next.put(tp, new OffsetAndMetadata(offset + 1));
+            });
+            if (!next.isEmpty()) admin.alterConsumerGroupOffsets(groupId, next).all().get();
+            return next;
+        }
     }
 
     public KafkaSink<Completion> completionSink() {

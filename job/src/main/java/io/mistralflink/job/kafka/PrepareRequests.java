@@ -48,6 +48,7 @@ public class PrepareRequests extends ProcessFunction<RawRecord, InferenceRequest
     private transient ModelConfig model;
     private transient Optional<ChatTemplate> template;
     private transient Counter accepted, deadLettered;
+    private transient ReadOffsets read;
 
     public PrepareRequests(String modelDir, RequestValidator validator) {
         this.modelDir = modelDir;
@@ -59,9 +60,12 @@ public class PrepareRequests extends ProcessFunction<RawRecord, InferenceRequest
         MetricGroup g = getRuntimeContext().getMetricGroup().addGroup("inference");
         accepted = g.counter("requestsAccepted");
         deadLettered = g.counter("requestsDeadLettered");
+        read = new ReadOffsets();
+        getRuntimeContext().addAccumulator(ReadOffsets.NAME, read);
     }
 
     @Override public void processElement(RawRecord in, Context ctx, Collector<InferenceRequest> out) {
+        read.add(in);
         Object o;
         try {
             o = prepare(in);

@@ -61,8 +61,9 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
      * A lane's step leaves straight from the mail that brought the last one's tokens, except that one in
      * this many milliseconds leaves from a processing-time timer (see {@link #sendStepAfter}): a timer per
      * step costs two thread hops a step (timer thread, mailbox), and this bounds what a stop waits for.
+     * A step longer than this leaves from a timer each time, whose hops are then a small share of it.
      */
-    static final long TIMER_EVERY_MS = 10;
+    static final long TIMER_EVERY_MS = 50;
     /**
      * Requests that find every lane full wait in keyed state; with this many per lane slot (L x S)
      * waiting, the {@link AdmissionGate} stops the source. A checkpoint barrier is read only between

@@ -69,12 +69,13 @@ public final class CudaBackend implements Backend {
     private final CudaSampling sampling = new CudaSampling(this);
     private final CudaMoe moe = new CudaMoe(this);
     private final CudaAttention attn;   // after tuning, which it reads
+    private final CudaMatmul mm;        // likewise
+    private final CudaElementwise ew = new CudaElementwise(this);
     final DevicePool pool;
     private final Staging staging;
     /** The context each thread last made current, over every backend of the JVM (one per GPU a stage uses). */
     private static final ThreadLocal<CUctx_st> CURRENT = new ThreadLocal<>();
     final CudaTuning tuning;
-    private final int splitKMax, splitKWaves;
     private final List<Long> deferredFrees = new ArrayList<>();
     final List<Long> weights = new ArrayList<>();
     private final Map<Tensor, CudaWeight> uploaded = new IdentityHashMap<>();
@@ -144,9 +145,8 @@ public final class CudaBackend implements Backend {
         stream = new Stream(tuning.graphs(), tuning.graphSegment());
         pool = new DevicePool(256L << 20);
         staging = new Staging(4L << 20);
-        splitKMax = tuning.splitKMax();
-        splitKWaves = tuning.splitKWaves();
         attn = new CudaAttention(this);
+        mm = new CudaMatmul(this);
     }
 
     /** Opens device {@code ordinal}; throws (UnsatisfiedLinkError, NoClassDefFoundError, CudaException) where CUDA is unusable. */
@@ -241,7 +241,7 @@ public final class CudaBackend implements Backend {
 
     static void written(Act a) { a.zeroPending = false; a.bfValid = false; }
 
-    private int grid(long n) { return (int) Math.max(1, Math.min((n + 255) / 256, (long) sms * 16)); }
+    int grid(long n) { return (int) Math.max(1, Math.min((n + 255) / 256, (long) sms * 16)); }
 
     void k(String name, int gx, int gy, int gz, int bx, int smem, long... args) {
         Kernels.Kernel kn = kernels.get(name);
@@ -473,171 +473,36 @@ public final class CudaBackend implements Backend {
         return sb.toString();
     }
 
-    @Override public void embed(Weight table, int[] ids, Activation out) {
-        bind();
-        CudaWeight t = (CudaWeight) table;
-        Act o = act(out);
-        for (int id : ids)
-            if (id < 0 || id >= t.rows) throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + t.rows);
-        long dIds = uploadInts(ids);
-        k("embed", ids.length, 1, 1, 256, 0, t.ptr, dIds, o.f32, t.cols);
-        written(o);
-    }
+    // ---------------------------------------------------------------- elementwise (CudaElementwise)
 
-    @Override public void rmsNorm(Activation x, Weight gain, float eps, Activation out) {
-        bind();
-        Act a = act(x), o = act(out);
-        ensureZero(a);
-        long ob = bf16Buffer(o);
-        k("rms_norm", a.rows, 1, 1, rmsThreads(a.cols), 0, a.f32, ((CudaWeight) gain).ptr, o.f32, ob, a.cols, Stream.f(eps));
-        o.zeroPending = false;
-        o.bfValid = true;
-    }
+    @Override public void embed(Weight table, int[] ids, Activation out) { ew.embed(table, ids, out); }
 
-    /** Threads of an RMSNorm block: about 4 values each; the kernel keeps at most RMS_VPT (12) per thread in registers. */
-    private static int rmsThreads(int dim) {
-        if (dim > 12 * 1024) throw new IllegalArgumentException("RMSNorm over " + dim + " values: the CUDA kernel takes at most " + 12 * 1024);
-        return Math.min(1024, Math.max(32, ((dim + 3) / 4 + 31) / 32 * 32));
-    }
+    @Override public void rmsNorm(Activation x, Weight gain, float eps, Activation out) { ew.rmsNorm(x, gain, eps, out); }
 
-    @Override public void addRmsNorm(Activation acc, Activation x, Weight gain, float eps, Activation out) {
-        bind();
-        Act a = act(acc), d = act(x), o = act(out);
-        ensureZero(a);
-        ensureZero(d);
-        long ob = bf16Buffer(o);
-        k("add_rms_norm", a.rows, 1, 1, rmsThreads(a.cols), 0, a.f32, d.f32, ((CudaWeight) gain).ptr, o.f32, ob, a.cols, Stream.f(eps));
-        written(a);
-        o.zeroPending = false;
-        o.bfValid = true;
-    }
+    @Override public void addRmsNorm(Activation acc, Activation x, Weight gain, float eps, Activation out) { ew.addRmsNorm(acc, x, gain, eps, out); }
 
-    @Override public void matmul(Activation x, Weight weight, Activation out) {
-        matmul(x, new Weight[]{weight}, new Activation[]{out});
-    }
+    @Override public void siluMul(Activation gate, Activation up) { ew.siluMul(gate, up); }
 
-    /** Few rows: one GEMV launch over up to three matrices; more rows: a cuBLAS GEMM each. */
-    @Override public void matmul(Activation x, Weight[] weights, Activation[] outs) {
-        bind();
-        Act a = act(x);
-        int m = a.rows, kk = a.cols, n = 0;
-        CudaWeight[] w = new CudaWeight[weights.length];
-        Act[] o = new Act[outs.length];
-        for (int i = 0; i < w.length; i++) {
-            w[i] = (CudaWeight) weights[i];
-            o[i] = act(outs[i]);
-            if (kk != w[i].cols || o[i].cols != w[i].rows || o[i].rows != m)
-                throw new IllegalArgumentException("matmul " + m + "x" + kk + " by " + w[i].rows + "x" + w[i].cols + " into " + o[i].rows + "x" + o[i].cols);
-            n += w[i].rows;
-        }
-        long xb = bf16Of(a);
-        if (gemv(m, kk) && w.length <= 3) {
-            int split = gemvSplit(n), perBlock = 8 / split, blocks = 0;
-            long[] args = new long[13];
-            for (int i = 0; i < w.length; i++) {
-                args[i] = w[i].ptr;
-                args[3 + i] = o[i].f32;
-                args[6 + i] = w[i].rows;
-                blocks += (w[i].rows + perBlock - 1) / perBlock;
-            }
-            args[9] = xb; args[10] = kk; args[11] = m; args[12] = split;
-            k("gemv1", blocks, 1, 1, 256, 0, args);
-        } else if (w.length > 1 && w.length <= 3 && stacked(w)) {
-            // One GEMM over the stacked matrices, then its columns go to the projections' outputs: at 64 rows
-            // of the 7B shape on an H200, 18 + 4 us a layer against 38 us for q, k, v apart (ncu).
-            long bytes = 4L * m * n, wide = scratch(bytes);
-            gemm(m, new CudaWeight(w[0].ptr, n, kk, false), xb, wide);
-            boolean three = w.length == 3;
-            k("split_columns", grid((long) m * n), 1, 1, 256, 0, wide, o[0].f32, o[1].f32, three ? o[2].f32 : 0,
-                    w[0].rows, w[1].rows, three ? w[2].rows : 0, (long) m * n);
-            if (inStep) pool.release(wide, bytes);
-        } else {
-            for (int i = 0; i < w.length; i++) gemm(m, w[i], xb, o[i].f32);
-        }
-        for (Act out : o) written(out);
-    }
+    @Override public void add(Activation acc, Activation x) { ew.add(acc, x); }
 
-    /**
-     * SwiGLU's gate and up projections: for one row, one GEMV launch that also applies silu(gate) * up; for
-     * more, one GEMM where the two lie side by side ({@link #weights(Tensor...)}).
-     */
-    @Override public void swiGlu(Activation x, Weight gate, Weight up, Activation out) {
-        bind();
-        Act a = act(x), o = act(out);
-        CudaWeight g = (CudaWeight) gate, u = (CudaWeight) up;
-        boolean fused = gemv(a.rows, a.cols), stacked = stacked(new CudaWeight[]{g, u});
-        if (g.rows != u.rows || !fused && !stacked) {
-            Backend.super.swiGlu(x, gate, up, out);
-            return;
-        }
-        if (g.cols != a.cols || u.cols != a.cols || o.cols != g.rows || o.rows != a.rows)
-            throw new IllegalArgumentException("swiGlu " + a.rows + "x" + a.cols + " by " + g.rows + "x" + g.cols + " into " + o.rows + "x" + o.cols);
-        long xb = bf16Of(a);
-        if (!fused) {
-            // Many rows: one GEMM over gate and up side by side (H200, 64 rows: 66 us against 2 x 35), then SwiGLU over its halves.
-            long n = 2L * g.rows, bytes = 4L * a.rows * n, wide = scratch(bytes);
-            gemm(a.rows, new CudaWeight(g.ptr, (int) n, g.cols, false), xb, wide);
-            long total = (long) a.rows * g.rows;
-            k("silu_mul_stacked", grid(total), 1, 1, 256, 0, wide, o.f32, bf16Buffer(o), g.rows, total);
-            if (inStep) pool.release(wide, bytes);
-            o.zeroPending = false;
-            o.bfValid = true;
-            return;
-        }
-        int n = g.rows, split = n >= 8192 ? 1 : n >= 2048 ? 2 : 4, perBlock = 4 / split;
-        k("swiglu1", (n + perBlock - 1) / perBlock, 1, 1, 256, 0, g.ptr, u.ptr, xb, o.f32, bf16Buffer(o), n, a.cols, a.rows, split);
-        o.zeroPending = false;
-        o.bfValid = true;
-    }
+    @Override public void gatherRows(Activation x, int[] rows, Activation out) { ew.gatherRows(x, rows, out); }
 
-    /** Whether the matrices lie side by side in one allocation ({@link #weights(Tensor...)}), in order. */
-    private static boolean stacked(CudaWeight[] w) {
-        for (int i = 1; i < w.length; i++)
-            if (w[i].cols != w[0].cols || w[i].ptr != w[i - 1].ptr + 2L * w[i - 1].rows * w[i - 1].cols) return false;
-        return true;
-    }
+    // ---------------------------------------------------------------- matmuls (CudaMatmul)
 
-    /** The GEMV kernels serve one row: from two rows on cuBLAS is faster (see gemv.cu). */
-    private static boolean gemv(int rows, int cols) { return rows == 1 && cols % 8 == 0; }
+    @Override public void matmul(Activation x, Weight weight, Activation out) { mm.matmul(x, new Weight[]{weight}, new Activation[]{out}); }
 
-    /**
-     * Warps per output feature of a GEMV: enough blocks (about 3,000: four waves of six resident blocks on
-     * each of 132 SMs) that the last wave's tail is short, and enough loads in flight for narrow matrices.
-     */
-    static int gemvSplit(int n) {
-        int s = 1;
-        while (s < 8 && (long) n * s < 24000) s *= 2;
-        return s;
-    }
+    @Override public void matmul(Activation x, Weight[] weights, Activation[] outs) { mm.matmul(x, weights, outs); }
 
-    /** out = x W^T through cuBLAS, in K slices summed by a kernel where that keeps more SMs busy ({@link #splitK}). */
-    void gemm(int m, CudaWeight w, long xb, long out) {
-        int n = w.rows, kk = w.cols, s = splitK(m, n, kk);
-        if (s == 1) {
-            stream.gemm(m, n, kk, 1, w.ptr, xb, out);
-            return;
-        }
-        long bytes = 4L * s * m * n, partial = scratch(bytes);
-        stream.gemm(m, n, kk, s, w.ptr, xb, partial);
-        k("sum_splits", grid((long) m * n), 1, 1, 256, 0, partial, out, (long) m * n, s);
-        if (inStep) pool.release(partial, bytes);
-    }
+    @Override public void swiGlu(Activation x, Weight gate, Weight up, Activation out) { mm.swiGlu(x, gate, up, out); }
 
-    /**
-     * K slices for a cuBLAS GEMM. cuBLAS tiles the output in blocks of about 128 x 128, so a 64 x 4096
-     * output is 32 blocks on 132 SMs, each streaming a long strip of the weights while most SMs idle;
-     * slicing K until the blocks fill the SMs ({@code mistralflink.cuda.splitKWaves} times) puts the whole
-     * chip to reading the weights, for the cost of summing the slices. A function of the shape alone (not
-     * timed), so results are reproducible. {@code -Dmistralflink.cuda.splitK=1} turns it off.
-     */
-    int splitK(int m, int n, int k) {
-        if (m > 32) return 1;   // at 64 rows summing the slices cost what the split saved (H200)
-        long tiles = ((m + 127) / 128L) * ((n + 127) / 128L);
-        int s = 1;
-        while (2 * s <= splitKMax && tiles * 2 * s <= (long) splitKWaves * sms && k % (2 * s) == 0 && k / (2 * s) >= 512
-                && (k / (2 * s)) % 8 == 0) s *= 2;
-        return s;
-    }
+    /** out = x W^T for m rows of bf16 x: see {@link CudaMatmul#gemm}. */
+    void gemm(int m, CudaWeight w, long xb, long out) { mm.gemm(m, w, xb, out); }
+
+    /** For tests: the tensor-core path for up to this many rows (0: off, the GEMV and cuBLAS as before). */
+    void mmaGemmRows(int rows) { mm.mmaGemmRows = rows; }
+
+    /** For tests: SwiGLU's stacked GEMM with bf16 output beyond 32 rows ({@code -Dmistralflink.cuda.bf16SwiGlu}). */
+    void bf16SwiGlu(boolean on) { mm.bf16SwiGlu = on; }
 
     // ---------------------------------------------------------------- attention (CudaAttention)
 
@@ -653,36 +518,6 @@ public final class CudaBackend implements Backend {
 
     /** For tests: prefill attention on tensor cores ({@code flash}) or by the per-row kernel ({@code simple}). */
     void prefillAttention(String mode) { attn.flashPrefill = !"simple".equals(mode); }
-
-    @Override public void siluMul(Activation gate, Activation up) {
-        bind();
-        Act g = act(gate), u = act(up);
-        ensureZero(g);
-        ensureZero(u);
-        long n = g.elems();
-        k("silu_mul", grid(n), 1, 1, 256, 0, g.f32, u.f32, bf16Buffer(g), n);
-        g.bfValid = true;
-    }
-
-    @Override public void add(Activation acc, Activation x) {
-        bind();
-        Act a = act(acc), b = act(x);
-        ensureZero(a);
-        ensureZero(b);
-        long n = a.elems();
-        k("add", grid(n), 1, 1, 256, 0, a.f32, b.f32, n);
-        written(a);
-    }
-
-    @Override public void gatherRows(Activation x, int[] rows, Activation out) {
-        bind();
-        Act a = act(x), o = act(out);
-        ensureZero(a);
-        if (rows.length == 0) return;
-        long r = uploadInts(rows);
-        k("gather_rows", rows.length, 1, 1, 256, 0, a.f32, r, o.f32, a.cols);
-        written(o);
-    }
 
     // ---------------------------------------------------------------- mixture of experts (CudaMoe)
 

@@ -109,7 +109,7 @@ final class CudaMoe {
             if (pairs <= cu.tuning.moeGemvPairs() && kk % 8 == 0) {
                 // upper bound of an expert's pairs: picks the row-chunk width (an expert with more loops over chunks)
                 String fn = pairs <= 1 ? "moe_gemv1" : pairs <= 2 ? "moe_gemv2" : pairs <= 4 ? "moe_gemv4" : "moe_gemv8";
-                int split = CudaBackend.gemvSplit(n);
+                int split = CudaMatmul.gemvSplit(n);
                 cu.k(fn, (n + 8 / split - 1) / (8 / split), r.experts, 1, 256, 0, expertPointers(w), r.offsets(), xb, o.f32, n, kk, split);
             } else {
                 int[] off = hostOffsets(r);

@@ -27,10 +27,20 @@ import io.mistralflink.model.compute.Backends;
  * @param flashPrefill          prefill attention on tensor cores (prefill.cu) where the head size has a kernel, else the
  *                              per-row kernel ({@code prefillAttention}: flash | simple, flash)
  * @param stepTokens            the default tokens of a step ({@code stepTokens}, {@link Backends#GPU_STEP_TOKENS})
+ * @param mmaGemmRows           most rows of the tensor-core small GEMM ({@code gemm_small*}, {@code swiglu_small*}); 0: off, the GEMV
+ *                              for one row and cuBLAS from two ({@code mmaGemmRows}, 0: H200, 7B, session 7 call 1, its first form
+ *                              at 32: 128 + 128 batch 1 / 8 / 16 / 32 207.9 / 1,606.8 / 2,656.8 / 4,901.7 tok/s against
+ *                              212.4 / 1,654.8 / 3,262.4 / 6,220.3 off)
+ * @param mmaGemmOneRow         the small GEMM also for one row, instead of the GEMV ({@code mmaGemmOneRow}, true)
+ * @param mmaGemmWide           17-32 rows: 32 features a block, x read half as often (true), or 16, twice the blocks
+ *                              ({@code mmaGemmWide}, true)
+ * @param bf16SwiGlu            more than 32 rows (prefill): SwiGLU's stacked gate/up GEMM writes bf16, read by
+ *                              {@code silu_mul_stacked_bf16} ({@code bf16SwiGlu}, false: fp32)
  */
 record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWaves, int moeGemvPairs, int attentionBlocksPerSm,
                   int attentionMaxSplits, int attentionKeysPerSplit, String decodeAttention, int mmaDecodeKeys, int mmaBlocksPerSm,
-                  int decodeStages, String decodeFamily, boolean flashPrefill, int stepTokens) {
+                  int decodeStages, String decodeFamily, boolean flashPrefill, int stepTokens, int mmaGemmRows,
+                  boolean mmaGemmOneRow, boolean mmaGemmWide, boolean bf16SwiGlu) {
 
     static CudaTuning fromSystemProperties() {
         String p = "mistralflink.cuda.";
@@ -40,6 +50,9 @@ record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWav
                 Integer.getInteger(p + "attentionKeysPerSplit", 16), System.getProperty(p + "decodeAttention", "auto"),
                 Integer.getInteger(p + "mmaDecodeKeys", 0), Integer.getInteger(p + "mmaBlocksPerSm", 2), Integer.getInteger(p + "decodeStages", 3),
                 System.getProperty(p + "decodeFamily", "tiledp"), !"simple".equals(System.getProperty(p + "prefillAttention", "flash")),
-                Integer.getInteger(p + "stepTokens", Backends.GPU_STEP_TOKENS));
+                Integer.getInteger(p + "stepTokens", Backends.GPU_STEP_TOKENS), Integer.getInteger(p + "mmaGemmRows", 0),
+                Boolean.parseBoolean(System.getProperty(p + "mmaGemmOneRow", "true")),
+                Boolean.parseBoolean(System.getProperty(p + "mmaGemmWide", "true")),
+                Boolean.parseBoolean(System.getProperty(p + "bf16SwiGlu", "false")));
     }
 }

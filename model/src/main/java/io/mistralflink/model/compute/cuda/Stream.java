@@ -56,10 +56,10 @@ final class Stream implements AutoCloseable {
     }
 
     /**
-     * Row-major out[M][N] = x[M][K] W[N][K]^T: cuBLAS, bf16 in, fp32 accumulate and out. With splits > 1,
-     * slice s of K goes to out + s*M*N (one strided-batched call); the caller sums the slices.
+     * Row-major out[M][N] = x[M][K] W[N][K]^T: cuBLAS, bf16 in, fp32 accumulate, fp32 out (bf16 where bf16Out). With
+     * splits > 1, slice s of K goes to out + s*M*N (one strided-batched call); the caller sums the slices.
      */
-    record Gemm(int m, int n, int k, int splits, long w, long x, long out) implements Cmd {}
+    record Gemm(int m, int n, int k, int splits, long w, long x, long out, boolean bf16Out) implements Cmd {}
 
     record CopyIn(long dst, long srcPinned, long bytes) implements Cmd {}
 
@@ -122,7 +122,10 @@ final class Stream implements AutoCloseable {
         submit(new Launch(f, name, gx, gy, gz, bx, smem, args));
     }
 
-    void gemm(int m, int n, int k, int splits, long w, long x, long out) { submit(new Gemm(m, n, k, splits, w, x, out)); }
+    void gemm(int m, int n, int k, int splits, long w, long x, long out) { submit(new Gemm(m, n, k, splits, w, x, out, false)); }
+
+    /** out = x W^T rounded to bf16 (cuBLAS's epilogue rounds the fp32 sums), for a consumer that reads bf16. */
+    void gemmBf16(int m, int n, int k, long w, long x, long out) { submit(new Gemm(m, n, k, 1, w, x, out, true)); }
 
     void copyIn(long dst, long srcPinned, long bytes) { submit(new CopyIn(dst, srcPinned, bytes)); }
 
@@ -146,7 +149,7 @@ final class Stream implements AutoCloseable {
             }
             case Gemm g when g.splits == 1 -> checkCublas(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, g.n, g.m, g.k, one,
                     new Cuda.Addr(g.w), CUDA_R_16BF, g.k, new Cuda.Addr(g.x), CUDA_R_16BF, g.k,
-                    zero, new Cuda.Addr(g.out), CUDA_R_32F, g.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                    zero, new Cuda.Addr(g.out), g.bf16Out ? CUDA_R_16BF : CUDA_R_32F, g.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                     "cublasGemmEx " + g.m + "x" + g.k + " by " + g.n + "x" + g.k);
             case Gemm g -> {
                 int slice = g.k / g.splits;

@@ -102,6 +102,18 @@ extern "C" __global__ void silu_mul_stacked(const float* __restrict__ gu, float*
     }
 }
 
+/** silu_mul_stacked over the GEMM's bf16 output (gate and up rounded to bf16, as a bf16 framework's SwiGLU takes them). */
+extern "C" __global__ void silu_mul_stacked_bf16(const bf16_t* __restrict__ gu, float* __restrict__ out, bf16_t* __restrict__ outb, int n,
+                                                 long long total) {
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long long) gridDim.x * blockDim.x) {
+        long long r = i / n;
+        int c = (int) (i % n);
+        float o = silu_times(bf2f(gu[2 * r * n + c]), bf2f(gu[2 * r * n + n + c]));
+        out[i] = o;
+        outb[i] = f2bf(o);
+    }
+}
+
 /** acc += x. */
 extern "C" __global__ void add(float* __restrict__ acc, const float* __restrict__ x, long long n) {
     for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)

@@ -109,13 +109,22 @@ class CudaEngineTest {
         return new Tensor(name, DType.BF16, cols == 1 ? new long[]{rows} : new long[]{rows, cols}, seg);
     }
 
-    @Test void matmulMatchesCpuForEveryPath() {
+    /**
+     * Every matmul path against the CPU: with the tensor-core small GEMM (up to 32 rows: groups of 8, 16 and 32
+     * rows, feature counts not a multiple of its tiles, K of 96 and 7 on the older paths) and without it (mmaGemmRows 0:
+     * the GEMV for one row, cuBLAS with and without split-K from two).
+     */
+    @ParameterizedTest @ValueSource(ints = {32, 0})
+    void matmulMatchesCpuForEveryPath(int mmaRows) {
         Random r = new Random(1);
+        gpu.mmaGemmRows(mmaRows);
         try (Arena arena = Arena.ofShared()) {
             double worst = 0;
             for (int[] s : new int[][]{{1, 256, 96}, {2, 4096, 1024}, {3, 4096, 1024}, {4, 512, 128}, {7, 1024, 4096}, {8, 704, 256}, {37, 256, 704}, {300, 1000, 256}, {5, 250, 7},
                     // split-K GEMMs (the slices summed by a kernel): 8, 4 and 2 slices
-                    {64, 1024, 4096}, {16, 4096, 2048}, {20, 3000, 1536}}) {
+                    {64, 1024, 4096}, {16, 4096, 2048}, {20, 3000, 1536},
+                    // the small GEMM's groups of rows: 9-16, 17-32 (32 features a block), one row; features not a multiple of 16 or 32
+                    {1, 1000, 4096}, {12, 4096, 4096}, {32, 4096, 1024}, {24, 1000, 1536}, {17, 72, 14336}}) {
                 int m = s[0], n = s[1], k = s[2];
                 Tensor t = bf16Tensor(arena, "w", r, n, k);
                 float[] x = randn(r, m * k);
@@ -123,34 +132,63 @@ class CudaEngineTest {
                 for (int i = 0; i < x.length; i++) x[i] = Float.intBitsToFloat(CudaBackend.toBf16(x[i]) << 16);
                 float[] want = run(cpu, t, x, m, n, k), got = run(gpu, t, x, m, n, k);
                 double e = relErr(got, want);
-                System.out.printf("matmul %dx%d by %dx%d: rel err %.2e%n", m, k, n, k, e);
+                System.out.printf("matmul %dx%d by %dx%d (mmaGemmRows %d): rel err %.2e%n", m, k, n, k, mmaRows, e);
                 worst = Math.max(worst, e);
             }
             assertTrue(worst < 1e-5, "matmul worst rel err " + worst);
+        } finally {
+            gpu.mmaGemmRows(CudaTuning.fromSystemProperties().mmaGemmRows());
         }
     }
 
     /**
-     * The fused forms against the CPU's separate ops: three projections in one GEMV launch (few rows) or, stacked
-     * side by side at upload, in one cuBLAS GEMM split by columns (more rows, with and without split-K);
-     * SwiGLU's gate, up and product.
+     * The fused forms against the CPU's separate ops: three projections stacked side by side at upload, in one
+     * launch of the tensor-core small GEMM (up to 32 rows; mmaGemmRows 0: the GEMV for one row) or in one cuBLAS
+     * GEMM split by columns (more rows, with and without split-K); SwiGLU's gate, up and product likewise.
      */
-    @Test void fusedProjectionsMatchCpu() {
+    @ParameterizedTest @ValueSource(ints = {32, 0})
+    void fusedProjectionsMatchCpu(int mmaRows) {
         Random r = new Random(11);
+        gpu.mmaGemmRows(mmaRows);
+        gpu.bf16SwiGlu(false);   // the fp32 GEMM output (bf16's: bf16SwiGluMatchesCpuWithinBf16Rounding)
         try (Arena arena = Arena.ofShared()) {
             int k = 256;
             Tensor q = bf16Tensor(arena, "q", r, 512, k), kk = bf16Tensor(arena, "k", r, 128, k), v = bf16Tensor(arena, "v", r, 128, k);
             Tensor gate = bf16Tensor(arena, "gate", r, 704, k), up = bf16Tensor(arena, "up", r, 704, k);
-            for (int m : new int[]{1, 5, 8, 20, 40, 64}) {
+            for (int m : new int[]{1, 5, 8, 13, 20, 32, 40, 64}) {
                 float[] x = randn(r, m * k);
                 for (int i = 0; i < x.length; i++) x[i] = Float.intBitsToFloat(CudaBackend.toBf16(x[i]) << 16);
                 float[][] want = projections(cpu, x, m, k, q, kk, v, gate, up), got = projections(gpu, x, m, k, q, kk, v, gate, up);
                 for (int i = 0; i < want.length; i++) {
                     double e = relErr(got[i], want[i]);
-                    System.out.printf("fused output %d, %d rows: rel err %.2e%n", i, m, e);
+                    System.out.printf("fused output %d, %d rows (mmaGemmRows %d): rel err %.2e%n", i, m, mmaRows, e);
                     assertTrue(e < 1e-5, "fused output " + i + " of " + m + " rows: rel err " + e);
                 }
             }
+        } finally {
+            gpu.mmaGemmRows(CudaTuning.fromSystemProperties().mmaGemmRows());
+            gpu.bf16SwiGlu(CudaTuning.fromSystemProperties().bf16SwiGlu());
+        }
+    }
+
+    /** SwiGLU beyond 32 rows with the stacked GEMM's output in bf16: within the rounding of gate and up to bf16 (8 bits). */
+    @Test void bf16SwiGluMatchesCpuWithinBf16Rounding() {
+        Random r = new Random(12);
+        gpu.bf16SwiGlu(true);
+        try (Arena arena = Arena.ofShared()) {
+            int k = 512;
+            Tensor q = bf16Tensor(arena, "q", r, 256, k), kk = bf16Tensor(arena, "k", r, 64, k), v = bf16Tensor(arena, "v", r, 64, k);
+            Tensor gate = bf16Tensor(arena, "gate", r, 1408, k), up = bf16Tensor(arena, "up", r, 1408, k);
+            for (int m : new int[]{33, 64, 300}) {
+                float[] x = randn(r, m * k);
+                for (int i = 0; i < x.length; i++) x[i] = Float.intBitsToFloat(CudaBackend.toBf16(x[i]) << 16);
+                float[][] want = projections(cpu, x, m, k, q, kk, v, gate, up), got = projections(gpu, x, m, k, q, kk, v, gate, up);
+                double e = relErr(got[3], want[3]);
+                System.out.printf("bf16 SwiGLU, %d rows: rel err %.2e%n", m, e);
+                assertTrue(e < 8e-3, "bf16 SwiGLU of " + m + " rows: rel err " + e);
+            }
+        } finally {
+            gpu.bf16SwiGlu(CudaTuning.fromSystemProperties().bf16SwiGlu());
         }
     }
 

@@ -71,25 +71,44 @@ class KernelSourcesTest {
             for (Path f : files.filter(f -> f.toString().endsWith(".java")).sorted().toList()) all.append(Files.readString(f)).append('\n');
         }
         String code = all.toString().replaceAll("\\s+", " ");
-        var m = java.util.regex.Pattern.compile("k\\(\"(\\w+)\", ((?:[^;])*?)\\);").matcher(code);
+        // a literal kernel name, or a family whose kernel CudaMatmul.smallKernel picks by rows (each of its sizes checked)
+        var m = java.util.regex.Pattern.compile("k\\((smallKernel\\()?\"(\\w+)\"(?:, [\\w.]+\\))?, ((?:[^;])*?)\\);").matcher(code);
         int checked = 0;
         while (m.find()) {
             // arguments after grid x, y, z, block and shared-memory size, split at top-level commas
-            List<String> parts = new ArrayList<>();
-            int depth = 0, from = 0;
-            String s = m.group(2);
-            for (int i = 0; i < s.length(); i++) {
-                char c = s.charAt(i);
-                if (c == '(') depth++;
-                else if (c == ')') depth--;
-                else if (c == ',' && depth == 0) { parts.add(s.substring(from, i)); from = i + 1; }
-            }
-            parts.add(s.substring(from));
+            String s = m.group(3);
+            List<String> parts = topLevel(s);
             if (parts.size() == 6 && parts.get(5).strip().equals("args")) continue;   // a long[] built at run time (k() checks its length)
-            assertEquals(arity.get(m.group(1)).intValue(), parts.size() - 5, "launch of " + m.group(1) + ": " + s);
-            checked++;
+            for (String name : m.group(1) == null ? List.of(m.group(2)) : List.of(m.group(2) + 8, m.group(2) + 16, m.group(2) + 32)) {
+                assertNotNull(arity.get(name), "no kernel " + name);
+                assertEquals(arity.get(name).intValue(), parts.size() - 5, "launch of " + name + ": " + s);
+                checked++;
+            }
         }
+        // CudaMatmul's launches of the kernel gemmKernel picks (fn): every gemm_small* form
+        var f = java.util.regex.Pattern.compile("cu\\.k\\(fn, (smallBlocks(?:[^;])*?)\\);").matcher(code);
+        int small = 0;
+        while (f.find()) {
+            int args = topLevel(f.group(1)).size() - 5;
+            for (String name : List.of("gemm_small8", "gemm_small16", "gemm_small32", "gemm_small32n")) assertEquals(arity.get(name).intValue(), args, "launch of " + name);
+            small++;
+        }
+        assertEquals(2, small, "CudaMatmul's gemm_small launches");
         assertTrue(checked >= 14, "checked " + checked + " launches");
+    }
+
+    /** A launch's arguments split at its top-level commas. */
+    private static List<String> topLevel(String s) {
+        List<String> parts = new ArrayList<>();
+        int depth = 0, from = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '(') depth++;
+            else if (c == ')') depth--;
+            else if (c == ',' && depth == 0) { parts.add(s.substring(from, i)); from = i + 1; }
+        }
+        parts.add(s.substring(from));
+        return parts;
     }
 
     @Test void sourcesIncludeNoSystemHeaders() throws IOException {
