@@ -6,7 +6,11 @@ import io.mistralflink.job.kafka.PrepareRequests;
 import io.mistralflink.job.kafka.RawRecord;
 import io.mistralflink.job.kafka.ReadOffsets;
 import io.mistralflink.job.kafka.RequestValidator;
+import io.mistralflink.operators.pipeline.AdmissionGate;
 import io.mistralflink.operators.pipeline.CompletionResult;
+import io.mistralflink.operators.pipeline.FailureInjection;
+import io.mistralflink.operators.pipeline.FailureLog;
+import io.mistralflink.operators.pipeline.Original;
 import io.mistralflink.operators.pipeline.InferenceRequest;
 import io.mistralflink.operators.pipeline.Pipeline;
 import io.mistralflink.operators.pipeline.PipelineConfig;
@@ -14,6 +18,7 @@ import io.mistralflink.schemas.Completion;
 import io.mistralflink.schemas.DeadLetter;
 import io.mistralflink.schemas.Timings;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.JobExecutionResult;
 import org.apache.flink.configuration.CheckpointingOptions;
@@ -34,6 +39,7 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -70,13 +76,16 @@ public final class KafkaJob {
     /** Adds the job to {@code env}; {@link #configuration} gives the checkpointing it needs. */
     public static void build(StreamExecutionEnvironment env, KafkaIo io, PipelineConfig config, Options options) {
         int r = config.parallelism();
-        DataStream<RawRecord> raw = env.fromSource(io.promptSource(options.groupId(), options.untilLatest()), WatermarkStrategy.noWatermarks(), "prompts")
+        // the source reads while the schedulers have room to wait in: the backlog stays in Kafka, and
+        // nothing holds a checkpoint barrier on its way
+        AdmissionGate gate = AdmissionGate.create();
+        DataStream<RawRecord> raw = env.fromSource(gate.throttle(io.promptSource(options.groupId(), options.untilLatest())), WatermarkStrategy.noWatermarks(), "prompts")
                 .uid("prompts-source").setParallelism(r);
         SingleOutputStreamOperator<InferenceRequest> requests = raw
                 .process(new PrepareRequests(config.modelDir(), new RequestValidator(options.maxNewTokensLimit())))
                 .returns(TypeInformation.of(InferenceRequest.class))
                 .name("decode-validate-prepare").uid("prepare-requests").setParallelism(r);
-        SingleOutputStreamOperator<Completion> completions = Pipeline.build(requests, config)
+        SingleOutputStreamOperator<Completion> completions = Pipeline.build(requests, config, gate)
                 .process(new ToWire(options.modelId()))
                 .returns(new AvroTypeInfo<>(Completion.class))
                 .name("results").uid("results").setParallelism(r)
@@ -146,23 +155,48 @@ public final class KafkaJob {
         private static final long serialVersionUID = 1L;
         private final String modelId;
 
+        private transient FailureLog failures;
+
         ToWire(String modelId) { this.modelId = modelId; }
 
+        @Override public void open(OpenContext ctx) { failures = FailureLog.of(getRuntimeContext()); }
+
+        /**
+         * A result that cannot be converted fails the job; its request is noted first (see {@link
+         * FailureLog}). Not so a failure of the sink it is handed to: the sink's errors surface at a
+         * later record, or at a commit, and name no culprit.
+         */
         @Override public void processElement(CompletionResult c, Context ctx, Collector<Completion> out) {
+            Object wire;
+            try {
+                wire = wire(c);
+            } catch (Throwable t) {
+                if (failures != null) failures.record(List.of(c.id()), t);
+                throw t;
+            }
+            if (wire instanceof DeadLetter d) ctx.output(REFUSALS, d);
+            else out.collect((Completion) wire);
+        }
+
+        /** A {@link Completion}, or a refusal's {@link DeadLetter}. */
+        private Object wire(CompletionResult c) {
             Map<String, String> md = c.metadata() == null ? Map.of() : c.metadata();
             if (c.refused()) {
                 String partition = md.get("mistral-flink.partition"), offset = md.get("mistral-flink.offset");
-                ctx.output(REFUSALS, DeadLetter.newBuilder()
+                String length = md.get(Original.LENGTH);
+                return DeadLetter.newBuilder()
                         .setRequestId(c.id())
                         .setReason("refused: " + c.error())
                         .setOriginal(ByteBuffer.wrap(c.source() == null ? new byte[0] : c.source()))
+                        .setOriginalLength(length == null ? null : Long.valueOf(length)) // cut in the scheduler's state
+                        .setOriginalSha256(md.get(Original.SHA256))
                         .setTopic(md.get("mistral-flink.topic"))
                         .setPartition(partition == null ? null : Integer.valueOf(partition))
                         .setOffset(offset == null ? null : Long.valueOf(offset))
-                        .build());
-                return;
+                        .build();
             }
-            out.collect(Completion.newBuilder()
+            FailureInjection.checkPoison(FailureInjection.Point.RESULTS, c.id(), "the results");
+            return Completion.newBuilder()
                     .setRequestId(c.id())
                     .setText(c.text())
                     .setCompletionIds(Arrays.stream(c.completionIds()).boxed().toList())
@@ -172,7 +206,7 @@ public final class KafkaJob {
                     .setTimings(new Timings(c.queuedMs(), c.prefillMs(), c.decodeMs()))
                     .setModel(modelId)
                     .setMetadata(PrepareRequests.callerMetadata(md))
-                    .build());
+                    .build();
         }
     }
 }

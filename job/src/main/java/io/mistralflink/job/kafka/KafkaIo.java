@@ -1,6 +1,7 @@
 package io.mistralflink.job.kafka;
 
 import io.mistralflink.schemas.Completion;
+import io.mistralflink.operators.pipeline.Original;
 import io.mistralflink.schemas.DeadLetter;
 import io.mistralflink.schemas.WireCodec;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
@@ -200,13 +201,12 @@ public final class KafkaIo implements Serializable {
         whole.duplicate().get(head);
         DeadLetter.Builder b = DeadLetter.newBuilder(d).setReason(reason);
         if (keep < whole.remaining()) {
-            try {
-                java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
-                sha.update(whole.duplicate());
-                b.setOriginal(ByteBuffer.wrap(head)).setOriginalLength((long) whole.remaining())
-                        .setOriginalSha256(java.util.HexFormat.of().formatHex(sha.digest()));
-            } catch (java.security.NoSuchAlgorithmException e) {
-                throw new IllegalStateException(e); // every JDK has SHA-256
+            b.setOriginal(ByteBuffer.wrap(head));
+            // an original already cut (in the scheduler's state) keeps the length and SHA-256 of the whole
+            if (d.getOriginalLength() == null) {
+                byte[] all = new byte[whole.remaining()];
+                whole.duplicate().get(all);
+                b.setOriginalLength((long) all.length).setOriginalSha256(Original.sha256(all));
             }
         }
         return b.build();

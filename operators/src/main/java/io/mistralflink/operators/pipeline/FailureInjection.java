@@ -17,8 +17,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * }</pre>
  */
 public final class FailureInjection {
-    /** Where a failure can be injected: a layer-shard stage's step, or the tail handing tokens back. */
-    public enum Point { STAGE, FEEDBACK }
+    /**
+     * Where a failure can be injected: a layer-shard stage's step, the tail handing tokens back, the
+     * scheduler admitting a request, the results operator writing a completion out. {@link #arm}
+     * counts steps at STAGE and FEEDBACK; {@link #poison(Point, String)} works at every point.
+     */
+    public enum Point { STAGE, FEEDBACK, SCHEDULER, RESULTS }
 
     /** The exception an armed point throws. */
     public static final class InjectedFailure extends RuntimeException {
@@ -26,8 +30,9 @@ public final class FailureInjection {
     }
 
     private static volatile boolean armed;
-    /** A request whose every stage step throws (a poison the job must isolate), or null. */
+    /** A request whose every pass through {@link #poisoned} throws (a poison the job must isolate), or null. */
     private static volatile String poison;
+    private static volatile Point poisoned;
     private static final Map<Point, AtomicLong> COUNTDOWN = new EnumMap<>(Point.class);
     private static final Map<Point, AtomicLong> FIRED = new EnumMap<>(Point.class);
 
@@ -51,7 +56,11 @@ public final class FailureInjection {
     }
 
     /** Every stage step that carries request {@code requestId} throws, until {@link #disarm()}. */
-    public static synchronized void poison(String requestId) {
+    public static synchronized void poison(String requestId) { poison(Point.STAGE, requestId); }
+
+    /** Every pass of request {@code requestId} through {@code point} throws, until {@link #disarm()}. */
+    public static synchronized void poison(Point point, String requestId) {
+        poisoned = point;
         poison = requestId;
         armed = true;
     }
@@ -60,6 +69,7 @@ public final class FailureInjection {
     public static synchronized void disarm() {
         armed = false;
         poison = null;
+        poisoned = null;
         for (Point p : Point.values()) {
             COUNTDOWN.get(p).set(-1);
             FIRED.get(p).set(0);
@@ -70,11 +80,16 @@ public final class FailureInjection {
     public static long fired(Point point) { return FIRED.get(point).get(); }
 
     /** Called by the stages at each step. */
-    static void checkPoison(io.mistralflink.operators.frame.MicroBatchFrame f, String where) {
+    static void checkPoison(Point point, io.mistralflink.operators.frame.MicroBatchFrame f, String where) {
+        if (!armed || poisoned != point) return;
+        for (int r = 0; r < f.rows(); r++) checkPoison(point, f.requestId(r), where);
+    }
+
+    /** Called where one request passes {@code point}. */
+    public static void checkPoison(Point point, String requestId, String where) {
         String p = poison;
-        if (!armed || p == null) return;
-        for (int r = 0; r < f.rows(); r++)
-            if (f.requestId(r).equals(p)) throw new InjectedFailure("injected failure in " + where + " for request " + p + " (test hook FailureInjection.poison)");
+        if (!armed || p == null || poisoned != point) return;
+        if (requestId.equals(p)) throw new InjectedFailure("injected failure in " + where + " for request " + p + " (test hook FailureInjection.poison)");
     }
 
     /** Called by the operators at each step. */

@@ -1,6 +1,7 @@
 package io.mistralflink.operators.pipeline;
 
 import org.apache.flink.api.common.functions.RuntimeContext;
+import org.apache.flink.runtime.execution.CancelTaskException;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -10,6 +11,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Set;
+import java.util.WeakHashMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -24,6 +28,10 @@ import java.util.stream.Stream;
  * and one whose step failed with it alone, at least that often, is the culprit: it is answered with a
  * dead letter instead of failing the job again.
  *
+ * <p>Entries are dropped once their request's answer or dead letter is committed ({@link #forget}),
+ * so that a later request reusing the id is served; beyond {@link #MAX_FILES} failing steps the
+ * oldest are dropped, so the log stays bounded however long a job fails.
+ *
  * <p>The directory is the job parameter {@link #PARAMETER} (a job without it keeps no log).
  */
 public final class FailureLog {
@@ -31,6 +39,8 @@ public final class FailureLog {
     public static final String PARAMETER = "mistral-flink.failure-log";
     /** Failing steps a request must have been in before it is suspected (isolated, then dead-lettered). */
     public static final int SUSPECT_AFTER = 2;
+    /** Failing steps kept; the oldest go first. */
+    public static final int MAX_FILES = 1000;
 
     /** What the log says of one request. */
     public record Record(int failures, boolean failedAlone, String cause) {
@@ -42,8 +52,15 @@ public final class FailureLog {
     }
 
     private final Path dir;
+    private final int maxFiles;
 
-    public FailureLog(Path dir) { this.dir = dir; }
+    public FailureLog(Path dir) { this(dir, MAX_FILES); }
+
+    /** A log keeping at most {@code maxFiles} failing steps. */
+    FailureLog(Path dir, int maxFiles) {
+        this.dir = dir;
+        this.maxFiles = maxFiles;
+    }
 
     /** The log the job's parameters name, or null. */
     public static FailureLog of(RuntimeContext ctx) {
@@ -51,22 +68,72 @@ public final class FailureLog {
         return dir == null ? null : new FailureLog(Path.of(dir));
     }
 
-    /** Notes a failing step's requests (each once; one file, moved into place whole). Never throws: the original failure matters. */
+    /**
+     * Failures already noted, by identity: a chained operator's failure passes up through the operators
+     * before it in the chain (a stage's through the scheduler that sent its step), and only the one
+     * where it happened names the requests.
+     */
+    private static final Set<Throwable> NOTED = Collections.synchronizedSet(Collections.newSetFromMap(new WeakHashMap<>()));
+
+    /**
+     * Notes a failing step's requests (each once; one file, moved into place whole), unless the failure
+     * was noted where it happened, or is the task's cancellation (an interrupt). Never throws: the
+     * original failure matters.
+     */
     public void record(List<String> requestIds, Throwable cause) {
+        for (Throwable t = cause; t != null; t = t.getCause())
+            if (NOTED.contains(t) || t instanceof InterruptedException || t instanceof CancelTaskException) return; // a task being cancelled is no evidence
+        NOTED.add(cause);
         try {
             Files.createDirectories(dir);
             StringBuilder b = new StringBuilder(firstLine(cause)).append('\n');
             for (String id : new java.util.LinkedHashSet<>(requestIds)) b.append(id).append('\n');
-            String name = "failure-" + System.currentTimeMillis() + "-" + UUID.randomUUID();
-            Path tmp = dir.resolve(name + ".tmp");
-            Files.writeString(tmp, b, StandardCharsets.UTF_8);
-            try {
-                Files.move(tmp, dir.resolve(name + ".txt"), StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, dir.resolve(name + ".txt"));
-            }
+            write(dir.resolve("failure-" + System.currentTimeMillis() + "-" + UUID.randomUUID() + ".txt"), b.toString());
+            List<Path> files = files();
+            for (Path old : files.subList(0, Math.max(0, files.size() - maxFiles))) Files.deleteIfExists(old);
         } catch (IOException | RuntimeException e) {
             cause.addSuppressed(e);
+        }
+    }
+
+    /**
+     * Drops {@code requestIds} from the log (their answers are committed): a step's file keeps the
+     * ids it still names, and goes when it names none. Only the scheduler that owns the ids calls it
+     * (a step carries the requests of one scheduler), so no two rewrite the same file.
+     */
+    public void forget(Set<String> requestIds) throws IOException {
+        if (requestIds.isEmpty() || !Files.isDirectory(dir)) return;
+        for (Path f : files()) {
+            List<String> lines;
+            try {
+                lines = Files.readAllLines(f, StandardCharsets.UTF_8);
+            } catch (java.nio.file.NoSuchFileException e) {
+                continue;
+            }
+            if (lines.isEmpty()) continue;
+            List<String> ids = lines.subList(1, lines.size());
+            if (ids.stream().noneMatch(requestIds::contains)) continue;
+            List<String> kept = ids.stream().filter(id -> !requestIds.contains(id)).toList();
+            if (kept.isEmpty()) Files.deleteIfExists(f);
+            else write(f, lines.getFirst() + "\n" + String.join("\n", kept) + "\n");
+        }
+    }
+
+    /** Writes {@code text} to {@code file} whole: a reader sees the old content or the new, never a part. */
+    private static void write(Path file, String text) throws IOException {
+        Path tmp = file.resolveSibling(file.getFileName() + "." + UUID.randomUUID() + ".tmp");
+        Files.writeString(tmp, text, StandardCharsets.UTF_8);
+        try {
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    /** The log's files, oldest first. */
+    private List<Path> files() throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.filter(p -> p.getFileName().toString().endsWith(".txt")).sorted().toList();
         }
     }
 
@@ -75,8 +142,8 @@ public final class FailureLog {
         Map<String, Record> out = new HashMap<>();
         if (!Files.isDirectory(dir)) return out;
         List<Path> files;
-        try (Stream<Path> s = Files.list(dir)) {
-            files = s.filter(p -> p.getFileName().toString().endsWith(".txt")).sorted().toList();
+        try {
+            files = files();
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the failure log " + dir + ": " + e.getMessage(), e);
         }

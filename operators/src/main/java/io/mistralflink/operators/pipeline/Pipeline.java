@@ -32,13 +32,21 @@ public final class Pipeline {
 
     /** Completions and refusals, from the scheduler. */
     public static DataStream<CompletionResult> build(DataStream<InferenceRequest> requests, PipelineConfig config) {
+        return build(requests, config, null);
+    }
+
+    /**
+     * The same, fed by a source that {@code gate} throttles ({@link AdmissionGate#throttle}): the
+     * scheduler then never holds its input, and the backlog stays upstream of the source.
+     */
+    public static DataStream<CompletionResult> build(DataStream<InferenceRequest> requests, PipelineConfig config, AdmissionGate gate) {
         ModelConfig model = ModelConfig.load(Path.of(config.modelDir()));
         int[] split = config.boundaries(model);
         int r = config.parallelism();
         TypeInformation<MicroBatchFrame> frames = MicroBatchFrameTypeInfo.INSTANCE;
         SingleOutputStreamOperator<MicroBatchFrame> head = requests
                 .keyBy(InferenceRequest::id)
-                .transform("scheduler", frames, new SchedulerFactory(config))
+                .transform("scheduler", frames, new SchedulerFactory(config, gate))
                 .uid("scheduler").setParallelism(r).slotSharingGroup("default");
         // Lane keys map to their scheduler's subtask (Scheduler.laneKey): every edge below is a forward
         // edge, re-read as keyed by lane without a shuffle.
@@ -64,12 +72,16 @@ public final class Pipeline {
     static final class SchedulerFactory extends AbstractStreamOperatorFactory<MicroBatchFrame>
             implements OneInputStreamOperatorFactory<InferenceRequest, MicroBatchFrame> {
         private final PipelineConfig config;
+        private final AdmissionGate gate;
 
-        SchedulerFactory(PipelineConfig config) { this.config = config; }
+        SchedulerFactory(PipelineConfig config, AdmissionGate gate) {
+            this.config = config;
+            this.gate = gate;
+        }
 
         @Override @SuppressWarnings("unchecked")
         public <T extends StreamOperator<MicroBatchFrame>> T createStreamOperator(StreamOperatorParameters<MicroBatchFrame> parameters) {
-            return (T) new Scheduler(config, parameters);
+            return (T) new Scheduler(config, gate, parameters);
         }
 
         @Override public Class<? extends StreamOperator<?>> getStreamOperatorClass(ClassLoader classLoader) { return Scheduler.class; }

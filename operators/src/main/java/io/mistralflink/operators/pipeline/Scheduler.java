@@ -10,9 +10,12 @@ import io.mistralflink.operators.feedback.FeedbackKey;
 import io.mistralflink.operators.frame.Draw;
 import io.mistralflink.operators.frame.MicroBatchFrame;
 import org.apache.flink.api.common.operators.MailboxExecutor;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
+import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
@@ -25,8 +28,12 @@ import org.apache.flink.util.OutputTag;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
 import java.util.stream.Collectors;
 
 /**
@@ -58,15 +65,24 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
      */
     static final long TIMER_EVERY_MS = 50;
     /**
-     * Requests that find every lane full wait in keyed state, up to this many per lane slot (L x S);
-     * only beyond that does {@code processElement} hold its input (backpressure). A checkpoint barrier
-     * is read only between records: were every request that finds the lanes full held inside {@code
-     * processElement}, a barrier (and a stop with a savepoint) would wait behind the requests queued in
-     * the network buffers until sequences finish.
+     * Requests that find every lane full wait in keyed state; with this many per lane slot (L x S)
+     * waiting, the {@link AdmissionGate} stops the source. A checkpoint barrier is read only between
+     * records: were a request that finds the lanes full held inside {@code processElement}, a barrier
+     * (and a stop with a savepoint) would wait behind the requests queued in the network buffers until
+     * sequences finish.
      */
     static final int WAITING_PER_SLOT = 4;
+    /**
+     * Behind a gate, beyond this many waiting per lane slot {@code processElement} holds its input
+     * (backpressure): what reaches the scheduler after the gate closed is what the network buffers
+     * held, unless sources in other JVMs feed it (a cluster). An input without a gate (a bounded
+     * batch's) is held at {@link #WAITING_PER_SLOT}.
+     */
+    static final int HOLD_PER_SLOT = 64;
 
     private final PipelineConfig config;
+    /** The gate of the source feeding this scheduler, or null (an input that only backpressure slows). */
+    private final AdmissionGate gate;
     private final transient MailboxExecutor mailbox;
     private transient ModelConfig model;
     private transient Tokenizer tokenizer;
@@ -74,19 +90,40 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     private transient Lane[] lanes;
     /** Requests in keyed state waiting for a lane slot, in arrival order. */
     private transient ArrayDeque<RequestState> waiting;
-    /** What the failure log says of requests that were in steps that failed the job (read at each start). */
+    /** The failure log, or null; what it says of requests that were in steps that failed the job (read at each start). */
+    private transient FailureLog log;
     private transient Map<String, FailureLog.Record> failed;
+    /** Logged requests answered or dead-lettered since the last snapshot; then per checkpoint, forgotten once it completes. */
+    private transient Set<String> answered;
+    private transient TreeMap<Long, Set<String>> forgetAt;
+    /**
+     * The ids of forgetAt, in each checkpoint: restoring one means its answers are committed, though
+     * its completion may never have been notified here (a failure right after it); the log then
+     * forgets them at the start.
+     */
+    private transient ListState<String> toForget;
+    private transient List<String> restoredToForget;
     private transient FeedbackKey feedbackKey;
     private transient FeedbackChannel<TokenBatch> feedback;
     private transient SchedulerMetrics metrics;
     private transient StepClock clock;
     /** Whether this job scores (eval) or generates, set by its first request: a step never mixes the two. */
     private transient Boolean scores;
+    /** This subtask's name at the gate: a restarted attempt takes over what the failed one said. */
+    private transient String holder;
 
-    Scheduler(PipelineConfig config, StreamOperatorParameters<MicroBatchFrame> parameters) {
+    Scheduler(PipelineConfig config, AdmissionGate gate, StreamOperatorParameters<MicroBatchFrame> parameters) {
         super(parameters);
         this.config = config;
+        this.gate = gate;
         this.mailbox = parameters.getMailboxExecutor();
+    }
+
+    @Override public void initializeState(StateInitializationContext context) throws Exception {
+        super.initializeState(context);
+        toForget = context.getOperatorStateStore().getListState(new ListStateDescriptor<>("answered-logged", String.class));
+        restoredToForget = new ArrayList<>();
+        if (context.isRestored()) toForget.get().forEach(restoredToForget::add);
     }
 
     @Override public void open() throws Exception {
@@ -99,8 +136,12 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         lanes = new Lane[config.lanes()];
         for (int i = 0; i < lanes.length; i++) lanes[i] = new Lane(laneKey(i));
         waiting = new ArrayDeque<>();
-        FailureLog log = FailureLog.of(getRuntimeContext());
-        failed = log == null ? Map.of() : log.read();
+        holder = Integer.toString(getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
+        log = FailureLog.of(getRuntimeContext());
+        if (log != null) log.forget(Set.copyOf(restoredToForget));
+        failed = log == null ? new HashMap<>() : log.read();
+        answered = new HashSet<>();
+        forgetAt = new TreeMap<>();
         metrics = new SchedulerMetrics(getMetricGroup(), lanes, config.sequencesPerLane());
         clock = new StepClock(getMetricGroup(), StepClock.Phase.ENCODE, StepClock.Phase.FEEDBACK, StepClock.Phase.TOKENS,
                 StepClock.Phase.ADMISSION, StepClock.Phase.STEPS);
@@ -110,7 +151,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         // the next step synchronously and its tokens are queued before the drain ends; an unbounded drain
         // would then run every lane to its end before the next request is read (no continuous batching).
         // Tokens queued during the drain raise a new wake-up, so none is left behind.
-        feedback.register(() -> mailbox.execute(() -> feedback.drainTo(this::onTokens, lanes.length), "sampled tokens"));
+        feedback.register(() -> mailbox.execute(() -> feedback.drainTo(this::tokensBack, lanes.length), "sampled tokens"));
         readmitRestored();
     }
 
@@ -143,7 +184,8 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             if (f != null && f.culprit()) {
                 requests.clear();
                 metrics.refused();
-                output.collect(COMPLETIONS, new StreamRecord<>(CompletionResult.refused(id, r.metadata, f.reason(), null)));
+                answered(id);
+                output.collect(COMPLETIONS, new StreamRecord<>(CompletionResult.refused(id, r.metadata, f.reason(), r.source)));
                 continue;
             }
             r.sequence.rewind();
@@ -159,17 +201,32 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         }
     }
 
+    /** A request that makes the scheduler throw is noted in the failure log, as a stage's step is. */
     @Override public void processElement(StreamRecord<InferenceRequest> record) throws Exception {
-        InferenceRequest req = record.getValue();
+        try {
+            admit(record.getValue());
+        } catch (Throwable t) {
+            noteFailure(List.of(record.getValue().id()), t);
+            throw t;
+        }
+    }
+
+    private void noteFailure(List<String> requestIds, Throwable t) {
+        if (log != null) log.record(requestIds, t);
+    }
+
+    private void admit(InferenceRequest req) throws Exception {
         if (requests.value() != null) {
             refuse(req, "duplicate request id while the first is in flight");
             return;
         }
         FailureLog.Record f = failed.get(req.id());
         if (f != null && f.culprit()) {
+            answered(req.id());
             refuse(req, f.reason());
             return;
         }
+        FailureInjection.checkPoison(FailureInjection.Point.SCHEDULER, req.id(), "the scheduler");
         if (scores == null) scores = req.score();
         if (scores != req.score()) {
             refuse(req, "this job " + (scores ? "scores texts" : "generates") + ": a request to " + (req.score() ? "score" : "generate") + " does not belong in it");
@@ -192,10 +249,11 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             refuse(req, e.getMessage());   // a scored text too long for the context, or too short to score
             return;
         }
-        // Backpressure: while every lane is full and the waiting room too, serve feedback mails instead
-        // of taking input.
-        while (waiting.size() >= WAITING_PER_SLOT * config.lanes() * config.sequencesPerLane() && !hasRoom(leastLoaded())) mailbox.yield();
-        RequestState r = new RequestState(seq, req.metadata(), req.receivedMillis());
+        // Backpressure: while every lane is full and the waiting room too (far beyond it, behind a gate),
+        // serve feedback mails instead of taking input.
+        int hold = (gate == null ? WAITING_PER_SLOT : HOLD_PER_SLOT) * slots();
+        while (waiting.size() >= hold && !hasRoom(leastLoaded())) mailbox.yield();
+        RequestState r = new RequestState(seq, Original.describe(req.metadata(), req.source()), req.receivedMillis(), Original.kept(req.source()));
         setCurrentKey(req.id());
         requests.update(RequestStateSerializer.TYPE.copy(r)); // a snapshot may write it out while r runs in a lane
         waiting.add(r);
@@ -208,6 +266,13 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     /** Whether the lane's next step waits for more arrivals ({@link #ADMISSION_LINGER_MS}). */
     private boolean lingers(Lane lane) {
         return ADMISSION_LINGER_MS > 0 && config.stages() == 1 && lane.admitted && hasRoom(lane);
+    }
+
+    private int slots() { return config.lanes() * config.sequencesPerLane(); }
+
+    /** Tells the gate whether the waiting room is full, after it changed. */
+    private void noteWaiting() {
+        if (gate != null) gate.hold(holder, waiting.size() >= WAITING_PER_SLOT * slots());
     }
 
     private boolean hasRoom(Lane lane) { return lane.members.size() < config.sequencesPerLane(); }
@@ -228,7 +293,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
      */
     private void fill(Lane lane) {
         while (!waiting.isEmpty() && hasRoom(lane) && !isolating(lane)) {
-            if (suspect(waiting.peek()) && !lane.members.isEmpty()) return;
+            if (suspect(waiting.peek()) && !lane.members.isEmpty()) break;
             RequestState r = waiting.poll();
             if (r.admitted == 0) {
                 r.admitted = System.currentTimeMillis();
@@ -237,6 +302,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             lane.members.put(r.sequence.id(), r);
             lane.admitted = true;
         }
+        noteWaiting();
     }
 
     private void refuse(InferenceRequest req, String reason) {
@@ -283,6 +349,15 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         clock.lap(StepClock.Phase.ENCODE, t0);
         clock.step();
         output.collect(new StreamRecord<>(frame));
+    }
+
+    private void tokensBack(TokenBatch batch) {
+        try {
+            onTokens(batch);
+        } catch (Throwable t) {
+            noteFailure(List.of(batch.requestIds()), t);
+            throw t;
+        }
     }
 
     private void onTokens(TokenBatch batch) {
@@ -349,12 +424,23 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
                 return;
             }
             lane.lingering = false;
-            sendStep(lane);
+            try {
+                sendStep(lane);
+            } catch (Throwable e) {
+                noteFailure(List.copyOf(lane.members.keySet()), e);
+                throw e;
+            }
         });
+    }
+
+    /** A logged request was answered or dead-lettered: served again at once, dropped from the log once that is committed. */
+    private void answered(String id) {
+        if (failed.remove(id) != null) answered.add(id);
     }
 
     private void emit(RequestState r, long now) {
         Sequence s = r.sequence;
+        answered(s.id());
         metrics.completed(now - r.received);
         output.collect(COMPLETIONS, new StreamRecord<>(new CompletionResult(s.id(), s.text(), s.generated(), s.promptLength(),
                 s.finishReason().wire(), r.admitted - r.received, r.firstToken - r.admitted, now - r.firstToken, r.metadata, null, null, s.nllSum())));
@@ -363,11 +449,29 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     /** Keyed state gets a copy of every live request, so that the snapshot never sees a sequence mid-append. */
     @Override public void snapshotState(StateSnapshotContext context) throws Exception {
         super.snapshotState(context);
+        if (!answered.isEmpty()) {
+            forgetAt.put(context.getCheckpointId(), answered);
+            answered = new HashSet<>();
+        }
+        List<String> pending = new ArrayList<>();
+        forgetAt.values().forEach(pending::addAll);
+        toForget.update(pending);
         for (Lane lane : lanes)
             for (var e : lane.members.entrySet()) {
                 setCurrentKey(e.getKey());
                 requests.update(RequestStateSerializer.TYPE.copy(e.getValue()));
             }
+    }
+
+    /** The answers of logged requests up to this checkpoint are committed: the log forgets them. */
+    @Override public void notifyCheckpointComplete(long checkpointId) throws Exception {
+        super.notifyCheckpointComplete(checkpointId);
+        var done = forgetAt.headMap(checkpointId, true);
+        if (done.isEmpty() || log == null) return;
+        Set<String> ids = new HashSet<>();
+        done.values().forEach(ids::addAll);
+        log.forget(ids);
+        done.clear();
     }
 
     /** Bounded input has ended; generation has not: keep serving feedback until every lane is idle. */
@@ -382,6 +486,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     }
 
     @Override public void close() throws Exception {
+        if (gate != null && holder != null) gate.hold(holder, false);
         if (feedbackKey != null) FeedbackBroker.remove(feedbackKey);
         if (tokenizer != null) tokenizer.close();
         super.close();

@@ -76,7 +76,7 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
 
     private void step(MicroBatchFrame f, Context ctx, Collector<MicroBatchFrame> out, long t0) {
         FailureInjection.check(FailureInjection.Point.STAGE, "stage " + stage);
-        FailureInjection.checkPoison(f, "stage " + stage);
+        FailureInjection.checkPoison(FailureInjection.Point.STAGE, f, "stage " + stage);
         Map<String, KvCache> lane = caches.computeIfAbsent(ctx.getCurrentKey(), k -> new HashMap<>());
         Step step = StepCodec.decode(f);
         for (String id : step.releases()) release(lane, id);

@@ -21,15 +21,28 @@ public final class TokenFeedbackFunction extends ProcessFunction<MicroBatchFrame
 
     private transient FeedbackChannel<TokenBatch> channel;
     private transient boolean dropping;
+    private transient FailureLog failures;
 
     @Override public void open(OpenContext ctx) {
         key = FeedbackKey.of(EDGE, getRuntimeContext());
         channel = FeedbackBroker.get(key);
+        failures = FailureLog.of(getRuntimeContext());
     }
 
+    /** A step whose tokens cannot be handed back fails the job; its requests are noted first (see {@link FailureLog}). */
     @Override public void processElement(MicroBatchFrame f, Context ctx, Collector<Void> out) {
+        try {
+            handBack(f);
+        } catch (Throwable t) {
+            if (failures != null) failures.record(f.requestIds(), t);
+            throw t;
+        }
+    }
+
+    private void handBack(MicroBatchFrame f) {
         long taken = StepClock.now(); // the feedback hop starts here (StepClock.Phase.FEEDBACK)
         FailureInjection.check(FailureInjection.Point.FEEDBACK, "token feedback");
+        FailureInjection.checkPoison(FailureInjection.Point.FEEDBACK, f, "token feedback");
         if (StepCodec.origin(f) != getRuntimeContext().getTaskInfo().getIndexOfThisSubtask())
             throw new IllegalStateException("step of scheduler " + StepCodec.origin(f) + " reached the feedback of "
                     + getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
