@@ -96,8 +96,18 @@ final class MatMul {
         return sum(lanes, 0);
     }
 
-    /** {@link #sum(FloatVector, float[])} of the L lanes stored at a[at..at+L), which it overwrites. */
+    /**
+     * {@link #sum(FloatVector, float[])} of the L lanes stored at a[at..at+L) (which the general case
+     * overwrites). For 16 lanes the same tree in locals: the in-place halving waits on a store at each
+     * level, and for short k that cost more than the output's FMAs.
+     */
     static float sum(float[] a, int at) {
+        if (L == 16) {
+            float s0 = a[at] + a[at + 8], s1 = a[at + 1] + a[at + 9], s2 = a[at + 2] + a[at + 10], s3 = a[at + 3] + a[at + 11];
+            float s4 = a[at + 4] + a[at + 12], s5 = a[at + 5] + a[at + 13], s6 = a[at + 6] + a[at + 14], s7 = a[at + 7] + a[at + 15];
+            float t0 = s0 + s4, t1 = s1 + s5, t2 = s2 + s6, t3 = s3 + s7;
+            return (t0 + t2) + (t1 + t3);
+        }
         for (int w = L / 2; w > 0; w >>= 1)
             for (int i = at; i < at + w; i++) a[i] += a[i + w];
         return a[at];
