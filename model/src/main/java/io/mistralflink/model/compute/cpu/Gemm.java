@@ -12,7 +12,8 @@ import static io.mistralflink.model.compute.cpu.MatMul.L;
  * MatMul's product for many rows, blocked for the caches as in Goto's GEMM: a panel of NC outputs x KC
  * of k is widened to float32 once (into L2) and serves every row of a block of MC rows; register tiles
  * of 6 rows x 4 outputs (24 accumulators, 4 weight vectors and one input vector of the 32 registers)
- * run over it, the rows' slice of x staying in L1.
+ * run over it, reading the tile's six rows of x in place (six streams of KC floats, in L1 while the
+ * tile walks the panel's outputs).
  *
  * <p>Each output is computed in exactly MatMul's order: one L-lane fused-multiply-add chain over k
  * (lane l takes k = l, l+L, ...), the lanes summed pairwise ({@link MatMul#sum}), then the last k mod L
@@ -22,15 +23,17 @@ import static io.mistralflink.model.compute.cpu.MatMul.L;
  */
 final class Gemm {
     static final int ROWS = 6, COLS = 4;
-    /** k per panel (steps of L), outputs per panel, rows per block (multiples of the tile). */
-    private static final int KC = 512, NC = 64, MC = 48;
+    /**
+     * k per panel (steps of L), outputs per panel, rows per block (multiples of the tile). A weight is widened
+     * once per block of MC rows: 132 rows widen it once for a 128-token prompt (48 did it three times, a third
+     * of the product's time in the profile).
+     */
+    static final int KC = 512, NC = 64, MC = 132;
 
     /** Per thread: the widened panel and the accumulators of a block of rows by a panel's outputs. */
     private static final class Scratch {
         final float[] panel = new float[NC * KC];
         final float[] acc = new float[MC * NC * L];
-        final float[] rows = new float[MC * KC];
-        final float[] lanes = new float[L * 8];
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -51,18 +54,22 @@ final class Gemm {
                 for (int kc = 0; kc < kVec; kc += KC) {
                     int steps = Math.min(KC, kVec - kc) / L;
                     pack(seg, jc, nc, tilesN, kc, steps, rowBytes, b, type, s.panel);
-                    packRows(x, ic, mc, k, kc, steps, s.rows);
-                    for (int rt = 0; rt * ROWS < mc; rt++)
+                    for (int rt = 0; rt * ROWS < mc; rt++) {
+                        // a short last tile repeats its last row (the repeats are computed, never stored)
+                        int last = ic + mc - 1, r = ic + rt * ROWS;
+                        int x0 = r * k + kc, x1 = Math.min(r + 1, last) * k + kc, x2 = Math.min(r + 2, last) * k + kc;
+                        int x3 = Math.min(r + 3, last) * k + kc, x4 = Math.min(r + 4, last) * k + kc, x5 = Math.min(r + 5, last) * k + kc;
                         for (int t = 0; t < tilesN; t++)
-                            kernel(s.rows, rt * steps * ROWS * L, s.panel, t * steps * COLS * L, steps,
+                            kernel(x, x0, x1, x2, x3, x4, x5, s.panel, t * steps * COLS * L, steps,
                                     s.acc, (rt * tilesN + t) * ROWS * COLS * L, kc == 0);
+                    }
                 }
                 for (int r = ic; r < ic + mc; r++) {
                     int rt = (r - ic) / ROWS, rr = (r - ic) % ROWS, xo = r * k;
                     for (int j = jc; j < jc + nc; j++) {
                         int t = (j - jc) / COLS, c = (j - jc) % COLS;
-                        FloatVector a = FloatVector.fromArray(F, s.acc, ((rt * tilesN + t) * ROWS * COLS + rr * COLS + c) * L);
-                        out[r * outCols + j] = MatMul.tail(MatMul.sum(a, s.lanes), x, xo, kVec, k, seg, j * rowBytes, type);
+                        float sum = MatMul.sum(s.acc, ((rt * tilesN + t) * ROWS * COLS + rr * COLS + c) * L);
+                        out[r * outCols + j] = MatMul.tail(sum, x, xo, kVec, k, seg, j * rowBytes, type);
                     }
                 }
             }
@@ -85,21 +92,9 @@ final class Gemm {
             }
     }
 
-    /**
-     * Copies x[ic .. ic+mc)[kc .. kc + steps*L) tile by tile, step by step, so a tile's rows are one stream;
-     * a short last tile repeats its last row (the repeats are computed, never stored).
-     */
-    private static void packRows(float[] x, int ic, int mc, int k, int kc, int steps, float[] rows) {
-        for (int rt = 0; rt * ROWS < mc; rt++)
-            for (int r = 0; r < ROWS; r++) {
-                int src = (ic + Math.min(rt * ROWS + r, mc - 1)) * k + kc, at = (rt * steps * ROWS + r) * L;
-                for (int st = 0; st < steps; st++) FloatVector.fromArray(F, x, src + st * L).intoArray(rows, at + st * ROWS * L);
-            }
-    }
-
     /** The 6 x 4 register tile: acc[r][c] continues (or, first, starts) its chain over this panel's steps. */
-    static void kernel(float[] x, int xo, float[] p, int po, int steps,
-                               float[] acc, int ao, boolean first) {
+    static void kernel(float[] x, int x0, int x1, int x2, int x3, int x4, int x5, float[] p, int po, int steps,
+                       float[] acc, int ao, boolean first) {
         FloatVector a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23,
                 a30, a31, a32, a33, a40, a41, a42, a43, a50, a51, a52, a53;
         if (first) {
@@ -116,20 +111,20 @@ final class Gemm {
             a50 = v(acc, ao, 20); a51 = v(acc, ao, 21); a52 = v(acc, ao, 22); a53 = v(acc, ao, 23);
         }
         for (int st = 0; st < steps; st++) {
-            int wi = po + st * COLS * L, xi = xo + st * ROWS * L;
+            int wi = po + st * COLS * L, xi = st * L;
             FloatVector w0 = FloatVector.fromArray(F, p, wi), w1 = FloatVector.fromArray(F, p, wi + L);
             FloatVector w2 = FloatVector.fromArray(F, p, wi + 2 * L), w3 = FloatVector.fromArray(F, p, wi + 3 * L);
-            FloatVector xv = FloatVector.fromArray(F, x, xi);
+            FloatVector xv = FloatVector.fromArray(F, x, x0 + xi);
             a00 = w0.fma(xv, a00); a01 = w1.fma(xv, a01); a02 = w2.fma(xv, a02); a03 = w3.fma(xv, a03);
-            xv = FloatVector.fromArray(F, x, xi + 1 * L);
+            xv = FloatVector.fromArray(F, x, x1 + xi);
             a10 = w0.fma(xv, a10); a11 = w1.fma(xv, a11); a12 = w2.fma(xv, a12); a13 = w3.fma(xv, a13);
-            xv = FloatVector.fromArray(F, x, xi + 2 * L);
+            xv = FloatVector.fromArray(F, x, x2 + xi);
             a20 = w0.fma(xv, a20); a21 = w1.fma(xv, a21); a22 = w2.fma(xv, a22); a23 = w3.fma(xv, a23);
-            xv = FloatVector.fromArray(F, x, xi + 3 * L);
+            xv = FloatVector.fromArray(F, x, x3 + xi);
             a30 = w0.fma(xv, a30); a31 = w1.fma(xv, a31); a32 = w2.fma(xv, a32); a33 = w3.fma(xv, a33);
-            xv = FloatVector.fromArray(F, x, xi + 4 * L);
+            xv = FloatVector.fromArray(F, x, x4 + xi);
             a40 = w0.fma(xv, a40); a41 = w1.fma(xv, a41); a42 = w2.fma(xv, a42); a43 = w3.fma(xv, a43);
-            xv = FloatVector.fromArray(F, x, xi + 5 * L);
+            xv = FloatVector.fromArray(F, x, x5 + xi);
             a50 = w0.fma(xv, a50); a51 = w1.fma(xv, a51); a52 = w2.fma(xv, a52); a53 = w3.fma(xv, a53);
         }
         a00.intoArray(acc, ao); a01.intoArray(acc, ao + L); a02.intoArray(acc, ao + 2 * L); a03.intoArray(acc, ao + 3 * L);

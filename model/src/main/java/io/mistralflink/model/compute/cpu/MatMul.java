@@ -85,24 +85,32 @@ final class MatMul {
         };
     }
 
-    /** Halves of F and of that half, for the reduction tree (null when F is already 4 lanes or fewer). */
-    private static final VectorSpecies<Float> H1 = L > 4 ? VectorSpecies.of(float.class, VectorShape.forBitSize(F.vectorBitSize() / 2)) : null;
-    private static final VectorSpecies<Float> H2 = L > 8 ? VectorSpecies.of(float.class, VectorShape.forBitSize(F.vectorBitSize() / 4)) : null;
-
     /**
      * Sum of a vector's lanes in a fixed pairwise order: lane i + lane i+L/2, and so on down to one.
      * reduceLanes leaves the order open (and it differs between the interpreter and compiled code),
-     * which would break batch invariance.
+     * which would break batch invariance. The halving runs on the lanes stored in an array: splitting the
+     * vector into half-width species extracts lanes through a path C2 does not intrinsify.
      */
     static float sum(FloatVector v, float[] lanes) {
-        FloatVector s = v;
-        if (H1 != null) s = ((FloatVector) s.reinterpretShape(H1, 0)).add((FloatVector) s.reinterpretShape(H1, 1));
-        if (H2 != null) s = ((FloatVector) s.reinterpretShape(H2, 0)).add((FloatVector) s.reinterpretShape(H2, 1));
-        if (s.length() == 4) return (s.lane(0) + s.lane(2)) + (s.lane(1) + s.lane(3));
-        s.intoArray(lanes, 0);
-        for (int w = s.length() / 2; w > 0; w >>= 1)
-            for (int i = 0; i < w; i++) lanes[i] += lanes[i + w];
-        return lanes[0];
+        v.intoArray(lanes, 0);
+        return sum(lanes, 0);
+    }
+
+    /**
+     * {@link #sum(FloatVector, float[])} of the L lanes stored at a[at..at+L) (which the general case
+     * overwrites). For 16 lanes the same tree in locals: the in-place halving waits on a store at each
+     * level, and for short k that cost more than the output's FMAs.
+     */
+    static float sum(float[] a, int at) {
+        if (L == 16) {
+            float s0 = a[at] + a[at + 8], s1 = a[at + 1] + a[at + 9], s2 = a[at + 2] + a[at + 10], s3 = a[at + 3] + a[at + 11];
+            float s4 = a[at + 4] + a[at + 12], s5 = a[at + 5] + a[at + 13], s6 = a[at + 6] + a[at + 14], s7 = a[at + 7] + a[at + 15];
+            float t0 = s0 + s4, t1 = s1 + s5, t2 = s2 + s6, t3 = s3 + s7;
+            return (t0 + t2) + (t1 + t3);
+        }
+        for (int w = L / 2; w > 0; w >>= 1)
+            for (int i = at; i < at + w; i++) a[i] += a[i + w];
+        return a[at];
     }
 
     private static float dot1(float[] x, int xo, int k, MemorySegment seg, long wo, int type, float[] lanes) {

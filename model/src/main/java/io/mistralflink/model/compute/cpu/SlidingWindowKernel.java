@@ -61,39 +61,46 @@ final class SlidingWindowKernel {
     /** Queries per item: they share each transposed block of keys. */
     private static final int QUERIES = 16;
 
-    /** Per thread: a block of keys transposed (headDim x L), the queries' scores, an accumulator. */
+    /** Per thread: a block of keys transposed (headDim x L), the queries' scores for it, their running max, sum and output. */
     private static final class Scratch {
-        float[] keysT = new float[0], scores = new float[0], acc = new float[0];
+        float[] keysT = new float[0], scores = new float[0], max = new float[0], sum = new float[0], acc = new float[0];
 
-        void fit(int headDim, int queries, int span) {
+        void fit(int headDim, int queries) {
             if (keysT.length < headDim * L) keysT = new float[headDim * L];
-            if (scores.length < queries * span) scores = new float[queries * span];
-            if (acc.length < headDim) acc = new float[headDim];
+            if (scores.length < queries * L) scores = new float[queries * L];
+            if (max.length < queries) { max = new float[queries]; sum = new float[queries]; }
+            if (acc.length < queries * headDim) acc = new float[queries * headDim];
         }
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     /**
-     * The query heads of key/value head g, for the nq queries at rows first.. of segment s. Keys come in
-     * blocks of L positions, aligned to multiples of L from position 0, transposed once for all those heads
-     * so that one FMA adds a dimension's term to L scores at once (no reduction across lanes): a query's score for key j is one FMA chain over the dimensions in
-     * order, whichever block or batch it shares, so the result is a function of the query and its keys
-     * alone (batch and chunk invariance, bit for bit). Then per query, as before: the exact max, exp, sum,
-     * and the values weighted in position order.
+     * The query heads of key/value head g, for the nq queries at rows first.. of segment s, in one pass over
+     * the keys (online softmax, as FlashAttention). Keys come in blocks of L positions, aligned to multiples
+     * of L from position 0, transposed once for all those heads so that one FMA adds a dimension's term to L
+     * scores at once (no reduction across lanes). Per query and block: the running max rises to the block's
+     * (the output and the sum so far are rescaled by exp(old - new) when it does), exp of each score against
+     * it is added to the sum, and the values are added weighted by those exps, in position order; the output
+     * is divided by the sum after the last block. Each block's values serve every query of the item while
+     * they are in L1, where the two-pass version streamed the whole window once per query. A query's
+     * arithmetic depends on its position and keys alone, not on the block, chunk or batch it shares (batch
+     * and chunk invariance, bit for bit).
      */
     private static void block(float[] q, float[] k, float[] v, float[] out, Segment s, int first, int nq, int g, int group, int layer,
                               int heads, int headDim, int kvDim, int window, float scale, Scratch sc) {
-        int kvOff = g * headDim, stride;
+        int kvOff = g * headDim;
         RollingKvCache cache = (RollingKvCache) s.cache();
         float[] ck = cache.keys[layer], cv = cache.values[layer];
-        int pos0 = s.start() + first, last = pos0 + nq - 1;
-        int lo0 = Math.max(0, pos0 - window + 1), base = lo0 - lo0 % L, span = last - base + 1;
-        stride = span + L;
-        sc.fit(headDim, group * nq, stride);
-        float[] kt = sc.keysT, scores = sc.scores;
+        int pos0 = s.start() + first, last = pos0 + nq - 1, queries = group * nq;
+        int lo0 = Math.max(0, pos0 - window + 1), base = lo0 - lo0 % L;
+        sc.fit(headDim, queries);
+        float[] kt = sc.keysT, scores = sc.scores, max = sc.max, sum = sc.sum, acc = sc.acc;
+        java.util.Arrays.fill(max, 0, queries, Float.NEGATIVE_INFINITY);
+        java.util.Arrays.fill(sum, 0, queries, 0f);
+        java.util.Arrays.fill(acc, 0, queries * headDim, 0f);
         for (int kb = base; kb <= last; kb += L) {
-            // transpose keys kb .. kb+L-1 (those past the block's last query are zero and never read)
+            // transpose keys kb .. kb+L-1 (those outside the block's windows are zero and never read)
             for (int c = 0; c < L; c++) {
                 int j = kb + c;
                 if (j > last || j < lo0) { for (int d = 0; d < headDim; d++) kt[d * L + c] = 0f; continue; }
@@ -108,27 +115,46 @@ final class SlidingWindowKernel {
             for (int hh = 0; hh < group; hh++) {
                 int h = g * group + hh, i = iFrom;
                 for (; i + 4 <= iTo; i += 4)
-                    scores4(q, kt, headDim, (s.offset() + first + i) * heads * headDim + h * headDim, heads * headDim, scale, scores, (hh * nq + i) * stride + kb - base, stride);
+                    scores4(q, kt, headDim, (s.offset() + first + i) * heads * headDim + h * headDim, heads * headDim, scale, scores, (hh * nq + i) * L, L);
                 if (i < iTo && nq == 1 && hh + 4 <= group) {
-                    scores4(q, kt, headDim, (s.offset() + first) * heads * headDim + h * headDim, headDim, scale, scores, hh * stride + kb - base, stride);
+                    scores4(q, kt, headDim, (s.offset() + first) * heads * headDim + h * headDim, headDim, scale, scores, hh * L, L);
                     hh += 3;
                     continue;
                 }
-                for (; i < iTo; i++) score1(q, kt, headDim, (s.offset() + first + i) * heads * headDim + h * headDim, scale, scores, (hh * nq + i) * stride + kb - base);
+                for (; i < iTo; i++) score1(q, kt, headDim, (s.offset() + first + i) * heads * headDim + h * headDim, scale, scores, (hh * nq + i) * L);
             }
+            for (int hh = 0; hh < group; hh++)
+                for (int i = iFrom; i < iTo; i++) {
+                    int row = hh * nq + i, pos = pos0 + i, from = Math.max(kb, pos - window + 1), to = Math.min(kb + L - 1, pos);
+                    int at = row * L - kb;
+                    float m = max[row];
+                    for (int j = from; j <= to; j++) if (scores[at + j] > m) m = scores[at + j];
+                    if (m > max[row]) {
+                        float r = (float) Math.exp(max[row] - m);
+                        sum[row] *= r;
+                        rescale(acc, row * headDim, headDim, r);
+                        max[row] = m;
+                    }
+                    float l = sum[row];
+                    for (int j = from; j <= to; j++) l += scores[at + j] = (float) Math.exp(scores[at + j] - m);
+                    sum[row] = l;
+                    weighted(scores, at, from, to, s, cache, cv, v, kvDim, kvOff, headDim, acc, row * headDim);
+                }
         }
-        float[] acc = sc.acc;
         for (int hh = 0; hh < group; hh++)
-        for (int i = 0; i < nq; i++) {
-            int h = g * group + hh, pos = pos0 + i, lo = Math.max(0, pos - window + 1), row = (hh * nq + i) * stride - base;
-            float max = Float.NEGATIVE_INFINITY;
-            for (int j = lo; j <= pos; j++) if (scores[row + j] > max) max = scores[row + j];
-            float sum = 0;
-            for (int j = lo; j <= pos; j++) sum += scores[row + j] = (float) Math.exp(scores[row + j] - max);
-            for (int j = lo; j <= pos; j++) scores[row + j] /= sum;
-            weighted(scores, row, lo, pos, s, cache, cv, v, kvDim, kvOff, headDim, acc);
-            System.arraycopy(acc, 0, out, (s.offset() + first + i) * heads * headDim + h * headDim, headDim);
-        }
+            for (int i = 0; i < nq; i++) {
+                int row = hh * nq + i, o = (s.offset() + first + i) * heads * headDim + (g * group + hh) * headDim, d = 0;
+                FloatVector l = FloatVector.broadcast(F, sum[row]);
+                for (; d + L <= headDim; d += L) FloatVector.fromArray(F, acc, row * headDim + d).div(l).intoArray(out, o + d);
+                for (; d < headDim; d++) out[o + d] = acc[row * headDim + d] / sum[row];
+            }
+    }
+
+    /** a[at .. at+n) *= r. */
+    private static void rescale(float[] a, int at, int n, float r) {
+        int d = 0;
+        for (; d + L <= n; d += L) FloatVector.fromArray(F, a, at + d).mul(r).intoArray(a, at + d);
+        for (; d < n; d++) a[at + d] *= r;
     }
 
     /** One query's scores (q at q0) against a transposed key block: one FMA chain over the dimensions per key. */
@@ -158,15 +184,16 @@ final class SlidingWindowKernel {
     }
 
     /**
-     * acc = sum over keys j = lo..pos, in that order, of p[j] v[j]: four vectors of the head's dimensions
-     * at a time stay in registers over all keys (four independent chains), the rest lane by lane.
+     * acc[ao ..] += sum over keys j = lo..hi, in that order, of p[row + j] v[j]: four vectors of the head's
+     * dimensions at a time stay in registers over the keys (four independent chains), the rest lane by lane.
      */
-    private static void weighted(float[] p, int row, int lo, int pos, Segment s, RollingKvCache cache, float[] cv, float[] v,
-                                 int kvDim, int kvOff, int headDim, float[] acc) {
+    private static void weighted(float[] p, int row, int lo, int hi, Segment s, RollingKvCache cache, float[] cv, float[] v,
+                                 int kvDim, int kvOff, int headDim, float[] acc, int ao) {
         int d = 0;
         for (; d + 4 * L <= headDim; d += 4 * L) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-            for (int j = lo; j <= pos; j++) {
+            FloatVector a0 = FloatVector.fromArray(F, acc, ao + d), a1 = FloatVector.fromArray(F, acc, ao + d + L);
+            FloatVector a2 = FloatVector.fromArray(F, acc, ao + d + 2 * L), a3 = FloatVector.fromArray(F, acc, ao + d + 3 * L);
+            for (int j = lo; j <= hi; j++) {
                 float[] src = j < s.start() ? cv : v;
                 int o = (j < s.start() ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff + d;
                 FloatVector w = FloatVector.broadcast(F, p[row + j]);
@@ -175,24 +202,24 @@ final class SlidingWindowKernel {
                 a2 = FloatVector.fromArray(F, src, o + 2 * L).fma(w, a2);
                 a3 = FloatVector.fromArray(F, src, o + 3 * L).fma(w, a3);
             }
-            a0.intoArray(acc, d); a1.intoArray(acc, d + L); a2.intoArray(acc, d + 2 * L); a3.intoArray(acc, d + 3 * L);
+            a0.intoArray(acc, ao + d); a1.intoArray(acc, ao + d + L); a2.intoArray(acc, ao + d + 2 * L); a3.intoArray(acc, ao + d + 3 * L);
         }
         for (; d + L <= headDim; d += L) {
-            FloatVector a = FloatVector.zero(F);
-            for (int j = lo; j <= pos; j++) {
+            FloatVector a = FloatVector.fromArray(F, acc, ao + d);
+            for (int j = lo; j <= hi; j++) {
                 float[] src = j < s.start() ? cv : v;
                 int o = (j < s.start() ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff + d;
                 a = FloatVector.fromArray(F, src, o).fma(FloatVector.broadcast(F, p[row + j]), a);
             }
-            a.intoArray(acc, d);
+            a.intoArray(acc, ao + d);
         }
         for (; d < headDim; d++) {
-            float a = 0;
-            for (int j = lo; j <= pos; j++) {
+            float a = acc[ao + d];
+            for (int j = lo; j <= hi; j++) {
                 float[] src = j < s.start() ? cv : v;
                 a = Math.fma(src[(j < s.start() ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff + d], p[row + j], a);
             }
-            acc[d] = a;
+            acc[ao + d] = a;
         }
     }
 }

@@ -16,8 +16,8 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * The blocked many-row product ({@link Gemm}, through {@link CpuBackend#matmul}) against a plain dot
- * product in double, on random shapes with ragged edges (rows 1..67, k and outputs not multiples of
- * the vector, the tile or the panel), and bitwise batch invariance: each row equals that row
+ * product in double, on random shapes with ragged edges (rows 1..67 and MC+1..2 MC, k and outputs not multiples of
+ * the vector, the tile or the panel; a few over more than one block of rows), and bitwise batch invariance: each row equals that row
  * multiplied alone (the one-row path), whatever its batch-mates.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -33,8 +33,9 @@ class GemmTest {
     @Test void matchesAPlainDotProductAndEachRowAlone() {
         Random rnd = new Random(15);
         DType[] types = {DType.BF16, DType.F16, DType.F32};
-        for (int trial = 0; trial < 60; trial++) {
-            int rows = 1 + rnd.nextInt(67);
+        for (int trial = 0; trial < 64; trial++) {
+            // the last trials span several of Gemm's row blocks
+            int rows = trial < 60 ? 1 + rnd.nextInt(67) : Gemm.MC + 1 + rnd.nextInt(Gemm.MC);
             int k = trial < 3 ? 1 + rnd.nextInt(15) : 16 + rnd.nextInt(trial % 5 == 0 ? 1400 : 300);
             int n = 1 + rnd.nextInt(trial % 7 == 0 ? 300 : 90);
             DType type = types[trial % 3];
