@@ -10,7 +10,6 @@ import io.mistralflink.operators.feedback.FeedbackKey;
 import io.mistralflink.operators.frame.Draw;
 import io.mistralflink.operators.frame.MicroBatchFrame;
 import org.apache.flink.api.common.operators.MailboxExecutor;
-import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
@@ -28,12 +27,7 @@ import org.apache.flink.util.OutputTag;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
-import java.util.TreeMap;
 import java.util.stream.Collectors;
 
 /**
@@ -90,19 +84,8 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     private transient Lane[] lanes;
     /** Requests in keyed state waiting for a lane slot, in arrival order. */
     private transient ArrayDeque<RequestState> waiting;
-    /** The failure log, or null; what it says of requests that were in steps that failed the job (read at each start). */
-    private transient FailureLog log;
-    private transient Map<String, FailureLog.Record> failed;
-    /** Logged requests answered or dead-lettered since the last snapshot; then per checkpoint, forgotten once it completes. */
-    private transient Set<String> answered;
-    private transient TreeMap<Long, Set<String>> forgetAt;
-    /**
-     * The ids of forgetAt, in each checkpoint: restoring one means its answers are committed, though
-     * its completion may never have been notified here (a failure right after it); the log then
-     * forgets them at the start.
-     */
-    private transient ListState<String> toForget;
-    private transient List<String> restoredToForget;
+    /** What the failure log says of requests that were in steps that failed the job. */
+    private transient LoggedRequests logged;
     private transient FeedbackKey feedbackKey;
     private transient FeedbackChannel<TokenBatch> feedback;
     private transient SchedulerMetrics metrics;
@@ -121,9 +104,8 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
 
     @Override public void initializeState(StateInitializationContext context) throws Exception {
         super.initializeState(context);
-        toForget = context.getOperatorStateStore().getListState(new ListStateDescriptor<>("answered-logged", String.class));
-        restoredToForget = new ArrayList<>();
-        if (context.isRestored()) toForget.get().forEach(restoredToForget::add);
+        logged = new LoggedRequests(FailureLog.of(getRuntimeContext()),
+                context.getOperatorStateStore().getListState(new ListStateDescriptor<>("answered-logged", String.class)), context.isRestored());
     }
 
     @Override public void open() throws Exception {
@@ -137,11 +119,6 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         for (int i = 0; i < lanes.length; i++) lanes[i] = new Lane(laneKey(i));
         waiting = new ArrayDeque<>();
         holder = Integer.toString(getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
-        log = FailureLog.of(getRuntimeContext());
-        if (log != null) log.forget(Set.copyOf(restoredToForget));
-        failed = log == null ? new HashMap<>() : log.read();
-        answered = new HashSet<>();
-        forgetAt = new TreeMap<>();
         metrics = new SchedulerMetrics(getMetricGroup(), lanes, config.sequencesPerLane());
         clock = new StepClock(getMetricGroup(), StepClock.Phase.ENCODE, StepClock.Phase.FEEDBACK, StepClock.Phase.TOKENS,
                 StepClock.Phase.ADMISSION, StepClock.Phase.STEPS);
@@ -180,12 +157,12 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             setCurrentKey(id);
             RequestState r = requests.value();
             if (r == null) continue;
-            FailureLog.Record f = failed.get(id);
-            if (f != null && f.culprit()) {
+            String reason = logged.culprit(id);
+            if (reason != null) {
                 requests.clear();
                 metrics.refused();
-                answered(id);
-                output.collect(COMPLETIONS, new StreamRecord<>(CompletionResult.refused(id, r.metadata, f.reason(), r.source)));
+                logged.answered(id);
+                output.collect(COMPLETIONS, new StreamRecord<>(CompletionResult.refused(id, r.metadata, reason, r.source)));
                 continue;
             }
             r.sequence.rewind();
@@ -206,13 +183,9 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         try {
             admit(record.getValue());
         } catch (Throwable t) {
-            noteFailure(List.of(record.getValue().id()), t);
+            logged.failed(List.of(record.getValue().id()), t);
             throw t;
         }
-    }
-
-    private void noteFailure(List<String> requestIds, Throwable t) {
-        if (log != null) log.record(requestIds, t);
     }
 
     private void admit(InferenceRequest req) throws Exception {
@@ -220,10 +193,10 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             refuse(req, "duplicate request id while the first is in flight");
             return;
         }
-        FailureLog.Record f = failed.get(req.id());
-        if (f != null && f.culprit()) {
-            answered(req.id());
-            refuse(req, f.reason());
+        String culprit = logged.culprit(req.id());
+        if (culprit != null) {
+            logged.answered(req.id());
+            refuse(req, culprit);
             return;
         }
         FailureInjection.checkPoison(FailureInjection.Point.SCHEDULER, req.id(), "the scheduler");
@@ -277,10 +250,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
 
     private boolean hasRoom(Lane lane) { return lane.members.size() < config.sequencesPerLane(); }
 
-    private boolean suspect(RequestState r) {
-        FailureLog.Record f = failed.get(r.sequence.id());
-        return f != null && f.suspect();
-    }
+    private boolean suspect(RequestState r) { return logged.suspect(r.sequence.id()); }
 
     private boolean isolating(Lane lane) {
         for (RequestState r : lane.members.values()) if (suspect(r)) return true;
@@ -355,7 +325,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         try {
             onTokens(batch);
         } catch (Throwable t) {
-            noteFailure(List.of(batch.requestIds()), t);
+            logged.failed(List.of(batch.requestIds()), t);
             throw t;
         }
     }
@@ -427,20 +397,15 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             try {
                 sendStep(lane);
             } catch (Throwable e) {
-                noteFailure(List.copyOf(lane.members.keySet()), e);
+                logged.failed(List.copyOf(lane.members.keySet()), e);
                 throw e;
             }
         });
     }
 
-    /** A logged request was answered or dead-lettered: served again at once, dropped from the log once that is committed. */
-    private void answered(String id) {
-        if (failed.remove(id) != null) answered.add(id);
-    }
-
     private void emit(RequestState r, long now) {
         Sequence s = r.sequence;
-        answered(s.id());
+        logged.answered(s.id());
         metrics.completed(now - r.received);
         output.collect(COMPLETIONS, new StreamRecord<>(new CompletionResult(s.id(), s.text(), s.generated(), s.promptLength(),
                 s.finishReason().wire(), r.admitted - r.received, r.firstToken - r.admitted, now - r.firstToken, r.metadata, null, null, s.nllSum())));
@@ -449,13 +414,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     /** Keyed state gets a copy of every live request, so that the snapshot never sees a sequence mid-append. */
     @Override public void snapshotState(StateSnapshotContext context) throws Exception {
         super.snapshotState(context);
-        if (!answered.isEmpty()) {
-            forgetAt.put(context.getCheckpointId(), answered);
-            answered = new HashSet<>();
-        }
-        List<String> pending = new ArrayList<>();
-        forgetAt.values().forEach(pending::addAll);
-        toForget.update(pending);
+        logged.snapshot(context.getCheckpointId());
         for (Lane lane : lanes)
             for (var e : lane.members.entrySet()) {
                 setCurrentKey(e.getKey());
@@ -466,12 +425,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     /** The answers of logged requests up to this checkpoint are committed: the log forgets them. */
     @Override public void notifyCheckpointComplete(long checkpointId) throws Exception {
         super.notifyCheckpointComplete(checkpointId);
-        var done = forgetAt.headMap(checkpointId, true);
-        if (done.isEmpty() || log == null) return;
-        Set<String> ids = new HashSet<>();
-        done.values().forEach(ids::addAll);
-        log.forget(ids);
-        done.clear();
+        logged.committed(checkpointId);
     }
 
     /** Bounded input has ended; generation has not: keep serving feedback until every lane is idle. */
