@@ -22,7 +22,6 @@ import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.JobExecutionResult;
 import org.apache.flink.configuration.CheckpointingOptions;
-import org.apache.flink.configuration.TaskManagerOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
@@ -118,26 +117,13 @@ public final class KafkaJob {
         conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofMillis(checkpointIntervalMs));
         conf.set(CheckpointingOptions.CHECKPOINTING_CONSISTENCY_MODE, CheckpointingMode.EXACTLY_ONCE);
         conf.set(CheckpointingOptions.MIN_PAUSE_BETWEEN_CHECKPOINTS, Duration.ofMillis(Math.min(checkpointIntervalMs / 2, 100)));
-        debloatBuffers(conf);
+        LocalEnvironment.debloatBuffers(conf);
         if (savepoint != null) {
             conf.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
             // a savepoint of more stages restores into fewer: stage state holds only cache handles
             // (caches are re-derived from the scheduler's tokens), so unclaimed stage state is dropped
             conf.set(StateRecoveryOptions.SAVEPOINT_IGNORE_UNCLAIMED_STATE, true);
         }
-        return conf;
-    }
-
-    /**
-     * Network buffers sized to about a second of throughput (Flink's buffer debloating). A backlog of
-     * prompts otherwise fills the full-size buffers in front of the scheduler with thousands of
-     * requests, and an aligned checkpoint barrier queued behind them waits until they are admitted:
-     * 2,000 queued prompts on 2 lanes x 4 held results back for 30 s at a time, not the interval.
-     * The option is a TaskManager's: it takes effect on a local MiniCluster; a cluster sets it in its
-     * configuration (the test cluster does, `StandaloneCluster.defaults`).
-     */
-    private static Configuration debloatBuffers(Configuration conf) {
-        conf.set(TaskManagerOptions.BUFFER_DEBLOAT_ENABLED, true);
         return conf;
     }
 

@@ -146,11 +146,8 @@ public final class FileBatch {
         conf.set(CheckpointingOptions.CHECKPOINTING_CONSISTENCY_MODE, CheckpointingMode.EXACTLY_ONCE);
         conf.set(CheckpointingOptions.MIN_PAUSE_BETWEEN_CHECKPOINTS, Duration.ofMillis(Math.min(checkpointMs / 2, 100)));
         conf.set(CheckpointingOptions.ENABLE_CHECKPOINTS_AFTER_TASKS_FINISH, true);
-        // Checkpoints are aligned (a request the scheduler is holding while its lanes are full is in no
-        // channel state), so a barrier waits behind the requests buffered before the scheduler: buffer
-        // debloating keeps those to about a second's worth, and a checkpoint (a commit) completes mid-run.
-        conf.set(TaskManagerOptions.BUFFER_DEBLOAT_ENABLED, true);
-        return conf;
+        // a checkpoint (a commit of part files) completes mid-run, not only once the backlog is admitted
+        return LocalEnvironment.debloatBuffers(conf);
     }
 
     /**

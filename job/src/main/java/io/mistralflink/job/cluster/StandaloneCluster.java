@@ -83,7 +83,7 @@ public final class StandaloneCluster implements AutoCloseable {
         c.put("taskmanager.memory.managed.fraction", "0.1");
         // the engine's caches and memory-mapped weights live outside the heap
         c.put("taskmanager.memory.task.off-heap.size", "256m");
-        // as KafkaJob.debloatBuffers: a barrier must not queue behind a backlog of prompts in full-size buffers
+        // as LocalEnvironment.debloatBuffers: a barrier must not queue behind a backlog of prompts in full-size buffers
         c.put(TaskManagerOptions.BUFFER_DEBLOAT_ENABLED.key(), "true");
         c.put("heartbeat.interval", "1000");
         c.put("heartbeat.timeout", "6000");
