@@ -78,4 +78,16 @@ public final class FlinkRest {
     }
 
     public record Placement(String vertex, String taskManager, String status) {}
+
+    /** Per subtask of each vertex of the job (by name), the TaskManager its current attempt runs on. */
+    public List<Subtask> subtasks(String jobId) throws IOException {
+        List<Subtask> out = new ArrayList<>();
+        for (JsonNode v : get("/jobs/" + jobId).path("vertices")) {
+            for (JsonNode t : get("/jobs/" + jobId + "/vertices/" + v.path("id").asText()).path("subtasks"))
+                out.add(new Subtask(v.path("name").asText(), t.path("subtask").asInt(), t.path("taskmanager-id").asText(), t.path("status").asText()));
+        }
+        return out;
+    }
+
+    public record Subtask(String vertex, int index, String taskManager, String status) {}
 }

@@ -20,8 +20,10 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * A source that reads only while its {@link AdmissionGate} is open: its reader reports nothing
- * available, and the gate's opening as its availability, while a scheduler's waiting room is full.
- * Splits, enumerator and their state are the wrapped source's, so a checkpoint restores into either.
+ * available, and the gate's opening as its availability, while a scheduler's waiting room is full. The
+ * readers learn the gate's state from their enumerator ({@link GatedEnumerator}, {@link GateEvent});
+ * until told, a reader reads. Splits, enumerator checkpoints and reader state are the wrapped source's,
+ * so a checkpoint restores into either.
  */
 final class GatedSource<T, S extends SourceSplit, E> implements Source<T, S, E>, ResultTypeQueryable<T> {
     private static final long serialVersionUID = 1L;
@@ -40,26 +42,48 @@ final class GatedSource<T, S extends SourceSplit, E> implements Source<T, S, E>,
     }
 
     @Override public Boundedness getBoundedness() { return source.getBoundedness(); }
-    @Override public SplitEnumerator<S, E> createEnumerator(SplitEnumeratorContext<S> ctx) throws Exception { return source.createEnumerator(ctx); }
+    @Override public SplitEnumerator<S, E> createEnumerator(SplitEnumeratorContext<S> ctx) throws Exception {
+        return new GatedEnumerator<>(source.createEnumerator(ctx), ctx, gate);
+    }
     @Override public SplitEnumerator<S, E> restoreEnumerator(SplitEnumeratorContext<S> ctx, E checkpoint) throws Exception {
-        return source.restoreEnumerator(ctx, checkpoint);
+        return new GatedEnumerator<>(source.restoreEnumerator(ctx, checkpoint), ctx, gate);
     }
     @Override public SimpleVersionedSerializer<S> getSplitSerializer() { return source.getSplitSerializer(); }
     @Override public SimpleVersionedSerializer<E> getEnumeratorCheckpointSerializer() { return source.getEnumeratorCheckpointSerializer(); }
-    @Override public SourceReader<T, S> createReader(SourceReaderContext ctx) throws Exception { return new Reader<>(source.createReader(ctx), gate); }
+    @Override public SourceReader<T, S> createReader(SourceReaderContext ctx) throws Exception { return new Reader<>(source.createReader(ctx)); }
 
-    private record Reader<T, S extends SourceSplit>(SourceReader<T, S> reader, AdmissionGate gate) implements SourceReader<T, S> {
+    /** Everything runs in the source task's mailbox thread: polls, availability and the enumerator's events alike. */
+    static final class Reader<T, S extends SourceSplit> implements SourceReader<T, S> {
+        private final SourceReader<T, S> reader;
+        private boolean open = true;
+        private CompletableFuture<Void> opened = CompletableFuture.completedFuture(null);
+
+        Reader(SourceReader<T, S> reader) { this.reader = reader; }
+
         /** At most one record per call (a KafkaSource reader emits one): the gate is checked before each. */
         @Override public InputStatus pollNext(ReaderOutput<T> output) throws Exception {
-            return gate.open() ? reader.pollNext(output) : InputStatus.NOTHING_AVAILABLE;
+            return open ? reader.pollNext(output) : InputStatus.NOTHING_AVAILABLE;
         }
 
-        @Override public CompletableFuture<Void> isAvailable() { return gate.open() ? reader.isAvailable() : gate.whenOpen(); }
+        @Override public CompletableFuture<Void> isAvailable() { return open ? reader.isAvailable() : opened; }
+
+        /** The gate's state is this wrapper's; other events are the wrapped reader's. */
+        @Override public void handleSourceEvents(SourceEvent event) {
+            if (!(event instanceof GateEvent e)) {
+                reader.handleSourceEvents(event);
+            } else if (e.open() && !open) {
+                open = true;
+                opened.complete(null);
+            } else if (!e.open() && open) {
+                open = false;
+                opened = new CompletableFuture<>();
+            }
+        }
+
         @Override public void start() { reader.start(); }
         @Override public List<S> snapshotState(long checkpointId) { return reader.snapshotState(checkpointId); }
         @Override public void addSplits(List<S> splits) { reader.addSplits(splits); }
         @Override public void notifyNoMoreSplits() { reader.notifyNoMoreSplits(); }
-        @Override public void handleSourceEvents(SourceEvent event) { reader.handleSourceEvents(event); }
         @Override public void notifyCheckpointComplete(long checkpointId) throws Exception { reader.notifyCheckpointComplete(checkpointId); }
         @Override public void notifyCheckpointAborted(long checkpointId) throws Exception { reader.notifyCheckpointAborted(checkpointId); }
         @Override public void pauseOrResumeSplits(Collection<String> pause, Collection<String> resume) { reader.pauseOrResumeSplits(pause, resume); }

@@ -9,7 +9,10 @@ import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.DataStreamUtils;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
+import org.apache.flink.runtime.jobgraph.OperatorID;
+import org.apache.flink.runtime.operators.coordination.OperatorCoordinator;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperatorFactory;
+import org.apache.flink.streaming.api.operators.CoordinatedOperatorFactory;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperatorFactory;
 import org.apache.flink.streaming.api.operators.StreamOperator;
 import org.apache.flink.streaming.api.operators.StreamOperatorParameters;
@@ -46,7 +49,7 @@ public final class Pipeline {
         TypeInformation<MicroBatchFrame> frames = MicroBatchFrameTypeInfo.INSTANCE;
         SingleOutputStreamOperator<MicroBatchFrame> head = requests
                 .keyBy(InferenceRequest::id)
-                .transform("scheduler", frames, new SchedulerFactory(config, gate))
+                .transform("scheduler", frames, gate == null ? new SchedulerFactory(config) : new GatedSchedulerFactory(config, gate))
                 .uid("scheduler").setParallelism(r).slotSharingGroup("default");
         // Lane keys map to their scheduler's subtask (Scheduler.laneKey): every edge below is a forward
         // edge, re-read as keyed by lane without a shuffle.
@@ -69,21 +72,35 @@ public final class Pipeline {
         return head.getSideOutput(Scheduler.COMPLETIONS);
     }
 
-    static final class SchedulerFactory extends AbstractStreamOperatorFactory<MicroBatchFrame>
+    static class SchedulerFactory extends AbstractStreamOperatorFactory<MicroBatchFrame>
             implements OneInputStreamOperatorFactory<InferenceRequest, MicroBatchFrame> {
         private final PipelineConfig config;
-        private final AdmissionGate gate;
 
-        SchedulerFactory(PipelineConfig config, AdmissionGate gate) {
-            this.config = config;
-            this.gate = gate;
-        }
+        SchedulerFactory(PipelineConfig config) { this.config = config; }
+
+        boolean gated() { return false; }
 
         @Override @SuppressWarnings("unchecked")
         public <T extends StreamOperator<MicroBatchFrame>> T createStreamOperator(StreamOperatorParameters<MicroBatchFrame> parameters) {
-            return (T) new Scheduler(config, gate, parameters);
+            return (T) new Scheduler(config, gated(), parameters);
         }
 
         @Override public Class<? extends StreamOperator<?>> getStreamOperatorClass(ClassLoader classLoader) { return Scheduler.class; }
+    }
+
+    /** A scheduler behind a gate: its coordinator ({@link RoomCoordinator}) closes the gate while a subtask's room is full. */
+    static final class GatedSchedulerFactory extends SchedulerFactory implements CoordinatedOperatorFactory<MicroBatchFrame> {
+        private final AdmissionGate gate;
+
+        GatedSchedulerFactory(PipelineConfig config, AdmissionGate gate) {
+            super(config);
+            this.gate = gate;
+        }
+
+        @Override boolean gated() { return true; }
+
+        @Override public OperatorCoordinator.Provider getCoordinatorProvider(String operatorName, OperatorID operatorID) {
+            return new RoomCoordinator.Provider(operatorID, gate);
+        }
     }
 }

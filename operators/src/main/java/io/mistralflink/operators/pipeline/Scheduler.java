@@ -13,6 +13,7 @@ import org.apache.flink.api.common.operators.MailboxExecutor;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.runtime.operators.coordination.OperatorEventGateway;
 import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StateSnapshotContext;
@@ -60,23 +61,28 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     static final long TIMER_EVERY_MS = 50;
     /**
      * Requests that find every lane full wait in keyed state; with this many per lane slot (L x S)
-     * waiting, the {@link AdmissionGate} stops the source. A checkpoint barrier is read only between
-     * records: were a request that finds the lanes full held inside {@code processElement}, a barrier
-     * (and a stop with a savepoint) would wait behind the requests queued in the network buffers until
-     * sequences finish.
+     * waiting, the {@link AdmissionGate} stops the source (this subtask tells its {@link
+     * RoomCoordinator}). A checkpoint barrier is read only between records: were a request that finds
+     * the lanes full held inside {@code processElement}, a barrier (and a stop with a savepoint) would
+     * wait behind the requests queued in the network buffers until sequences finish.
      */
     static final int WAITING_PER_SLOT = 4;
     /**
      * Behind a gate, beyond this many waiting per lane slot {@code processElement} holds its input
-     * (backpressure): what reaches the scheduler after the gate closed is what the network buffers
-     * held, unless sources in other JVMs feed it (a cluster). An input without a gate (a bounded
-     * batch's) is held at {@link #WAITING_PER_SLOT}.
+     * (backpressure), a bound that the gate keeps it far from: what reaches the scheduler after it said
+     * its room is full is what the network buffers held and what the sources read until the gate's word
+     * reached them. An input without a gate (a bounded batch's) is held at {@link #WAITING_PER_SLOT}.
      */
     static final int HOLD_PER_SLOT = 64;
 
     private final PipelineConfig config;
-    /** The gate of the source feeding this scheduler, or null (an input that only backpressure slows). */
-    private final AdmissionGate gate;
+    /**
+     * Where this subtask says whether its waiting room is full: the {@link RoomCoordinator} of the gate of
+     * the source that feeds it; null without a gate (an input that only backpressure slows).
+     */
+    private final transient OperatorEventGateway room;
+    /** What this subtask last told {@link #room} (null: nothing yet, so the first word is always sent). */
+    private transient Boolean roomFull;
     private final transient MailboxExecutor mailbox;
     private transient ModelConfig model;
     private transient Tokenizer tokenizer;
@@ -92,13 +98,12 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     private transient StepClock clock;
     /** Whether this job scores (eval) or generates, set by its first request: a step never mixes the two. */
     private transient Boolean scores;
-    /** This subtask's name at the gate: a restarted attempt takes over what the failed one said. */
-    private transient String holder;
 
-    Scheduler(PipelineConfig config, AdmissionGate gate, StreamOperatorParameters<MicroBatchFrame> parameters) {
+    /** {@code gated}: fed by a source behind an {@link AdmissionGate}, this operator's coordinator a {@link RoomCoordinator}. */
+    Scheduler(PipelineConfig config, boolean gated, StreamOperatorParameters<MicroBatchFrame> parameters) {
         super(parameters);
         this.config = config;
-        this.gate = gate;
+        this.room = gated ? parameters.getOperatorEventDispatcher().getOperatorEventGateway(parameters.getStreamConfig().getOperatorID()) : null;
         this.mailbox = parameters.getMailboxExecutor();
     }
 
@@ -118,7 +123,6 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         lanes = new Lane[config.lanes()];
         for (int i = 0; i < lanes.length; i++) lanes[i] = new Lane(laneKey(i));
         waiting = new ArrayDeque<>();
-        holder = Integer.toString(getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
         metrics = new SchedulerMetrics(getMetricGroup(), lanes, config.sequencesPerLane());
         clock = new StepClock(getMetricGroup(), StepClock.Phase.ENCODE, StepClock.Phase.FEEDBACK, StepClock.Phase.TOKENS,
                 StepClock.Phase.ADMISSION, StepClock.Phase.STEPS);
@@ -224,7 +228,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         }
         // Backpressure: while every lane is full and the waiting room too (far beyond it, behind a gate),
         // serve feedback mails instead of taking input.
-        int hold = (gate == null ? WAITING_PER_SLOT : HOLD_PER_SLOT) * slots();
+        int hold = (room == null ? WAITING_PER_SLOT : HOLD_PER_SLOT) * slots();
         while (waiting.size() >= hold && !hasRoom(leastLoaded())) mailbox.yield();
         RequestState r = new RequestState(seq, Original.describe(req.metadata(), req.source()), req.receivedMillis(), Original.kept(req.source()));
         setCurrentKey(req.id());
@@ -243,9 +247,13 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
 
     private int slots() { return config.lanes() * config.sequencesPerLane(); }
 
-    /** Tells the gate whether the waiting room is full, after it changed. */
+    /** Tells the coordinator whether the waiting room is full, when that changed (and once after opening). */
     private void noteWaiting() {
-        if (gate != null) gate.hold(holder, waiting.size() >= WAITING_PER_SLOT * slots());
+        if (room == null) return;
+        boolean full = waiting.size() >= WAITING_PER_SLOT * slots();
+        if (roomFull != null && roomFull == full) return;
+        roomFull = full;
+        room.sendEventToCoordinator(new RoomEvent(full));
     }
 
     private boolean hasRoom(Lane lane) { return lane.members.size() < config.sequencesPerLane(); }
@@ -440,7 +448,6 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     }
 
     @Override public void close() throws Exception {
-        if (gate != null && holder != null) gate.hold(holder, false);
         if (feedbackKey != null) FeedbackBroker.remove(feedbackKey);
         if (tokenizer != null) tokenizer.close();
         super.close();
