@@ -6,10 +6,13 @@ import org.apache.flink.runtime.execution.CancelTaskException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Set;
@@ -89,8 +92,10 @@ public final class FailureLog {
             StringBuilder b = new StringBuilder(firstLine(cause)).append('\n');
             for (String id : new java.util.LinkedHashSet<>(requestIds)) b.append(id).append('\n');
             write(dir.resolve("failure-" + System.currentTimeMillis() + "-" + UUID.randomUUID() + ".txt"), b.toString());
-            List<Path> files = files();
-            for (Path old : files.subList(0, Math.max(0, files.size() - maxFiles))) Files.deleteIfExists(old);
+            locked(() -> {
+                List<Path> files = files();
+                for (Path old : files.subList(0, Math.max(0, files.size() - maxFiles))) Files.deleteIfExists(old);
+            });
         } catch (IOException | RuntimeException e) {
             cause.addSuppressed(e);
         }
@@ -98,24 +103,46 @@ public final class FailureLog {
 
     /**
      * Drops {@code requestIds} from the log (their answers are committed): a step's file keeps the
-     * ids it still names, and goes when it names none. Only the scheduler that owns the ids calls it
-     * (a step carries the requests of one scheduler), so no two rewrite the same file.
+     * ids it still names, and goes when it names none. A step carries the requests of one scheduler,
+     * but after a rescale the ids of one file belong to several, which may forget theirs at once, in
+     * one JVM or in several: each rewrite reads and writes under the log's lock ({@link #locked}), so
+     * that none puts back what another dropped.
      */
     public void forget(Set<String> requestIds) throws IOException {
         if (requestIds.isEmpty() || !Files.isDirectory(dir)) return;
-        for (Path f : files()) {
-            List<String> lines;
-            try {
-                lines = Files.readAllLines(f, StandardCharsets.UTF_8);
-            } catch (java.nio.file.NoSuchFileException e) {
-                continue;
+        locked(() -> {
+            for (Path f : files()) forget(f, requestIds);
+        });
+    }
+
+    /** Drops {@code requestIds} from one step's file. */
+    private static void forget(Path f, Set<String> requestIds) throws IOException {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(f, StandardCharsets.UTF_8);
+        } catch (java.nio.file.NoSuchFileException e) {
+            return;
+        }
+        if (lines.isEmpty()) return;
+        List<String> ids = lines.subList(1, lines.size());
+        if (ids.stream().noneMatch(requestIds::contains)) return;
+        List<String> kept = ids.stream().filter(id -> !requestIds.contains(id)).toList();
+        if (kept.isEmpty()) Files.deleteIfExists(f);
+        else write(f, lines.getFirst() + "\n" + String.join("\n", kept) + "\n");
+    }
+
+    private interface IoAction { void run() throws IOException; }
+
+    /** In-JVM holders of a log's lock, by directory: a JVM holds a file lock once, so its threads take turns first. */
+    private static final Map<Path, Object> MONITORS = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** Runs {@code action} holding the log's lock: a monitor among this JVM's threads, a lock on {@code .lock} among JVMs. */
+    private void locked(IoAction action) throws IOException {
+        synchronized (MONITORS.computeIfAbsent(dir.toAbsolutePath().normalize(), d -> new Object())) {
+            try (FileChannel ch = FileChannel.open(dir.resolve(".lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                 FileLock ignored = ch.lock()) {
+                action.run();
             }
-            if (lines.isEmpty()) continue;
-            List<String> ids = lines.subList(1, lines.size());
-            if (ids.stream().noneMatch(requestIds::contains)) continue;
-            List<String> kept = ids.stream().filter(id -> !requestIds.contains(id)).toList();
-            if (kept.isEmpty()) Files.deleteIfExists(f);
-            else write(f, lines.getFirst() + "\n" + String.join("\n", kept) + "\n");
         }
     }
 

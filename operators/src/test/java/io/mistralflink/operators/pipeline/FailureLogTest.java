@@ -64,6 +64,36 @@ class FailureLogTest {
         assertEquals(1, files(dir), "a task being cancelled is no evidence");
     }
 
+    /**
+     * After a rescale the ids of one failing step belong to two schedulers, each with a log of its own
+     * on the same directory, forgetting theirs at the same time: the file ends with no id, none put back.
+     */
+    @Test void twoSchedulersForgettingIdsOfOneStepAtOnceLoseNoneOfTheirForgetting(@TempDir Path dir) throws Exception {
+        int n = 150;
+        List<String> ids = new java.util.ArrayList<>();
+        for (int i = 0; i < 2 * n; i++) ids.add("r" + i);
+        new FailureLog(dir).record(ids, new RuntimeException("a step of both"));
+        var start = new java.util.concurrent.CountDownLatch(1);
+        List<Thread> schedulers = new java.util.ArrayList<>();
+        for (int parity = 0; parity < 2; parity++) {
+            int p = parity;
+            FailureLog log = new FailureLog(dir);
+            schedulers.add(Thread.ofPlatform().start(() -> {
+                try {
+                    start.await();
+                    for (int i = p; i < 2 * n; i += 2) log.forget(Set.of("r" + i));
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            }));
+        }
+        start.countDown();
+        for (Thread t : schedulers) t.join(60_000);
+        Set<String> left = new FailureLog(dir).read().keySet();
+        assertTrue(left.isEmpty(), left.size() + " of " + 2 * n + " forgotten ids put back by a rewrite: " + left.stream().limit(5).toList());
+        assertEquals(0, files(dir));
+    }
+
     private static long files(Path dir) throws Exception {
         try (Stream<Path> s = Files.list(dir)) { return s.filter(p -> p.toString().endsWith(".txt")).count(); }
     }
