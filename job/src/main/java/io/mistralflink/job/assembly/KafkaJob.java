@@ -77,7 +77,7 @@ public final class KafkaJob {
         int r = config.parallelism();
         // the source reads while the schedulers have room to wait in: the backlog stays in Kafka, and
         // nothing holds a checkpoint barrier on its way
-        AdmissionGate gate = AdmissionGate.create();
+        AdmissionGate gate = AdmissionGate.create(config);
         DataStream<RawRecord> raw = env.fromSource(gate.throttle(io.promptSource(options.groupId(), options.untilLatest())), WatermarkStrategy.noWatermarks(), "prompts")
                 .uid("prompts-source").setParallelism(r);
         SingleOutputStreamOperator<InferenceRequest> requests = raw

@@ -9,20 +9,25 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
- * A source's split enumerator that also tells its readers whether the {@link AdmissionGate} is open
- * ({@link GateEvent}): all of them each time the gate opens or closes, and each reader as it registers
- * (a restarted reader learns the state it missed). Everything else, its checkpoints included, is the
- * wrapped enumerator's.
+ * A source's split enumerator that also grants its readers the {@link AdmissionGate}'s credit ({@link
+ * CreditEvents}): a reader that asks is granted at once while the gate is open, and otherwise as soon
+ * as it opens. A reader asks when it starts (a restarted one too) and whenever it has spent half its
+ * last grant. Everything else, its checkpoints included, is the wrapped enumerator's; what it owes is
+ * not checkpointed, as a reset restarts the readers, which ask again.
  */
 final class GatedEnumerator<S extends SourceSplit, E> implements SplitEnumerator<S, E> {
     private static final Logger LOG = LoggerFactory.getLogger(GatedEnumerator.class);
     private final SplitEnumerator<S, E> enumerator;
     private final SplitEnumeratorContext<S> context;
     private final AdmissionGate gate;
-    /** Hands a change of the gate to the coordinator thread, where readers are told. */
+    /** Hands a change of the gate to the coordinator thread, where the readers waiting are granted. */
     private final Runnable changed;
+    /** Readers that asked while the gate was closed (coordinator thread only). */
+    private final Set<Integer> waiting = new TreeSet<>();
     /** Set on start, cleared on close (which Flink calls from another thread than the coordinator's). */
     private volatile GateState state;
 
@@ -30,7 +35,7 @@ final class GatedEnumerator<S extends SourceSplit, E> implements SplitEnumerator
         this.enumerator = enumerator;
         this.context = context;
         this.gate = gate;
-        this.changed = () -> context.runInCoordinatorThread(this::tellAll);
+        this.changed = () -> context.runInCoordinatorThread(this::grantWaiting);
     }
 
     @Override public void start() {
@@ -39,28 +44,34 @@ final class GatedEnumerator<S extends SourceSplit, E> implements SplitEnumerator
         enumerator.start();
     }
 
-    @Override public void addReader(int subtask) {
-        enumerator.addReader(subtask);
+    @Override public void addReader(int subtask) { enumerator.addReader(subtask); }
+
+    @Override public void handleSourceEvent(int subtask, SourceEvent event) {
+        if (!(event instanceof CreditEvents.Request)) {
+            enumerator.handleSourceEvent(subtask, event);
+            return;
+        }
         GateState s = state;
-        if (s != null) tell(subtask, s.open());
+        if (s != null && s.open()) grant(subtask);
+        else waiting.add(subtask);
     }
 
-    private void tellAll() {
+    private void grantWaiting() {
         GateState s = state;
-        if (s == null) return; // closed meanwhile
-        boolean open = s.open();
-        for (int subtask : List.copyOf(context.registeredReaders().keySet())) tell(subtask, open);
+        if (s == null || !s.open()) return; // closed meanwhile (the enumerator, or the gate again)
+        for (int subtask : waiting) grant(subtask);
+        waiting.clear();
     }
 
     /**
-     * A reader that failed after it registered is told nothing (a send to it throws, and a throw here
-     * fails the job): its next attempt registers again and is told then.
+     * A reader that failed since it asked gets nothing (a send to it throws, and a throw here fails
+     * the job): its next attempt asks again.
      */
-    private void tell(int subtask, boolean open) {
+    private void grant(int subtask) {
         try {
-            context.sendEventToSourceReader(subtask, new GateEvent(open));
+            context.sendEventToSourceReader(subtask, new CreditEvents.Grant(gate.credit()));
         } catch (RuntimeException e) {
-            LOG.debug("the gate's state did not reach reader {}: {}", subtask, e.toString());
+            LOG.debug("credit did not reach reader {}: {}", subtask, e.toString());
         }
     }
 
@@ -79,5 +90,4 @@ final class GatedEnumerator<S extends SourceSplit, E> implements SplitEnumerator
     @Override public E snapshotState(long checkpointId) throws Exception { return enumerator.snapshotState(checkpointId); }
     @Override public void notifyCheckpointComplete(long checkpointId) throws Exception { enumerator.notifyCheckpointComplete(checkpointId); }
     @Override public void notifyCheckpointAborted(long checkpointId) throws Exception { enumerator.notifyCheckpointAborted(checkpointId); }
-    @Override public void handleSourceEvent(int subtask, SourceEvent event) { enumerator.handleSourceEvent(subtask, event); }
 }

@@ -4,6 +4,8 @@ import org.apache.flink.api.connector.source.Boundedness;
 import org.apache.flink.api.connector.source.ReaderOutput;
 import org.apache.flink.api.connector.source.Source;
 import org.apache.flink.api.connector.source.SourceEvent;
+import org.apache.flink.api.connector.source.SourceOutput;
+import org.apache.flink.api.common.eventtime.Watermark;
 import org.apache.flink.api.connector.source.SourceReader;
 import org.apache.flink.api.connector.source.SourceReaderContext;
 import org.apache.flink.api.connector.source.SourceSplit;
@@ -19,11 +21,10 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * A source that reads only while its {@link AdmissionGate} is open: its reader reports nothing
- * available, and the gate's opening as its availability, while a scheduler's waiting room is full. The
- * readers learn the gate's state from their enumerator ({@link GatedEnumerator}, {@link GateEvent});
- * until told, a reader reads. Splits, enumerator checkpoints and reader state are the wrapped source's,
- * so a checkpoint restores into either.
+ * A source that reads only on its {@link AdmissionGate}'s credit: its reader reports nothing available
+ * once its credit is spent, and the next grant as its availability; its enumerator ({@link
+ * GatedEnumerator}) grants none while a scheduler's waiting room is full. Splits, enumerator
+ * checkpoints and reader state are the wrapped source's, so a checkpoint restores into either.
  */
 final class GatedSource<T, S extends SourceSplit, E> implements Source<T, S, E>, ResultTypeQueryable<T> {
     private static final long serialVersionUID = 1L;
@@ -50,37 +51,75 @@ final class GatedSource<T, S extends SourceSplit, E> implements Source<T, S, E>,
     }
     @Override public SimpleVersionedSerializer<S> getSplitSerializer() { return source.getSplitSerializer(); }
     @Override public SimpleVersionedSerializer<E> getEnumeratorCheckpointSerializer() { return source.getEnumeratorCheckpointSerializer(); }
-    @Override public SourceReader<T, S> createReader(SourceReaderContext ctx) throws Exception { return new Reader<>(source.createReader(ctx)); }
+    @Override public SourceReader<T, S> createReader(SourceReaderContext ctx) throws Exception { return new Reader<>(source.createReader(ctx), ctx); }
 
-    /** Everything runs in the source task's mailbox thread: polls, availability and the enumerator's events alike. */
+    /**
+     * Reads while it has credit ({@link CreditEvents}), counting the records the wrapped reader emits;
+     * asks its enumerator for more as it starts and whenever its credit falls to half the last grant.
+     * Everything runs in the source task's mailbox thread: polls, availability and the enumerator's
+     * events alike.
+     */
     static final class Reader<T, S extends SourceSplit> implements SourceReader<T, S> {
         private final SourceReader<T, S> reader;
-        private boolean open = true;
-        private CompletableFuture<Void> opened = CompletableFuture.completedFuture(null);
+        private final SourceReaderContext context;
+        private long credit;
+        /** Half the last grant: below it the reader asks for the next. */
+        private long askBelow = 1;
+        private boolean asked;
+        private CompletableFuture<Void> granted = new CompletableFuture<>();
+        private ReaderOutput<T> seen;
+        private ReaderOutput<T> counted;
 
-        Reader(SourceReader<T, S> reader) { this.reader = reader; }
-
-        /** At most one record per call (a KafkaSource reader emits one): the gate is checked before each. */
-        @Override public InputStatus pollNext(ReaderOutput<T> output) throws Exception {
-            return open ? reader.pollNext(output) : InputStatus.NOTHING_AVAILABLE;
+        Reader(SourceReader<T, S> reader, SourceReaderContext context) {
+            this.reader = reader;
+            this.context = context;
         }
 
-        @Override public CompletableFuture<Void> isAvailable() { return open ? reader.isAvailable() : opened; }
+        /** A KafkaSource reader emits at most one record per call: a reader overdraws by one at most. */
+        @Override public InputStatus pollNext(ReaderOutput<T> output) throws Exception {
+            if (credit <= 0) {
+                ask();
+                return InputStatus.NOTHING_AVAILABLE;
+            }
+            if (output != seen) {
+                seen = output;
+                counted = new CountingOutput<>(output, this);
+            }
+            InputStatus status = reader.pollNext(counted);
+            if (credit < askBelow) ask();
+            return status;
+        }
 
-        /** The gate's state is this wrapper's; other events are the wrapped reader's. */
+        @Override public CompletableFuture<Void> isAvailable() { return credit > 0 ? reader.isAvailable() : granted; }
+
+        /** Credit is this wrapper's; other events are the wrapped reader's. */
         @Override public void handleSourceEvents(SourceEvent event) {
-            if (!(event instanceof GateEvent e)) {
+            if (!(event instanceof CreditEvents.Grant grant)) {
                 reader.handleSourceEvents(event);
-            } else if (e.open() && !open) {
-                open = true;
-                opened.complete(null);
-            } else if (!e.open() && open) {
-                open = false;
-                opened = new CompletableFuture<>();
+                return;
+            }
+            credit += grant.records();
+            askBelow = Math.max(1, grant.records() / 2);
+            asked = false;
+            if (credit > 0) {
+                CompletableFuture<Void> g = granted;
+                granted = new CompletableFuture<>();
+                g.complete(null);
             }
         }
 
-        @Override public void start() { reader.start(); }
+        private void ask() {
+            if (asked) return;
+            asked = true;
+            context.sendSourceEventToCoordinator(new CreditEvents.Request());
+        }
+
+        void spent() { credit--; }
+
+        @Override public void start() {
+            reader.start();
+            ask();
+        }
         @Override public List<S> snapshotState(long checkpointId) { return reader.snapshotState(checkpointId); }
         @Override public void addSplits(List<S> splits) { reader.addSplits(splits); }
         @Override public void notifyNoMoreSplits() { reader.notifyNoMoreSplits(); }
@@ -88,5 +127,40 @@ final class GatedSource<T, S extends SourceSplit, E> implements Source<T, S, E>,
         @Override public void notifyCheckpointAborted(long checkpointId) throws Exception { reader.notifyCheckpointAborted(checkpointId); }
         @Override public void pauseOrResumeSplits(Collection<String> pause, Collection<String> resume) { reader.pauseOrResumeSplits(pause, resume); }
         @Override public void close() throws Exception { reader.close(); }
+    }
+
+    /** The reader's output, each record emitted spending one of its credit (per-split outputs included). */
+    private record CountingOutput<T>(ReaderOutput<T> output, Reader<T, ?> reader) implements ReaderOutput<T> {
+        @Override public void collect(T record) {
+            reader.spent();
+            output.collect(record);
+        }
+
+        @Override public void collect(T record, long timestamp) {
+            reader.spent();
+            output.collect(record, timestamp);
+        }
+
+        @Override public SourceOutput<T> createOutputForSplit(String splitId) { return new CountingSplitOutput<>(output.createOutputForSplit(splitId), reader); }
+        @Override public void releaseOutputForSplit(String splitId) { output.releaseOutputForSplit(splitId); }
+        @Override public void emitWatermark(Watermark watermark) { output.emitWatermark(watermark); }
+        @Override public void markIdle() { output.markIdle(); }
+        @Override public void markActive() { output.markActive(); }
+    }
+
+    private record CountingSplitOutput<T>(SourceOutput<T> output, Reader<T, ?> reader) implements SourceOutput<T> {
+        @Override public void collect(T record) {
+            reader.spent();
+            output.collect(record);
+        }
+
+        @Override public void collect(T record, long timestamp) {
+            reader.spent();
+            output.collect(record, timestamp);
+        }
+
+        @Override public void emitWatermark(Watermark watermark) { output.emitWatermark(watermark); }
+        @Override public void markIdle() { output.markIdle(); }
+        @Override public void markActive() { output.markActive(); }
     }
 }

@@ -69,9 +69,8 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     static final int WAITING_PER_SLOT = 4;
     /**
      * Behind a gate, beyond this many waiting per lane slot {@code processElement} holds its input
-     * (backpressure), a bound that the gate keeps it far from: what reaches the scheduler after it said
-     * its room is full is what the network buffers held and what the sources read until the gate's word
-     * reached them. An input without a gate (a bounded batch's) is held at {@link #WAITING_PER_SLOT}.
+     * (backpressure), a bound that the gate's credit keeps it from: what reaches the scheduler after it
+     * said its room is full is what the sources had been granted before that reached the JobManager. An input without a gate (a bounded batch's) is held at {@link #WAITING_PER_SLOT}.
      */
     static final int HOLD_PER_SLOT = 64;
 
@@ -123,7 +122,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         lanes = new Lane[config.lanes()];
         for (int i = 0; i < lanes.length; i++) lanes[i] = new Lane(laneKey(i));
         waiting = new ArrayDeque<>();
-        metrics = new SchedulerMetrics(getMetricGroup(), lanes, config.sequencesPerLane());
+        metrics = new SchedulerMetrics(getMetricGroup(), lanes, config.sequencesPerLane(), waiting);
         clock = new StepClock(getMetricGroup(), StepClock.Phase.ENCODE, StepClock.Phase.FEEDBACK, StepClock.Phase.TOKENS,
                 StepClock.Phase.ADMISSION, StepClock.Phase.STEPS);
         feedbackKey = FeedbackKey.of(TokenFeedbackFunction.EDGE, getRuntimeContext());

@@ -13,7 +13,7 @@ final class SchedulerMetrics {
     private final Meter tokensPerSecond, generatedPerSecond;
     private final Histogram latency;
 
-    SchedulerMetrics(MetricGroup parent, Lane[] lanes, int perLane) {
+    SchedulerMetrics(MetricGroup parent, Lane[] lanes, int perLane, java.util.Collection<?> waiting) {
         MetricGroup g = parent.addGroup("inference");
         tokens = g.counter("stepTokens");
         generated = g.counter("generatedTokens");
@@ -33,6 +33,7 @@ final class SchedulerMetrics {
             for (Lane l : lanes) n += l.members.size();
             return n / (double) (lanes.length * perLane);
         });
+        g.gauge("waitingRequests", waiting::size);
         g.gauge("lanesInFlight", () -> {
             int n = 0;
             for (Lane l : lanes) if (l.inFlight) n++;
