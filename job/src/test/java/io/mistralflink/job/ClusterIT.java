@@ -68,7 +68,7 @@ class ClusterIT {
         EmbeddedKafka.createTopics(kafka.bootstrapServers(), Map.of(prompts, 2, completionsTopic, 2, dead, 2));
         List<GenerationRequest> first = KafkaJobSupport.requests(backend + "-kill-", 24, 8, 32, 41);
         List<GenerationRequest> second = new ArrayList<>();
-        for (GenerationRequest r : KafkaJobSupport.requests(backend + "-sp-", 6, 300, 500, 43)) { r.setIgnoreEos(true); second.add(r); }
+        for (GenerationRequest r : KafkaJobSupport.requests(backend + "-sp-", 6, 2400, 3000, 43)) { r.setIgnoreEos(true); second.add(r); }
         List<GenerationRequest> all = new ArrayList<>(first);
         all.addAll(second);
         Map<String, Sequence> want = KafkaJobSupport.oracle(model, all);
@@ -117,19 +117,24 @@ class ClusterIT {
                 assertTrue(rest.restarts(job) >= 1, "the job failed over");
                 KafkaJobSupport.assertMatchesEngine(subset(want, first), completions.completions(), "tiny-mistral");
 
-                // a replacement TaskManager, then a stop with a savepoint while long generations decode
+                // a replacement TaskManager, then a stop with a savepoint while long generations decode (2,400-3,000
+                // tokens: several times what `flink stop` takes here, its JVM start included, so none can finish first)
                 cluster.startTaskManager();
                 cluster.awaitTaskManagers(2, Duration.ofSeconds(240));
                 Produce.all(kafka.bootstrapServers(), prompts, second);
                 completions.until(r -> false, Duration.ZERO, Duration.ofSeconds(1)); // admitted and decoding
+                long stopAt = System.nanoTime();
                 String savepoint = client.stopWithSavepoint(job, cluster.savepointDir());
                 job = null;
                 int answered = completions.until(r -> false, Duration.ZERO, Duration.ofSeconds(1)).size() - first.size();
+                System.out.printf("cluster IT %s: flink stop took %.1f s%n", backend, (System.nanoTime() - stopAt) / 1e9);
                 assertTrue(answered < second.size(), "something left to resume after the savepoint");
 
                 resumed = client.submit(jar, flinkOptions, with(common, "--savepoint", savepoint,
                         "--stages", "1", "--lanes", "3", "--sequences-per-lane", "3", "--max-batch-tokens", "64"));
+                long resumedAt = System.nanoTime();
                 completions.atLeast(all.size(), Duration.ofSeconds(300), Duration.ofSeconds(2));
+                System.out.printf("cluster IT %s: resumed, the rest answered in %.1f s%n", backend, (System.nanoTime() - resumedAt) / 1e9);
                 System.out.printf("cluster IT %s: %d of %d long generations answered before the savepoint, the rest after resuming with 1 stage%n",
                         backend, answered, second.size());
                 assertEquals("RUNNING", rest.jobState(resumed));

@@ -41,7 +41,7 @@ class ComposeIT {
     @Test void upProduceKillATaskManagerConsumeScrapeDown() throws Exception {
         Path root = Path.of("..").toAbsolutePath().normalize();
         assertTrue(Files.isRegularFile(root.resolve("docker-compose.yml")), "run from the job module of the repository");
-        List<GenerationRequest> requests = KafkaJobSupport.requests("compose-", 24, 8, 32, 53);
+        List<GenerationRequest> requests = KafkaJobSupport.requests("compose-", 24, 32, 96, 53);
         Map<String, Sequence> want = KafkaJobSupport.oracle(KafkaJobSupport.model(), requests);
         long t0 = System.nanoTime();
         compose(root, 600, "up", "-d");
@@ -52,7 +52,7 @@ class ComposeIT {
             try (KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(KAFKA, "completions");
                  KafkaJobSupport.Reader deadLetters = new KafkaJobSupport.Reader(KAFKA, "dead-letters")) {
                 Produce.all(KAFKA, "prompts", requests);
-                int before = completions.atLeast(4, Duration.ofSeconds(300), Duration.ZERO).size();
+                int before = completions.atLeast(1, Duration.ofSeconds(300), Duration.ZERO).size();
                 assertTrue(before < requests.size(), "still generating when the TaskManager is killed");
                 compose(root, 60, "kill", "-s", "SIGKILL", "taskmanager-2");
                 completions.atLeast(requests.size(), Duration.ofSeconds(300), Duration.ofSeconds(3));

@@ -129,28 +129,11 @@ class FrameIpcTest {
 
     /** 512 rows x 4096 floats (8 MiB) should take a few milliseconds each way. */
     @Test
-    void timing512x4096() {
+    void timing512x4096() throws Exception {
         MicroBatchFrame f = FrameTestData.frame(512, 4096, 42);
-        byte[] ipc = f.toIpc();
-        for (int i = 0; i < 30; i++) MicroBatchFrame.fromIpc(f.toIpc()); // warm up
-        int n = 50;
-        long[] enc = new long[n];
-        long[] dec = new long[n];
-        for (int i = 0; i < n; i++) {
-            long t0 = System.nanoTime();
-            ipc = f.toIpc();
-            long t1 = System.nanoTime();
-            MicroBatchFrame back = MicroBatchFrame.fromIpc(ipc);
-            long t2 = System.nanoTime();
-            enc[i] = t1 - t0;
-            dec[i] = t2 - t1;
-            if (i == 0) assertEquals(f, back);
-        }
-        Arrays.sort(enc);
-        Arrays.sort(dec);
-        System.out.printf("frame 512x4096 (%d bytes IPC): encode median %.2f ms (min %.2f), decode median %.2f ms (min %.2f)%n",
-                ipc.length, enc[n / 2] / 1e6, enc[0] / 1e6, dec[n / 2] / 1e6, dec[0] / 1e6);
-        // The minimum, not the median: this machine is shared and GC of 8 MiB arrays adds noise.
-        assertTrue(enc[0] < 50_000_000L && dec[0] < 50_000_000L, "encode/decode too slow");
+        FrameTestData.timeRoundTrips("frame 512x4096 (" + f.toIpc().length + " bytes IPC)", f, 50, new FrameTestData.Codec<byte[]>() {
+            @Override public byte[] encode(MicroBatchFrame frame) { return frame.toIpc(); }
+            @Override public MicroBatchFrame decode(byte[] ipc) { return MicroBatchFrame.fromIpc(ipc); }
+        });
     }
 }

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import org.apache.flink.api.common.serialization.SerializerConfigImpl;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
@@ -104,28 +103,16 @@ class FrameSerializerTest {
     /** The network path: serialize into Flink's DataOutputSerializer and back, 512 x 4096 floats. */
     @Test
     void timing512x4096() throws Exception {
-        MicroBatchFrame f = FrameTestData.frame(512, 4096, 7);
         DataOutputSerializer out = new DataOutputSerializer(9 << 20);
-        int n = 50;
-        long[] ser = new long[n];
-        long[] de = new long[n];
-        for (int i = -30; i < n; i++) {
-            out.clear();
-            long t0 = System.nanoTime();
-            serializer.serialize(f, out);
-            long t1 = System.nanoTime();
-            MicroBatchFrame back = serializer.deserialize(new DataInputDeserializer(out.getSharedBuffer(), 0, out.length()));
-            long t2 = System.nanoTime();
-            if (i >= 0) {
-                ser[i] = t1 - t0;
-                de[i] = t2 - t1;
+        FrameTestData.timeRoundTrips("serializer 512x4096", FrameTestData.frame(512, 4096, 7), 50, new FrameTestData.Codec<DataOutputSerializer>() {
+            @Override public DataOutputSerializer encode(MicroBatchFrame frame) throws Exception {
+                out.clear();
+                serializer.serialize(frame, out);
+                return out;
             }
-            if (i == 0) assertEquals(f, back);
-        }
-        Arrays.sort(ser);
-        Arrays.sort(de);
-        System.out.printf("serializer 512x4096 (%d bytes): serialize median %.2f ms (min %.2f), deserialize median %.2f ms (min %.2f)%n",
-                out.length(), ser[n / 2] / 1e6, ser[0] / 1e6, de[n / 2] / 1e6, de[0] / 1e6);
-        assertTrue(ser[0] < 50_000_000L && de[0] < 50_000_000L, "serializer too slow");
+            @Override public MicroBatchFrame decode(DataOutputSerializer written) throws Exception {
+                return serializer.deserialize(new DataInputDeserializer(written.getSharedBuffer(), 0, written.length()));
+            }
+        });
     }
 }
