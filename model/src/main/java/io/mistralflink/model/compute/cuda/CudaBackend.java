@@ -97,6 +97,10 @@ public final class CudaBackend implements Backend {
         boolean bfValid, zeroPending = true, released;
         /** A rotary embedding asked for and not yet applied (see {@link #rotary}). */
         CudaAttention.Rotation rotation;
+        /** Still in a stacked GEMM's rows (see {@link CudaMatmul.Split}). */
+        CudaMatmul.Split split;
+        /** Read straight from those rows by the fused prefill attention, its own buffer never written: no further reads. */
+        boolean consumed;
         final int gen;
         final boolean loose;
         Act(int rows, int cols, long f32, int gen, boolean loose) {
@@ -207,11 +211,20 @@ public final class CudaBackend implements Backend {
         deferredFrees.clear();
     }
 
+    /** An activation to read: its pending split ({@link CudaMatmul.Split}) and rotation ({@link #rotary}) applied first. */
     Act act(Activation a) {
+        Act x = live(a);
+        if (x.split != null) mm.splitColumns(x.split);
+        if (x.rotation != null) attn.rotate(x.rotation);
+        return x;
+    }
+
+    /** An activation that may still be used, nothing pending applied. */
+    Act live(Activation a) {
         Act x = (Act) a;
         if (x.released) throw new IllegalStateException("activation used after release()");
         if (!x.loose && x.gen != pool.generation()) throw new IllegalStateException("activation used after its step closed");
-        if (x.rotation != null) attn.rotate(x.rotation);
+        if (x.consumed) throw new IllegalStateException("q, k or v read after the fused prefill attention consumed it");
         return x;
     }
 
@@ -495,6 +508,9 @@ public final class CudaBackend implements Backend {
 
     @Override public void swiGlu(Activation x, Weight gate, Weight up, Activation out) { mm.swiGlu(x, gate, up, out); }
 
+    /** A stacked GEMM's rows, read by the fused prefill attention, back to the pool. */
+    void releaseSplit(CudaMatmul.Split sp) { mm.release(sp); }
+
     /** out = x W^T for m rows of bf16 x: see {@link CudaMatmul#gemm}. */
     void gemm(int m, CudaWeight w, long xb, long out) { mm.gemm(m, w, xb, out); }
 
@@ -503,6 +519,24 @@ public final class CudaBackend implements Backend {
 
     /** For tests: SwiGLU's stacked GEMM with bf16 output beyond 32 rows ({@code -Dmistralflink.cuda.bf16SwiGlu}). */
     void bf16SwiGlu(boolean on) { mm.bf16SwiGlu = on; }
+
+    /** For tests and benchmarks: SwiGLU by rows ({@code -Dmistralflink.cuda.rowSwiGlu}). */
+    public void rowSwiGlu(boolean on) { mm.rowSwiGlu = on; }
+
+    /** For tests and benchmarks: the fused prefill q/k/v path ({@code -Dmistralflink.cuda.fusedPrefill}). */
+    public void fusedPrefill(boolean on) { mm.deferSplit = on; attn.fusedPrefill = on; }
+
+    /** For tests: attentions the fused prefill path has taken. */
+    long fusedPrefillSteps() { return attn.fusedLaunches; }
+
+    /** For benchmarks: CUDA graphs for repeated step shapes on or off ({@code -Dmistralflink.cuda.graphs}). */
+    public void graphs(boolean on) { stream.graphs(on); }
+
+    /** For benchmarks: device time of every command from now on (CUDA events around each, eager commands only). */
+    public void profile(boolean on) { stream.profile(on); }
+
+    /** The device time of the commands since {@link #profile} was turned on, by kernel (or GEMM shape), largest first. */
+    public String profileReport() { return stream.profileReport(); }
 
     // ---------------------------------------------------------------- attention (CudaAttention)
 

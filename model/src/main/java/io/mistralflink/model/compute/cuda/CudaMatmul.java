@@ -27,6 +27,16 @@ final class CudaMatmul {
     private final boolean mmaOneRow, wide;
     /** More than 32 rows: SwiGLU's stacked GEMM writes bf16 (false: fp32, as before). */
     boolean bf16SwiGlu;
+    /** SwiGLU over the stacked GEMM's halves by rows ({@code silu_mul_rows}). */
+    boolean rowSwiGlu;
+    /** q, k and v of a stacked GEMM left in its rows until read ({@link Split}): the fused prefill attention takes them from there. */
+    boolean deferSplit;
+
+    /**
+     * A stacked q/k/v GEMM's output (rows x the three widths side by side) not yet split into its parts: the first
+     * ordinary read of any part ({@link CudaBackend#act}) splits all three, as {@code split_columns} always did.
+     */
+    record Split(long wide, long bytes, Act[] parts) {}
 
     CudaMatmul(CudaBackend cu) {
         this.cu = cu;
@@ -36,6 +46,8 @@ final class CudaMatmul {
         mmaOneRow = cu.tuning.mmaGemmOneRow();
         wide = cu.tuning.mmaGemmWide();
         bf16SwiGlu = cu.tuning.bf16SwiGlu();
+        rowSwiGlu = cu.tuning.rowSwiGlu();
+        deferSplit = cu.tuning.fusedPrefill();
     }
 
     /** Few rows: one launch over up to three matrices; more rows: a cuBLAS GEMM over the stacked matrices, or each. */
@@ -79,15 +91,32 @@ final class CudaMatmul {
             // of the 7B shape on an H200, 18 + 4 us a layer against 38 us for q, k, v apart (ncu).
             long bytes = 4L * m * n, wide = cu.scratch(bytes);
             gemm(m, new CudaWeight(w[0].ptr(), n, kk, false), xb, wide);
-            boolean three = w.length == 3;
-            cu.k("split_columns", cu.grid((long) m * n), 1, 1, 256, 0, wide, o[0].f32, o[1].f32, three ? o[2].f32 : 0,
-                    w[0].rows(), w[1].rows(), three ? w[2].rows() : 0, (long) m * n);
-            if (cu.inStep) cu.pool.release(wide, bytes);
+            Split split = new Split(wide, bytes, o);
+            if (deferSplit && w.length == 3) {
+                for (Act out : o) out.split = split;
+            } else {
+                splitColumns(split);
+            }
         } else {
             for (int i = 0; i < w.length; i++) gemm(m, w[i], xb, o[i].f32);
         }
         for (Act out : o) CudaBackend.written(out);
     }
+
+    /** The stacked GEMM's columns to its parts' outputs; its rows are released. */
+    void splitColumns(Split sp) {
+        Act[] o = sp.parts();
+        for (Act out : o) out.split = null;
+        boolean three = o.length == 3;
+        long total = (long) o[0].rows * (o[0].cols + o[1].cols + (three ? o[2].cols : 0));
+        cu.k("split_columns", cu.grid(total), 1, 1, 256, 0, sp.wide(), o[0].f32, o[1].f32, three ? o[2].f32 : 0,
+                o[0].cols, o[1].cols, three ? o[2].cols : 0, total);
+        for (Act out : o) CudaBackend.written(out);
+        release(sp);
+    }
+
+    /** A split's rows go back to the step's pool (outside a step they are freed with the step's other scratch). */
+    void release(Split sp) { if (cu.inStep) cu.pool.release(sp.wide(), sp.bytes()); }
 
     /**
      * SwiGLU's gate and up projections: for few rows, one launch that also applies silu(gate) * up; for
@@ -123,7 +152,8 @@ final class CudaMatmul {
             long wideN = 2L * n, bytes = 4L * a.rows * wideN, wide = cu.scratch(bytes);
             gemm(a.rows, new CudaWeight(g.ptr(), (int) wideN, g.cols(), false), xb, wide);
             long total = (long) a.rows * n;
-            cu.k("silu_mul_stacked", cu.grid(total), 1, 1, 256, 0, wide, o.f32, cu.bf16Buffer(o), n, total);
+            if (rowSwiGlu && n % 4 == 0 && a.rows <= 65535) cu.k("silu_mul_rows", (n / 4 + 255) / 256, a.rows, 1, 256, 0, wide, o.f32, cu.bf16Buffer(o), n);
+            else cu.k("silu_mul_stacked", cu.grid(total), 1, 1, 256, 0, wide, o.f32, cu.bf16Buffer(o), n, total);
             if (cu.inStep) cu.pool.release(wide, bytes);
         } else {
             int split = n >= 8192 ? 1 : n >= 2048 ? 2 : 4, perBlock = 4 / split;

@@ -36,11 +36,17 @@ import io.mistralflink.model.compute.Backends;
  *                              ({@code mmaGemmWide}, true)
  * @param bf16SwiGlu            more than 32 rows (prefill): SwiGLU's stacked gate/up GEMM writes bf16, read by
  *                              {@code silu_mul_stacked_bf16} ({@code bf16SwiGlu}, false: fp32)
+ * @param rowSwiGlu             more than one row: SwiGLU over the stacked GEMM's halves by rows, four columns a thread
+ *                              ({@code silu_mul_rows}) instead of {@code silu_mul_stacked}'s element loop ({@code rowSwiGlu}, false)
+ * @param fusedPrefill          tensor-core prefill: q, k and v taken from the stacked GEMM's rows by one kernel that rotates q and k
+ *                              and rounds all three to bf16 ({@code qkv_rotary_bf16}), the prefill kernel reading q in bf16, the
+ *                              cache written from the bf16 rows; instead of split_columns, rotary, two to_bf16 and kv_store from fp32
+ *                              ({@code fusedPrefill}, false)
  */
 record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWaves, int moeGemvPairs, int attentionBlocksPerSm,
                   int attentionMaxSplits, int attentionKeysPerSplit, String decodeAttention, int mmaDecodeKeys, int mmaBlocksPerSm,
                   int decodeStages, String decodeFamily, boolean flashPrefill, int stepTokens, int mmaGemmRows,
-                  boolean mmaGemmOneRow, boolean mmaGemmWide, boolean bf16SwiGlu) {
+                  boolean mmaGemmOneRow, boolean mmaGemmWide, boolean bf16SwiGlu, boolean rowSwiGlu, boolean fusedPrefill) {
 
     static CudaTuning fromSystemProperties() {
         String p = "mistralflink.cuda.";
@@ -53,6 +59,8 @@ record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWav
                 Integer.getInteger(p + "stepTokens", Backends.GPU_STEP_TOKENS), Integer.getInteger(p + "mmaGemmRows", 0),
                 Boolean.parseBoolean(System.getProperty(p + "mmaGemmOneRow", "true")),
                 Boolean.parseBoolean(System.getProperty(p + "mmaGemmWide", "true")),
-                Boolean.parseBoolean(System.getProperty(p + "bf16SwiGlu", "false")));
+                Boolean.parseBoolean(System.getProperty(p + "bf16SwiGlu", "false")),
+                Boolean.parseBoolean(System.getProperty(p + "rowSwiGlu", "false")),
+                Boolean.parseBoolean(System.getProperty(p + "fusedPrefill", "false")));
     }
 }

@@ -223,6 +223,23 @@ extern "C" __global__ void kv_store(const float* __restrict__ k, const float* __
     }
 }
 
+/** kv_store from the fresh keys and values' bf16 rounding (the fused prefill path writes no fp32 k and v). grid rows. */
+extern "C" __global__ void kv_store_bf16(const bf16_t* __restrict__ kb, const bf16_t* __restrict__ vb,
+                                         const int* __restrict__ meta, const unsigned long long* __restrict__ cacheBase,
+                                         int layer, int kvDim, int window) {
+    int r = blockIdx.x;
+    const int* m = meta + r * 6;
+    int pos = m[0], off = m[2], len = m[3], cap = m[4];
+    if (r - off < len - window) return;
+    bf16_t* ck = (bf16_t*) cacheBase[r] + (long long) (2 * layer) * cap * kvDim;
+    bf16_t* cv = ck + (long long) cap * kvDim;
+    long long slot = (long long) (pos % window) * kvDim;
+    for (int d = threadIdx.x; d < kvDim; d += blockDim.x) {
+        ck[slot + d] = kb[(long long) r * kvDim + d];
+        cv[slot + d] = vb[(long long) r * kvDim + d];
+    }
+}
+
 /** Copies a cache into a larger one (capacity grows while below the window; position p is in slot p). grid (layers*2). */
 extern "C" __global__ void kv_grow(const bf16_t* __restrict__ from, bf16_t* __restrict__ to, int oldCap, int newCap, int kvDim) {
     int part = blockIdx.x;  // layer*2 + (0 keys | 1 values)

@@ -192,6 +192,74 @@ class CudaEngineTest {
         }
     }
 
+    /**
+     * SwiGLU by rows ({@code silu_mul_rows}) gives the element loop's values bit for bit, and q, k and v left in the stacked
+     * GEMM's rows ({@code fusedPrefill}'s deferred split) read back as split_columns wrote them: 2-300 rows.
+     */
+    @Test void rowSwiGluAndDeferredSplitMatchTheUsualPath() {
+        Random r = new Random(13);
+        try (Arena arena = Arena.ofShared()) {
+            int k = 512;
+            Tensor q = bf16Tensor(arena, "q", r, 256, k), kk = bf16Tensor(arena, "k", r, 64, k), v = bf16Tensor(arena, "v", r, 64, k);
+            Tensor gate = bf16Tensor(arena, "gate", r, 1408, k), up = bf16Tensor(arena, "up", r, 1408, k);
+            for (int m : new int[]{2, 33, 64, 300}) {
+                float[] x = randn(r, m * k);
+                float[][] usual = projections(gpu, x, m, k, q, kk, v, gate, up);
+                gpu.rowSwiGlu(true);
+                gpu.fusedPrefill(true);
+                float[][] got;
+                try {
+                    got = projections(gpu, x, m, k, q, kk, v, gate, up);
+                } finally {
+                    gpu.rowSwiGlu(false);
+                    gpu.fusedPrefill(false);
+                }
+                for (int i = 0; i < 4; i++) assertArrayEquals(usual[i], got[i], m + " rows, output " + i);
+            }
+            System.out.println("SwiGLU by rows and the deferred q/k/v split: equal to the usual path at 2, 33, 64, 300 rows");
+        }
+    }
+
+    /**
+     * The fused prefill path ({@code fusedPrefill}: q, k, v from the stacked GEMM's rows, rotated and rounded to bf16 in one
+     * kernel, the prefill kernel reading bf16 q, the cache written from bf16) with SwiGLU by rows, against the usual path and
+     * the CPU engine: the 478-token prompt in chunks of 7 and W (7.5 windows of tiny-mistral), every position's nll and the
+     * last logits; the fused kernels must have run.
+     */
+    @ParameterizedTest @ValueSource(strings = {"tiny-mistral", "tiny-mixtral"})
+    void fusedPrefillMatchesTheUsualPath(String name) {
+        Checkpoint c = ckpt(name);
+        Shard g = Shard.whole(c, gpu), h = Shard.whole(c, cpu);
+        int[] ids = TestModels.ints(TestModels.reference().path("models").path(name).path("prompts").get(2).get("input_ids"));
+        int window = Math.min(ids.length, c.config().window());
+        Scorer.Scores cpuScores = new Scorer(h).score(ids);
+        for (int chunk : new int[]{7, window}) {
+            Scorer.Scores usual = new Scorer(g, chunk).score(ids), fused;
+            long before = gpu.fusedPrefillSteps();
+            gpu.rowSwiGlu(true);
+            gpu.fusedPrefill(true);
+            try {
+                fused = new Scorer(g, chunk).score(ids);
+            } finally {
+                gpu.rowSwiGlu(false);
+                gpu.fusedPrefill(false);
+            }
+            long ran = gpu.fusedPrefillSteps() - before;
+            double w = 0, wc = 0, wn = 0;
+            for (int v = 0; v < usual.lastLogits().length; v++) {
+                w = Math.max(w, Math.abs(usual.lastLogits()[v] - fused.lastLogits()[v]));
+                wc = Math.max(wc, Math.abs(cpuScores.lastLogits()[v] - fused.lastLogits()[v]));
+            }
+            for (int i = 0; i < usual.nll().length; i++) wn = Math.max(wn, Math.abs(usual.nll()[i] - fused.nll()[i]));
+            System.out.printf("%s fused prefill, chunks of %d, %d tokens (%d fused attention launches): max logit diff vs usual %.2e, "
+                    + "max nll diff %.2e; vs the CPU engine %.2e; ppl fused %.4f usual %.4f cpu %.4f%n", name, chunk, ids.length, ran, w, wn, wc,
+                    fused.perplexity(), usual.perplexity(), cpuScores.perplexity());
+            assertTrue(ran >= c.config().layers(), "the fused path ran " + ran + " times");
+            assertTrue(w <= 0.02 && wn <= 0.02, "fused vs usual: logits " + w + ", nll " + wn);
+            assertTrue(wc <= LOGIT_TOL, "fused vs the CPU: " + wc);
+        }
+    }
+
     private static float[][] projections(Backend b, float[] x, int m, int k, Tensor q, Tensor kk, Tensor v, Tensor gate, Tensor up) {
         Activation xa = b.upload(x, m, k);
         Activation[] qkv = {b.allocate(m, q.rows()), b.allocate(m, kk.rows()), b.allocate(m, v.rows())};
