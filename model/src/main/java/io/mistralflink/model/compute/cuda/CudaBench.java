@@ -46,7 +46,8 @@ import java.util.Random;
  * <p>Prefill A/B in one JVM: {@code --ab-prefill 2048,8192 --ab-variants base,rows,fused --ab-reps 3} prefills batch 1 at
  * each length under each variant in turn (rep 1 of every variant, then rep 2, ...; graphs off, so every run is eager
  * alike) and prints each variant's best; variants: {@code base} (the knobs off), {@code rows} ({@code rowSwiGlu}),
- * {@code fused} ({@code rowSwiGlu} and {@code fusedPrefill}), {@code qkv} ({@code fusedPrefill} alone).
+ * {@code fused} ({@code rowSwiGlu} and {@code fusedPrefill}), {@code qkv} ({@code fusedPrefill} alone), {@code fused16} ({@code fused}
+ * with {@code bf16SwiGlu}: SwiGLU's GEMM writing bf16, read by rows).
  * {@code --profile-prefill 2048} then prints, for each variant, the device time of one such prefill by kernel
  * ({@link CudaBackend#profileReport}).
  */
@@ -180,15 +181,17 @@ public final class CudaBench {
             }
         b.rowSwiGlu(t.rowSwiGlu());
         b.fusedPrefill(t.fusedPrefill());
+        b.bf16SwiGlu(t.bf16SwiGlu());
         b.graphs(t.graphs());
     }
 
     private static void variant(CudaBackend b, String v) {
         switch (v) {
-            case "base" -> { b.rowSwiGlu(false); b.fusedPrefill(false); }
-            case "rows" -> { b.rowSwiGlu(true); b.fusedPrefill(false); }
-            case "qkv" -> { b.rowSwiGlu(false); b.fusedPrefill(true); }
-            case "fused" -> { b.rowSwiGlu(true); b.fusedPrefill(true); }
+            case "base" -> { b.rowSwiGlu(false); b.fusedPrefill(false); b.bf16SwiGlu(false); }
+            case "rows" -> { b.rowSwiGlu(true); b.fusedPrefill(false); b.bf16SwiGlu(false); }
+            case "qkv" -> { b.rowSwiGlu(false); b.fusedPrefill(true); b.bf16SwiGlu(false); }
+            case "fused" -> { b.rowSwiGlu(true); b.fusedPrefill(true); b.bf16SwiGlu(false); }
+            case "fused16" -> { b.rowSwiGlu(true); b.fusedPrefill(true); b.bf16SwiGlu(true); }
             default -> throw new IllegalArgumentException("unknown variant " + v + " (base, rows, qkv, fused)");
         }
     }

@@ -145,7 +145,8 @@ final class CudaMatmul {
             // Prefill: the same GEMM with bf16 output, so the widest activation of a layer is written and read at half the bytes.
             long wideN = 2L * n, bytes = 2L * a.rows * wideN, wide = cu.scratch(bytes), total = (long) a.rows * n;
             cu.stream.gemmBf16(a.rows, (int) wideN, g.cols(), g.ptr(), xb, wide);
-            cu.k("silu_mul_stacked_bf16", cu.grid(total), 1, 1, 256, 0, wide, o.f32, cu.bf16Buffer(o), n, total);
+            if (rowSwiGlu && n % 4 == 0 && a.rows <= 65535) cu.k("silu_mul_rows_bf16", (n / 4 + 255) / 256, a.rows, 1, 256, 0, wide, o.f32, cu.bf16Buffer(o), n);
+            else cu.k("silu_mul_stacked_bf16", cu.grid(total), 1, 1, 256, 0, wide, o.f32, cu.bf16Buffer(o), n, total);
             if (cu.inStep) cu.pool.release(wide, bytes);
         } else if (!fused) {
             // Many rows: one GEMM over gate and up side by side (H200, 64 rows: 66 us against 2 x 35), then SwiGLU over its halves.

@@ -116,6 +116,18 @@ extern "C" __global__ void silu_mul_rows(const float* __restrict__ gu, float* __
     *(uint2*) (outb + r * n + c) = make_uint2(pack_bf2(o.x, o.y), pack_bf2(o.z, o.w));
 }
 
+/** silu_mul_rows over the GEMM's bf16 output (silu_mul_stacked_bf16's products): grid (ceil(n / 1024), rows), 256 threads, n a multiple of 4. */
+extern "C" __global__ void silu_mul_rows_bf16(const bf16_t* __restrict__ gu, float* __restrict__ out, bf16_t* __restrict__ outb, int n) {
+    int c = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
+    if (c >= n) return;
+    long long r = blockIdx.y;
+    uint2 g = *(const uint2*) (gu + 2 * r * n + c), u = *(const uint2*) (gu + 2 * r * n + n + c);
+    float4 o = make_float4(silu_times(lo16(g.x), lo16(u.x)), silu_times(hi16(g.x), hi16(u.x)),
+                           silu_times(lo16(g.y), lo16(u.y)), silu_times(hi16(g.y), hi16(u.y)));
+    *(float4*) (out + r * n + c) = o;
+    *(uint2*) (outb + r * n + c) = make_uint2(pack_bf2(o.x, o.y), pack_bf2(o.z, o.w));
+}
+
 /**
  * Prefill's q, k and v straight from the stacked q/k/v GEMM's rows x[r] = [q | k | v] (nq + 2 nk columns): q and k rotated as
  * rotary rotates them (position positions[r], pairs i and i + headDim/2 of each head), all three rounded to bf16 (the

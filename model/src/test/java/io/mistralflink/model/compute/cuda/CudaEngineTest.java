@@ -202,21 +202,22 @@ class CudaEngineTest {
             int k = 512;
             Tensor q = bf16Tensor(arena, "q", r, 256, k), kk = bf16Tensor(arena, "k", r, 64, k), v = bf16Tensor(arena, "v", r, 64, k);
             Tensor gate = bf16Tensor(arena, "gate", r, 1408, k), up = bf16Tensor(arena, "up", r, 1408, k);
+            for (boolean bf16Out : new boolean[]{false, true})
             for (int m : new int[]{2, 33, 64, 300}) {
                 float[] x = randn(r, m * k);
-                float[][] usual = projections(gpu, x, m, k, q, kk, v, gate, up);
-                gpu.rowSwiGlu(true);
-                gpu.fusedPrefill(true);
-                float[][] got;
+                gpu.bf16SwiGlu(bf16Out);
+                float[][] usual, got;
                 try {
+                    setFusedKnobs(false);
+                    usual = projections(gpu, x, m, k, q, kk, v, gate, up);
+                    setFusedKnobs(true);
                     got = projections(gpu, x, m, k, q, kk, v, gate, up);
                 } finally {
-                    gpu.rowSwiGlu(false);
-                    gpu.fusedPrefill(false);
+                    restoreKnobs();
                 }
-                for (int i = 0; i < 4; i++) assertArrayEquals(usual[i], got[i], m + " rows, output " + i);
+                for (int i = 0; i < 4; i++) assertArrayEquals(usual[i], got[i], m + " rows, output " + i + (bf16Out ? ", bf16 GEMM output" : ""));
             }
-            System.out.println("SwiGLU by rows and the deferred q/k/v split: equal to the usual path at 2, 33, 64, 300 rows");
+            System.out.println("SwiGLU by rows (fp32 and bf16 GEMM output) and the deferred q/k/v split: equal to the usual path at 2, 33, 64, 300 rows");
         }
     }
 
@@ -234,17 +235,18 @@ class CudaEngineTest {
         int window = Math.min(ids.length, c.config().window());
         Scorer.Scores cpuScores = new Scorer(h).score(ids);
         for (int chunk : new int[]{7, window}) {
-            Scorer.Scores usual = new Scorer(g, chunk).score(ids), fused;
-            long before = gpu.fusedPrefillSteps();
-            gpu.rowSwiGlu(true);
-            gpu.fusedPrefill(true);
+            Scorer.Scores usual, fused;
+            long before, ran;
             try {
+                setFusedKnobs(false);
+                usual = new Scorer(g, chunk).score(ids);
+                setFusedKnobs(true);
+                before = gpu.fusedPrefillSteps();
                 fused = new Scorer(g, chunk).score(ids);
+                ran = gpu.fusedPrefillSteps() - before;
             } finally {
-                gpu.rowSwiGlu(false);
-                gpu.fusedPrefill(false);
+                restoreKnobs();
             }
-            long ran = gpu.fusedPrefillSteps() - before;
             double w = 0, wc = 0, wn = 0;
             for (int v = 0; v < usual.lastLogits().length; v++) {
                 w = Math.max(w, Math.abs(usual.lastLogits()[v] - fused.lastLogits()[v]));
@@ -258,6 +260,19 @@ class CudaEngineTest {
             assertTrue(w <= 0.02 && wn <= 0.02, "fused vs usual: logits " + w + ", nll " + wn);
             assertTrue(wc <= LOGIT_TOL, "fused vs the CPU: " + wc);
         }
+    }
+
+    private void setFusedKnobs(boolean on) {
+        gpu.rowSwiGlu(on);
+        gpu.fusedPrefill(on);
+    }
+
+    /** The knobs as the JVM's system properties set them (the suite may run with the new paths on). */
+    private void restoreKnobs() {
+        CudaTuning t = CudaTuning.fromSystemProperties();
+        gpu.rowSwiGlu(t.rowSwiGlu());
+        gpu.fusedPrefill(t.fusedPrefill());
+        gpu.bf16SwiGlu(t.bf16SwiGlu());
     }
 
     private static float[][] projections(Backend b, float[] x, int m, int k, Tensor q, Tensor kk, Tensor v, Tensor gate, Tensor up) {
