@@ -161,7 +161,9 @@ public final class CudaBench {
             for (int rep = 0; rep < reps; rep++)
                 for (int v = 0; v < variants.length; v++) {
                     variant(b, variants[v]);
-                    best[v] = Math.max(best[v], prefill(s, 1, len, 11 + rep, b.stepTokens()));
+                    double tps = prefill(s, 1, len, 11 + rep, b.stepTokens());
+                    System.out.printf("AB %s prefill batch=1 prompt=%d rep %d %s: %.0f tok/s%n", model, len, rep + 1, variants[v], tps);
+                    best[v] = Math.max(best[v], tps);
                 }
             StringBuilder sb = new StringBuilder();
             for (int v = 0; v < variants.length; v++)
