@@ -150,6 +150,7 @@ public final class CudaBench {
 
     /** The prefill A/B and profiles of {@code --ab-prefill} and {@code --profile-prefill} (see the class comment); the knobs restored after. */
     private static void abPrefill(CudaBackend b, Shard s, String model, Map<String, String> a, String label) {
+        if (a.get("--ab-prefill").isBlank() && a.get("--profile-prefill").isBlank()) return;
         String[] variants = a.get("--ab-variants").split(",");
         int reps = Integer.parseInt(a.get("--ab-reps"));
         CudaTuning t = CudaTuning.fromSystemProperties();
@@ -194,7 +195,7 @@ public final class CudaBench {
             case "qkv" -> { b.rowSwiGlu(false); b.fusedPrefill(true); b.bf16SwiGlu(false); }
             case "fused" -> { b.rowSwiGlu(true); b.fusedPrefill(true); b.bf16SwiGlu(false); }
             case "fused16" -> { b.rowSwiGlu(true); b.fusedPrefill(true); b.bf16SwiGlu(true); }
-            default -> throw new IllegalArgumentException("unknown variant " + v + " (base, rows, qkv, fused)");
+            default -> throw new IllegalArgumentException("unknown variant " + v + " (base, rows, qkv, fused, fused16)");
         }
     }
 
