@@ -48,7 +48,7 @@ import java.util.Random;
  * alike) and prints each variant's best; variants: {@code base} (the knobs off), {@code rows} ({@code rowSwiGlu}),
  * {@code fused} ({@code rowSwiGlu} and {@code fusedPrefill}), {@code qkv} ({@code fusedPrefill} alone), {@code fused16} ({@code fused}
  * with {@code bf16SwiGlu}: SwiGLU's GEMM writing bf16, read by rows).
- * {@code --profile-prefill 2048} then prints, for each variant, the device time of one such prefill by kernel
+ * {@code --profile-prefill 2048,8192} then prints, for each length and variant, the device time of one such prefill by kernel
  * ({@link CudaBackend#profileReport}).
  */
 public final class CudaBench {
@@ -171,17 +171,19 @@ public final class CudaBench {
                 sb.append(String.format("%s%s %.0f tok/s (%.3fx)", v == 0 ? "" : ", ", variants[v], best[v], best[v] / best[0]));
             System.out.printf("RESULT %s prefill A/B batch=1 prompt=%d, eager, best of %d: %s%s%n", model, len, reps, sb, label);
         }
-        String pl = a.get("--profile-prefill");
-        if (!pl.isBlank())
+        for (String pl : a.get("--profile-prefill").split(",")) {
+            if (pl.isBlank()) continue;
+            int len = Integer.parseInt(pl.strip());
             for (String v : variants) {
                 variant(b, v);
-                prefill(s, 1, Integer.parseInt(pl.strip()), 10, b.stepTokens());   // this shape's pool grown before the profiled run
+                prefill(s, 1, len, 10, b.stepTokens());   // this shape's pool grown before the profiled run
                 b.profile(true);
-                double tps = prefill(s, 1, Integer.parseInt(pl.strip()), 11, b.stepTokens());
+                double tps = prefill(s, 1, len, 11, b.stepTokens());
                 b.profile(false);
-                System.out.printf("PROFILE %s prefill batch=1 prompt=%s, variant %s: %.0f tok/s with events around every command%n", model, pl, v, tps);
+                System.out.printf("PROFILE %s prefill batch=1 prompt=%d, variant %s: %.0f tok/s with events around every command%n", model, len, v, tps);
                 System.out.print(b.profileReport());
             }
+        }
         b.rowSwiGlu(t.rowSwiGlu());
         b.fusedPrefill(t.fusedPrefill());
         b.bf16SwiGlu(t.bf16SwiGlu());
