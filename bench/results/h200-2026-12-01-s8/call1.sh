@@ -5,7 +5,7 @@
 # 2. the GPU suite (CudaEngineTest, 51 tests) with -Dmistralflink.cuda.fusedPrefill=true -Dmistralflink.cuda.rowSwiGlu=true
 # 3. session 7's method, separate JVMs (new knobs on, then off): prefill 2,048 / 8,192 at batch 1 (graphs as by default), 128 + 128
 #    decode at batch 1 / 64, decode after 8,192-token prompts at batch 8 / 32 with the bandwidth bound
-# 4. (time left) decode after 8,192 at batch 8 / 32 with -Dmistralflink.cuda.splitKWaves=2
+# 4. (time left) decode after 8,192 at batch 8 / 32 with -Dmistralflink.cuda.splitKWaves=2, then 4
 # The SDPA peer is not rerun (session 7's figures stand: same machine kind).
 set -u
 t0=$(date +%s); el() { echo "[$(( $(date +%s) - t0 )) s] $*" | tee -a $OUT/timeline.txt; }
@@ -30,5 +30,7 @@ for v in "new knobs on|${NEW[*]}" "default|-Dmistralflink.cuda.fusedPrefill=fals
     --long-prompts 8192 --long-batches 8,32 2>&1 | grep --line-buffered -E "^RESULT" | tee -a $OUT/bench.log; el "${v%%|*}"
 done
 # 4. if time is left: decode after 8,192-token prompts at batch 8 / 32 with split-K aiming at two waves of output tiles (a knob that exists)
-t=$(( $(left) - 1 )); [ $t -ge 15 ] && { timeout $t "${J[@]}" -Dmistralflink.cuda.splitKWaves=2 -cp "$CP" $B --label "splitKWaves=2" --model mistral-7b \
-  --batches "" --prefill "" --long-prompts 8192 --long-batches 8,32 2>&1 | grep --line-buffered -E "^RESULT" | tee -a $OUT/bench.log; el "splitKWaves=2"; }
+for w in 2 4; do
+  t=$(( $(left) - 1 )); [ $t -ge 15 ] && { timeout $t "${J[@]}" -Dmistralflink.cuda.splitKWaves=$w -cp "$CP" $B --label "splitKWaves=$w" --model mistral-7b \
+    --batches "" --prefill "" --long-prompts 8192 --long-batches 8,32 2>&1 | grep --line-buffered -E "^RESULT" | tee -a $OUT/bench.log; el "splitKWaves=$w"; }
+done
