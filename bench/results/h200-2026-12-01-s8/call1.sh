@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # session 8, the one call (issue 11: prefill's non-GEMM time). Bundle: bin/gpu-tests --pack (s8-gpu). In order of importance:
 # 1. prefill A/B in one JVM, eager, interleaved (CudaBench --ab-prefill): base (knobs off) / rows (rowSwiGlu) / qkv (fusedPrefill) /
-#    fused (both) / fused16 (both + bf16SwiGlu) at 512, 2,048 and 8,192 tokens, best of 3; then each variant's per-kernel device time at 2,048 and 8,192
-# 2. the GPU suite (CudaEngineTest, 51 tests) with -Dmistralflink.cuda.fusedPrefill=true -Dmistralflink.cuda.rowSwiGlu=true
+#    fused (both) / fused16 (both + bf16SwiGlu) / lean, lean16 (fused, fused16 + bf16MatmulInputs) at 512, 2,048 and 8,192 tokens, best of 3; then each variant's per-kernel device time at 2,048 and 8,192
+# 2. the GPU suite (CudaEngineTest, 53 tests; bf16MatmulInputs on only in its own test cases) with -Dmistralflink.cuda.fusedPrefill=true -Dmistralflink.cuda.rowSwiGlu=true
 # 3. session 7's method, separate JVMs (new knobs on, then off): prefill 2,048 / 8,192 at batch 1 (graphs as by default), 128 + 128
 #    decode at batch 1 / 64, decode after 8,192-token prompts at batch 8 / 32 with the bandwidth bound
 # 4. (time left) decode after 8,192 at batch 8 / 32 with -Dmistralflink.cuda.splitKWaves=2, then 4
@@ -18,7 +18,7 @@ CP=$(ls /tmp/gpu-lib/lib/*.jar | tr '\n' ':')
 B=io.mistralflink.model.compute.cuda.CudaBench
 NEW=(-Dmistralflink.cuda.fusedPrefill=true -Dmistralflink.cuda.rowSwiGlu=true)
 timeout 45 "${J[@]}" -cp "$CP" $B --model mistral-7b --batches "" --prefill "" --ab-prefill 512,2048,8192 \
-  --ab-variants base,rows,qkv,fused,fused16 --ab-reps 3 --profile-prefill 2048,8192 > $OUT/ab.log 2>&1; el "A/B rc $?"
+  --ab-variants base,rows,qkv,fused,fused16,lean,lean16 --ab-reps 3 --profile-prefill 2048,8192 > $OUT/ab.log 2>&1; el "A/B rc $?"
 grep -E "^RESULT|variant|PROFILE span" $OUT/ab.log
 MISTRALFLINK_GPU_TESTS=1 timeout $(( $(left) - 50 )) "${J[@]}" "${NEW[@]}" -jar .device/junit-platform-console-standalone-*.jar execute \
   --class-path "$CP" --select-class io.mistralflink.model.compute.cuda.CudaEngineTest --details=tree --disable-banner > $OUT/suite.log 2>&1

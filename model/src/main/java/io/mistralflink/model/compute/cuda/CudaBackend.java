@@ -83,6 +83,8 @@ public final class CudaBackend implements Backend {
     private Pointer readback;
     private long readbackBytes;
     boolean inStep, closed;
+    /** See {@link CudaTuning#bf16MatmulInputs}; tests and benchmarks switch it. */
+    boolean bf16MatmulInputs;
     private Long syntheticSeed;
     private long weightBytes;
     private final double memoryBandwidth;
@@ -101,6 +103,8 @@ public final class CudaBackend implements Backend {
         CudaMatmul.Split split;
         /** Read straight from those rows by the fused prefill attention, its own buffer never written: no further reads. */
         boolean consumed;
+        /** Only the bf16 rounding was written ({@code bf16MatmulInputs}): an fp32 read converts it first. */
+        boolean f32Stale;
         final int gen;
         final boolean loose;
         Act(int rows, int cols, long f32, int gen, boolean loose) {
@@ -151,6 +155,7 @@ public final class CudaBackend implements Backend {
         staging = new Staging(4L << 20);
         attn = new CudaAttention(this);
         mm = new CudaMatmul(this);
+        bf16MatmulInputs = tuning.bf16MatmulInputs();
     }
 
     /** Opens device {@code ordinal}; throws (UnsatisfiedLinkError, NoClassDefFoundError, CudaException) where CUDA is unusable. */
@@ -214,10 +219,23 @@ public final class CudaBackend implements Backend {
     /** An activation to read: its pending split ({@link CudaMatmul.Split}) and rotation ({@link #rotary}) applied first. */
     Act act(Activation a) {
         Act x = live(a);
+        if (x.f32Stale) {
+            k("from_bf16", grid(x.elems()), 1, 1, 256, 0, x.bf16, x.f32, x.elems());
+            x.f32Stale = false;
+        }
         if (x.split != null) mm.splitColumns(x.split);
         if (x.rotation != null) attn.rotate(x.rotation);
         return x;
     }
+
+    /** A matmul's input, which reads only the bf16 rounding: one kept in bf16 alone is not converted to fp32. */
+    Act matmulInput(Activation a) {
+        Act x = live(a);
+        return x.f32Stale && x.bfValid ? x : act(a);
+    }
+
+    /** Whether an activation of this many rows, which only matmuls read, is kept in bf16 alone ({@code bf16MatmulInputs}). */
+    boolean bf16Only(int rows) { return bf16MatmulInputs && rows > 32; }
 
     /** An activation that may still be used, nothing pending applied. */
     Act live(Activation a) {
@@ -252,7 +270,7 @@ public final class CudaBackend implements Backend {
         return p;
     }
 
-    static void written(Act a) { a.zeroPending = false; a.bfValid = false; }
+    static void written(Act a) { a.zeroPending = false; a.bfValid = false; a.f32Stale = false; }
 
     int grid(long n) { return (int) Math.max(1, Math.min((n + 255) / 256, (long) sms * 16)); }
 
@@ -525,6 +543,9 @@ public final class CudaBackend implements Backend {
 
     /** For tests and benchmarks: the fused prefill q/k/v path ({@code -Dmistralflink.cuda.fusedPrefill}). */
     public void fusedPrefill(boolean on) { mm.deferSplit = on; attn.fusedPrefill = on; }
+
+    /** For tests and benchmarks: the norms' and SwiGLU's outputs in bf16 alone ({@code -Dmistralflink.cuda.bf16MatmulInputs}). */
+    public void bf16MatmulInputs(boolean on) { bf16MatmulInputs = on; }
 
     /** For tests: attentions the fused prefill path has taken. */
     long fusedPrefillSteps() { return attn.fusedLaunches; }

@@ -47,7 +47,8 @@ import java.util.Random;
  * each length under each variant in turn (rep 1 of every variant, then rep 2, ...; graphs off, so every run is eager
  * alike) and prints each variant's best; variants: {@code base} (the knobs off), {@code rows} ({@code rowSwiGlu}),
  * {@code fused} ({@code rowSwiGlu} and {@code fusedPrefill}), {@code qkv} ({@code fusedPrefill} alone), {@code fused16} ({@code fused}
- * with {@code bf16SwiGlu}: SwiGLU's GEMM writing bf16, read by rows).
+ * with {@code bf16SwiGlu}: SwiGLU's GEMM writing bf16, read by rows), {@code lean} and {@code lean16} ({@code fused} and {@code fused16}
+ * with {@code bf16MatmulInputs}).
  * {@code --profile-prefill 2048,8192} then prints, for each length and variant, the device time of one such prefill by kernel
  * ({@link CudaBackend#profileReport}).
  */
@@ -184,21 +185,28 @@ public final class CudaBench {
                 System.out.print(b.profileReport());
             }
         }
-        b.rowSwiGlu(t.rowSwiGlu());
-        b.fusedPrefill(t.fusedPrefill());
-        b.bf16SwiGlu(t.bf16SwiGlu());
+        knobs(b, t.rowSwiGlu(), t.fusedPrefill(), t.bf16SwiGlu(), t.bf16MatmulInputs());
         b.graphs(t.graphs());
     }
 
     private static void variant(CudaBackend b, String v) {
         switch (v) {
-            case "base" -> { b.rowSwiGlu(false); b.fusedPrefill(false); b.bf16SwiGlu(false); }
-            case "rows" -> { b.rowSwiGlu(true); b.fusedPrefill(false); b.bf16SwiGlu(false); }
-            case "qkv" -> { b.rowSwiGlu(false); b.fusedPrefill(true); b.bf16SwiGlu(false); }
-            case "fused" -> { b.rowSwiGlu(true); b.fusedPrefill(true); b.bf16SwiGlu(false); }
-            case "fused16" -> { b.rowSwiGlu(true); b.fusedPrefill(true); b.bf16SwiGlu(true); }
-            default -> throw new IllegalArgumentException("unknown variant " + v + " (base, rows, qkv, fused, fused16)");
+            case "base" -> knobs(b, false, false, false, false);
+            case "rows" -> knobs(b, true, false, false, false);
+            case "qkv" -> knobs(b, false, true, false, false);
+            case "fused" -> knobs(b, true, true, false, false);
+            case "fused16" -> knobs(b, true, true, true, false);
+            case "lean" -> knobs(b, true, true, false, true);
+            case "lean16" -> knobs(b, true, true, true, true);
+            default -> throw new IllegalArgumentException("unknown variant " + v + " (base, rows, qkv, fused, fused16, lean, lean16)");
         }
+    }
+
+    private static void knobs(CudaBackend b, boolean rowSwiGlu, boolean fusedPrefill, boolean bf16SwiGlu, boolean bf16MatmulInputs) {
+        b.rowSwiGlu(rowSwiGlu);
+        b.fusedPrefill(fusedPrefill);
+        b.bf16SwiGlu(bf16SwiGlu);
+        b.bf16MatmulInputs(bf16MatmulInputs);
     }
 
     private static int[] randomTokens(Random r, int n, int vocab) {

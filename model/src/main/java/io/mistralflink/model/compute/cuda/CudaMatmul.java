@@ -53,7 +53,7 @@ final class CudaMatmul {
     /** Few rows: one launch over up to three matrices; more rows: a cuBLAS GEMM over the stacked matrices, or each. */
     void matmul(Activation x, Weight[] weights, Activation[] outs) {
         cu.bind();
-        Act a = cu.act(x);
+        Act a = cu.matmulInput(x);
         int m = a.rows, kk = a.cols, n = 0;
         CudaWeight[] w = new CudaWeight[weights.length];
         Act[] o = new Act[outs.length];
@@ -124,7 +124,7 @@ final class CudaMatmul {
      */
     void swiGlu(Activation x, Weight gate, Weight up, Activation out) {
         cu.bind();
-        Act a = cu.act(x), o = cu.act(out);
+        Act a = cu.matmulInput(x), o = cu.act(out);
         CudaWeight g = (CudaWeight) gate, u = (CudaWeight) up;
         boolean small = mma(a.rows, a.cols), fused = small || gemv(a.rows, a.cols), stacked = stacked(new CudaWeight[]{g, u});
         if (g.rows() != u.rows() || !fused && !stacked) {
@@ -139,13 +139,14 @@ final class CudaMatmul {
             throw new IllegalArgumentException("swiGlu " + a.rows + "x" + a.cols + " by " + g.rows() + "x" + g.cols() + " into " + o.rows + "x" + o.cols);
         long xb = cu.bf16Of(a);
         int n = g.rows();
+        boolean rows = rowSwiGlu && n % 4 == 0 && a.rows <= 65535, lean = rows && cu.bf16Only(a.rows);
         if (small) {
             cu.k(smallKernel("swiglu_small", a.rows), (n + 15) / 16, 1, 1, 256, 0, g.ptr(), u.ptr(), xb, o.f32, cu.bf16Buffer(o), n, a.cols, a.rows);
         } else if (!fused && bf16SwiGlu && a.rows > 32) {
             // Prefill: the same GEMM with bf16 output, so the widest activation of a layer is written and read at half the bytes.
             long wideN = 2L * n, bytes = 2L * a.rows * wideN, wide = cu.scratch(bytes), total = (long) a.rows * n;
             cu.stream.gemmBf16(a.rows, (int) wideN, g.cols(), g.ptr(), xb, wide);
-            if (rowSwiGlu && n % 4 == 0 && a.rows <= 65535) cu.k("silu_mul_rows_bf16", (n / 4 + 255) / 256, a.rows, 1, 256, 0, wide, o.f32, cu.bf16Buffer(o), n);
+            if (rows) cu.k("silu_mul_rows_bf16", (n / 4 + 255) / 256, a.rows, 1, 256, 0, wide, lean ? 0 : o.f32, cu.bf16Buffer(o), n);
             else cu.k("silu_mul_stacked_bf16", cu.grid(total), 1, 1, 256, 0, wide, o.f32, cu.bf16Buffer(o), n, total);
             if (cu.inStep) cu.pool.release(wide, bytes);
         } else if (!fused) {
@@ -153,7 +154,7 @@ final class CudaMatmul {
             long wideN = 2L * n, bytes = 4L * a.rows * wideN, wide = cu.scratch(bytes);
             gemm(a.rows, new CudaWeight(g.ptr(), (int) wideN, g.cols(), false), xb, wide);
             long total = (long) a.rows * n;
-            if (rowSwiGlu && n % 4 == 0 && a.rows <= 65535) cu.k("silu_mul_rows", (n / 4 + 255) / 256, a.rows, 1, 256, 0, wide, o.f32, cu.bf16Buffer(o), n);
+            if (rows) cu.k("silu_mul_rows", (n / 4 + 255) / 256, a.rows, 1, 256, 0, wide, lean ? 0 : o.f32, cu.bf16Buffer(o), n);
             else cu.k("silu_mul_stacked", cu.grid(total), 1, 1, 256, 0, wide, o.f32, cu.bf16Buffer(o), n, total);
             if (cu.inStep) cu.pool.release(wide, bytes);
         } else {
@@ -162,6 +163,7 @@ final class CudaMatmul {
         }
         o.zeroPending = false;
         o.bfValid = true;
+        o.f32Stale = lean && !small && !fused;
     }
 
     /** Whether the tensor-core small GEMM takes m rows of width k. */

@@ -42,11 +42,15 @@ import io.mistralflink.model.compute.Backends;
  *                              and rounds all three to bf16 ({@code qkv_rotary_bf16}), the prefill kernel reading q in bf16, the
  *                              cache written from the bf16 rows; instead of split_columns, rotary, two to_bf16 and kv_store from fp32
  *                              ({@code fusedPrefill}, false)
+ * @param bf16MatmulInputs      more than 32 rows: the norms' and (with rowSwiGlu) SwiGLU's outputs, which only matmuls read, kept in
+ *                              bf16 alone (an fp32 read, as a mixture's dispatch makes, gets the bf16 values: {@code from_bf16})
+ *                              ({@code bf16MatmulInputs}, false)
  */
 record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWaves, int moeGemvPairs, int attentionBlocksPerSm,
                   int attentionMaxSplits, int attentionKeysPerSplit, String decodeAttention, int mmaDecodeKeys, int mmaBlocksPerSm,
                   int decodeStages, String decodeFamily, boolean flashPrefill, int stepTokens, int mmaGemmRows,
-                  boolean mmaGemmOneRow, boolean mmaGemmWide, boolean bf16SwiGlu, boolean rowSwiGlu, boolean fusedPrefill) {
+                  boolean mmaGemmOneRow, boolean mmaGemmWide, boolean bf16SwiGlu, boolean rowSwiGlu, boolean fusedPrefill,
+                  boolean bf16MatmulInputs) {
 
     static CudaTuning fromSystemProperties() {
         String p = "mistralflink.cuda.";
@@ -61,6 +65,7 @@ record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWav
                 Boolean.parseBoolean(System.getProperty(p + "mmaGemmWide", "true")),
                 Boolean.parseBoolean(System.getProperty(p + "bf16SwiGlu", "false")),
                 Boolean.parseBoolean(System.getProperty(p + "rowSwiGlu", "false")),
-                Boolean.parseBoolean(System.getProperty(p + "fusedPrefill", "false")));
+                Boolean.parseBoolean(System.getProperty(p + "fusedPrefill", "false")),
+                Boolean.parseBoolean(System.getProperty(p + "bf16MatmulInputs", "false")));
     }
 }

@@ -16,7 +16,7 @@ extern "C" __global__ void embed(const bf16_t* __restrict__ table, const int* __
 // RMS_VPT values per thread.
 #define RMS_VPT 12
 
-/** out = (acc [+ x, stored back into acc]) / rms * gain, in fp32 and bf16: the block's row. */
+/** out = (acc [+ x, stored back into acc]) / rms * gain, in fp32 (unless out is null: bf16 alone) and bf16: the block's row. */
 template <bool ADD>
 __device__ __forceinline__ void rms_row(float* __restrict__ acc, const float* __restrict__ x, const float* __restrict__ gain,
                                         float* __restrict__ out, bf16_t* __restrict__ outb, int dim, float eps) {
@@ -46,7 +46,7 @@ __device__ __forceinline__ void rms_row(float* __restrict__ acc, const float* __
         int i = t + j * nt;
         if (i < dim) {
             float o = g[j] * (v[j] * scale);
-            out[base + i] = o;
+            if (out) out[base + i] = o;
             outb[base + i] = f2bf(o);
         }
     }
@@ -104,7 +104,7 @@ extern "C" __global__ void silu_mul_stacked(const float* __restrict__ gu, float*
 
 /**
  * silu_mul_stacked by rows, four columns a thread (n a multiple of 4): grid (ceil(n / 1024), rows), 256 threads. The same
- * products as silu_mul_stacked, with 16-byte loads and no 64-bit division per element.
+ * products as silu_mul_stacked, with 16-byte loads and no 64-bit division per element; out null: the bf16 rounding alone.
  */
 extern "C" __global__ void silu_mul_rows(const float* __restrict__ gu, float* __restrict__ out, bf16_t* __restrict__ outb, int n) {
     int c = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
@@ -112,7 +112,7 @@ extern "C" __global__ void silu_mul_rows(const float* __restrict__ gu, float* __
     long long r = blockIdx.y;
     float4 g = *(const float4*) (gu + 2 * r * n + c), u = *(const float4*) (gu + 2 * r * n + n + c);
     float4 o = make_float4(silu_times(g.x, u.x), silu_times(g.y, u.y), silu_times(g.z, u.z), silu_times(g.w, u.w));
-    *(float4*) (out + r * n + c) = o;
+    if (out) *(float4*) (out + r * n + c) = o;
     *(uint2*) (outb + r * n + c) = make_uint2(pack_bf2(o.x, o.y), pack_bf2(o.z, o.w));
 }
 
@@ -124,7 +124,7 @@ extern "C" __global__ void silu_mul_rows_bf16(const bf16_t* __restrict__ gu, flo
     uint2 g = *(const uint2*) (gu + 2 * r * n + c), u = *(const uint2*) (gu + 2 * r * n + n + c);
     float4 o = make_float4(silu_times(lo16(g.x), lo16(u.x)), silu_times(hi16(g.x), hi16(u.x)),
                            silu_times(lo16(g.y), lo16(u.y)), silu_times(hi16(g.y), hi16(u.y)));
-    *(float4*) (out + r * n + c) = o;
+    if (out) *(float4*) (out + r * n + c) = o;
     *(uint2*) (outb + r * n + c) = make_uint2(pack_bf2(o.x, o.y), pack_bf2(o.z, o.w));
 }
 
@@ -178,6 +178,12 @@ extern "C" __global__ void silu_mul_stacked_bf16(const bf16_t* __restrict__ gu, 
 extern "C" __global__ void add(float* __restrict__ acc, const float* __restrict__ x, long long n) {
     for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
         acc[i] += x[i];
+}
+
+/** y = x, a bf16 row's values as fp32 (an activation kept in bf16 alone, read as fp32). */
+extern "C" __global__ void from_bf16(const bf16_t* __restrict__ x, float* __restrict__ y, long long n) {
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
+        y[i] = bf2f(x[i]);
 }
 
 /** y = bf16(x). */

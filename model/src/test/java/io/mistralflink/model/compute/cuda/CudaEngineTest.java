@@ -223,12 +223,13 @@ class CudaEngineTest {
 
     /**
      * The fused prefill path ({@code fusedPrefill}: q, k, v from the stacked GEMM's rows, rotated and rounded to bf16 in one
-     * kernel, the prefill kernel reading bf16 q, the cache written from bf16) with SwiGLU by rows, against the usual path and
+     * kernel, the prefill kernel reading bf16 q, the cache written from bf16) with SwiGLU by rows, and also with the norms' and
+     * SwiGLU's outputs kept in bf16 alone ({@code bf16MatmulInputs}: what their matmuls read is the same), against the usual path and
      * the CPU engine: the 478-token prompt in chunks of 7 and W (7.5 windows of tiny-mistral), every position's nll and the
      * last logits; the fused kernels must have run.
      */
-    @ParameterizedTest @ValueSource(strings = {"tiny-mistral", "tiny-mixtral"})
-    void fusedPrefillMatchesTheUsualPath(String name) {
+    @ParameterizedTest @CsvSource({"tiny-mistral,false", "tiny-mistral,true", "tiny-mixtral,false", "tiny-mixtral,true"})
+    void fusedPrefillMatchesTheUsualPath(String name, boolean bf16MatmulInputs) {
         Checkpoint c = ckpt(name);
         Shard g = Shard.whole(c, gpu), h = Shard.whole(c, cpu);
         int[] ids = TestModels.ints(TestModels.reference().path("models").path(name).path("prompts").get(2).get("input_ids"));
@@ -241,6 +242,7 @@ class CudaEngineTest {
                 setFusedKnobs(false);
                 usual = new Scorer(g, chunk).score(ids);
                 setFusedKnobs(true);
+                gpu.bf16MatmulInputs(bf16MatmulInputs);
                 before = gpu.fusedPrefillSteps();
                 fused = new Scorer(g, chunk).score(ids);
                 ran = gpu.fusedPrefillSteps() - before;
@@ -253,8 +255,9 @@ class CudaEngineTest {
                 wc = Math.max(wc, Math.abs(cpuScores.lastLogits()[v] - fused.lastLogits()[v]));
             }
             for (int i = 0; i < usual.nll().length; i++) wn = Math.max(wn, Math.abs(usual.nll()[i] - fused.nll()[i]));
-            System.out.printf("%s fused prefill, chunks of %d, %d tokens (%d fused attention launches): max logit diff vs usual %.2e, "
-                    + "max nll diff %.2e; vs the CPU engine %.2e; ppl fused %.4f usual %.4f cpu %.4f%n", name, chunk, ids.length, ran, w, wn, wc,
+            System.out.printf("%s fused prefill%s, chunks of %d, %d tokens (%d fused attention launches): max logit diff vs usual %.2e, "
+                    + "max nll diff %.2e; vs the CPU engine %.2e; ppl fused %.4f usual %.4f cpu %.4f%n", name,
+                    bf16MatmulInputs ? " (norm and SwiGLU outputs in bf16 alone)" : "", chunk, ids.length, ran, w, wn, wc,
                     fused.perplexity(), usual.perplexity(), cpuScores.perplexity());
             assertTrue(ran >= c.config().layers(), "the fused path ran " + ran + " times");
             assertTrue(w <= 0.02 && wn <= 0.02, "fused vs usual: logits " + w + ", nll " + wn);
@@ -265,6 +268,7 @@ class CudaEngineTest {
     private void setFusedKnobs(boolean on) {
         gpu.rowSwiGlu(on);
         gpu.fusedPrefill(on);
+        gpu.bf16MatmulInputs(false);
     }
 
     /** The knobs as the JVM's system properties set them (the suite may run with the new paths on). */
@@ -273,6 +277,7 @@ class CudaEngineTest {
         gpu.rowSwiGlu(t.rowSwiGlu());
         gpu.fusedPrefill(t.fusedPrefill());
         gpu.bf16SwiGlu(t.bf16SwiGlu());
+        gpu.bf16MatmulInputs(t.bf16MatmulInputs());
     }
 
     private static float[][] projections(Backend b, float[] x, int m, int k, Tensor q, Tensor kk, Tensor v, Tensor gate, Tensor up) {
