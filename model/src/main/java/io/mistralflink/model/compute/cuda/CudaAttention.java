@@ -223,7 +223,8 @@ final class CudaAttention {
     /**
      * The fused prefill path, where it applies (q, k and v still in their stacked GEMM's rows, q and k's rotation pending, a
      * tensor-core prefill kernel for the head size, a step that is not all decode): one kernel takes q, k and v from the GEMM's
-     * rows, rotates q and k and rounds the three to bf16 ({@code qkv_rotary_bf16}: the roundings the unfused path makes), the
+     * rows, rotates q and k and rounds the three to bf16 ({@code qkv_rotary_bf16}: the unfused path's roundings, up to the rotation's last
+     * bit, which ptxas may contract differently), the
      * prefill kernel reads q in bf16, the fresh keys and values enter the cache from their bf16 rows. Returns false where it
      * does not apply, the usual path then running.
      */
