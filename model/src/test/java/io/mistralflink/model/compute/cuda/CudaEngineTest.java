@@ -265,7 +265,7 @@ class CudaEngineTest {
                     bf16MatmulInputs ? " (norm and SwiGLU outputs in bf16 alone)" : "", chunk, ids.length, ran, w, wn, wc,
                     fused.perplexity(), usual.perplexity(), cpuScores.perplexity());
             assertTrue(ran >= c.config().layers(), "the fused path ran " + ran + " times");
-            // Not bit for bit: ptxas may contract the rotation's products differently in the two kernels, and a last-bit change
+            // Not bit for bit (likely: ptxas contracts the rotation's products differently in the two kernels), and a last-bit change
             // flips a bf16 rounding now and then, which the tiny models amplify as they do a change of chunk (H200, session 8:
             // tiny-mistral 0.080 logits / 0.085 nll, tiny-mixtral 6.7e-5 / 0.24 at a routing near-tie). So the chunk-invariance bounds.
             assertTrue(w <= CHUNK_TOL, "fused vs usual: logits " + w);
