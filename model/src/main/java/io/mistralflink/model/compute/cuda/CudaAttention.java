@@ -25,6 +25,8 @@ final class CudaAttention {
     private final CudaBackend cu;
     String decodeAttention;                   // auto | tiled2 | tiled4 | mma (tests switch it)
     boolean flashPrefill;                     // tests switch it
+    boolean fusedPrefill;                     // likewise (CudaBackend.fusedPrefill)
+    long fusedLaunches;                       // attentions the fused prefill path took (tests)
     private final String decodeFamily;        // tiledp | tiled (attention.cu)
     private final int attentionBlocksPerSm, attentionMaxSplits, attentionKeysPerSplit;
     private final Map<RopeKey, Rope> ropes = new HashMap<>();
@@ -51,6 +53,7 @@ final class CudaAttention {
         decodeAttention = t.decodeAttention();
         decodeFamily = t.decodeFamily();
         flashPrefill = t.flashPrefill();
+        fusedPrefill = t.fusedPrefill();
     }
 
     /** Rotary embeddings of q and k at positions (device copy pos, host copy hostPositions), not yet applied. */
@@ -88,7 +91,7 @@ final class CudaAttention {
      */
     void rotary(Activation q, Activation k, int headDim, int[] positions, double theta) {
         cu.bind();
-        Act a = cu.act(q), b = cu.act(k);
+        Act a = keepSplit(q), b = keepSplit(k);
         if (a.rows != positions.length || b.rows != positions.length)
             throw new IllegalArgumentException("rotary of " + a.rows + " and " + b.rows + " rows at " + positions.length + " positions");
         cu.ensureZero(a);
@@ -100,6 +103,12 @@ final class CudaAttention {
         a.rotation = b.rotation = new Rotation(a, b, rope, positions(positions), positions.clone(), headDim);
         CudaBackend.written(a);
         CudaBackend.written(b);
+    }
+
+    /** q or k to rotate: a rotation already pending is applied first (which splits a stacked GEMM's rows), else a pending split stays. */
+    private Act keepSplit(Activation x) {
+        Act a = cu.live(x);
+        return a.rotation != null ? cu.act(x) : a;
     }
 
     void rotate(Rotation r) {
@@ -140,6 +149,7 @@ final class CudaAttention {
 
     void attention(Activation q, Activation k, Activation v, Activation out, AttentionBatch b, int layer) {
         cu.bind();
+        if (fusedPrefill && fused(q, k, v, out, b, layer)) return;
         Rotation rot = ((Act) q).rotation;
         if (rot != null && (rot.q != q || rot.k != k)) rot = null;   // not q and k's own: cu.act() applies it
         if (rot != null) rot.q.rotation = rot.k.rotation = null;
@@ -208,6 +218,41 @@ final class CudaAttention {
         o.zeroPending = false;
         o.bfValid = true;
         if (!decodeOnly) cu.k("kv_store", rows, 1, 1, 256, 0, ka.f32, va.f32, metaInts, metaBases, layer, b.kvHeads() * hd, b.window());
+    }
+
+    /**
+     * The fused prefill path, where it applies (q, k and v still in their stacked GEMM's rows, q and k's rotation pending, a
+     * tensor-core prefill kernel for the head size, a step that is not all decode): one kernel takes q, k and v from the GEMM's
+     * rows, rotates q and k and rounds the three to bf16 ({@code qkv_rotary_bf16}: the unfused path's roundings, up to the rotation's last
+     * bit, which ptxas may contract differently), the
+     * prefill kernel reads q in bf16, the fresh keys and values enter the cache from their bf16 rows. Returns false where it
+     * does not apply, the usual path then running.
+     */
+    private boolean fused(Activation q, Activation k, Activation v, Activation out, AttentionBatch b, int layer) {
+        Act qa = cu.live(q), ka = cu.live(k), va = cu.live(v);
+        CudaMatmul.Split sp = qa.split;
+        Rotation rot = qa.rotation;
+        int hd = b.headDim(), heads = b.heads();
+        boolean decodeOnly = true;
+        for (Segment sg : b.segments()) decodeOnly &= sg.length() == 1;
+        if (sp == null || sp.parts().length != 3 || sp.parts()[0] != qa || sp.parts()[1] != ka || sp.parts()[2] != va
+                || rot == null || rot.q != qa || rot.k != ka || rot.headDim != hd || hd % 4 != 0 || decodeOnly || !flashPrefill
+                || !flashHeadDim(hd) || qa.cols != heads * hd || ka.cols != b.kvHeads() * hd || va.cols != ka.cols) return false;
+        Act o = cu.act(out);
+        prepareMeta(b);
+        qa.rotation = ka.rotation = null;
+        for (Act x : sp.parts()) x.split = null;
+        long qb = cu.bf16Buffer(qa), kb = cu.bf16Buffer(ka), vb = cu.bf16Buffer(va);
+        cu.k("qkv_rotary_bf16", qa.rows, 1, 1, 256, 0, sp.wide(), qb, kb, vb, rot.rope.cos, rot.rope.sin, rot.pos, qa.cols, ka.cols, hd);
+        cu.k("attention_prefill_qb_hd" + hd, heads, metaTileCount, 1, 128, 0, qb, kb, vb, o.f32, cu.bf16Buffer(o), metaInts, metaBases,
+                metaTiles, layer, heads, b.kvHeads(), b.window(), Stream.f((float) (1.0 / Math.sqrt(hd))));
+        o.zeroPending = false;
+        o.bfValid = true;
+        cu.k("kv_store_bf16", qa.rows, 1, 1, 256, 0, kb, vb, metaInts, metaBases, layer, ka.cols, b.window());
+        cu.releaseSplit(sp);
+        qa.consumed = ka.consumed = va.consumed = true;
+        fusedLaunches++;
+        return true;
     }
 
     /** Per-row attention metadata of a batch, uploaded once per step. */

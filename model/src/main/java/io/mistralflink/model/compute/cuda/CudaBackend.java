@@ -83,6 +83,8 @@ public final class CudaBackend implements Backend {
     private Pointer readback;
     private long readbackBytes;
     boolean inStep, closed;
+    /** See {@link CudaTuning#bf16MatmulInputs}; tests and benchmarks switch it. */
+    boolean bf16MatmulInputs;
     private Long syntheticSeed;
     private long weightBytes;
     private final double memoryBandwidth;
@@ -97,6 +99,12 @@ public final class CudaBackend implements Backend {
         boolean bfValid, zeroPending = true, released;
         /** A rotary embedding asked for and not yet applied (see {@link #rotary}). */
         CudaAttention.Rotation rotation;
+        /** Still in a stacked GEMM's rows (see {@link CudaMatmul.Split}). */
+        CudaMatmul.Split split;
+        /** Read straight from those rows by the fused prefill attention, its own buffer never written: no further reads. */
+        boolean consumed;
+        /** Only the bf16 rounding was written ({@code bf16MatmulInputs}): an fp32 read converts it first. */
+        boolean f32Stale;
         final int gen;
         final boolean loose;
         Act(int rows, int cols, long f32, int gen, boolean loose) {
@@ -147,6 +155,7 @@ public final class CudaBackend implements Backend {
         staging = new Staging(4L << 20);
         attn = new CudaAttention(this);
         mm = new CudaMatmul(this);
+        bf16MatmulInputs = tuning.bf16MatmulInputs();
     }
 
     /** Opens device {@code ordinal}; throws (UnsatisfiedLinkError, NoClassDefFoundError, CudaException) where CUDA is unusable. */
@@ -207,11 +216,33 @@ public final class CudaBackend implements Backend {
         deferredFrees.clear();
     }
 
+    /** An activation to read: its pending split ({@link CudaMatmul.Split}) and rotation ({@link #rotary}) applied first. */
     Act act(Activation a) {
+        Act x = live(a);
+        if (x.f32Stale) {
+            k("from_bf16", grid(x.elems()), 1, 1, 256, 0, x.bf16, x.f32, x.elems());
+            x.f32Stale = false;
+        }
+        if (x.split != null) mm.splitColumns(x.split);
+        if (x.rotation != null) attn.rotate(x.rotation);
+        return x;
+    }
+
+    /** A matmul's input, which reads only the bf16 rounding: one kept in bf16 alone is not converted to fp32. */
+    Act matmulInput(Activation a) {
+        Act x = live(a);
+        return x.f32Stale && x.bfValid ? x : act(a);
+    }
+
+    /** Whether an activation of this many rows, which only matmuls read, is kept in bf16 alone ({@code bf16MatmulInputs}). */
+    boolean bf16Only(int rows) { return bf16MatmulInputs && rows > 32; }
+
+    /** An activation that may still be used, nothing pending applied. */
+    Act live(Activation a) {
         Act x = (Act) a;
         if (x.released) throw new IllegalStateException("activation used after release()");
         if (!x.loose && x.gen != pool.generation()) throw new IllegalStateException("activation used after its step closed");
-        if (x.rotation != null) attn.rotate(x.rotation);
+        if (x.consumed) throw new IllegalStateException("q, k or v read after the fused prefill attention consumed it");
         return x;
     }
 
@@ -239,7 +270,7 @@ public final class CudaBackend implements Backend {
         return p;
     }
 
-    static void written(Act a) { a.zeroPending = false; a.bfValid = false; }
+    static void written(Act a) { a.zeroPending = false; a.bfValid = false; a.f32Stale = false; }
 
     int grid(long n) { return (int) Math.max(1, Math.min((n + 255) / 256, (long) sms * 16)); }
 
@@ -495,6 +526,9 @@ public final class CudaBackend implements Backend {
 
     @Override public void swiGlu(Activation x, Weight gate, Weight up, Activation out) { mm.swiGlu(x, gate, up, out); }
 
+    /** A stacked GEMM's rows, read by the fused prefill attention, back to the pool. */
+    void releaseSplit(CudaMatmul.Split sp) { mm.release(sp); }
+
     /** out = x W^T for m rows of bf16 x: see {@link CudaMatmul#gemm}. */
     void gemm(int m, CudaWeight w, long xb, long out) { mm.gemm(m, w, xb, out); }
 
@@ -503,6 +537,27 @@ public final class CudaBackend implements Backend {
 
     /** For tests: SwiGLU's stacked GEMM with bf16 output beyond 32 rows ({@code -Dmistralflink.cuda.bf16SwiGlu}). */
     void bf16SwiGlu(boolean on) { mm.bf16SwiGlu = on; }
+
+    /** For tests and benchmarks: SwiGLU by rows ({@code -Dmistralflink.cuda.rowSwiGlu}). */
+    public void rowSwiGlu(boolean on) { mm.rowSwiGlu = on; }
+
+    /** For tests and benchmarks: the fused prefill q/k/v path ({@code -Dmistralflink.cuda.fusedPrefill}). */
+    public void fusedPrefill(boolean on) { mm.deferSplit = on; attn.fusedPrefill = on; }
+
+    /** For tests and benchmarks: the norms' and SwiGLU's outputs in bf16 alone ({@code -Dmistralflink.cuda.bf16MatmulInputs}). */
+    public void bf16MatmulInputs(boolean on) { bf16MatmulInputs = on; }
+
+    /** For tests: attentions the fused prefill path has taken. */
+    long fusedPrefillSteps() { return attn.fusedLaunches; }
+
+    /** For benchmarks: CUDA graphs for repeated step shapes on or off ({@code -Dmistralflink.cuda.graphs}). */
+    public void graphs(boolean on) { stream.graphs(on); }
+
+    /** For benchmarks: device time of every command from now on (CUDA events around each, eager commands only). */
+    public void profile(boolean on) { stream.profile(on); }
+
+    /** The device time of the commands since {@link #profile} was turned on, by kernel (or GEMM shape), largest first. */
+    public String profileReport() { return stream.profileReport(); }
 
     // ---------------------------------------------------------------- attention (CudaAttention)
 

@@ -42,6 +42,15 @@ import java.util.Random;
  * times {@code --long-new} decode steps and prints them beside the bandwidth bound: the step's bytes
  * (the weights, plus each sequence's cached keys and values within the window, bf16, every layer) at
  * {@code --hbm-gbs} (4800, the H200's HBM3e).
+ *
+ * <p>Prefill A/B in one JVM: {@code --ab-prefill 2048,8192 --ab-variants base,rows,fused --ab-reps 3} prefills batch 1 at
+ * each length under each variant in turn (rep 1 of every variant, then rep 2, ...; graphs off, so every run is eager
+ * alike) and prints each variant's best; variants: {@code base} (the knobs off), {@code rows} ({@code rowSwiGlu}),
+ * {@code fused} ({@code rowSwiGlu} and {@code fusedPrefill}), {@code qkv} ({@code fusedPrefill} alone), {@code fused16} ({@code fused}
+ * with {@code bf16SwiGlu}: SwiGLU's GEMM writing bf16, read by rows), {@code lean} and {@code lean16} ({@code fused} and {@code fused16}
+ * with {@code bf16MatmulInputs}).
+ * {@code --profile-prefill 2048,8192} then prints, for each length and variant, the device time of one such prefill by kernel
+ * ({@link CudaBackend#profileReport}).
  */
 public final class CudaBench {
     static ModelConfig config(String model) {
@@ -88,6 +97,7 @@ public final class CudaBench {
         Map<String, String> a = new HashMap<>(Map.of("--model", "mistral-7b", "--batches", "1,16,64,256", "--prompt", "128",
                 "--new", "128", "--prefill", "512", "--prefill-batches", "1,8", "--label", "", "--warmup", "1"));
         a.putAll(Map.of("--long-prompts", "", "--long-batches", "1,8,32", "--long-new", "64", "--hbm-gbs", "4800"));
+        a.putAll(Map.of("--ab-prefill", "", "--ab-variants", "base,rows,fused", "--ab-reps", "3", "--profile-prefill", ""));
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         String model = a.get("--model");
         ModelConfig cfg = config(model);
@@ -100,6 +110,7 @@ public final class CudaBench {
             Shard s = Shard.whole(ck, b);
             System.out.printf("%s on %s: %.1f GB of bf16 weights made on the device in %.1f s%s%n", model, b.name(),
                     b.weightBytes() / 1e9, (System.nanoTime() - t0) / 1e9, label);
+            abPrefill(b, s, model, a, label);
             for (String bs : a.get("--batches").split(",")) {
                 if (bs.isBlank()) continue;
                 int batch = Integer.parseInt(bs.strip());
@@ -136,6 +147,66 @@ public final class CudaBench {
                 }
             System.out.println(b.counters());
         }
+    }
+
+    /** The prefill A/B and profiles of {@code --ab-prefill} and {@code --profile-prefill} (see the class comment); the knobs restored after. */
+    private static void abPrefill(CudaBackend b, Shard s, String model, Map<String, String> a, String label) {
+        if (a.get("--ab-prefill").isBlank() && a.get("--profile-prefill").isBlank()) return;
+        String[] variants = a.get("--ab-variants").split(",");
+        int reps = Integer.parseInt(a.get("--ab-reps"));
+        CudaTuning t = CudaTuning.fromSystemProperties();
+        b.graphs(false);
+        for (String ls : a.get("--ab-prefill").split(",")) {
+            if (ls.isBlank()) continue;
+            int len = Integer.parseInt(ls.strip());
+            double[] best = new double[variants.length];
+            for (int rep = 0; rep < reps; rep++)
+                for (int v = 0; v < variants.length; v++) {
+                    variant(b, variants[v]);
+                    double tps = prefill(s, 1, len, 11 + rep, b.stepTokens());
+                    System.out.printf("AB %s prefill batch=1 prompt=%d rep %d %s: %.0f tok/s%n", model, len, rep + 1, variants[v], tps);
+                    best[v] = Math.max(best[v], tps);
+                }
+            StringBuilder sb = new StringBuilder();
+            for (int v = 0; v < variants.length; v++)
+                sb.append(String.format("%s%s %.0f tok/s (%.3fx)", v == 0 ? "" : ", ", variants[v], best[v], best[v] / best[0]));
+            System.out.printf("RESULT %s prefill A/B batch=1 prompt=%d, eager, best of %d: %s%s%n", model, len, reps, sb, label);
+        }
+        for (String pl : a.get("--profile-prefill").split(",")) {
+            if (pl.isBlank()) continue;
+            int len = Integer.parseInt(pl.strip());
+            for (String v : variants) {
+                variant(b, v);
+                prefill(s, 1, len, 10, b.stepTokens());   // this shape's pool grown before the profiled run
+                b.profile(true);
+                double tps = prefill(s, 1, len, 11, b.stepTokens());
+                b.profile(false);
+                System.out.printf("PROFILE %s prefill batch=1 prompt=%d, variant %s: %.0f tok/s with events around every command%n", model, len, v, tps);
+                System.out.print(b.profileReport());
+            }
+        }
+        knobs(b, t.rowSwiGlu(), t.fusedPrefill(), t.bf16SwiGlu(), t.bf16MatmulInputs());
+        b.graphs(t.graphs());
+    }
+
+    private static void variant(CudaBackend b, String v) {
+        switch (v) {
+            case "base" -> knobs(b, false, false, false, false);
+            case "rows" -> knobs(b, true, false, false, false);
+            case "qkv" -> knobs(b, false, true, false, false);
+            case "fused" -> knobs(b, true, true, false, false);
+            case "fused16" -> knobs(b, true, true, true, false);
+            case "lean" -> knobs(b, true, true, false, true);
+            case "lean16" -> knobs(b, true, true, true, true);
+            default -> throw new IllegalArgumentException("unknown variant " + v + " (base, rows, qkv, fused, fused16, lean, lean16)");
+        }
+    }
+
+    private static void knobs(CudaBackend b, boolean rowSwiGlu, boolean fusedPrefill, boolean bf16SwiGlu, boolean bf16MatmulInputs) {
+        b.rowSwiGlu(rowSwiGlu);
+        b.fusedPrefill(fusedPrefill);
+        b.bf16SwiGlu(bf16SwiGlu);
+        b.bf16MatmulInputs(bf16MatmulInputs);
     }
 
     private static int[] randomTokens(Random r, int n, int vocab) {

@@ -31,9 +31,11 @@ final class CudaElementwise {
         Act a = cu.act(x), o = cu.act(out);
         cu.ensureZero(a);
         long ob = cu.bf16Buffer(o);
-        cu.k("rms_norm", a.rows, 1, 1, rmsThreads(a.cols), 0, a.f32, ((CudaWeight) gain).ptr(), o.f32, ob, a.cols, Stream.f(eps));
+        boolean lean = cu.bf16Only(a.rows);
+        cu.k("rms_norm", a.rows, 1, 1, rmsThreads(a.cols), 0, a.f32, ((CudaWeight) gain).ptr(), lean ? 0 : o.f32, ob, a.cols, Stream.f(eps));
         o.zeroPending = false;
         o.bfValid = true;
+        o.f32Stale = lean;
     }
 
     /** Threads of an RMSNorm block: about 4 values each; the kernel keeps at most RMS_VPT (12) per thread in registers. */
@@ -48,10 +50,12 @@ final class CudaElementwise {
         cu.ensureZero(a);
         cu.ensureZero(d);
         long ob = cu.bf16Buffer(o);
-        cu.k("add_rms_norm", a.rows, 1, 1, rmsThreads(a.cols), 0, a.f32, d.f32, ((CudaWeight) gain).ptr(), o.f32, ob, a.cols, Stream.f(eps));
+        boolean lean = cu.bf16Only(a.rows);
+        cu.k("add_rms_norm", a.rows, 1, 1, rmsThreads(a.cols), 0, a.f32, d.f32, ((CudaWeight) gain).ptr(), lean ? 0 : o.f32, ob, a.cols, Stream.f(eps));
         CudaBackend.written(a);
         o.zeroPending = false;
         o.bfValid = true;
+        o.f32Stale = lean;
     }
 
     void siluMul(Activation gate, Activation up) {

@@ -27,6 +27,16 @@ final class CudaMatmul {
     private final boolean mmaOneRow, wide;
     /** More than 32 rows: SwiGLU's stacked GEMM writes bf16 (false: fp32, as before). */
     boolean bf16SwiGlu;
+    /** SwiGLU over the stacked GEMM's halves by rows ({@code silu_mul_rows}). */
+    boolean rowSwiGlu;
+    /** q, k and v of a stacked GEMM left in its rows until read ({@link Split}): the fused prefill attention takes them from there. */
+    boolean deferSplit;
+
+    /**
+     * A stacked q/k/v GEMM's output (rows x the three widths side by side) not yet split into its parts: the first
+     * ordinary read of any part ({@link CudaBackend#act}) splits all three, as {@code split_columns} always did.
+     */
+    record Split(long wide, long bytes, Act[] parts) {}
 
     CudaMatmul(CudaBackend cu) {
         this.cu = cu;
@@ -36,12 +46,14 @@ final class CudaMatmul {
         mmaOneRow = cu.tuning.mmaGemmOneRow();
         wide = cu.tuning.mmaGemmWide();
         bf16SwiGlu = cu.tuning.bf16SwiGlu();
+        rowSwiGlu = cu.tuning.rowSwiGlu();
+        deferSplit = cu.tuning.fusedPrefill();
     }
 
     /** Few rows: one launch over up to three matrices; more rows: a cuBLAS GEMM over the stacked matrices, or each. */
     void matmul(Activation x, Weight[] weights, Activation[] outs) {
         cu.bind();
-        Act a = cu.act(x);
+        Act a = cu.matmulInput(x);
         int m = a.rows, kk = a.cols, n = 0;
         CudaWeight[] w = new CudaWeight[weights.length];
         Act[] o = new Act[outs.length];
@@ -79,15 +91,32 @@ final class CudaMatmul {
             // of the 7B shape on an H200, 18 + 4 us a layer against 38 us for q, k, v apart (ncu).
             long bytes = 4L * m * n, wide = cu.scratch(bytes);
             gemm(m, new CudaWeight(w[0].ptr(), n, kk, false), xb, wide);
-            boolean three = w.length == 3;
-            cu.k("split_columns", cu.grid((long) m * n), 1, 1, 256, 0, wide, o[0].f32, o[1].f32, three ? o[2].f32 : 0,
-                    w[0].rows(), w[1].rows(), three ? w[2].rows() : 0, (long) m * n);
-            if (cu.inStep) cu.pool.release(wide, bytes);
+            Split split = new Split(wide, bytes, o);
+            if (deferSplit && w.length == 3) {
+                for (Act out : o) out.split = split;
+            } else {
+                splitColumns(split);
+            }
         } else {
             for (int i = 0; i < w.length; i++) gemm(m, w[i], xb, o[i].f32);
         }
         for (Act out : o) CudaBackend.written(out);
     }
+
+    /** The stacked GEMM's columns to its parts' outputs; its rows are released. */
+    void splitColumns(Split sp) {
+        Act[] o = sp.parts();
+        for (Act out : o) out.split = null;
+        boolean three = o.length == 3;
+        long total = (long) o[0].rows * (o[0].cols + o[1].cols + (three ? o[2].cols : 0));
+        cu.k("split_columns", cu.grid(total), 1, 1, 256, 0, sp.wide(), o[0].f32, o[1].f32, three ? o[2].f32 : 0,
+                o[0].cols, o[1].cols, three ? o[2].cols : 0, total);
+        for (Act out : o) CudaBackend.written(out);
+        release(sp);
+    }
+
+    /** A split's rows go back to the step's pool (outside a step they are freed with the step's other scratch). */
+    void release(Split sp) { if (cu.inStep) cu.pool.release(sp.wide(), sp.bytes()); }
 
     /**
      * SwiGLU's gate and up projections: for few rows, one launch that also applies silu(gate) * up; for
@@ -95,7 +124,7 @@ final class CudaMatmul {
      */
     void swiGlu(Activation x, Weight gate, Weight up, Activation out) {
         cu.bind();
-        Act a = cu.act(x), o = cu.act(out);
+        Act a = cu.matmulInput(x), o = cu.act(out);
         CudaWeight g = (CudaWeight) gate, u = (CudaWeight) up;
         boolean small = mma(a.rows, a.cols), fused = small || gemv(a.rows, a.cols), stacked = stacked(new CudaWeight[]{g, u});
         if (g.rows() != u.rows() || !fused && !stacked) {
@@ -110,20 +139,23 @@ final class CudaMatmul {
             throw new IllegalArgumentException("swiGlu " + a.rows + "x" + a.cols + " by " + g.rows() + "x" + g.cols() + " into " + o.rows + "x" + o.cols);
         long xb = cu.bf16Of(a);
         int n = g.rows();
+        boolean rows = rowSwiGlu && n % 4 == 0 && a.rows <= 65535, lean = rows && cu.bf16Only(a.rows);
         if (small) {
             cu.k(smallKernel("swiglu_small", a.rows), (n + 15) / 16, 1, 1, 256, 0, g.ptr(), u.ptr(), xb, o.f32, cu.bf16Buffer(o), n, a.cols, a.rows);
         } else if (!fused && bf16SwiGlu && a.rows > 32) {
             // Prefill: the same GEMM with bf16 output, so the widest activation of a layer is written and read at half the bytes.
             long wideN = 2L * n, bytes = 2L * a.rows * wideN, wide = cu.scratch(bytes), total = (long) a.rows * n;
             cu.stream.gemmBf16(a.rows, (int) wideN, g.cols(), g.ptr(), xb, wide);
-            cu.k("silu_mul_stacked_bf16", cu.grid(total), 1, 1, 256, 0, wide, o.f32, cu.bf16Buffer(o), n, total);
+            if (rows) cu.k("silu_mul_rows_bf16", (n / 4 + 255) / 256, a.rows, 1, 256, 0, wide, lean ? 0 : o.f32, cu.bf16Buffer(o), n);
+            else cu.k("silu_mul_stacked_bf16", cu.grid(total), 1, 1, 256, 0, wide, o.f32, cu.bf16Buffer(o), n, total);
             if (cu.inStep) cu.pool.release(wide, bytes);
         } else if (!fused) {
             // Many rows: one GEMM over gate and up side by side (H200, 64 rows: 66 us against 2 x 35), then SwiGLU over its halves.
             long wideN = 2L * n, bytes = 4L * a.rows * wideN, wide = cu.scratch(bytes);
             gemm(a.rows, new CudaWeight(g.ptr(), (int) wideN, g.cols(), false), xb, wide);
             long total = (long) a.rows * n;
-            cu.k("silu_mul_stacked", cu.grid(total), 1, 1, 256, 0, wide, o.f32, cu.bf16Buffer(o), n, total);
+            if (rows) cu.k("silu_mul_rows", (n / 4 + 255) / 256, a.rows, 1, 256, 0, wide, lean ? 0 : o.f32, cu.bf16Buffer(o), n);
+            else cu.k("silu_mul_stacked", cu.grid(total), 1, 1, 256, 0, wide, o.f32, cu.bf16Buffer(o), n, total);
             if (cu.inStep) cu.pool.release(wide, bytes);
         } else {
             int split = n >= 8192 ? 1 : n >= 2048 ? 2 : 4, perBlock = 4 / split;
@@ -131,6 +163,7 @@ final class CudaMatmul {
         }
         o.zeroPending = false;
         o.bfValid = true;
+        o.f32Stale = lean && !small && !fused;
     }
 
     /** Whether the tensor-core small GEMM takes m rows of width k. */

@@ -36,11 +36,26 @@ import io.mistralflink.model.compute.Backends;
  *                              ({@code mmaGemmWide}, true)
  * @param bf16SwiGlu            more than 32 rows (prefill): SwiGLU's stacked gate/up GEMM writes bf16, read by
  *                              {@code silu_mul_stacked_bf16} ({@code bf16SwiGlu}, false: fp32)
+ * @param rowSwiGlu             more than one row: SwiGLU over the stacked GEMM's halves by rows, four columns a thread
+ *                              ({@code silu_mul_rows}) instead of {@code silu_mul_stacked}'s element loop ({@code rowSwiGlu}, true: H200, 7B prefill
+ *                              of 2,048 tokens 35,536 tok/s against 33,493, session 8, eager, one JVM)
+ * @param fusedPrefill          tensor-core prefill: q, k and v taken from the stacked GEMM's rows by one kernel that rotates q and k
+ *                              and rounds all three to bf16 ({@code qkv_rotary_bf16}), the prefill kernel reading q in bf16, the
+ *                              cache written from the bf16 rows; instead of split_columns, rotary, two to_bf16 and kv_store from fp32
+ *                              ({@code fusedPrefill}, true: with rowSwiGlu 36,405 tok/s
+ *                              at 2,048 tokens, 29,737 at 8,192, against 33,493 / 27,974 off; the same roundings, up to a last-bit
+ *                              difference of the rotation that now and then flips a bf16 rounding)
+ * @param bf16MatmulInputs      more than 32 rows: the norms' and (with rowSwiGlu) SwiGLU's outputs, which only matmuls read, kept in
+ *                              bf16 alone (an fp32 read, as a mixture's dispatch makes, gets the bf16 values: {@code from_bf16})
+ *                              ({@code bf16MatmulInputs}, false: with both above 36,823 tok/s
+ *                              at 2,048 tokens against 36,405 without, session 8; the same logits as without it in the GPU tests, but
+ *                              not yet run through the whole suite, whose op tests read such outputs back in fp32)
  */
 record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWaves, int moeGemvPairs, int attentionBlocksPerSm,
                   int attentionMaxSplits, int attentionKeysPerSplit, String decodeAttention, int mmaDecodeKeys, int mmaBlocksPerSm,
                   int decodeStages, String decodeFamily, boolean flashPrefill, int stepTokens, int mmaGemmRows,
-                  boolean mmaGemmOneRow, boolean mmaGemmWide, boolean bf16SwiGlu) {
+                  boolean mmaGemmOneRow, boolean mmaGemmWide, boolean bf16SwiGlu, boolean rowSwiGlu, boolean fusedPrefill,
+                  boolean bf16MatmulInputs) {
 
     static CudaTuning fromSystemProperties() {
         String p = "mistralflink.cuda.";
@@ -53,6 +68,9 @@ record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWav
                 Integer.getInteger(p + "stepTokens", Backends.GPU_STEP_TOKENS), Integer.getInteger(p + "mmaGemmRows", 0),
                 Boolean.parseBoolean(System.getProperty(p + "mmaGemmOneRow", "true")),
                 Boolean.parseBoolean(System.getProperty(p + "mmaGemmWide", "true")),
-                Boolean.parseBoolean(System.getProperty(p + "bf16SwiGlu", "false")));
+                Boolean.parseBoolean(System.getProperty(p + "bf16SwiGlu", "false")),
+                Boolean.parseBoolean(System.getProperty(p + "rowSwiGlu", "true")),
+                Boolean.parseBoolean(System.getProperty(p + "fusedPrefill", "true")),
+                Boolean.parseBoolean(System.getProperty(p + "bf16MatmulInputs", "false")));
     }
 }

@@ -75,7 +75,7 @@ final class Stream implements AutoCloseable {
     private final ByteBuffer argBuffer;
     private final PointerPointer<?> argPointers = new PointerPointer<>(32);
     private final FloatPointer one = new FloatPointer(1f), zero = new FloatPointer(0f);
-    private final boolean graphsEnabled;
+    private boolean graphsEnabled;
     private final int segmentLength;
 
     private Mode mode = Mode.EAGER;
@@ -116,6 +116,56 @@ final class Stream implements AutoCloseable {
 
     Mode mode() { return mode; }
 
+    /** Graphs for step shapes seen from now on (off: every step eager; graphs captured so far are dropped). */
+    void graphs(boolean on) {
+        if (!on) invalidateGraphs();
+        graphsEnabled = on;
+    }
+
+    // ---- profile: CUDA events around each eager command (KernelProfile sums them by name) ----
+
+    private record Timed(String name, CUevent_st start, CUevent_st end) {}
+
+    private boolean profiling;
+    private final List<Timed> timed = new ArrayList<>();
+    private final List<CUevent_st> spareEvents = new ArrayList<>();
+
+    void profile(boolean on) { profiling = on; }
+
+    private CUevent_st event() {
+        if (!spareEvents.isEmpty()) return spareEvents.remove(spareEvents.size() - 1);
+        CUevent_st e = new CUevent_st();
+        check(cuEventCreate(e, CU_EVENT_DEFAULT), "cuEventCreate");
+        return e;
+    }
+
+    /** The device time of the commands timed since the last report, by name, and the span from the first's start to the last's end. */
+    String profileReport() {
+        synchronize();
+        KernelProfile p = new KernelProfile();
+        float[] ms = new float[1];
+        for (Timed t : timed) {
+            check(cuEventElapsedTime(ms, t.start, t.end), "cuEventElapsedTime");
+            p.add(t.name, ms[0]);
+        }
+        if (!timed.isEmpty()) {
+            check(cuEventElapsedTime(ms, timed.get(0).start, timed.get(timed.size() - 1).end), "cuEventElapsedTime");
+            p.span(ms[0]);
+        }
+        for (Timed t : timed) { spareEvents.add(t.start); spareEvents.add(t.end); }
+        timed.clear();
+        return p.report();
+    }
+
+    private static String nameOf(Cmd c) {
+        return switch (c) {
+            case Launch l -> l.name;
+            case Gemm g -> "cublas " + g.m + "x" + g.n + "x" + g.k + (g.splits > 1 ? " in " + g.splits : "") + (g.bf16Out ? " bf16 out" : "");
+            case CopyIn cp -> "copy in";
+            case Memset ms -> "memset";
+        };
+    }
+
     // ---- commands ----
 
     void launch(CUfunc_st f, String name, int gx, int gy, int gz, int bx, int smem, long... args) {
@@ -140,6 +190,18 @@ final class Stream implements AutoCloseable {
     }
 
     private void run(Cmd c) {
+        if (profiling && mode == Mode.EAGER) {
+            CUevent_st start = event(), end = event();
+            check(cuEventRecord(start, stream), "cuEventRecord");
+            issue(c);
+            check(cuEventRecord(end, stream), "cuEventRecord");
+            timed.add(new Timed(nameOf(c), start, end));
+        } else {
+            issue(c);
+        }
+    }
+
+    private void issue(Cmd c) {
         switch (c) {
             case Launch l -> {
                 if (l.args.length > 32) throw new IllegalArgumentException("too many kernel arguments");
@@ -303,6 +365,8 @@ final class Stream implements AutoCloseable {
 
     @Override public void close() {
         invalidateGraphs();
+        for (Timed t : timed) { spareEvents.add(t.start); spareEvents.add(t.end); }
+        for (CUevent_st e : spareEvents) cuEventDestroy(e);
         cuEventDestroy(graphStart);
         cuEventDestroy(graphEnd);
         cublasDestroy_v2(cublas);

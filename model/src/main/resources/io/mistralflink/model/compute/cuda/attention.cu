@@ -206,10 +206,13 @@ extern "C" __global__ void attention_combine(const float* __restrict__ partial, 
     outb[at] = f2bf(o);
 }
 
+__device__ __forceinline__ bf16_t as_bf(float x) { return f2bf(x); }
+__device__ __forceinline__ bf16_t as_bf(bf16_t x) { return x; }
+
 /** The fresh keys and values (the last `window` rows of each segment) enter their slots as bf16. grid rows. */
-extern "C" __global__ void kv_store(const float* __restrict__ k, const float* __restrict__ v,
-                                    const int* __restrict__ meta, const unsigned long long* __restrict__ cacheBase,
-                                    int layer, int kvDim, int window) {
+template <typename T>
+__device__ __forceinline__ void kv_store_rows(const T* __restrict__ k, const T* __restrict__ v, const int* __restrict__ meta,
+                                              const unsigned long long* __restrict__ cacheBase, int layer, int kvDim, int window) {
     int r = blockIdx.x;
     const int* m = meta + r * 6;
     int pos = m[0], off = m[2], len = m[3], cap = m[4];
@@ -218,9 +221,20 @@ extern "C" __global__ void kv_store(const float* __restrict__ k, const float* __
     bf16_t* cv = ck + (long long) cap * kvDim;
     long long slot = (long long) (pos % window) * kvDim;
     for (int d = threadIdx.x; d < kvDim; d += blockDim.x) {
-        ck[slot + d] = f2bf(k[(long long) r * kvDim + d]);
-        cv[slot + d] = f2bf(v[(long long) r * kvDim + d]);
+        ck[slot + d] = as_bf(k[(long long) r * kvDim + d]);
+        cv[slot + d] = as_bf(v[(long long) r * kvDim + d]);
     }
+}
+
+extern "C" __global__ void kv_store(const float* __restrict__ k, const float* __restrict__ v, const int* __restrict__ meta,
+                                    const unsigned long long* __restrict__ cacheBase, int layer, int kvDim, int window) {
+    kv_store_rows(k, v, meta, cacheBase, layer, kvDim, window);
+}
+
+/** kv_store from the fresh keys and values' bf16 rounding (the fused prefill path writes no fp32 k and v). */
+extern "C" __global__ void kv_store_bf16(const bf16_t* __restrict__ kb, const bf16_t* __restrict__ vb, const int* __restrict__ meta,
+                                         const unsigned long long* __restrict__ cacheBase, int layer, int kvDim, int window) {
+    kv_store_rows(kb, vb, meta, cacheBase, layer, kvDim, window);
 }
 
 /** Copies a cache into a larger one (capacity grows while below the window; position p is in slot p). grid (layers*2). */

@@ -16,7 +16,7 @@ extern "C" __global__ void embed(const bf16_t* __restrict__ table, const int* __
 // RMS_VPT values per thread.
 #define RMS_VPT 12
 
-/** out = (acc [+ x, stored back into acc]) / rms * gain, in fp32 and bf16: the block's row. */
+/** out = (acc [+ x, stored back into acc]) / rms * gain, in fp32 (unless out is null: bf16 alone) and bf16: the block's row. */
 template <bool ADD>
 __device__ __forceinline__ void rms_row(float* __restrict__ acc, const float* __restrict__ x, const float* __restrict__ gain,
                                         float* __restrict__ out, bf16_t* __restrict__ outb, int dim, float eps) {
@@ -46,7 +46,7 @@ __device__ __forceinline__ void rms_row(float* __restrict__ acc, const float* __
         int i = t + j * nt;
         if (i < dim) {
             float o = g[j] * (v[j] * scale);
-            out[base + i] = o;
+            if (out) out[base + i] = o;
             outb[base + i] = f2bf(o);
         }
     }
@@ -102,6 +102,66 @@ extern "C" __global__ void silu_mul_stacked(const float* __restrict__ gu, float*
     }
 }
 
+/**
+ * silu_mul_stacked by rows, four columns a thread (n a multiple of 4): grid (ceil(n / 1024), rows), 256 threads. The same
+ * products as silu_mul_stacked, with 16-byte loads and no 64-bit division per element; out null: the bf16 rounding alone.
+ */
+extern "C" __global__ void silu_mul_rows(const float* __restrict__ gu, float* __restrict__ out, bf16_t* __restrict__ outb, int n) {
+    int c = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
+    if (c >= n) return;
+    long long r = blockIdx.y;
+    float4 g = *(const float4*) (gu + 2 * r * n + c), u = *(const float4*) (gu + 2 * r * n + n + c);
+    float4 o = make_float4(silu_times(g.x, u.x), silu_times(g.y, u.y), silu_times(g.z, u.z), silu_times(g.w, u.w));
+    if (out) *(float4*) (out + r * n + c) = o;
+    *(uint2*) (outb + r * n + c) = make_uint2(pack_bf2(o.x, o.y), pack_bf2(o.z, o.w));
+}
+
+/** silu_mul_rows over the GEMM's bf16 output (silu_mul_stacked_bf16's products): grid (ceil(n / 1024), rows), 256 threads, n a multiple of 4. */
+extern "C" __global__ void silu_mul_rows_bf16(const bf16_t* __restrict__ gu, float* __restrict__ out, bf16_t* __restrict__ outb, int n) {
+    int c = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
+    if (c >= n) return;
+    long long r = blockIdx.y;
+    uint2 g = *(const uint2*) (gu + 2 * r * n + c), u = *(const uint2*) (gu + 2 * r * n + n + c);
+    float4 o = make_float4(silu_times(lo16(g.x), lo16(u.x)), silu_times(hi16(g.x), hi16(u.x)),
+                           silu_times(lo16(g.y), lo16(u.y)), silu_times(hi16(g.y), hi16(u.y)));
+    if (out) *(float4*) (out + r * n + c) = o;
+    *(uint2*) (outb + r * n + c) = make_uint2(pack_bf2(o.x, o.y), pack_bf2(o.z, o.w));
+}
+
+/**
+ * Prefill's q, k and v straight from the stacked q/k/v GEMM's rows x[r] = [q | k | v] (nq + 2 nk columns): q and k rotated as
+ * rotary rotates them (position positions[r], pairs i and i + headDim/2 of each head), all three rounded to bf16 (the
+ * tensor-core prefill kernel's and the cache's inputs). One pass in place of split_columns, rotary and two to_bf16.
+ * grid rows, 256 threads; headDim a multiple of 4, each thread two neighbouring pairs.
+ */
+extern "C" __global__ void qkv_rotary_bf16(const float* __restrict__ x, bf16_t* __restrict__ qb, bf16_t* __restrict__ kb,
+                                           bf16_t* __restrict__ vb, const float* __restrict__ cosT, const float* __restrict__ sinT,
+                                           const int* __restrict__ positions, int nq, int nk, int headDim) {
+    long long r = blockIdx.x;
+    int half = headDim >> 1, n = nq + 2 * nk;
+    const float* row = x + r * n;
+    const float* c = cosT + (long long) positions[r] * half;
+    const float* s = sinT + (long long) positions[r] * half;
+    int qPairs = nq >> 2, kPairs = nk >> 2;   // two pairs a thread
+    for (int t = threadIdx.x; t < qPairs + kPairs; t += blockDim.x) {
+        bool isQ = t < qPairs;
+        int p = 2 * (isQ ? t : t - qPairs), h = p / half, i = p % half, at = h * headDim + i;
+        const float* src = row + (isQ ? 0 : nq);
+        bf16_t* dst = isQ ? qb + r * nq : kb + r * nk;
+        float2 x1 = *(const float2*) (src + at), x2 = *(const float2*) (src + at + half);
+        float2 cc = *(const float2*) (c + i), ss = *(const float2*) (s + i);
+        float a0 = x1.x * cc.x - x2.x * ss.x, a1 = x1.y * cc.y - x2.y * ss.y;
+        float b0 = x2.x * cc.x + x1.x * ss.x, b1 = x2.y * cc.y + x1.y * ss.y;
+        *(unsigned*) (dst + at) = pack_bf2(a0, a1);
+        *(unsigned*) (dst + at + half) = pack_bf2(b0, b1);
+    }
+    const float* v = row + nq + nk;
+    for (int j = 2 * threadIdx.x; j < nk; j += 2 * blockDim.x) {
+        float2 y = *(const float2*) (v + j);
+        *(unsigned*) (vb + r * nk + j) = pack_bf2(y.x, y.y);
+    }
+}
+
 /** silu_mul_stacked over the GEMM's bf16 output (gate and up rounded to bf16, as a bf16 framework's SwiGLU takes them). */
 extern "C" __global__ void silu_mul_stacked_bf16(const bf16_t* __restrict__ gu, float* __restrict__ out, bf16_t* __restrict__ outb, int n,
                                                  long long total) {
@@ -118,6 +178,12 @@ extern "C" __global__ void silu_mul_stacked_bf16(const bf16_t* __restrict__ gu, 
 extern "C" __global__ void add(float* __restrict__ acc, const float* __restrict__ x, long long n) {
     for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
         acc[i] += x[i];
+}
+
+/** y = x, a bf16 row's values as fp32 (an activation kept in bf16 alone, read as fp32). */
+extern "C" __global__ void from_bf16(const bf16_t* __restrict__ x, float* __restrict__ y, long long n) {
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
+        y[i] = bf2f(x[i]);
 }
 
 /** y = bf16(x). */

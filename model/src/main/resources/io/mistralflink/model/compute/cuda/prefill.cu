@@ -42,8 +42,8 @@ __device__ __forceinline__ void stage(bf16_t* dst, const bf16_t* cache, const bf
  * key tile and the output accumulators. Tiles are taken last first, so that the blocks with the most keys
  * start first.
  */
-template <int HD, int BK>
-__device__ __forceinline__ void prefill_body(const float* __restrict__ q, const bf16_t* __restrict__ kb, const bf16_t* __restrict__ vb,
+template <int HD, int BK, typename QT = float>
+__device__ __forceinline__ void prefill_body(const QT* __restrict__ q, const bf16_t* __restrict__ kb, const bf16_t* __restrict__ vb,
                                              float* __restrict__ out, bf16_t* __restrict__ outb,
                                              const int* __restrict__ meta, const unsigned long long* __restrict__ cacheBase,
                                              const int* __restrict__ tiles, int layer, int heads, int kvHeads, int window, float scale) {
@@ -68,16 +68,23 @@ __device__ __forceinline__ void prefill_body(const float* __restrict__ q, const 
 
     unsigned qf[KSTEPS][4];
     {
-        const float* qa = q + (long long) (first + ra) * heads * HD + (long long) h * HD + 2 * t;
-        const float* qb = q + (long long) (first + rb) * heads * HD + (long long) h * HD + 2 * t;
+        const QT* qa = q + (long long) (first + ra) * heads * HD + (long long) h * HD + 2 * t;
+        const QT* qb = q + (long long) (first + rb) * heads * HD + (long long) h * HD + 2 * t;
 #pragma unroll
         for (int s = 0; s < KSTEPS; s++) {
-            float2 x0 = *(const float2*) (qa + 16 * s), x1 = *(const float2*) (qb + 16 * s);
-            float2 x2 = *(const float2*) (qa + 16 * s + 8), x3 = *(const float2*) (qb + 16 * s + 8);
-            qf[s][0] = pack_bf2(x0.x, x0.y);
-            qf[s][1] = pack_bf2(x1.x, x1.y);
-            qf[s][2] = pack_bf2(x2.x, x2.y);
-            qf[s][3] = pack_bf2(x3.x, x3.y);
+            if constexpr (sizeof(QT) == 2) {   // q already in bf16 (qkv_rotary_bf16): the fragments as stored
+                qf[s][0] = *(const unsigned*) (qa + 16 * s);
+                qf[s][1] = *(const unsigned*) (qb + 16 * s);
+                qf[s][2] = *(const unsigned*) (qa + 16 * s + 8);
+                qf[s][3] = *(const unsigned*) (qb + 16 * s + 8);
+            } else {
+                float2 x0 = *(const float2*) (qa + 16 * s), x1 = *(const float2*) (qb + 16 * s);
+                float2 x2 = *(const float2*) (qa + 16 * s + 8), x3 = *(const float2*) (qb + 16 * s + 8);
+                qf[s][0] = pack_bf2(x0.x, x0.y);
+                qf[s][1] = pack_bf2(x1.x, x1.y);
+                qf[s][2] = pack_bf2(x2.x, x2.y);
+                qf[s][3] = pack_bf2(x3.x, x3.y);
+            }
         }
     }
     float o[DT][4];
@@ -214,4 +221,30 @@ extern "C" __global__ void __launch_bounds__(128, 3) attention_prefill_hd128(con
 extern "C" __global__ void __launch_bounds__(128) attention_prefill_hd256(const float* q, const bf16_t* kb, const bf16_t* vb, float* out,
         bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
     prefill_body<256, 32>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+
+// The same kernels reading q in bf16, already rotated (the fused prefill path, qkv_rotary_bf16: -Dmistralflink.cuda.fusedPrefill)
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_qb_hd32(const bf16_t* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_body<32, 64, bf16_t>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_qb_hd64(const bf16_t* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_body<64, 64, bf16_t>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_qb_hd80(const bf16_t* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_body<80, 64, bf16_t>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_qb_hd96(const bf16_t* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_body<96, 64, bf16_t>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+extern "C" __global__ void __launch_bounds__(128, 3) attention_prefill_qb_hd128(const bf16_t* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_body<128, 64, bf16_t>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_qb_hd256(const bf16_t* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_body<256, 32, bf16_t>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
 }
