@@ -152,12 +152,15 @@ public final class CpuBackend implements Backend {
         SlidingWindowKernel.run(parallel, data(q), data(k), data(v), data(out), batch, layer);
     }
 
+    /** Elementwise, so split over the cores where there are many rows (a 1,024-token 7B prefill spent 1.4% of its samples here, on one core). */
     @Override public void siluMul(Activation gate, Activation up) {
         float[] g = data(gate), u = data(up);
-        for (int i = 0; i < g.length; i++) {
-            float x = g[i];
-            g[i] = (float) (x / (1.0 + Math.exp(-x))) * u[i];
-        }
+        parallel.range(g.length, 1 << 15, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                float x = g[i];
+                g[i] = (float) (x / (1.0 + Math.exp(-x))) * u[i];
+            }
+        });
     }
 
     @Override public void add(Activation acc, Activation x) {

@@ -46,12 +46,22 @@ final class MatMul {
         columnsByTiles(x, r0, r1, w, out, j0, j1);
     }
 
-    /** {@link #columns} by 2 x 4 tiles that widen the weights in registers (the bandwidth-bound path of few rows). */
+    /**
+     * {@link #columns} by tiles that widen the weights in registers (the bandwidth-bound path of few rows): 8 rows x 3
+     * outputs where there are 8 rows (a decode step of 8 sequences widens each weight once, where 2 x 4 tiles did it
+     * four times), then 2 x 4 and 1 x 4.
+     */
     static void columnsByTiles(float[] x, int r0, int r1, Tensor w, float[] out, int j0, int j1) {
         int k = w.cols(), outCols = w.rows(), type = type(w);
         MemorySegment seg = w.data();
         long rowBytes = (long) k * w.dtype().bytes;
-        float[] lanes = new float[L * 8];
+        float[] lanes = new float[L * 24];
+        for (; r0 + 8 <= r1; r0 += 8) {
+            int j = j0;
+            for (; j + 3 <= j1; j += 3) tile8x3(x, r0, k, seg, j, rowBytes, type, out, outCols, lanes);
+            for (; j < j1; j++)
+                for (int r = r0; r < r0 + 8; r++) out[r * outCols + j] = dot1(x, r * k, k, seg, j * rowBytes, type, lanes);
+        }
         int j = j0;
         for (; j + 4 <= j1; j += 4) {
             int r = r0;
@@ -120,6 +130,45 @@ final class MatMul {
         float s = sum(acc, lanes);
         for (; i < k; i++) s = Math.fma(scalar(seg, wo + (long) i * b, type), x[xo + i], s);
         return s;
+    }
+
+    private static void tile8x3(float[] x, int r, int k, MemorySegment seg, int j, long rowBytes, int type,
+                                float[] out, int outCols, float[] lanes) {
+        int xo = r * k, b = type == F32 ? 4 : 2, i = 0;
+        long w0 = j * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes;
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00, a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00, a40 = a00, a41 = a00, a42 = a00, a50 = a00, a51 = a00, a52 = a00, a60 = a00, a61 = a00, a62 = a00, a70 = a00, a71 = a00, a72 = a00;
+        for (; i + L <= k; i += L) {
+            long o = (long) i * b;
+            FloatVector v0 = load(seg, w0 + o, type), v1 = load(seg, w1 + o, type), v2 = load(seg, w2 + o, type);
+            FloatVector xv = FloatVector.fromArray(F, x, xo + 0 * k + i);
+            a00 = v0.fma(xv, a00); a01 = v1.fma(xv, a01); a02 = v2.fma(xv, a02);
+            xv = FloatVector.fromArray(F, x, xo + 1 * k + i);
+            a10 = v0.fma(xv, a10); a11 = v1.fma(xv, a11); a12 = v2.fma(xv, a12);
+            xv = FloatVector.fromArray(F, x, xo + 2 * k + i);
+            a20 = v0.fma(xv, a20); a21 = v1.fma(xv, a21); a22 = v2.fma(xv, a22);
+            xv = FloatVector.fromArray(F, x, xo + 3 * k + i);
+            a30 = v0.fma(xv, a30); a31 = v1.fma(xv, a31); a32 = v2.fma(xv, a32);
+            xv = FloatVector.fromArray(F, x, xo + 4 * k + i);
+            a40 = v0.fma(xv, a40); a41 = v1.fma(xv, a41); a42 = v2.fma(xv, a42);
+            xv = FloatVector.fromArray(F, x, xo + 5 * k + i);
+            a50 = v0.fma(xv, a50); a51 = v1.fma(xv, a51); a52 = v2.fma(xv, a52);
+            xv = FloatVector.fromArray(F, x, xo + 6 * k + i);
+            a60 = v0.fma(xv, a60); a61 = v1.fma(xv, a61); a62 = v2.fma(xv, a62);
+            xv = FloatVector.fromArray(F, x, xo + 7 * k + i);
+            a70 = v0.fma(xv, a70); a71 = v1.fma(xv, a71); a72 = v2.fma(xv, a72);
+        }
+        // the accumulators to memory first: summed through a call, each vector would be boxed
+        a00.intoArray(lanes, 0 * L); a01.intoArray(lanes, 1 * L); a02.intoArray(lanes, 2 * L);
+        a10.intoArray(lanes, 3 * L); a11.intoArray(lanes, 4 * L); a12.intoArray(lanes, 5 * L);
+        a20.intoArray(lanes, 6 * L); a21.intoArray(lanes, 7 * L); a22.intoArray(lanes, 8 * L);
+        a30.intoArray(lanes, 9 * L); a31.intoArray(lanes, 10 * L); a32.intoArray(lanes, 11 * L);
+        a40.intoArray(lanes, 12 * L); a41.intoArray(lanes, 13 * L); a42.intoArray(lanes, 14 * L);
+        a50.intoArray(lanes, 15 * L); a51.intoArray(lanes, 16 * L); a52.intoArray(lanes, 17 * L);
+        a60.intoArray(lanes, 18 * L); a61.intoArray(lanes, 19 * L); a62.intoArray(lanes, 20 * L);
+        a70.intoArray(lanes, 21 * L); a71.intoArray(lanes, 22 * L); a72.intoArray(lanes, 23 * L);
+        for (int rr = 0; rr < 8; rr++)
+            for (int c = 0; c < 3; c++)
+                out[(r + rr) * outCols + j + c] = tail(sum(lanes, (rr * 3 + c) * L), x, xo + rr * k, i, k, seg, w0 + c * rowBytes, type);
     }
 
     private static void tile1x4(float[] x, int r, int k, MemorySegment seg, int j, long rowBytes, int type,

@@ -39,25 +39,40 @@ class GemmTest {
             int k = trial < 3 ? 1 + rnd.nextInt(15) : 16 + rnd.nextInt(trial % 5 == 0 ? 1400 : 300);
             int n = 1 + rnd.nextInt(trial % 7 == 0 ? 300 : 90);
             DType type = types[trial % 3];
-            Tensor w = randomWeight(type, n, k, rnd);
-            float[] x = new float[rows * k];
-            for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
-            float[] got = product(x, rows, w);
+            check(rows, k, n, type, rnd);
+        }
+    }
 
-            float[] wf = w.toFloats();
-            for (int r = 0; r < rows; r++) {
-                float[] alone = product(java.util.Arrays.copyOfRange(x, r * k, (r + 1) * k), 1, w);
-                for (int j = 0; j < n; j++) {
-                    double ref = 0, mag = 0;
-                    for (int i = 0; i < k; i++) {
-                        ref += (double) wf[j * k + i] * x[r * k + i];
-                        mag += Math.abs((double) wf[j * k + i] * x[r * k + i]);
-                    }
-                    String at = type + " " + rows + "x" + k + " by " + n + "x" + k + ", row " + r + ", output " + j;
-                    // the error bound of a float32 sum of k products: (k + 1) units in the last place of the magnitudes
-                    assertEquals(ref, got[r * n + j], (k + 1) * 0x1p-24 * mag + 1e-30, at);
-                    assertEquals(Float.floatToRawIntBits(alone[j]), Float.floatToRawIntBits(got[r * n + j]), at + ": differs from the row alone");
+    /**
+     * Decode steps of 8 to 11 rows: the 8 x 3 tiles (then 2 x 4 and 1 x 4 for the rest) against the same bounds, and
+     * each row bitwise equal to it alone; k and outputs ragged (outputs not multiples of 3 or 4, k not of the vector).
+     */
+    @Test void eightRowTilesMatchAPlainDotProductAndEachRowAlone() {
+        Random rnd = new Random(8);
+        DType[] types = {DType.BF16, DType.F16, DType.F32};
+        for (int trial = 0; trial < 24; trial++)
+            check(8 + trial % 4, 1 + rnd.nextInt(trial % 3 == 0 ? 1100 : 200), 1 + rnd.nextInt(70), types[trial % 3], rnd);
+    }
+
+    private void check(int rows, int k, int n, DType type, Random rnd) {
+        Tensor w = randomWeight(type, n, k, rnd);
+        float[] x = new float[rows * k];
+        for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+        float[] got = product(x, rows, w);
+
+        float[] wf = w.toFloats();
+        for (int r = 0; r < rows; r++) {
+            float[] alone = product(java.util.Arrays.copyOfRange(x, r * k, (r + 1) * k), 1, w);
+            for (int j = 0; j < n; j++) {
+                double ref = 0, mag = 0;
+                for (int i = 0; i < k; i++) {
+                    ref += (double) wf[j * k + i] * x[r * k + i];
+                    mag += Math.abs((double) wf[j * k + i] * x[r * k + i]);
                 }
+                String at = type + " " + rows + "x" + k + " by " + n + "x" + k + ", row " + r + ", output " + j;
+                // the error bound of a float32 sum of k products: (k + 1) units in the last place of the magnitudes
+                assertEquals(ref, got[r * n + j], (k + 1) * 0x1p-24 * mag + 1e-30, at);
+                assertEquals(Float.floatToRawIntBits(alone[j]), Float.floatToRawIntBits(got[r * n + j]), at + ": differs from the row alone");
             }
         }
     }
