@@ -1,5 +1,9 @@
 package io.mistralflink.operators.pipeline;
 
+import io.mistralflink.model.generate.Sequence;
+import io.mistralflink.model.generate.StepPlanner;
+import io.mistralflink.operators.frame.Draw;
+
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -27,4 +31,28 @@ final class Lane {
     Lane(String key) { this.key = key; }
 
     boolean idle() { return !inFlight && !lingering && members.isEmpty() && releases.isEmpty(); }
+
+    /**
+     * The lane's next step, now in flight: each member's next tokens as {@link StepPlanner} plans them
+     * under the step's token budget (decodes first, prefill in chunks of the window), the members
+     * advanced past them, and the releases of the members that finished since the last step.
+     */
+    Step nextStep(int origin, Step.Kind kind, int maxBatchTokens, int window) {
+        List<Sequence> seqs = new ArrayList<>(members.size());
+        for (RequestState r : members.values()) seqs.add(r.sequence);
+        List<StepPlanner.Entry> plan = StepPlanner.plan(seqs, maxBatchTokens, window);
+        List<Step.Part> parts = new ArrayList<>(plan.size());
+        for (StepPlanner.Entry e : plan) {
+            Sequence s = e.sequence();
+            int[] t = e.tokens();
+            parts.add(new Step.Part(s.id(), e.start(), t, e.samples() ? new Draw(s.params(), s.step()) : null,
+                    s.scoring() ? s.scoreTarget(t.length) : -1));
+            s.advance(t.length);
+        }
+        Step next = new Step(key, ++step, origin, kind, releases, parts);
+        releases.clear();
+        admitted = false;
+        inFlight = true;
+        return next;
+    }
 }

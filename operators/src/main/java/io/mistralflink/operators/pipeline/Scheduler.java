@@ -2,12 +2,10 @@ package io.mistralflink.operators.pipeline;
 
 import io.mistralflink.model.ModelConfig;
 import io.mistralflink.model.generate.Sequence;
-import io.mistralflink.model.generate.StepPlanner;
 import io.mistralflink.model.tokenizer.Tokenizer;
 import io.mistralflink.operators.feedback.FeedbackBroker;
 import io.mistralflink.operators.feedback.FeedbackChannel;
 import io.mistralflink.operators.feedback.FeedbackKey;
-import io.mistralflink.operators.frame.Draw;
 import io.mistralflink.operators.frame.MicroBatchFrame;
 import org.apache.flink.api.common.operators.MailboxExecutor;
 import org.apache.flink.api.common.state.ListStateDescriptor;
@@ -303,25 +301,9 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         }
         if (lane.readyNanos != 0) clock.lap(StepClock.Phase.ADMISSION, lane.readyNanos);
         lane.readyNanos = 0;
-        lane.admitted = false;
-        List<Sequence> seqs = new ArrayList<>(lane.members.size());
-        for (RequestState r : lane.members.values()) seqs.add(r.sequence);
-        List<StepPlanner.Entry> plan = StepPlanner.plan(seqs, config.maxBatchTokens(), model.window());
-        List<Step.Part> parts = new ArrayList<>(plan.size());
-        int tokens = 0;
-        for (StepPlanner.Entry e : plan) {
-            Sequence s = e.sequence();
-            int[] t = e.tokens();
-            parts.add(new Step.Part(s.id(), e.start(), t, e.samples() ? new Draw(s.params(), s.step()) : null,
-                    s.scoring() ? s.scoreTarget(t.length) : -1));
-            s.advance(t.length);
-            tokens += t.length;
-        }
-        Step step = new Step(lane.key, ++lane.step, getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
-                Boolean.TRUE.equals(scores) ? Step.Kind.SCORE : Step.Kind.GENERATE, lane.releases, parts);
-        lane.releases.clear();
-        lane.inFlight = true;
-        metrics.step(tokens);
+        Step step = lane.nextStep(getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
+                Boolean.TRUE.equals(scores) ? Step.Kind.SCORE : Step.Kind.GENERATE, config.maxBatchTokens(), model.window());
+        metrics.step(step.tokens());
         MicroBatchFrame frame = StepCodec.encode(step);
         clock.lap(StepClock.Phase.ENCODE, t0);
         clock.step();

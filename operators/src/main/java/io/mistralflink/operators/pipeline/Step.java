@@ -22,6 +22,13 @@ record Step(String lane, long step, int origin, Kind kind, List<String> releases
         parts = List.copyOf(parts);
     }
 
+    /** The rows of the step: every part's tokens. */
+    int tokens() {
+        int n = 0;
+        for (Part p : parts) n += p.tokens.length;
+        return n;
+    }
+
     /**
      * A sequence's share of the step: its tokens from position {@code start}. A generating part draws a
      * token after its last row ({@code draw}; null: a prefill chunk short of the prompt's end); a scored
