@@ -48,7 +48,7 @@ class StopUnderLoadTest {
         Path model = KafkaJobSupport.model();
         List<GenerationRequest> warm = KafkaJobSupport.requests("warm-", 4, 8, 16, 23);
         List<GenerationRequest> load = new ArrayList<>();
-        for (GenerationRequest r : KafkaJobSupport.requests("long-", 8, 350, 450, 29)) { r.setIgnoreEos(true); load.add(r); }
+        for (GenerationRequest r : KafkaJobSupport.requests("long-", 8, 1000, 1200, 29)) { r.setIgnoreEos(true); load.add(r); }
         List<GenerationRequest> backlog = KafkaJobSupport.requests("queued-", 10 * WAITING_ROOM, 2, 6, 31);
         load.addAll(backlog);
         List<GenerationRequest> all = new ArrayList<>(warm);
@@ -63,7 +63,7 @@ class StopUnderLoadTest {
         try (KafkaJobSupport.Broker kafka = KafkaJobSupport.embedded(2);
              KafkaJobSupport.Reader completions = new KafkaJobSupport.Reader(kafka, "completions")) {
             KafkaJobSupport.produce(kafka, warm);
-            JobClient job = KafkaJobSupport.start(kafka, config, conf, KafkaJobSupport.options(config, 512));
+            JobClient job = KafkaJobSupport.start(kafka, config, conf, KafkaJobSupport.options(config, 2048)); // the long ones ask for more than the helpers' 512
             String checkpoints = "/jobs/" + job.getJobID() + "/checkpoints";
             long tookMs, inWindow;
             int beforeWindowEnd;
