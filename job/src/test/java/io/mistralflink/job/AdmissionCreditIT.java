@@ -35,9 +35,10 @@ import static org.junit.jupiter.api.Assertions.*;
  * prompts topic of two partitions, so each source subtask reads one. Every request is keyed to
  * scheduler 1, which is thus fed by the source on the other TaskManager too: 8 long generations fill its
  * lanes (2 x 4) and a backlog of 40 times its waiting room (4 x L x S = 32) queues behind them. The
- * scheduler's "room full" reaches both sources through the JobManager ({@code RoomCoordinator} ->
- * {@code GatedEnumerator}), which grant no more credit: once what they had read on credit is taken in,
- * checkpoints complete at their interval (Flink's REST statistics, beside the same window idle), no
+ * gate's ledger in the JobManager (what the sources were granted, what the meters passed toward the
+ * schedulers, what the schedulers took in) grants the sources on both TaskManagers no more than the
+ * two rooms hold: scheduler 1 never has more than that waiting (its waiting room, sampled through
+ * Flink's REST metrics), checkpoints complete at their interval (Flink's REST statistics, beside the same window idle), no
  * source has read its partition to the end (Flink's per-subtask record counts against the partitions'
  * end offsets: a source that did not hear of the full room reads all of it), the savepoint of a stop
  * takes well under a second by Flink's statistics, and the job resumed from it answers every request
@@ -58,6 +59,11 @@ class AdmissionCreditIT {
      */
     static final long SAVEPOINT_BOUND_MS = 15_000;
     static final String GROUP = "credit-it";
+    /**
+     * What scheduler 1 may have waiting: what the gate holds out, the two schedulers' rooms, and what
+     * the ledger may not have heard of yet, a few per meter ({@code AdmissionGate.reportEvery}, room / 8).
+     */
+    static final int MAX_WAITING = 2 * WAITING_ROOM + 2 * (WAITING_ROOM / 8);
 
     @Test void aFullRoomOnOneTaskManagerStopsTheSourcesOnBoth(@TempDir Path dir) throws Exception {
         Path model = KafkaJobSupport.model();
@@ -103,9 +109,8 @@ class AdmissionCreditIT {
                     Produce.all(kafka.bootstrapServers(), "prompts", load.subList(0, 8));
                     Thread.sleep(500); // the long ones admitted first, filling scheduler 1's lanes
                     Produce.all(kafka.bootstrapServers(), "prompts", backlog);
-                    // the burst settles: what the sources read on credit before scheduler 1's "full" reached the
-                    // JobManager is taken into its room (a barrier waits behind it meanwhile); then the backlog waits in Kafka
-                    long settledMs = settle(rest, job);
+                    // scheduler 1's room fills with what the gate holds out (the two rooms); then the backlog waits in Kafka
+                    Settled settled = settle(rest, job);
                     Window loaded = window(rest, job);
                     List<Long> read = sourceRecordsOut(rest, job);
                     Map<Integer, Long> unread = unread(kafka.bootstrapServers());
@@ -118,12 +123,14 @@ class AdmissionCreditIT {
                     job = null;
                     int beforeStop = completions.until(r -> false, Duration.ZERO, Duration.ofMillis(1500)).size();
                     long longBefore = completions.completions().stream().filter(c -> c.getRequestId().toString().startsWith("long-")).count();
-                    System.out.println("credit IT: the burst settled in " + settledMs + " ms; checkpoints completed in " + WINDOW_MS + " ms: " + idle.completed() + " idle " + idle.took() + ", "
+                    System.out.println("credit IT: the room filled in " + settled.ms() + " ms (at most " + settled.maxWaiting() + " waiting meanwhile); checkpoints completed in " + WINDOW_MS + " ms: " + idle.completed() + " idle " + idle.took() + ", "
                             + loaded.completed() + " under the backlog " + loaded.took() + " (ms each), with " + (all.size() - answered)
                             + " requests unanswered, at most " + loaded.maxWaiting() + " waiting in scheduler 1 (its room " + WAITING_ROOM + "; it generated "
                             + loaded.tokensPerSecond() + " tok/s), "
                             + read + " of " + all.size() + " read by source 0, 1; the group's commits lag (the gated reader's fetcher waits too): "
                             + unread + " per partition past them; the savepoint took " + savepointMs + " ms, flink stop " + stopMs + " ms; " + beforeStop + " of " + all.size() + " answered before it (" + longBefore + " of the 8 long)");
+                    long maxWaiting = Math.max(settled.maxWaiting(), loaded.maxWaiting());
+                    assertTrue(maxWaiting >= WAITING_ROOM && maxWaiting <= MAX_WAITING, "scheduler 1 had at most " + maxWaiting + " waiting: not the room's " + WAITING_ROOM + " to " + MAX_WAITING + " that the gate holds out");
                     assertTrue(loaded.completed() >= CHECKPOINTS_IN_WINDOW, "checkpoints completed in " + WINDOW_MS + " ms under the backlog: " + loaded);
                     long partition = Collections.min(ends(kafka.bootstrapServers()).values());
                     for (long r : read) // a source that did not hear of scheduler 1's room reads all its partition
@@ -184,18 +191,23 @@ class AdmissionCreditIT {
         return new Window(stats.path("counts").path("completed").asLong() - c0, took.reversed(), max, (tokens - first) * 1000 / WINDOW_MS);
     }
 
-    /** Waits until scheduler 1's waiting room stops growing (the same count 1 s apart, 30 s at most); returns how long that took. */
-    static long settle(FlinkRest rest, String job) throws Exception {
+    /** How long scheduler 1's room took to fill, and the most seen waiting in it meanwhile. */
+    record Settled(long ms, long maxWaiting) {}
+
+    /** Waits until scheduler 1's waiting room stops growing (the same count 1 s apart, 30 s at most), sampled every 200 ms. */
+    static Settled settle(FlinkRest rest, String job) throws Exception {
         String waiting = "/jobs/" + job + "/vertices/" + vertex(rest, job, "scheduler") + "/subtasks/1/metrics?get=scheduler.inference.waitingRequests";
-        long t0 = System.nanoTime(), last = -2;
-        while (System.nanoTime() - t0 < 30_000_000_000L) {
-            Thread.sleep(1000);
+        long t0 = System.nanoTime(), last = -2, max = -1;
+        for (int n = 1; System.nanoTime() - t0 < 30_000_000_000L; n++) {
+            Thread.sleep(200);
             long now = -1;
             for (var m : rest.get(waiting)) now = m.path("value").asLong(-1);
+            max = Math.max(max, now);
+            if (n % 5 != 0) continue;
             if (now == last && now >= WAITING_ROOM) break;
             last = now;
         }
-        return (System.nanoTime() - t0) / 1_000_000;
+        return new Settled((System.nanoTime() - t0) / 1_000_000, max);
     }
 
     /** Per source subtask, the records it has sent on to the schedulers (source and request preparation are chained). */

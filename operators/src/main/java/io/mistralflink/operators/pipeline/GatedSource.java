@@ -23,7 +23,7 @@ import java.util.concurrent.CompletableFuture;
 /**
  * A source that reads only on its {@link AdmissionGate}'s credit: its reader reports nothing available
  * once its credit is spent, and the next grant as its availability; its enumerator ({@link
- * GatedEnumerator}) grants none while a scheduler's waiting room is full. Splits, enumerator
+ * GatedEnumerator}) grants what the schedulers' waiting rooms have free. Splits, enumerator
  * checkpoints and reader state are the wrapped source's, so a checkpoint restores into either.
  */
 final class GatedSource<T, S extends SourceSplit, E> implements Source<T, S, E>, ResultTypeQueryable<T> {
@@ -55,7 +55,8 @@ final class GatedSource<T, S extends SourceSplit, E> implements Source<T, S, E>,
 
     /**
      * Reads while it has credit ({@link CreditEvents}), counting the records the wrapped reader emits;
-     * asks its enumerator for more as it starts and whenever its credit falls to half the last grant.
+     * asks its enumerator for more as it starts and whenever its credit falls to half the last grant,
+     * and again once it is spent (so the enumerator knows it holds none).
      * Everything runs in the source task's mailbox thread: polls, availability and the enumerator's
      * events alike.
      */
@@ -65,7 +66,11 @@ final class GatedSource<T, S extends SourceSplit, E> implements Source<T, S, E>,
         private long credit;
         /** Half the last grant: below it the reader asks for the next. */
         private long askBelow = 1;
+        /** Records emitted since it started. */
+        private long spent;
+        /** Whether a request is unanswered, and {@link #spent} when it was sent. */
         private boolean asked;
+        private long askedAt;
         private CompletableFuture<Void> granted = new CompletableFuture<>();
         private ReaderOutput<T> seen;
         private ReaderOutput<T> counted;
@@ -108,13 +113,18 @@ final class GatedSource<T, S extends SourceSplit, E> implements Source<T, S, E>,
             }
         }
 
+        /** Once at half the credit, once more when it is spent (if unanswered still and read on since). */
         private void ask() {
-            if (asked) return;
+            if (asked && (credit > 0 || askedAt == spent)) return;
             asked = true;
-            context.sendSourceEventToCoordinator(new CreditEvents.Request());
+            askedAt = spent;
+            context.sendSourceEventToCoordinator(new CreditEvents.Request(spent));
         }
 
-        void spent() { credit--; }
+        void spent() {
+            credit--;
+            spent++;
+        }
 
         @Override public void start() {
             reader.start();

@@ -40,13 +40,17 @@ public final class Pipeline {
 
     /**
      * The same, fed by a source that {@code gate} throttles ({@link AdmissionGate#throttle}): the
-     * scheduler then never holds its input, and the backlog stays upstream of the source.
+     * scheduler then never holds its input, and the backlog stays upstream of the source. The gate's
+     * {@link AdmissionMeter} chains to what feeds the schedulers, in the source's task.
      */
     public static DataStream<CompletionResult> build(DataStream<InferenceRequest> requests, PipelineConfig config, AdmissionGate gate) {
         ModelConfig model = ModelConfig.load(Path.of(config.modelDir()));
         int[] split = config.boundaries(model);
         int r = config.parallelism();
         TypeInformation<MicroBatchFrame> frames = MicroBatchFrameTypeInfo.INSTANCE;
+        if (gate != null)
+            requests = requests.transform("admission meter", requests.getType(), new AdmissionMeter.Factory<>(gate))
+                    .uid("admission-meter").setParallelism(requests.getParallelism());
         SingleOutputStreamOperator<MicroBatchFrame> head = requests
                 .keyBy(InferenceRequest::id)
                 .transform("scheduler", frames, gate == null ? new SchedulerFactory(config) : new GatedSchedulerFactory(config, gate))
@@ -78,17 +82,17 @@ public final class Pipeline {
 
         SchedulerFactory(PipelineConfig config) { this.config = config; }
 
-        boolean gated() { return false; }
+        AdmissionGate gate() { return null; }
 
         @Override @SuppressWarnings("unchecked")
         public <T extends StreamOperator<MicroBatchFrame>> T createStreamOperator(StreamOperatorParameters<MicroBatchFrame> parameters) {
-            return (T) new Scheduler(config, gated(), parameters);
+            return (T) new Scheduler(config, gate(), parameters);
         }
 
         @Override public Class<? extends StreamOperator<?>> getStreamOperatorClass(ClassLoader classLoader) { return Scheduler.class; }
     }
 
-    /** A scheduler behind a gate: its coordinator ({@link RoomCoordinator}) closes the gate while a subtask's room is full. */
+    /** A scheduler behind a gate: its coordinator ({@link CountCoordinator}) keeps the gate's count of what its subtasks took in. */
     static final class GatedSchedulerFactory extends SchedulerFactory implements CoordinatedOperatorFactory<MicroBatchFrame> {
         private final AdmissionGate gate;
 
@@ -97,10 +101,10 @@ public final class Pipeline {
             this.gate = gate;
         }
 
-        @Override boolean gated() { return true; }
+        @Override AdmissionGate gate() { return gate; }
 
         @Override public OperatorCoordinator.Provider getCoordinatorProvider(String operatorName, OperatorID operatorID) {
-            return new RoomCoordinator.Provider(operatorID, gate);
+            return new CountCoordinator.Provider(operatorID, gate, CountCoordinator.Side.TAKEN);
         }
     }
 }

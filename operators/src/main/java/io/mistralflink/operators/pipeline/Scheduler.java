@@ -58,28 +58,36 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
      */
     static final long TIMER_EVERY_MS = 50;
     /**
-     * Requests that find every lane full wait in keyed state; with this many per lane slot (L x S)
-     * waiting, the {@link AdmissionGate} stops the source (this subtask tells its {@link
-     * RoomCoordinator}). A checkpoint barrier is read only between records: were a request that finds
-     * the lanes full held inside {@code processElement}, a barrier (and a stop with a savepoint) would
-     * wait behind the requests queued in the network buffers until sequences finish.
+     * Requests that find every lane full wait in keyed state, this many per lane slot (L x S): the
+     * {@link AdmissionGate} grants the source no more than the rooms have free (this subtask tells its
+     * {@link CountCoordinator} how many it took out of its room). A checkpoint barrier is read only
+     * between records: were a request that finds the lanes full held inside {@code processElement}, a
+     * barrier (and a stop with a savepoint) would wait behind the requests queued in the network
+     * buffers until sequences finish.
      */
     static final int WAITING_PER_SLOT = 4;
     /**
      * Behind a gate, beyond this many waiting per lane slot {@code processElement} holds its input
-     * (backpressure), a bound that the gate's credit keeps it from: what reaches the scheduler after it
-     * said its room is full is what the sources had been granted before that reached the JobManager. An input without a gate (a bounded batch's) is held at {@link #WAITING_PER_SLOT}.
+     * (backpressure), a bound that the gate's ledger keeps it from: what a gate holds out is at most a
+     * room per scheduler subtask. An input without a gate (a bounded batch's) is held at {@link #WAITING_PER_SLOT}.
      */
     static final int HOLD_PER_SLOT = 64;
 
     private final PipelineConfig config;
     /**
-     * Where this subtask says whether its waiting room is full: the {@link RoomCoordinator} of the gate of
-     * the source that feeds it; null without a gate (an input that only backpressure slows).
+     * Where this subtask counts what it took out of its waiting room: the {@link CountCoordinator} of
+     * the gate of the source that feeds it; null without a gate (an input that only backpressure slows).
      */
-    private final transient OperatorEventGateway room;
-    /** What this subtask last told {@link #room} (null: nothing yet, so the first word is always sent). */
-    private transient Boolean roomFull;
+    private final transient OperatorEventGateway ledger;
+    /** Requests taken between two words to the {@link #ledger}. */
+    private final int reportEvery;
+    /**
+     * Requests taken out of the waiting room (into a lane, or refused at once) less those restored
+     * into it: with what the gate's meter passed, what is held out for this subtask.
+     */
+    private transient long taken;
+    /** What this subtask last told {@link #ledger} (none yet: the first word is always sent). */
+    private transient Long told;
     private final transient MailboxExecutor mailbox;
     private transient ModelConfig model;
     private transient Tokenizer tokenizer;
@@ -96,11 +104,12 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     /** Whether this job scores (eval) or generates, set by its first request: a step never mixes the two. */
     private transient Boolean scores;
 
-    /** {@code gated}: fed by a source behind an {@link AdmissionGate}, this operator's coordinator a {@link RoomCoordinator}. */
-    Scheduler(PipelineConfig config, boolean gated, StreamOperatorParameters<MicroBatchFrame> parameters) {
+    /** {@code gate}: fed by a source behind it, this operator's coordinator a {@link CountCoordinator}; or null. */
+    Scheduler(PipelineConfig config, AdmissionGate gate, StreamOperatorParameters<MicroBatchFrame> parameters) {
         super(parameters);
         this.config = config;
-        this.room = gated ? parameters.getOperatorEventDispatcher().getOperatorEventGateway(parameters.getStreamConfig().getOperatorID()) : null;
+        this.ledger = gate == null ? null : parameters.getOperatorEventDispatcher().getOperatorEventGateway(parameters.getStreamConfig().getOperatorID());
+        this.reportEvery = gate == null ? 0 : gate.reportEvery();
         this.mailbox = parameters.getMailboxExecutor();
     }
 
@@ -173,6 +182,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         }
         restored.sort(java.util.Comparator.comparing((RequestState r) -> r.admitted == 0).thenComparingLong(r -> r.received));
         waiting.addAll(restored);
+        taken = -restored.size();
         for (Lane lane : lanes) {
             fill(lane);
             sendStep(lane);
@@ -225,7 +235,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         }
         // Backpressure: while every lane is full and the waiting room too (far beyond it, behind a gate),
         // serve feedback mails instead of taking input.
-        int hold = (room == null ? WAITING_PER_SLOT : HOLD_PER_SLOT) * slots();
+        int hold = (ledger == null ? WAITING_PER_SLOT : HOLD_PER_SLOT) * slots();
         while (waiting.size() >= hold && !hasRoom(leastLoaded())) mailbox.yield();
         RequestState r = new RequestState(seq, Original.describe(req.metadata(), req.source()), req.receivedMillis(), Original.kept(req.source()));
         setCurrentKey(req.id());
@@ -244,13 +254,11 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
 
     private int slots() { return config.lanes() * config.sequencesPerLane(); }
 
-    /** Tells the coordinator whether the waiting room is full, when that changed (and once after opening). */
-    private void noteWaiting() {
-        if (room == null) return;
-        boolean full = waiting.size() >= WAITING_PER_SLOT * slots();
-        if (roomFull != null && roomFull == full) return;
-        roomFull = full;
-        room.sendEventToCoordinator(new RoomEvent(full));
+    /** Tells the ledger what this subtask took in, every {@link #reportEvery} (once after opening, and all at {@code flush}). */
+    private void tellTaken(boolean flush) {
+        if (ledger == null || (told != null && (flush ? told == taken : Math.abs(taken - told) < reportEvery))) return;
+        told = taken;
+        ledger.sendEventToCoordinator(new CountEvent(taken));
     }
 
     private boolean hasRoom(Lane lane) { return lane.members.size() < config.sequencesPerLane(); }
@@ -270,6 +278,7 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
         while (!waiting.isEmpty() && hasRoom(lane) && !isolating(lane)) {
             if (suspect(waiting.peek()) && !lane.members.isEmpty()) break;
             RequestState r = waiting.poll();
+            taken++;
             if (r.admitted == 0) {
                 r.admitted = System.currentTimeMillis();
                 metrics.admitted();
@@ -277,12 +286,14 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
             lane.members.put(r.sequence.id(), r);
             lane.admitted = true;
         }
-        noteWaiting();
+        tellTaken(false);
     }
 
     private void refuse(InferenceRequest req, String reason) {
         metrics.refused();
         output.collect(COMPLETIONS, new StreamRecord<>(CompletionResult.refused(req, reason)));
+        taken++;
+        tellTaken(false);
     }
 
     private Lane leastLoaded() {
@@ -401,6 +412,12 @@ public final class Scheduler extends AbstractStreamOperator<MicroBatchFrame>
     }
 
     /** Keyed state gets a copy of every live request, so that the snapshot never sees a sequence mid-append. */
+    /** Before the barrier: the ledger learns all this subtask took in, so that what it holds is exact at each checkpoint. */
+    @Override public void prepareSnapshotPreBarrier(long checkpointId) throws Exception {
+        super.prepareSnapshotPreBarrier(checkpointId);
+        tellTaken(true);
+    }
+
     @Override public void snapshotState(StateSnapshotContext context) throws Exception {
         super.snapshotState(context);
         logged.snapshot(context.getCheckpointId());
