@@ -28,8 +28,8 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * Checkpoints and a stop with a savepoint under a backlog far beyond the scheduler's waiting room: 8
  * long generations decoding in 2 lanes x 4 (run's shape: one stage chained to the scheduler) and 320
- * more requests queued behind them, 10 times the waiting room (4 x L x S = 32). The source stops
- * reading while the room is full ({@code AdmissionGate}), so the scheduler never holds its input and
+ * more requests queued behind them, 10 times the waiting room (4 x L x S = 32). The source reads only
+ * what the room has free ({@code AdmissionGate}), so the scheduler never holds its input and
  * no barrier waits behind requests: checkpoints keep completing at about their interval (Flink's own
  * checkpoint statistics, from its REST API on loopback), the savepoint is taken within seconds (it
  * took until sequences finished before), and the job resumed from it answers every request exactly
