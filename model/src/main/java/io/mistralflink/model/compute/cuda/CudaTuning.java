@@ -50,12 +50,18 @@ import io.mistralflink.model.compute.Backends;
  *                              ({@code bf16MatmulInputs}, false: with both above 36,823 tok/s
  *                              at 2,048 tokens against 36,405 without, session 8; the same logits as without it in the GPU tests, but
  *                              not yet run through the whole suite, whose op tests read such outputs back in fp32)
+ * @param rowsRmsNorm           more than 32 rows: RMSNorm and add + RMSNorm by float4s, a block of dim / 16 threads a row
+ *                              ({@code rms_norm_rows}, {@code add_rms_norm_rows}) instead of {@code rms_row}'s 1,024 threads of four
+ *                              values ({@code rowsRmsNorm}, false: session 9)
+ * @param prefillPipeline       the tensor-core prefill kernel with its key tiles in two shared-memory stages and the window mask
+ *                              only on edge tiles ({@code attention_prefill_p*}, {@code prefill_pipe_body}) ({@code prefillPipeline},
+ *                              false: session 9)
  */
 record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWaves, int moeGemvPairs, int attentionBlocksPerSm,
                   int attentionMaxSplits, int attentionKeysPerSplit, String decodeAttention, int mmaDecodeKeys, int mmaBlocksPerSm,
                   int decodeStages, String decodeFamily, boolean flashPrefill, int stepTokens, int mmaGemmRows,
                   boolean mmaGemmOneRow, boolean mmaGemmWide, boolean bf16SwiGlu, boolean rowSwiGlu, boolean fusedPrefill,
-                  boolean bf16MatmulInputs) {
+                  boolean bf16MatmulInputs, boolean rowsRmsNorm, boolean prefillPipeline) {
 
     static CudaTuning fromSystemProperties() {
         String p = "mistralflink.cuda.";
@@ -71,6 +77,8 @@ record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWav
                 Boolean.parseBoolean(System.getProperty(p + "bf16SwiGlu", "false")),
                 Boolean.parseBoolean(System.getProperty(p + "rowSwiGlu", "true")),
                 Boolean.parseBoolean(System.getProperty(p + "fusedPrefill", "true")),
-                Boolean.parseBoolean(System.getProperty(p + "bf16MatmulInputs", "false")));
+                Boolean.parseBoolean(System.getProperty(p + "bf16MatmulInputs", "false")),
+                Boolean.parseBoolean(System.getProperty(p + "rowsRmsNorm", "false")),
+                Boolean.parseBoolean(System.getProperty(p + "prefillPipeline", "false")));
     }
 }
