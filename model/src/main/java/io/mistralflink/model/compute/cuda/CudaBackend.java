@@ -70,7 +70,7 @@ public final class CudaBackend implements Backend {
     private final CudaMoe moe = new CudaMoe(this);
     private final CudaAttention attn;   // after tuning, which it reads
     private final CudaMatmul mm;        // likewise
-    private final CudaElementwise ew = new CudaElementwise(this);
+    private final CudaElementwise ew;   // likewise
     final DevicePool pool;
     private final Staging staging;
     /** The context each thread last made current, over every backend of the JVM (one per GPU a stage uses). */
@@ -155,6 +155,7 @@ public final class CudaBackend implements Backend {
         staging = new Staging(4L << 20);
         attn = new CudaAttention(this);
         mm = new CudaMatmul(this);
+        ew = new CudaElementwise(this);
         bf16MatmulInputs = tuning.bf16MatmulInputs();
     }
 
@@ -546,6 +547,15 @@ public final class CudaBackend implements Backend {
 
     /** For tests and benchmarks: the norms' and SwiGLU's outputs in bf16 alone ({@code -Dmistralflink.cuda.bf16MatmulInputs}). */
     public void bf16MatmulInputs(boolean on) { bf16MatmulInputs = on; }
+
+    /** For tests and benchmarks: RMSNorm by float4s beyond 32 rows ({@code -Dmistralflink.cuda.rowsRmsNorm}). */
+    public void rowsRmsNorm(boolean on) { ew.rowsRmsNorm = on; }
+
+    /** For tests and benchmarks: the two-stage tensor-core prefill kernel ({@code -Dmistralflink.cuda.prefillPipeline}). */
+    public void prefillPipeline(boolean on) { attn.prefillPipeline = on; }
+
+    /** For tests: norms the float4 kernels have taken ({@code rowsRmsNorm}). */
+    long rowsNormLaunches() { return ew.rowsNormLaunches; }
 
     /** For tests: attentions the fused prefill path has taken. */
     long fusedPrefillSteps() { return attn.fusedLaunches; }

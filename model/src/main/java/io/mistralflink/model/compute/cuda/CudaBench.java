@@ -48,9 +48,11 @@ import java.util.Random;
  * alike) and prints each variant's best; variants: {@code base} (the knobs off), {@code rows} ({@code rowSwiGlu}),
  * {@code fused} ({@code rowSwiGlu} and {@code fusedPrefill}), {@code qkv} ({@code fusedPrefill} alone), {@code fused16} ({@code fused}
  * with {@code bf16SwiGlu}: SwiGLU's GEMM writing bf16, read by rows), {@code lean} and {@code lean16} ({@code fused} and {@code fused16}
- * with {@code bf16MatmulInputs}).
+ * with {@code bf16MatmulInputs}); a variant's name may add {@code +rms} ({@code rowsRmsNorm}) and {@code +pipe}
+ * ({@code prefillPipeline}), e.g. {@code fused+rms+pipe}.
  * {@code --profile-prefill 2048,8192} then prints, for each length and variant, the device time of one such prefill by kernel
- * ({@link CudaBackend#profileReport}).
+ * ({@link CudaBackend#profileReport}); {@code --profile-decode 8192:8,8192:32} one eager decode step's by kernel after prompts of
+ * that length at that batch (8 steps summed).
  */
 public final class CudaBench {
     static ModelConfig config(String model) {
@@ -97,7 +99,7 @@ public final class CudaBench {
         Map<String, String> a = new HashMap<>(Map.of("--model", "mistral-7b", "--batches", "1,16,64,256", "--prompt", "128",
                 "--new", "128", "--prefill", "512", "--prefill-batches", "1,8", "--label", "", "--warmup", "1"));
         a.putAll(Map.of("--long-prompts", "", "--long-batches", "1,8,32", "--long-new", "64", "--hbm-gbs", "4800"));
-        a.putAll(Map.of("--ab-prefill", "", "--ab-variants", "base,rows,fused", "--ab-reps", "3", "--profile-prefill", ""));
+        a.putAll(Map.of("--ab-prefill", "", "--ab-variants", "base,rows,fused", "--ab-reps", "3", "--profile-prefill", "", "--profile-decode", ""));
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         String model = a.get("--model");
         ModelConfig cfg = config(model);
@@ -145,6 +147,7 @@ public final class CudaBench {
                             bytes / 1e9, hbm / 1e9, 100 * r[0] / bound, r[2], label);
                     System.out.println(b.counters());
                 }
+            profileDecode(b, s, model, a.get("--profile-decode"));
             System.out.println(b.counters());
         }
     }
@@ -186,10 +189,58 @@ public final class CudaBench {
             }
         }
         knobs(b, t.rowSwiGlu(), t.fusedPrefill(), t.bf16SwiGlu(), t.bf16MatmulInputs());
+        b.rowsRmsNorm(t.rowsRmsNorm());
+        b.prefillPipeline(t.prefillPipeline());
         b.graphs(t.graphs());
     }
 
-    private static void variant(CudaBackend b, String v) {
+    /**
+     * {@code --profile-decode 8192:8,8192:32}: for each prompt length and batch, the prompts prefilled, then 8 eager decode steps
+     * (graphs off) with events around every command: the device time of one decode step by kernel (or GEMM shape), summed over the 8.
+     */
+    private static void profileDecode(CudaBackend b, Shard s, String model, String spec) {
+        if (spec.isBlank()) return;
+        boolean graphs = CudaTuning.fromSystemProperties().graphs();
+        b.graphs(false);
+        for (String item : spec.split(",")) {
+            String[] lb = item.strip().split(":");
+            int len = Integer.parseInt(lb[0]), batch = Integer.parseInt(lb[1]);
+            List<KvCache> caches = new ArrayList<>();
+            for (int i = 0; i < batch; i++) caches.add(s.newCache());
+            try {
+                int[] last = fill(s, caches, len, new Random(len * 31L + batch), b.stepTokens());
+                SamplingParams[] ps = new SamplingParams[batch];
+                Arrays.fill(ps, SamplingParams.greedy(16));
+                int[] stepNo = new int[batch];
+                for (int step = 0; step < 16; step++) {
+                    if (step == 8) b.profile(true);   // 8 unprofiled steps first: the pool's sizes for this shape grown
+                    List<Chunk> chunks = new ArrayList<>(batch);
+                    for (int i = 0; i < batch; i++) chunks.add(new Chunk(caches.get(i), len + step, new int[]{last[i]}, Chunk.Logits.LAST));
+                    Arrays.fill(stepNo, step + 1);
+                    last = s.sample(chunks, null, ps, stepNo);
+                }
+                b.profile(false);
+                System.out.printf("PROFILE %s decode after prompt=%d batch=%d: 8 eager steps, events around every command%n", model, len, batch);
+                System.out.print(b.profileReport());
+            } finally {
+                caches.forEach(KvCache::close);
+            }
+        }
+        b.graphs(graphs);
+    }
+
+    /** A variant: a base name (the four knobs below), then {@code +rms} ({@code rowsRmsNorm}) and {@code +pipe} ({@code prefillPipeline}), each off unless named. */
+    private static void variant(CudaBackend b, String name) {
+        String[] parts = name.split("\\+");
+        String v = parts[0];
+        b.rowsRmsNorm(false);
+        b.prefillPipeline(false);
+        for (int i = 1; i < parts.length; i++)
+            switch (parts[i]) {
+                case "rms" -> b.rowsRmsNorm(true);
+                case "pipe" -> b.prefillPipeline(true);
+                default -> throw new IllegalArgumentException("unknown variant flag +" + parts[i] + " (+rms, +pipe)");
+            }
         switch (v) {
             case "base" -> knobs(b, false, false, false, false);
             case "rows" -> knobs(b, true, false, false, false);

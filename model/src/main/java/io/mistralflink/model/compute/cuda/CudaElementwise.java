@@ -12,8 +12,13 @@ import io.mistralflink.model.compute.cuda.CudaBackend.CudaWeight;
  */
 final class CudaElementwise {
     private final CudaBackend cu;
+    boolean rowsRmsNorm;                      // CudaTuning.rowsRmsNorm (tests and benchmarks switch it)
+    long rowsNormLaunches;                    // norms the float4 kernels took (tests)
 
-    CudaElementwise(CudaBackend cu) { this.cu = cu; }
+    CudaElementwise(CudaBackend cu) {
+        this.cu = cu;
+        rowsRmsNorm = cu.tuning.rowsRmsNorm();
+    }
 
     void embed(Weight table, int[] ids, Activation out) {
         cu.bind();
@@ -32,7 +37,10 @@ final class CudaElementwise {
         cu.ensureZero(a);
         long ob = cu.bf16Buffer(o);
         boolean lean = cu.bf16Only(a.rows);
-        cu.k("rms_norm", a.rows, 1, 1, rmsThreads(a.cols), 0, a.f32, ((CudaWeight) gain).ptr(), lean ? 0 : o.f32, ob, a.cols, Stream.f(eps));
+        long g = ((CudaWeight) gain).ptr(), of = lean ? 0 : o.f32;
+        if (byFloat4(a.rows, a.cols, a.f32, g, of, ob))
+            cu.k("rms_norm_rows", a.rows, 1, 1, rows4Threads(a.cols), 0, a.f32, g, of, ob, a.cols, Stream.f(eps));
+        else cu.k("rms_norm", a.rows, 1, 1, rmsThreads(a.cols), 0, a.f32, g, of, ob, a.cols, Stream.f(eps));
         o.zeroPending = false;
         o.bfValid = true;
         o.f32Stale = lean;
@@ -44,6 +52,20 @@ final class CudaElementwise {
         return Math.min(1024, Math.max(32, ((dim + 3) / 4 + 31) / 32 * 32));
     }
 
+    /**
+     * Whether a norm takes the float4 kernels ({@code rowsRmsNorm}): more than 32 rows (decode's few rows keep rms_row, whose
+     * latency they are bound by), dim a multiple of 4 within 16 values a thread, every pointer 16-byte aligned (the bf16
+     * output 8-byte: a row of dim bf16 is a multiple of 8 bytes).
+     */
+    private boolean byFloat4(int rows, int dim, long f32Pointers, long gain, long out, long outBf16) {
+        boolean yes = rowsRmsNorm && rows > 32 && dim % 4 == 0 && dim <= 16 * 1024 && ((f32Pointers | gain | out) & 15) == 0 && (outBf16 & 7) == 0;
+        if (yes) rowsNormLaunches++;
+        return yes;
+    }
+
+    /** Threads of a float4 norm's block: dim / 16 (four float4s each), rounded up to a warp. */
+    private static int rows4Threads(int dim) { return Math.max(32, ((dim + 15) / 16 + 31) / 32 * 32); }
+
     void addRmsNorm(Activation acc, Activation x, Weight gain, float eps, Activation out) {
         cu.bind();
         Act a = cu.act(acc), d = cu.act(x), o = cu.act(out);
@@ -51,7 +73,10 @@ final class CudaElementwise {
         cu.ensureZero(d);
         long ob = cu.bf16Buffer(o);
         boolean lean = cu.bf16Only(a.rows);
-        cu.k("add_rms_norm", a.rows, 1, 1, rmsThreads(a.cols), 0, a.f32, d.f32, ((CudaWeight) gain).ptr(), lean ? 0 : o.f32, ob, a.cols, Stream.f(eps));
+        long g = ((CudaWeight) gain).ptr(), of = lean ? 0 : o.f32;
+        if (byFloat4(a.rows, a.cols, a.f32 | d.f32, g, of, ob))
+            cu.k("add_rms_norm_rows", a.rows, 1, 1, rows4Threads(a.cols), 0, a.f32, d.f32, g, of, ob, a.cols, Stream.f(eps));
+        else cu.k("add_rms_norm", a.rows, 1, 1, rmsThreads(a.cols), 0, a.f32, d.f32, g, of, ob, a.cols, Stream.f(eps));
         CudaBackend.written(a);
         o.zeroPending = false;
         o.bfValid = true;

@@ -35,7 +35,7 @@ import io.mistralflink.model.compute.Backends;
  * @param mmaGemmWide           17-32 rows: 32 features a block, x read half as often (true), or 16, twice the blocks
  *                              ({@code mmaGemmWide}, true)
  * @param bf16SwiGlu            more than 32 rows (prefill): SwiGLU's stacked gate/up GEMM writes bf16, read by
- *                              {@code silu_mul_stacked_bf16} ({@code bf16SwiGlu}, false: fp32)
+ *                              {@code silu_mul_rows_bf16} ({@code bf16SwiGlu}, true since session 9: see bf16MatmulInputs)
  * @param rowSwiGlu             more than one row: SwiGLU over the stacked GEMM's halves by rows, four columns a thread
  *                              ({@code silu_mul_rows}) instead of {@code silu_mul_stacked}'s element loop ({@code rowSwiGlu}, true: H200, 7B prefill
  *                              of 2,048 tokens 35,536 tok/s against 33,493, session 8, eager, one JVM)
@@ -47,15 +47,24 @@ import io.mistralflink.model.compute.Backends;
  *                              difference of the rotation that now and then flips a bf16 rounding)
  * @param bf16MatmulInputs      more than 32 rows: the norms' and (with rowSwiGlu) SwiGLU's outputs, which only matmuls read, kept in
  *                              bf16 alone (an fp32 read, as a mixture's dispatch makes, gets the bf16 values: {@code from_bf16})
- *                              ({@code bf16MatmulInputs}, false: with both above 36,823 tok/s
- *                              at 2,048 tokens against 36,405 without, session 8; the same logits as without it in the GPU tests, but
- *                              not yet run through the whole suite, whose op tests read such outputs back in fp32)
+ *                              ({@code bf16MatmulInputs}, true since session 9: the GPU suite passed with it, bf16SwiGlu and rowsRmsNorm
+ *                              on, Brown perplexities 630.41 / 1,405.48 against HF float32 630.45 / 1,404.67; with those two, H200,
+ *                              7B prefill at batch 1, eager, one JVM, best of 3: 41,157 tok/s at 2,048 tokens against 37,128 with the
+ *                              three off, 32,332 against 30,313 at 8,192)
+ * @param rowsRmsNorm           more than 32 rows: RMSNorm and add + RMSNorm by float4s, a block of dim / 16 threads a row
+ *                              ({@code rms_norm_rows}, {@code add_rms_norm_rows}) instead of {@code rms_row}'s 1,024 threads of four
+ *                              values ({@code rowsRmsNorm}, true since session 9: add + RMSNorm of 2,048 x 4,096 in 39.6 us against
+ *                              82.4, prefill at 2,048 tokens 38,580 tok/s against 35,734)
+ * @param prefillPipeline       the tensor-core prefill kernel with its key tiles in two shared-memory stages and the window mask
+ *                              only on edge tiles ({@code attention_prefill_p*}, {@code prefill_pipe_body}: the same outputs bit for
+ *                              bit) ({@code prefillPipeline}, false: session 9, the kernel's device time unchanged at 2,048 tokens
+ *                              (222.5 against 223.1 us a layer), prefill 0.99-1.03x in two calls)
  */
 record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWaves, int moeGemvPairs, int attentionBlocksPerSm,
                   int attentionMaxSplits, int attentionKeysPerSplit, String decodeAttention, int mmaDecodeKeys, int mmaBlocksPerSm,
                   int decodeStages, String decodeFamily, boolean flashPrefill, int stepTokens, int mmaGemmRows,
                   boolean mmaGemmOneRow, boolean mmaGemmWide, boolean bf16SwiGlu, boolean rowSwiGlu, boolean fusedPrefill,
-                  boolean bf16MatmulInputs) {
+                  boolean bf16MatmulInputs, boolean rowsRmsNorm, boolean prefillPipeline) {
 
     static CudaTuning fromSystemProperties() {
         String p = "mistralflink.cuda.";
@@ -68,9 +77,11 @@ record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWav
                 Integer.getInteger(p + "stepTokens", Backends.GPU_STEP_TOKENS), Integer.getInteger(p + "mmaGemmRows", 0),
                 Boolean.parseBoolean(System.getProperty(p + "mmaGemmOneRow", "true")),
                 Boolean.parseBoolean(System.getProperty(p + "mmaGemmWide", "true")),
-                Boolean.parseBoolean(System.getProperty(p + "bf16SwiGlu", "false")),
+                Boolean.parseBoolean(System.getProperty(p + "bf16SwiGlu", "true")),
                 Boolean.parseBoolean(System.getProperty(p + "rowSwiGlu", "true")),
                 Boolean.parseBoolean(System.getProperty(p + "fusedPrefill", "true")),
-                Boolean.parseBoolean(System.getProperty(p + "bf16MatmulInputs", "false")));
+                Boolean.parseBoolean(System.getProperty(p + "bf16MatmulInputs", "true")),
+                Boolean.parseBoolean(System.getProperty(p + "rowsRmsNorm", "true")),
+                Boolean.parseBoolean(System.getProperty(p + "prefillPipeline", "false")));
     }
 }

@@ -196,6 +196,168 @@ __device__ __forceinline__ void prefill_body(const QT* __restrict__ q, const bf1
     }
 }
 
+/**
+ * The same attention with the key tiles in two stages (-Dmistralflink.cuda.prefillPipeline): the keys and values of tile t+1
+ * are copied while tile t's scores and sums are computed, so a tile waits for memory once and the block meets once a
+ * tile (prefill_body: twice, the values copied only while the scores are computed, the next keys while the values are
+ * summed); and the window mask is applied only to tiles at the edge of a warp's rows' windows (a tile whose keys all lie in
+ * every row's window needs none). Dynamic shared memory: 2 stages x (keys, values) x BK x (HD + 8) bf16 (69,632 bytes at head
+ * size 128: three blocks an SM). The same products and roundings as prefill_body, so the same outputs bit for bit.
+ */
+template <int HD, int BK, typename QT = float>
+__device__ __forceinline__ void prefill_pipe_body(const QT* __restrict__ q, const bf16_t* __restrict__ kb, const bf16_t* __restrict__ vb,
+                                                  float* __restrict__ out, bf16_t* __restrict__ outb,
+                                                  const int* __restrict__ meta, const unsigned long long* __restrict__ cacheBase,
+                                                  const int* __restrict__ tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    constexpr int S = HD + 8;
+    constexpr int KSTEPS = HD / 16, NT = BK / 8, DT = HD / 8, TILE = BK * S;
+    extern __shared__ __align__(16) unsigned char prefill_smem[];
+    bf16_t* ks = (bf16_t*) prefill_smem;   // stages 0 and 1 of the keys, then of the values
+    bf16_t* vs = ks + 2 * TILE;
+    int h = blockIdx.x, tile = gridDim.y - 1 - blockIdx.y;
+    int first = tiles[2 * tile], n = tiles[2 * tile + 1];
+    const int* m = meta + first * 6;
+    int p0 = m[0], start = m[1], off = m[2], cap = m[4];
+    int kvDim = kvHeads * HD, kvOff = (h / (heads / kvHeads)) * HD;
+    const bf16_t* ck = (const bf16_t*) cacheBase[first] + (long long) (2 * layer) * cap * kvDim;
+    const bf16_t* cv = ck + (long long) cap * kvDim;
+    int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+    int last = p0 + n - 1, jlo = imax(0, p0 - window + 1);
+    stage<HD, BK, S>(ks, ck, kb, jlo, last, start, off, window, kvDim, kvOff);
+    stage<HD, BK, S>(vs, cv, vb, jlo, last, start, off, window, kvDim, kvOff);
+    int ra = imin(16 * warp + g, n - 1), rb = imin(16 * warp + g + 8, n - 1);
+    int pa = p0 + ra, pb = p0 + rb;
+    int wlo = p0 + imin(16 * warp, n - 1), whi = p0 + imin(16 * warp + 15, n - 1);
+
+    unsigned qf[KSTEPS][4];
+    {
+        const QT* qa = q + (long long) (first + ra) * heads * HD + (long long) h * HD + 2 * t;
+        const QT* qb = q + (long long) (first + rb) * heads * HD + (long long) h * HD + 2 * t;
+#pragma unroll
+        for (int s = 0; s < KSTEPS; s++) {
+            if constexpr (sizeof(QT) == 2) {
+                qf[s][0] = *(const unsigned*) (qa + 16 * s);
+                qf[s][1] = *(const unsigned*) (qb + 16 * s);
+                qf[s][2] = *(const unsigned*) (qa + 16 * s + 8);
+                qf[s][3] = *(const unsigned*) (qb + 16 * s + 8);
+            } else {
+                float2 x0 = *(const float2*) (qa + 16 * s), x1 = *(const float2*) (qb + 16 * s);
+                float2 x2 = *(const float2*) (qa + 16 * s + 8), x3 = *(const float2*) (qb + 16 * s + 8);
+                qf[s][0] = pack_bf2(x0.x, x0.y);
+                qf[s][1] = pack_bf2(x1.x, x1.y);
+                qf[s][2] = pack_bf2(x2.x, x2.y);
+                qf[s][3] = pack_bf2(x3.x, x3.y);
+            }
+        }
+    }
+    float o[DT][4];
+#pragma unroll
+    for (int d = 0; d < DT; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f;
+    float mA = NEG_INF, mB = NEG_INF, lA = 0.f, lB = 0.f;
+    const float sl2 = scale * 1.4426950408889634f;
+    const int kLane = (lane & 7) * S + 8 * (lane >> 3);
+    const int vLane = ((lane & 7) + 8 * ((lane >> 3) & 1)) * S + 8 * (lane >> 4);
+
+    for (int t0 = jlo, buf = 0; t0 <= last; t0 += BK, buf ^= 1) {
+        cp_wait_all();
+        __syncthreads();                 // tile t0 is in; every warp is done with the other stage (the tile before)
+        if (t0 + BK <= last) {           // the next tile, while this one is computed
+            stage<HD, BK, S>(ks + (buf ^ 1) * TILE, ck, kb, t0 + BK, last, start, off, window, kvDim, kvOff);
+            stage<HD, BK, S>(vs + (buf ^ 1) * TILE, cv, vb, t0 + BK, last, start, off, window, kvDim, kvOff);
+        }
+        if (t0 > whi || t0 + BK - 1 < wlo - window + 1) continue;   // none of this warp's rows sees the tile
+        // every key of the tile in every row's window (and none past the tile's last key): no mask
+        bool edge = !(t0 + BK - 1 <= wlo && t0 > whi - window);
+        const bf16_t* kAddr = ks + buf * TILE + kLane;
+        const bf16_t* vAddr = vs + buf * TILE + vLane;
+        float sc[NT][4];
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+            sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
+#pragma unroll
+            for (int s = 0; s + 1 < KSTEPS; s += 2) {
+                unsigned b[4];
+                ldm4(b, kAddr + nt * 8 * S + 16 * s);
+                mma16816(sc[nt], qf[s], b[0], b[1]);
+                mma16816(sc[nt], qf[s + 1], b[2], b[3]);
+            }
+            if (KSTEPS & 1) {
+                unsigned b[2];
+                ldm2(b, kAddr + nt * 8 * S + 16 * (KSTEPS - 1));
+                mma16816(sc[nt], qf[KSTEPS - 1], b[0], b[1]);
+            }
+        }
+        if (edge) {
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    int j = t0 + nt * 8 + 2 * t + e;
+                    if (j > pa || j <= pa - window) sc[nt][e] = NEG_INF;
+                    if (j > pb || j <= pb - window) sc[nt][2 + e] = NEG_INF;
+                }
+        }
+        float mxA = NEG_INF, mxB = NEG_INF;
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+            mxA = fmaxf(mxA, fmaxf(sc[nt][0], sc[nt][1]));
+            mxB = fmaxf(mxB, fmaxf(sc[nt][2], sc[nt][3]));
+        }
+        mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 1));
+        mxA = fmaxf(mxA, __shfl_xor_sync(0xffffffffu, mxA, 2));
+        mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 1));
+        mxB = fmaxf(mxB, __shfl_xor_sync(0xffffffffu, mxB, 2));
+        float nA = fmaxf(mA, mxA), nB = fmaxf(mB, mxB);
+        float bA = nA == NEG_INF ? 0.f : nA * sl2, bB = nB == NEG_INF ? 0.f : nB * sl2;
+        float cA = exp2f(mA * sl2 - bA), cB = exp2f(mB * sl2 - bB);
+        mA = nA;
+        mB = nB;
+        lA *= cA;
+        lB *= cB;
+#pragma unroll
+        for (int d = 0; d < DT; d++) { o[d][0] *= cA; o[d][1] *= cA; o[d][2] *= cB; o[d][3] *= cB; }
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+            sc[nt][0] = exp2f(fmaf(sc[nt][0], sl2, -bA));
+            sc[nt][1] = exp2f(fmaf(sc[nt][1], sl2, -bA));
+            sc[nt][2] = exp2f(fmaf(sc[nt][2], sl2, -bB));
+            sc[nt][3] = exp2f(fmaf(sc[nt][3], sl2, -bB));
+            lA += sc[nt][0] + sc[nt][1];
+            lB += sc[nt][2] + sc[nt][3];
+        }
+#pragma unroll
+        for (int kk = 0; kk < BK / 16; kk++) {
+            unsigned a[4] = {pack_bf2(sc[2 * kk][0], sc[2 * kk][1]), pack_bf2(sc[2 * kk][2], sc[2 * kk][3]),
+                             pack_bf2(sc[2 * kk + 1][0], sc[2 * kk + 1][1]), pack_bf2(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
+#pragma unroll
+            for (int d = 0; d < DT; d += 2) {
+                unsigned b[4];
+                ldm4t(b, vAddr + 16 * kk * S + 8 * d);
+                mma16816(o[d], a, b[0], b[1]);
+                mma16816(o[d + 1], a, b[2], b[3]);
+            }
+        }
+    }
+    lA += __shfl_xor_sync(0xffffffffu, lA, 1);
+    lA += __shfl_xor_sync(0xffffffffu, lA, 2);
+    lB += __shfl_xor_sync(0xffffffffu, lB, 1);
+    lB += __shfl_xor_sync(0xffffffffu, lB, 2);
+    float iA = lA > 0.f ? 1.f / lA : 0.f, iB = lB > 0.f ? 1.f / lB : 0.f;
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+        int row = 16 * warp + g + 8 * half;
+        if (row >= n) continue;
+        long long at = (long long) (first + row) * heads * HD + (long long) h * HD + 2 * t;
+        float inv = half == 0 ? iA : iB;
+#pragma unroll
+        for (int d = 0; d < DT; d++) {
+            float x = o[d][2 * half] * inv, y = o[d][2 * half + 1] * inv;
+            *(float2*) (out + at + 8 * d) = make_float2(x, y);
+            *(unsigned*) (outb + at + 8 * d) = pack_bf2(x, y);
+        }
+    }
+}
+
 extern "C" __global__ void __launch_bounds__(128) attention_prefill_hd32(const float* q, const bf16_t* kb, const bf16_t* vb, float* out,
         bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
     prefill_body<32, 64>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
@@ -247,4 +409,54 @@ extern "C" __global__ void __launch_bounds__(128, 3) attention_prefill_qb_hd128(
 extern "C" __global__ void __launch_bounds__(128) attention_prefill_qb_hd256(const bf16_t* q, const bf16_t* kb, const bf16_t* vb, float* out,
         bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
     prefill_body<256, 32, bf16_t>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+
+// The two-stage kernels (prefill_pipe_body), q in fp32 (p) and in bf16 (pqb), dynamic shared memory 4 x BK x (HD + 8) x 2 bytes
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_p_hd32(const float* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_pipe_body<32, 64, float>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_pqb_hd32(const bf16_t* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_pipe_body<32, 64, bf16_t>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_p_hd64(const float* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_pipe_body<64, 64, float>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_pqb_hd64(const bf16_t* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_pipe_body<64, 64, bf16_t>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_p_hd80(const float* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_pipe_body<80, 64, float>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_pqb_hd80(const bf16_t* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_pipe_body<80, 64, bf16_t>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_p_hd96(const float* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_pipe_body<96, 64, float>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_pqb_hd96(const bf16_t* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_pipe_body<96, 64, bf16_t>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+extern "C" __global__ void __launch_bounds__(128, 3) attention_prefill_p_hd128(const float* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_pipe_body<128, 64, float>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+extern "C" __global__ void __launch_bounds__(128, 3) attention_prefill_pqb_hd128(const bf16_t* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_pipe_body<128, 64, bf16_t>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_p_hd256(const float* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_pipe_body<256, 32, float>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
+}
+extern "C" __global__ void __launch_bounds__(128) attention_prefill_pqb_hd256(const bf16_t* q, const bf16_t* kb, const bf16_t* vb, float* out,
+        bf16_t* outb, const int* meta, const unsigned long long* cacheBase, const int* tiles, int layer, int heads, int kvHeads, int window, float scale) {
+    prefill_pipe_body<256, 32, bf16_t>(q, kb, vb, out, outb, meta, cacheBase, tiles, layer, heads, kvHeads, window, scale);
 }

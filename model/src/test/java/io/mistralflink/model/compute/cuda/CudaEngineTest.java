@@ -151,6 +151,7 @@ class CudaEngineTest {
         Random r = new Random(11);
         gpu.mmaGemmRows(mmaRows);
         gpu.bf16SwiGlu(false);   // the fp32 GEMM output (bf16's: bf16SwiGluMatchesCpuWithinBf16Rounding)
+        gpu.bf16MatmulInputs(false);   // SwiGLU's fp32 output (its bf16 alone: the model tests, bf16SwiGluMatchesCpuWithinBf16Rounding)
         try (Arena arena = Arena.ofShared()) {
             int k = 256;
             Tensor q = bf16Tensor(arena, "q", r, 512, k), kk = bf16Tensor(arena, "k", r, 128, k), v = bf16Tensor(arena, "v", r, 128, k);
@@ -167,7 +168,7 @@ class CudaEngineTest {
             }
         } finally {
             gpu.mmaGemmRows(CudaTuning.fromSystemProperties().mmaGemmRows());
-            gpu.bf16SwiGlu(CudaTuning.fromSystemProperties().bf16SwiGlu());
+            restoreKnobs();
         }
     }
 
@@ -288,6 +289,8 @@ class CudaEngineTest {
         gpu.fusedPrefill(t.fusedPrefill());
         gpu.bf16SwiGlu(t.bf16SwiGlu());
         gpu.bf16MatmulInputs(t.bf16MatmulInputs());
+        gpu.rowsRmsNorm(t.rowsRmsNorm());
+        gpu.prefillPipeline(t.prefillPipeline());
     }
 
     private static float[][] projections(Backend b, float[] x, int m, int k, Tensor q, Tensor kk, Tensor v, Tensor gate, Tensor up) {
@@ -490,42 +493,127 @@ class CudaEngineTest {
      */
     @ParameterizedTest @ValueSource(ints = {32, 64, 80, 96, 128, 256, 48, 40, 36, 320, 264})
     void prefillAttentionMatchesCpuOverManyWindows(int hd) {
-        Random r = new Random(hd);
-        int heads = 8, kvHeads = 2, window = 64, layers = 2, total = 300;
-        boolean flash = hd == 32 || hd == 64 || hd == 80 || hd == 96 || hd == 128 || hd == 256;
+        int window = 64, total = 300;
+        boolean flash = CudaAttention.flashHeadDim(hd);
         for (int chunk : new int[]{1, 7, window, total}) {
-            int chunkB = chunk == 1 ? 1 : chunk == total ? total : chunk + 3;
-            KvCache[] cc = {cpu.kvCache(layers, window, kvHeads * hd), cpu.kvCache(layers, window, kvHeads * hd)};
-            KvCache[] gc = {gpu.kvCache(layers, window, kvHeads * hd), gpu.kvCache(layers, window, kvHeads * hd)};
+            List<float[]> want = prefillOverManyWindows(cpu, hd, chunk, window, total), got = prefillOverManyWindows(gpu, hd, chunk, window, total);
             double worst = 0;
+            for (int i = 0; i < want.size(); i++) worst = Math.max(worst, relErr(got.get(i), want.get(i)));
+            System.out.printf("prefill attention, head size %d (%s), chunks of %d and %d over %d positions, window %d: worst rel err %.2e%n",
+                    hd, flash ? "tensor cores" : "per-row kernel", chunk, chunkB(chunk, total), total, window, worst);
+            assertTrue(worst < (flash && chunk > 1 ? FLASH_TOL : 1e-5), "head size " + hd + ", chunks of " + chunk + ": rel err " + worst);
+        }
+    }
+
+    /**
+     * The two-stage tensor-core prefill kernels ({@code prefillPipeline}: key tiles in two shared-memory stages, the mask only on
+     * edge tiles) give the one-stage kernels' outputs bit for bit (the same products in the same order), in the scenario of
+     * {@link #prefillAttentionMatchesCpuOverManyWindows} (two sequences of 300 positions, window 64, chunks of 1, 7, W and one
+     * pass), for every head size with a tensor-core kernel; and the CPU's within the tensor cores' tolerance.
+     */
+    @ParameterizedTest @ValueSource(ints = {32, 64, 80, 96, 128, 256})
+    void prefillPipelineGivesTheOneStageKernelsOutputs(int hd) {
+        int window = 64, total = 300;
+        for (int chunk : new int[]{1, 7, window, total}) {
+            List<float[]> want = prefillOverManyWindows(cpu, hd, chunk, window, total), one, two;
+            try {
+                gpu.prefillPipeline(false);
+                one = prefillOverManyWindows(gpu, hd, chunk, window, total);
+                gpu.prefillPipeline(true);
+                two = prefillOverManyWindows(gpu, hd, chunk, window, total);
+            } finally {
+                restoreKnobs();
+            }
+            double worst = 0;
+            for (int i = 0; i < want.size(); i++) {
+                assertArrayEquals(one.get(i), two.get(i), "head size " + hd + ", chunks of " + chunk + ", step " + i);
+                worst = Math.max(worst, relErr(two.get(i), want.get(i)));
+            }
+            System.out.printf("two-stage prefill attention, head size %d, chunks of %d: equal to the one-stage kernel; vs the CPU worst rel err %.2e%n",
+                    hd, chunk, worst);
+            assertTrue(worst < (chunk > 1 ? FLASH_TOL : 1e-5), "head size " + hd + ", chunks of " + chunk + ": rel err " + worst);
+        }
+    }
+
+    private static int chunkB(int chunk, int total) { return chunk == 1 ? 1 : chunk == total ? total : chunk + 3; }
+
+    /**
+     * Attention of two sequences of {@code total} positions prefilled side by side (chunks of {@code chunk} and {@link #chunkB}),
+     * query groups of 4, two layers of one cache, random bf16-exact keys and values (seeded by the head size): each step's output.
+     */
+    private static List<float[]> prefillOverManyWindows(Backend b, int hd, int chunk, int window, int total) {
+        Random r = new Random(hd);
+        int heads = 8, kvHeads = 2, layers = 2, cb = chunkB(chunk, total);
+        KvCache[] c = {b.kvCache(layers, window, kvHeads * hd), b.kvCache(layers, window, kvHeads * hd)};
+        List<float[]> outs = new ArrayList<>();
+        try {
             int[] at = {0, 0};
             while (at[0] < total || at[1] < total) {
-                int na = Math.min(chunk, total - at[0]), nb = Math.min(chunkB, total - at[1]), n = na + nb;
+                int na = Math.min(chunk, total - at[0]), nb = Math.min(cb, total - at[1]), n = na + nb;
                 float[] q = randn(r, n * heads * hd), k = randn(r, n * kvHeads * hd), v = randn(r, n * kvHeads * hd);
                 for (float[] a : new float[][]{k, v}) for (int i = 0; i < a.length; i++) a[i] = Float.intBitsToFloat(CudaBackend.toBf16(a[i]) << 16);
-                float[][] outs = new float[2][];
-                int bi = 0;
-                for (Backend b : List.of(cpu, gpu)) {
-                    KvCache[] c = b == cpu ? cc : gc;
-                    List<AttentionBatch.Segment> segs = new ArrayList<>();
-                    if (na > 0) segs.add(new AttentionBatch.Segment(c[0], 0, na, at[0]));
-                    if (nb > 0) segs.add(new AttentionBatch.Segment(c[1], na, nb, at[1]));
-                    AttentionBatch batch = new AttentionBatch(heads, kvHeads, hd, window, segs);
-                    Activation out = b.allocate(n, heads * hd);
-                    for (int l = 0; l < layers; l++)
-                        b.attention(b.upload(q, n, heads * hd), b.upload(k, n, kvHeads * hd), b.upload(v, n, kvHeads * hd), out, batch, l);
-                    outs[bi++] = b.download(out);
-                }
-                worst = Math.max(worst, relErr(outs[1], outs[0]));
+                List<AttentionBatch.Segment> segs = new ArrayList<>();
+                if (na > 0) segs.add(new AttentionBatch.Segment(c[0], 0, na, at[0]));
+                if (nb > 0) segs.add(new AttentionBatch.Segment(c[1], na, nb, at[1]));
+                AttentionBatch batch = new AttentionBatch(heads, kvHeads, hd, window, segs);
+                Activation out = b.allocate(n, heads * hd);
+                for (int l = 0; l < layers; l++)
+                    b.attention(b.upload(q, n, heads * hd), b.upload(k, n, kvHeads * hd), b.upload(v, n, kvHeads * hd), out, batch, l);
+                outs.add(b.download(out));
                 at[0] += na;
                 at[1] += nb;
             }
-            for (KvCache c : cc) c.close();
-            for (KvCache c : gc) c.close();
-            System.out.printf("prefill attention, head size %d (%s), chunks of %d and %d over %d positions, window %d: worst rel err %.2e%n",
-                    hd, flash ? "tensor cores" : "per-row kernel", chunk, chunkB, total, window, worst);
-            assertTrue(worst < (flash && chunk > 1 ? FLASH_TOL : 1e-5), "head size " + hd + ", chunks of " + chunk + ": rel err " + worst);
+        } finally {
+            for (KvCache x : c) x.close();
         }
+        return outs;
+    }
+
+    /**
+     * RMSNorm and add + RMSNorm by float4s ({@code rowsRmsNorm}: more than 32 rows) against the CPU and against the usual kernel:
+     * 33, 300 and 2,048 rows of 4,096 (the 7B's), 40 rows of 4,100 and of 36 (other multiples of 4), and 300 rows of 4,098 (not one:
+     * the usual kernel), the residual sum stored back exactly (one fp32 add either way), the normed rows within fp32 summation order;
+     * with {@code bf16MatmulInputs} the bf16 rounding alone, read back through from_bf16, within bf16 rounding of the CPU.
+     */
+    @Test void rowsRmsNormMatchesCpuAndTheUsualKernel() {
+        Random r = new Random(21);
+        try (Arena arena = Arena.ofShared()) {
+            for (int[] shape : new int[][]{{33, 4096}, {300, 4096}, {2048, 4096}, {40, 4100}, {40, 36}, {300, 4098}})
+                for (boolean bf16Only : new boolean[]{false, true}) {
+                    int rows = shape[0], dim = shape[1];
+                    Tensor gain = bf16Tensor(arena, "g", r, dim, 1);
+                    float[] x = randn(r, rows * dim), y = randn(r, rows * dim);
+                    float[][] cpuOut = normBoth(cpu, gain, x, y, rows, dim), usual, rowsOut;
+                    try {
+                        gpu.bf16MatmulInputs(bf16Only);
+                        gpu.rowsRmsNorm(false);
+                        usual = normBoth(gpu, gain, x, y, rows, dim);
+                        gpu.rowsRmsNorm(true);
+                        long before = gpu.rowsNormLaunches();
+                        rowsOut = normBoth(gpu, gain, x, y, rows, dim);
+                        assertEquals(dim == 4098 ? 0 : 2, gpu.rowsNormLaunches() - before, rows + " x " + dim + ": norms by float4s");
+                    } finally {
+                        restoreKnobs();
+                    }
+                    assertArrayEquals(usual[1], rowsOut[1], rows + " x " + dim + ": the residual sum");
+                    assertArrayEquals(cpuOut[1], rowsOut[1], rows + " x " + dim + ": the residual sum vs the CPU");
+                    double tol = bf16Only ? 8e-3 : 1e-5;
+                    double eu = Math.max(relErr(rowsOut[0], usual[0]), relErr(rowsOut[2], usual[2]));
+                    double ec = Math.max(relErr(rowsOut[0], cpuOut[0]), relErr(rowsOut[2], cpuOut[2]));
+                    System.out.printf("RMSNorm by float4s, %d x %d%s: rel err vs the usual kernel %.2e, vs the CPU %.2e%n", rows, dim,
+                            bf16Only ? " (bf16 alone)" : "", eu, ec);
+                    assertTrue(eu < tol && ec < tol, rows + " x " + dim + ": rel err " + eu + " / " + ec);
+                }
+        }
+    }
+
+    /** rms_norm(x), then acc = x + y with rms_norm(acc): {the first norm, acc, the second norm}. */
+    private static float[][] normBoth(Backend b, Tensor gain, float[] x, float[] y, int rows, int dim) {
+        Weight g = b.weight(gain);
+        Activation a = b.upload(x, rows, dim), d = b.upload(y, rows, dim), o1 = b.allocate(rows, dim), o2 = b.allocate(rows, dim);
+        b.rmsNorm(a, g, 1e-5f, o1);
+        b.addRmsNorm(a, d, g, 1e-5f, o2);
+        return new float[][]{b.download(o1), b.download(a), b.download(o2)};
     }
 
     /** Long windows take the split-over-the-window path: compare with the CPU at 3000 cached keys, each decode kernel. */
