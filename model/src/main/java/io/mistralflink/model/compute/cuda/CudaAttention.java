@@ -26,7 +26,6 @@ final class CudaAttention {
     String decodeAttention;                   // auto | tiled2 | tiled4 | mma (tests switch it)
     boolean flashPrefill;                     // tests switch it
     boolean fusedPrefill;                     // likewise (CudaBackend.fusedPrefill)
-    boolean prefillPipeline;                  // likewise (CudaTuning.prefillPipeline)
     long fusedLaunches;                       // attentions the fused prefill path took (tests)
     private final String decodeFamily;        // tiledp | tiled (attention.cu)
     private final int attentionBlocksPerSm, attentionMaxSplits, attentionKeysPerSplit;
@@ -55,16 +54,7 @@ final class CudaAttention {
         decodeFamily = t.decodeFamily();
         flashPrefill = t.flashPrefill();
         fusedPrefill = t.fusedPrefill();
-        prefillPipeline = t.prefillPipeline();
     }
-
-    /** The tensor-core prefill kernel for head size hd, q in fp32 or bf16: two-stage ({@code prefillPipeline}) or not. */
-    private String prefillKernel(int hd, boolean qBf16) {
-        return "attention_prefill_" + (prefillPipeline ? (qBf16 ? "pqb_hd" : "p_hd") : (qBf16 ? "qb_hd" : "hd")) + hd;
-    }
-
-    /** Its dynamic shared memory: the two-stage kernels' key and value tiles (prefill.cu: BK keys, rows of hd + 8 bf16), else none. */
-    private int prefillSmem(int hd) { return prefillPipeline ? 4 * (hd == 256 ? 32 : 64) * (hd + 8) * 2 : 0; }
 
     /** Rotary embeddings of q and k at positions (device copy pos, host copy hostPositions), not yet applied. */
     record Rotation(Act q, Act k, Rope rope, long pos, int[] hostPositions, int headDim) {}
@@ -209,7 +199,7 @@ final class CudaAttention {
         }
         if (flash) {
             // Prefill: a block per (query head, tile of up to 64 rows of one segment), keys in shared-memory tiles, tensor cores.
-            cu.k(prefillKernel(hd, false), heads, metaTileCount, 1, 128, prefillSmem(hd), qa.f32, cu.bf16Of(ka), cu.bf16Of(va), o.f32, ob, metaInts, metaBases,
+            cu.k("attention_prefill_hd" + hd, heads, metaTileCount, 1, 128, 0, qa.f32, cu.bf16Of(ka), cu.bf16Of(va), o.f32, ob, metaInts, metaBases,
                     metaTiles, layer, heads, b.kvHeads(), b.window(), Stream.f(scale));
         } else if (grouped) {
             if (mma) cu.k("attention_decode_mma" + stages + "_" + group + "x" + hd, rows, b.kvHeads(), splits, 128, mmaSmem, qa.f32, ka.f32, va.f32, o.f32, ob,
@@ -254,7 +244,7 @@ final class CudaAttention {
         for (Act x : sp.parts()) x.split = null;
         long qb = cu.bf16Buffer(qa), kb = cu.bf16Buffer(ka), vb = cu.bf16Buffer(va);
         cu.k("qkv_rotary_bf16", qa.rows, 1, 1, 256, 0, sp.wide(), qb, kb, vb, rot.rope.cos, rot.rope.sin, rot.pos, qa.cols, ka.cols, hd);
-        cu.k(prefillKernel(hd, true), heads, metaTileCount, 1, 128, prefillSmem(hd), qb, kb, vb, o.f32, cu.bf16Buffer(o), metaInts, metaBases,
+        cu.k("attention_prefill_qb_hd" + hd, heads, metaTileCount, 1, 128, 0, qb, kb, vb, o.f32, cu.bf16Buffer(o), metaInts, metaBases,
                 metaTiles, layer, heads, b.kvHeads(), b.window(), Stream.f((float) (1.0 / Math.sqrt(hd))));
         o.zeroPending = false;
         o.bfValid = true;

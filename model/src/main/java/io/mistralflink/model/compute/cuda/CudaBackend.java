@@ -551,9 +551,6 @@ public final class CudaBackend implements Backend {
     /** For tests and benchmarks: RMSNorm by float4s beyond 32 rows ({@code -Dmistralflink.cuda.rowsRmsNorm}). */
     public void rowsRmsNorm(boolean on) { ew.rowsRmsNorm = on; }
 
-    /** For tests and benchmarks: the two-stage tensor-core prefill kernel ({@code -Dmistralflink.cuda.prefillPipeline}). */
-    public void prefillPipeline(boolean on) { attn.prefillPipeline = on; }
-
     /** For tests: norms the float4 kernels have taken ({@code rowsRmsNorm}). */
     long rowsNormLaunches() { return ew.rowsNormLaunches; }
 

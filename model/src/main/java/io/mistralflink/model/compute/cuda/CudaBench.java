@@ -48,8 +48,7 @@ import java.util.Random;
  * alike) and prints each variant's best; variants: {@code base} (the knobs off), {@code rows} ({@code rowSwiGlu}),
  * {@code fused} ({@code rowSwiGlu} and {@code fusedPrefill}), {@code qkv} ({@code fusedPrefill} alone), {@code fused16} ({@code fused}
  * with {@code bf16SwiGlu}: SwiGLU's GEMM writing bf16, read by rows), {@code lean} and {@code lean16} ({@code fused} and {@code fused16}
- * with {@code bf16MatmulInputs}); a variant's name may add {@code +rms} ({@code rowsRmsNorm}) and {@code +pipe}
- * ({@code prefillPipeline}), e.g. {@code fused+rms+pipe}.
+ * with {@code bf16MatmulInputs}); a variant's name may add {@code +rms} ({@code rowsRmsNorm}), e.g. {@code fused+rms}.
  * {@code --profile-prefill 2048,8192} then prints, for each length and variant, the device time of one such prefill by kernel
  * ({@link CudaBackend#profileReport}); {@code --profile-decode 8192:8,8192:32} one eager decode step's by kernel after prompts of
  * that length at that batch (8 steps summed).
@@ -190,7 +189,6 @@ public final class CudaBench {
         }
         knobs(b, t.rowSwiGlu(), t.fusedPrefill(), t.bf16SwiGlu(), t.bf16MatmulInputs());
         b.rowsRmsNorm(t.rowsRmsNorm());
-        b.prefillPipeline(t.prefillPipeline());
         b.graphs(t.graphs());
     }
 
@@ -229,17 +227,15 @@ public final class CudaBench {
         b.graphs(graphs);
     }
 
-    /** A variant: a base name (the four knobs below), then {@code +rms} ({@code rowsRmsNorm}) and {@code +pipe} ({@code prefillPipeline}), each off unless named. */
+    /** A variant: a base name (the four knobs below), then {@code +rms} ({@code rowsRmsNorm}), off unless named. */
     private static void variant(CudaBackend b, String name) {
         String[] parts = name.split("\\+");
         String v = parts[0];
         b.rowsRmsNorm(false);
-        b.prefillPipeline(false);
         for (int i = 1; i < parts.length; i++)
             switch (parts[i]) {
                 case "rms" -> b.rowsRmsNorm(true);
-                case "pipe" -> b.prefillPipeline(true);
-                default -> throw new IllegalArgumentException("unknown variant flag +" + parts[i] + " (+rms, +pipe)");
+                default -> throw new IllegalArgumentException("unknown variant flag +" + parts[i] + " (+rms)");
             }
         switch (v) {
             case "base" -> knobs(b, false, false, false, false);

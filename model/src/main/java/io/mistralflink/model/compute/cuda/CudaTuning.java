@@ -55,16 +55,12 @@ import io.mistralflink.model.compute.Backends;
  *                              ({@code rms_norm_rows}, {@code add_rms_norm_rows}) instead of {@code rms_row}'s 1,024 threads of four
  *                              values ({@code rowsRmsNorm}, true since session 9: add + RMSNorm of 2,048 x 4,096 in 39.6 us against
  *                              82.4, prefill at 2,048 tokens 38,580 tok/s against 35,734)
- * @param prefillPipeline       the tensor-core prefill kernel with its key tiles in two shared-memory stages and the window mask
- *                              only on edge tiles ({@code attention_prefill_p*}, {@code prefill_pipe_body}: the same outputs bit for
- *                              bit) ({@code prefillPipeline}, false: session 9, the kernel's device time unchanged at 2,048 tokens
- *                              (222.5 against 223.1 us a layer), prefill 0.99-1.03x in two calls)
  */
 record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWaves, int moeGemvPairs, int attentionBlocksPerSm,
                   int attentionMaxSplits, int attentionKeysPerSplit, String decodeAttention, int mmaDecodeKeys, int mmaBlocksPerSm,
                   int decodeStages, String decodeFamily, boolean flashPrefill, int stepTokens, int mmaGemmRows,
                   boolean mmaGemmOneRow, boolean mmaGemmWide, boolean bf16SwiGlu, boolean rowSwiGlu, boolean fusedPrefill,
-                  boolean bf16MatmulInputs, boolean rowsRmsNorm, boolean prefillPipeline) {
+                  boolean bf16MatmulInputs, boolean rowsRmsNorm) {
 
     static CudaTuning fromSystemProperties() {
         String p = "mistralflink.cuda.";
@@ -81,7 +77,6 @@ record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWav
                 Boolean.parseBoolean(System.getProperty(p + "rowSwiGlu", "true")),
                 Boolean.parseBoolean(System.getProperty(p + "fusedPrefill", "true")),
                 Boolean.parseBoolean(System.getProperty(p + "bf16MatmulInputs", "true")),
-                Boolean.parseBoolean(System.getProperty(p + "rowsRmsNorm", "true")),
-                Boolean.parseBoolean(System.getProperty(p + "prefillPipeline", "false")));
+                Boolean.parseBoolean(System.getProperty(p + "rowsRmsNorm", "true")));
     }
 }
