@@ -57,15 +57,17 @@ class PipelineBenchTest {
                 double busy = t.get("busy_fraction").asDouble();
                 // the window is timed in whole milliseconds, the busy time in nanoseconds
                 assertTrue(busy > 0 && busy <= 1 + 2 / window, busy + " of " + window + " ms: " + t);
-                assertTrue(us.get("engine") + us.get("decode") + us.get("encode") <= us.get("busy") + 0.2, t.toString()); // each rounded to 0.1 us
-                busySum[p][l] += busy;
+                assertTrue(us.get("engine") + us.get("decode") + us.get("encode") + us.get("emit") <= us.get("busy") + 0.3, t.toString()); // each rounded to 0.1 us
+                // up to its hand-off: from there on the next stage may already work
+                busySum[p][l] += busy - us.get("emit") * steps / (window * 1e3);
             }
             assertEquals(p, stages, row.toString());
         }
-        // One lane: the stages take its steps in turn, so their busy shares add up to the window at most;
-        // but for the two steps that only free caches, the warm-up's before the window and the last one's
-        // after it, counted all the same. With 16 new tokens they are 2 of about 19 steps a stage (with
-        // 5, 2 of 7: one run of many then summed 1.261).
+        // One lane: the stages take its steps in turn, so their busy shares up to their hand-offs add up to
+        // the window at most (busy time to the step's end overlapped on a loaded machine, a stage's thread
+        // preempted after handing its frame on: 1.235-1.261 in two runs of many). Counted all the same, two
+        // steps that only free caches, the warm-up's before the window and the last one's after it: with 16
+        // new tokens, 2 of about 18 steps a stage.
         assertTrue(busySum[2][1] <= 1 + 4 / (report.get("pipeline").get(2).get("window_s").asDouble() * 1e3), "one lane: " + Arrays.deepToString(busySum));
         assertTrue(busySum[2][2] > busySum[2][1], "two lanes overlap the stages: " + Arrays.deepToString(busySum));
         // requests that arrive together join one step (the admission linger), so one chained stage with one

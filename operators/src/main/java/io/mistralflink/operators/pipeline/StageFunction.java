@@ -58,7 +58,7 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
         caches = new HashMap<>();
         failures = FailureLog.of(getRuntimeContext());
         clock = new StepClock(getRuntimeContext().getMetricGroup(), StepClock.Phase.BUSY, StepClock.Phase.DECODE,
-                StepClock.Phase.ENGINE, StepClock.Phase.ENCODE, StepClock.Phase.STEPS);
+                StepClock.Phase.ENGINE, StepClock.Phase.ENCODE, StepClock.Phase.EMIT, StepClock.Phase.STEPS);
     }
 
     /** A step that throws fails the job; its requests are noted first (see {@link FailureLog}). */
@@ -103,8 +103,9 @@ public final class StageFunction extends KeyedProcessFunction<String, MicroBatch
             next = StepCodec.drawn(step, drawn);
         }
         next = next.withMeta(MicroBatchFrame.META_STAGE, Integer.toString(stage));
-        clock.lap(StepClock.Phase.ENCODE, t);
+        t = clock.lap(StepClock.Phase.ENCODE, t);
         out.collect(next);
+        clock.lap(StepClock.Phase.EMIT, t);
     }
 
     private static int[] targets(Step s) {

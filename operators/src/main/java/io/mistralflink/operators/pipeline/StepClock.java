@@ -25,6 +25,11 @@ public final class StepClock {
         ENGINE("engineNanos"),
         /** A stage: its output frame built; the scheduler: the step planned and framed. */
         ENCODE("encodeNanos"),
+        /**
+         * A stage: its frame handed on, to the step's end (into Flink's output buffers, serialized across tasks;
+         * chained, the tail's work too). The next stage may already work meanwhile.
+         */
+        EMIT("emitNanos"),
         /** From the tail taking the last stage's answer to the scheduler taking its tokens: the answer read, the hop through the scheduler's mailbox. */
         FEEDBACK("feedbackNanos"),
         /** The scheduler: the tokens appended to their sequences, finished ones completed. */
