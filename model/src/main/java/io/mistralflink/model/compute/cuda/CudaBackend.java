@@ -69,7 +69,7 @@ public final class CudaBackend implements Backend {
     private final CudaSampling sampling = new CudaSampling(this);
     private final CudaMoe moe = new CudaMoe(this);
     private final CudaAttention attn;   // after tuning, which it reads
-    final CudaMatmul mm;                // likewise
+    private final CudaMatmul mm;        // likewise
     private final CudaElementwise ew;   // likewise
     final DevicePool pool;
     private final Staging staging;
@@ -99,8 +99,6 @@ public final class CudaBackend implements Backend {
         boolean bfValid, zeroPending = true, released;
         /** A rotary embedding asked for and not yet applied (see {@link #rotary}). */
         CudaAttention.Rotation rotation;
-        /** Still a split-K GEMM's unsummed slices (see {@link CudaMatmul.Slices}). */
-        CudaMatmul.Slices slices;
         /** Still in a stacked GEMM's rows (see {@link CudaMatmul.Split}). */
         CudaMatmul.Split split;
         /** Read straight from those rows by the fused prefill attention, its own buffer never written: no further reads. */
@@ -222,7 +220,6 @@ public final class CudaBackend implements Backend {
     /** An activation to read: its pending split ({@link CudaMatmul.Split}) and rotation ({@link #rotary}) applied first. */
     Act act(Activation a) {
         Act x = live(a);
-        if (x.slices != null) mm.sumSlices(x);
         if (x.f32Stale) {
             k("from_bf16", grid(x.elems()), 1, 1, 256, 0, x.bf16, x.f32, x.elems());
             x.f32Stale = false;
@@ -420,7 +417,6 @@ public final class CudaBackend implements Backend {
             Act a = (Act) d;
             if (a == null || a.released) continue;
             a.released = true;
-            if (a.slices != null) mm.release(a.slices);
             if (a.loose) {
                 loose.remove(a);
                 freeLater(a.f32);
@@ -548,12 +544,6 @@ public final class CudaBackend implements Backend {
 
     /** For tests and benchmarks: the fused prefill q/k/v path ({@code -Dmistralflink.cuda.fusedPrefill}). */
     public void fusedPrefill(boolean on) { mm.deferSplit = on; attn.fusedPrefill = on; }
-
-    /** For tests and benchmarks: a split-K GEMM's slices summed by the kernel that reads them ({@code -Dmistralflink.cuda.foldSplits}). */
-    public void foldSplits(boolean on) { mm.foldSplits = on; }
-
-    /** For tests: launches that summed a split-K GEMM's slices as they read them ({@code foldSplits}). */
-    long foldedSplits() { return mm.foldedSplits; }
 
     /** For tests and benchmarks: the norms' and SwiGLU's outputs in bf16 alone ({@code -Dmistralflink.cuda.bf16MatmulInputs}). */
     public void bf16MatmulInputs(boolean on) { bf16MatmulInputs = on; }

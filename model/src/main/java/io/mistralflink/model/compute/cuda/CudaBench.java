@@ -142,8 +142,8 @@ public final class CudaBench {
                     double bytes = Bench.decodeBytesPerStep(cfg, b.weightBytes(), batch, len + 8, steps, 2);
                     double bound = batch * hbm / bytes;
                     System.out.printf("RESULT %s decode after prompt=%d batch=%d: %.1f tok/s (%.2f ms/step), bandwidth bound %.1f tok/s "
-                                    + "(%.1f GB a step at %.0f GB/s): %.0f%%; prefill %.0f tok/s; tokens #%08x%s%n", model, len, batch, r[0], r[1], bound,
-                            bytes / 1e9, hbm / 1e9, 100 * r[0] / bound, r[2], (int) r[3], label);
+                                    + "(%.1f GB a step at %.0f GB/s): %.0f%%; prefill %.0f tok/s%s%n", model, len, batch, r[0], r[1], bound,
+                            bytes / 1e9, hbm / 1e9, 100 * r[0] / bound, r[2], label);
                     System.out.println(b.counters());
                 }
             profileDecode(b, s, model, a.get("--profile-decode"));
@@ -333,10 +333,7 @@ public final class CudaBench {
         return last;
     }
 
-    /**
-     * Prompts of len tokens, 8 untimed decode steps, then steps timed ones: {decode tok/s, ms/step, prefill tok/s, a hash of every
-     * decoded token} (the hash: whether two runs of other knobs decoded the same tokens).
-     */
+    /** Prompts of len tokens, 8 untimed decode steps, then steps timed ones: {decode tok/s, ms/step, prefill tok/s}. */
     static double[] longDecode(Shard s, int batch, int len, int steps, int budget) {
         List<KvCache> caches = new ArrayList<>();
         for (int i = 0; i < batch; i++) caches.add(s.newCache());
@@ -348,17 +345,15 @@ public final class CudaBench {
             Arrays.fill(ps, SamplingParams.greedy(steps + 8));
             int[] stepNo = new int[batch];
             long d0 = 0;
-            int hash = 1;
             for (int step = 0; step < steps + 8; step++) {
                 if (step == 8) d0 = System.nanoTime();
                 List<Chunk> chunks = new ArrayList<>(batch);
                 for (int i = 0; i < batch; i++) chunks.add(new Chunk(caches.get(i), len + step, new int[]{last[i]}, Chunk.Logits.LAST));
                 Arrays.fill(stepNo, step + 1);
                 last = s.sample(chunks, null, ps, stepNo);
-                hash = 31 * hash + Arrays.hashCode(last);
             }
             double secs = (System.nanoTime() - d0) / 1e9;
-            return new double[]{batch * (double) steps / secs, secs * 1e3 / steps, prefill, hash};
+            return new double[]{batch * (double) steps / secs, secs * 1e3 / steps, prefill};
         } finally {
             caches.forEach(KvCache::close);
         }

@@ -68,22 +68,13 @@ final class CudaElementwise {
 
     void addRmsNorm(Activation acc, Activation x, Weight gain, float eps, Activation out) {
         cu.bind();
-        CudaMatmul.Slices sl = cu.live(x).slices;
-        if (sl != null) cu.live(x).slices = null;   // summed below, not by act
         Act a = cu.act(acc), d = cu.act(x), o = cu.act(out);
         cu.ensureZero(a);
-        if (sl == null) cu.ensureZero(d);
+        cu.ensureZero(d);
         long ob = cu.bf16Buffer(o);
         boolean lean = cu.bf16Only(a.rows);
         long g = ((CudaWeight) gain).ptr(), of = lean ? 0 : o.f32;
-        if (sl != null) {
-            // The o or down projection's split-K slices summed here (foldSplits), x written with their sum as sum_splits would
-            cu.k("add_rms_norm_splits", a.rows, 1, 1, rmsThreads(a.cols), 0, a.f32, d.f32, sl.partial(), d.elems(), sl.count(), g, of, ob,
-                    a.cols, Stream.f(eps));
-            cu.mm.foldedSplits++;
-            cu.mm.release(sl);
-            CudaBackend.written(d);
-        } else if (byFloat4(a.rows, a.cols, a.f32 | d.f32, g, of, ob))
+        if (byFloat4(a.rows, a.cols, a.f32 | d.f32, g, of, ob))
             cu.k("add_rms_norm_rows", a.rows, 1, 1, rows4Threads(a.cols), 0, a.f32, d.f32, g, of, ob, a.cols, Stream.f(eps));
         else cu.k("add_rms_norm", a.rows, 1, 1, rmsThreads(a.cols), 0, a.f32, d.f32, g, of, ob, a.cols, Stream.f(eps));
         CudaBackend.written(a);

@@ -36,19 +36,7 @@ final class CudaMatmul {
      * A stacked q/k/v GEMM's output (rows x the three widths side by side) not yet split into its parts: the first
      * ordinary read of any part ({@link CudaBackend#act}) splits all three, as {@code split_columns} always did.
      */
-    record Split(long wide, long bytes, Act[] parts, int slices) {}
-
-    /**
-     * A split-K GEMM's K slices (partial[s][rows x cols], {@code bytes} in all) not yet summed into its output ({@code foldSplits}):
-     * the residual add + RMSNorm that reads the o or down projection sums them as it reads them ({@link CudaElementwise#addRmsNorm}),
-     * any other read by {@code sum_splits} ({@link CudaBackend#act}).
-     */
-    record Slices(long partial, long bytes, int count) {}
-
-    /** A split-K GEMM's slices summed by the kernel that reads them ({@link CudaTuning#foldSplits}). */
-    boolean foldSplits;
-    /** Launches that summed slices as they read them (tests). */
-    long foldedSplits;
+    record Split(long wide, long bytes, Act[] parts) {}
 
     CudaMatmul(CudaBackend cu) {
         this.cu = cu;
@@ -60,7 +48,6 @@ final class CudaMatmul {
         bf16SwiGlu = cu.tuning.bf16SwiGlu();
         rowSwiGlu = cu.tuning.rowSwiGlu();
         deferSplit = cu.tuning.fusedPrefill();
-        foldSplits = cu.tuning.foldSplits();
     }
 
     /** Few rows: one launch over up to three matrices; more rows: a cuBLAS GEMM over the stacked matrices, or each. */
@@ -102,44 +89,19 @@ final class CudaMatmul {
         } else if (stacked) {
             // One GEMM over the stacked matrices, then its columns go to the projections' outputs: at 64 rows
             // of the 7B shape on an H200, 18 + 4 us a layer against 38 us for q, k, v apart (ncu).
-            CudaWeight all = new CudaWeight(w[0].ptr(), n, kk, false);
-            int s = foldSplits ? splitK(m, n, kk) : 1;
-            long bytes = 4L * s * m * n, wide = cu.scratch(bytes);
-            if (s > 1) cu.stream.gemm(m, n, kk, s, all.ptr(), xb, wide);   // the slices, summed by split_columns_sum
-            else gemm(m, all, xb, wide);
-            Split split = new Split(wide, bytes, o, s);
-            if (deferSplit && w.length == 3 && s == 1) {
+            long bytes = 4L * m * n, wide = cu.scratch(bytes);
+            gemm(m, new CudaWeight(w[0].ptr(), n, kk, false), xb, wide);
+            Split split = new Split(wide, bytes, o);
+            if (deferSplit && w.length == 3) {
                 for (Act out : o) out.split = split;
             } else {
                 splitColumns(split);
             }
         } else {
-            for (int i = 0; i < w.length; i++) {
-                int s = foldSplits ? splitK(m, w[i].rows(), kk) : 1;
-                if (s > 1) o[i].slices = slices(m, w[i], xb, s);
-                else gemm(m, w[i], xb, o[i].f32);
-            }
+            for (int i = 0; i < w.length; i++) gemm(m, w[i], xb, o[i].f32);
         }
         for (Act out : o) CudaBackend.written(out);
     }
-
-    /** x W^T in s K slices, left unsummed ({@code foldSplits}). */
-    private Slices slices(int m, CudaWeight w, long xb, int s) {
-        long bytes = 4L * s * m * w.rows(), partial = cu.scratch(bytes);
-        cu.stream.gemm(m, w.rows(), w.cols(), s, w.ptr(), xb, partial);
-        return new Slices(partial, bytes, s);
-    }
-
-    /** An output's slices summed into it, as {@link #gemm} sums them. */
-    void sumSlices(Act out) {
-        Slices sl = out.slices;
-        out.slices = null;
-        cu.k("sum_splits", cu.grid(out.elems()), 1, 1, 256, 0, sl.partial(), out.f32, out.elems(), sl.count());
-        release(sl);
-    }
-
-    /** Slices go back to the step's pool once summed. */
-    void release(Slices sl) { if (cu.inStep) cu.pool.release(sl.partial(), sl.bytes()); }
 
     /** The stacked GEMM's columns to its parts' outputs; its rows are released. */
     void splitColumns(Split sp) {
@@ -147,14 +109,8 @@ final class CudaMatmul {
         for (Act out : o) out.split = null;
         boolean three = o.length == 3;
         long total = (long) o[0].rows * (o[0].cols + o[1].cols + (three ? o[2].cols : 0));
-        if (sp.slices() > 1) {
-            cu.k("split_columns_sum", cu.grid(total), 1, 1, 256, 0, sp.wide(), o[0].f32, o[1].f32, three ? o[2].f32 : 0,
-                    o[0].cols, o[1].cols, three ? o[2].cols : 0, total, sp.slices());
-            foldedSplits++;
-        } else {
-            cu.k("split_columns", cu.grid(total), 1, 1, 256, 0, sp.wide(), o[0].f32, o[1].f32, three ? o[2].f32 : 0,
-                    o[0].cols, o[1].cols, three ? o[2].cols : 0, total);
-        }
+        cu.k("split_columns", cu.grid(total), 1, 1, 256, 0, sp.wide(), o[0].f32, o[1].f32, three ? o[2].f32 : 0,
+                o[0].cols, o[1].cols, three ? o[2].cols : 0, total);
         for (Act out : o) CudaBackend.written(out);
         release(sp);
     }

@@ -55,20 +55,12 @@ import io.mistralflink.model.compute.Backends;
  *                              ({@code rms_norm_rows}, {@code add_rms_norm_rows}) instead of {@code rms_row}'s 1,024 threads of four
  *                              values ({@code rowsRmsNorm}, true since session 9: add + RMSNorm of 2,048 x 4,096 in 39.6 us against
  *                              82.4, prefill at 2,048 tokens 38,580 tok/s against 35,734)
- * @param foldSplits            a split-K GEMM's slices (1-32 rows) left unsummed until read: the residual add + RMSNorm after the o and
- *                              down projections sums them as it reads them ({@code add_rms_norm_splits}), the q/k/v split as it splits
- *                              ({@code split_columns_sum}), any other read by {@code sum_splits} as before; the same sums in the same
- *                              order, one launch a layer's split GEMM fewer ({@code foldSplits}, false: H200, 7B, session 9 call 4, the
- *                              same tokens; an eager decode step at batch 8 after 8,192 tokens 6.70 ms of kernels against 6.96, but
- *                              with graphs 1,369.1 / 1,347.2 tok/s against 1,366.3 / 1,365.1 at batch 8, 3,489.8 / 3,548.1 against
- *                              3,471.6 / 3,525.4 at 32: no gain beyond the spread, add_rms_norm_splits's eight blocks taking 10.0 us
- *                              where add_rms_norm took 7.5 and sum_splits 4.4)
  */
 record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWaves, int moeGemvPairs, int attentionBlocksPerSm,
                   int attentionMaxSplits, int attentionKeysPerSplit, String decodeAttention, int mmaDecodeKeys, int mmaBlocksPerSm,
                   int decodeStages, String decodeFamily, boolean flashPrefill, int stepTokens, int mmaGemmRows,
                   boolean mmaGemmOneRow, boolean mmaGemmWide, boolean bf16SwiGlu, boolean rowSwiGlu, boolean fusedPrefill,
-                  boolean bf16MatmulInputs, boolean rowsRmsNorm, boolean foldSplits) {
+                  boolean bf16MatmulInputs, boolean rowsRmsNorm) {
 
     static CudaTuning fromSystemProperties() {
         String p = "mistralflink.cuda.";
@@ -85,7 +77,6 @@ record CudaTuning(boolean graphs, int graphSegment, int splitKMax, int splitKWav
                 Boolean.parseBoolean(System.getProperty(p + "rowSwiGlu", "true")),
                 Boolean.parseBoolean(System.getProperty(p + "fusedPrefill", "true")),
                 Boolean.parseBoolean(System.getProperty(p + "bf16MatmulInputs", "true")),
-                Boolean.parseBoolean(System.getProperty(p + "rowsRmsNorm", "true")),
-                Boolean.parseBoolean(System.getProperty(p + "foldSplits", "false")));
+                Boolean.parseBoolean(System.getProperty(p + "rowsRmsNorm", "true")));
     }
 }

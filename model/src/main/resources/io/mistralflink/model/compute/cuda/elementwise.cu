@@ -17,11 +17,9 @@ extern "C" __global__ void embed(const bf16_t* __restrict__ table, const int* __
 #define RMS_VPT 12
 
 /** out = (acc [+ x, stored back into acc]) / rms * gain, in fp32 (unless out is null: bf16 alone) and bf16: the block's row. */
-template <bool ADD, bool SPLITS = false>
+template <bool ADD>
 __device__ __forceinline__ void rms_row(float* __restrict__ acc, const float* __restrict__ x, const float* __restrict__ gain,
-                                        float* __restrict__ out, bf16_t* __restrict__ outb, int dim, float eps,
-                                        const float* __restrict__ partial = nullptr, float* __restrict__ xsum = nullptr,
-                                        long long n = 0, int splits = 1) {
+                                        float* __restrict__ out, bf16_t* __restrict__ outb, int dim, float eps) {
     __shared__ float scratch[32];
     long long base = (long long) blockIdx.x * dim;
     int t = threadIdx.x, nt = blockDim.x;
@@ -32,15 +30,7 @@ __device__ __forceinline__ void rms_row(float* __restrict__ acc, const float* __
         v[j] = 0.f;
         g[j] = 0.f;
         if (i < dim) {
-            if (SPLITS) {
-                // x = the sum of a split-K GEMM's slices, in sum_splits' order, stored as sum_splits would have stored it
-                float d = partial[base + i];
-                for (int s = 1; s < splits; s++) d += partial[(long long) s * n + base + i];
-                xsum[base + i] = d;
-                v[j] = acc[base + i] + d;
-            } else {
-                v[j] = ADD ? acc[base + i] + x[base + i] : acc[base + i];
-            }
+            v[j] = ADD ? acc[base + i] + x[base + i] : acc[base + i];
             g[j] = gain[i];
         }
     }
@@ -70,15 +60,6 @@ extern "C" __global__ void __launch_bounds__(1024) rms_norm(const float* x, cons
 /** acc += x, then out = rms_norm(acc) * gain (and its bf16 rounding): the residual add and the next norm in one pass. */
 extern "C" __global__ void __launch_bounds__(1024) add_rms_norm(float* acc, const float* x, const float* gain, float* out, bf16_t* outb, int dim, float eps) {
     rms_row<true>(acc, x, gain, out, outb, dim, eps);
-}
-
-/**
- * add_rms_norm where x is still a split-K GEMM's slices (partial[s][rows * dim], n = rows * dim, -Dmistralflink.cuda.foldSplits):
- * they are summed here, in sum_splits' order, and x written as sum_splits would have written it: one launch in place of two.
- */
-extern "C" __global__ void __launch_bounds__(1024) add_rms_norm_splits(float* acc, float* x, const float* partial, long long n, int splits,
-                                                                       const float* gain, float* out, bf16_t* outb, int dim, float eps) {
-    rms_row<true, true>(acc, nullptr, gain, out, outb, dim, eps, partial, x, n, splits);
 }
 
 // Many rows (prefill, -Dmistralflink.cuda.rowsRmsNorm): at 2,048 rows of 4,096 the kernels above take 79 us, about 1.8 TB/s
@@ -312,20 +293,5 @@ extern "C" __global__ void sum_splits(const float* __restrict__ partial, float* 
         float a = partial[i];
         for (int s = 1; s < splits; s++) a += partial[(long long) s * n + i];
         out[i] = a;
-    }
-}
-
-/** split_columns over the sum of a split-K GEMM's slices (partial[s][total], summed in sum_splits' order): one launch in place of two. */
-extern "C" __global__ void split_columns_sum(const float* __restrict__ partial, float* __restrict__ o0, float* __restrict__ o1, float* __restrict__ o2,
-                                             int n0, int n1, int n2, long long total, int splits) {
-    int n = n0 + n1 + n2;
-    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long long) gridDim.x * blockDim.x) {
-        float a = partial[i];
-        for (int s = 1; s < splits; s++) a += partial[(long long) s * total + i];
-        long long r = i / n;
-        int c = (int) (i % n);
-        if (c < n0) o0[r * n0 + c] = a;
-        else if (c < n0 + n1) o1[r * n1 + c - n0] = a;
-        else o2[r * n2 + c - n0 - n1] = a;
     }
 }

@@ -290,7 +290,6 @@ class CudaEngineTest {
         gpu.bf16SwiGlu(t.bf16SwiGlu());
         gpu.bf16MatmulInputs(t.bf16MatmulInputs());
         gpu.rowsRmsNorm(t.rowsRmsNorm());
-        gpu.foldSplits(t.foldSplits());
     }
 
     private static float[][] projections(Backend b, float[] x, int m, int k, Tensor q, Tensor kk, Tensor v, Tensor gate, Tensor up) {
@@ -575,62 +574,6 @@ class CudaEngineTest {
                     assertTrue(eu < tol && ec < tol, rows + " x " + dim + ": rel err " + eu + " / " + ec);
                 }
         }
-    }
-
-    /**
-     * A split-K GEMM's slices summed by the kernel that reads them ({@code foldSplits}): the stacked q/k/v GEMM's by
-     * {@code split_columns_sum}, an o projection's by the residual add + RMSNorm ({@code add_rms_norm_splits}, which also leaves the
-     * projection's sum in its output), another one's by {@code sum_splits} on an ordinary read. At 1-32 rows, K slices of 4 and 8:
-     * every output bit for bit the usual path's (the same sums in the same order) and within fp32 of the CPU; the folded kernels
-     * must have run (three a pass from 2 rows on; one row takes the GEMV, no slices).
-     */
-    @Test void foldSplitsMatchesTheUsualPathAndCpu() {
-        Random r = new Random(23);
-        try (Arena arena = Arena.ofShared()) {
-            int k = 4096, dim = 1024;
-            // q/k/v: 2,304 features, 18 tiles of 128: 4 slices; o: 1,024, 8 tiles: 8 slices
-            Tensor q = bf16Tensor(arena, "q", r, 2048, k), kk = bf16Tensor(arena, "k", r, 128, k), v = bf16Tensor(arena, "v", r, 128, k);
-            Tensor o = bf16Tensor(arena, "o", r, dim, k), gain = bf16Tensor(arena, "g", r, dim, 1);
-            double worst = 0;
-            for (int m : new int[]{1, 2, 8, 17, 32}) {
-                float[] x = randn(r, m * k), acc = randn(r, m * dim);
-                for (int i = 0; i < x.length; i++) x[i] = Float.intBitsToFloat(CudaBackend.toBf16(x[i]) << 16);
-                float[][] usual, folded, want = foldOutputs(cpu, x, acc, m, k, q, kk, v, o, gain);
-                long ran;
-                try {
-                    gpu.foldSplits(false);
-                    usual = foldOutputs(gpu, x, acc, m, k, q, kk, v, o, gain);
-                    gpu.foldSplits(true);
-                    long before = gpu.foldedSplits();
-                    folded = foldOutputs(gpu, x, acc, m, k, q, kk, v, o, gain);
-                    ran = gpu.foldedSplits() - before;
-                } finally {
-                    restoreKnobs();
-                }
-                assertEquals(m == 1 ? 0 : 2, ran, m + " rows: launches that summed slices as they read them");
-                for (int i = 0; i < usual.length; i++) {
-                    assertArrayEquals(usual[i], folded[i], m + " rows, output " + i);
-                    worst = Math.max(worst, relErr(folded[i], want[i]));
-                }
-            }
-            System.out.printf("folded split-K sums (q/k/v split, add + RMSNorm, a plain read) at 1, 2, 8, 17, 32 rows: bit for bit the usual path, "
-                    + "rel err vs the CPU at most %.2e%n", worst);
-            assertTrue(worst < 1e-5, "rel err vs the CPU " + worst);
-        }
-    }
-
-    /** q/k/v, the residual sum, the normed rows, o (read after the norm) and a second o (read on its own), from x and acc. */
-    private static float[][] foldOutputs(Backend b, float[] x, float[] acc, int m, int k, Tensor q, Tensor kk, Tensor v, Tensor o, Tensor gain) {
-        Activation xa = b.upload(x, m, k), a = b.upload(acc, m, o.rows());
-        Activation[] qkv = {b.allocate(m, q.rows()), b.allocate(m, kk.rows()), b.allocate(m, v.rows())};
-        b.matmul(xa, b.weights(q, kk, v), qkv);
-        Weight wo = b.weight(o);
-        Activation po = b.allocate(m, o.rows()), po2 = b.allocate(m, o.rows()), normed = b.allocate(m, o.rows());
-        b.matmul(xa, wo, po);
-        b.matmul(xa, wo, po2);
-        b.addRmsNorm(a, po, b.weight(gain), 1e-5f, normed);
-        return new float[][]{b.download(qkv[0]), b.download(qkv[1]), b.download(qkv[2]), b.download(a), b.download(normed), b.download(po),
-                b.download(po2)};
     }
 
     /** rms_norm(x), then acc = x + y with rms_norm(acc): {the first norm, acc, the second norm}. */
