@@ -139,8 +139,16 @@ final class GatedSource<T, S extends SourceSplit, E> implements Source<T, S, E>,
         @Override public void close() throws Exception { reader.close(); }
     }
 
-    /** The reader's output, each record emitted spending one of its credit (per-split outputs included). */
-    private record CountingOutput<T>(ReaderOutput<T> output, Reader<T, ?> reader) implements ReaderOutput<T> {
+    /** An output whose every record spends one of the reader's credit. */
+    private static class CountingSplitOutput<T> implements SourceOutput<T> {
+        final Reader<T, ?> reader;
+        private final SourceOutput<T> output;
+
+        CountingSplitOutput(SourceOutput<T> output, Reader<T, ?> reader) {
+            this.output = output;
+            this.reader = reader;
+        }
+
         @Override public void collect(T record) {
             reader.spent();
             output.collect(record);
@@ -149,28 +157,23 @@ final class GatedSource<T, S extends SourceSplit, E> implements Source<T, S, E>,
         @Override public void collect(T record, long timestamp) {
             reader.spent();
             output.collect(record, timestamp);
+        }
+
+        @Override public void emitWatermark(Watermark watermark) { output.emitWatermark(watermark); }
+        @Override public void markIdle() { output.markIdle(); }
+        @Override public void markActive() { output.markActive(); }
+    }
+
+    /** The reader's output, counted as its per-split outputs are. */
+    private static final class CountingOutput<T> extends CountingSplitOutput<T> implements ReaderOutput<T> {
+        private final ReaderOutput<T> output;
+
+        CountingOutput(ReaderOutput<T> output, Reader<T, ?> reader) {
+            super(output, reader);
+            this.output = output;
         }
 
         @Override public SourceOutput<T> createOutputForSplit(String splitId) { return new CountingSplitOutput<>(output.createOutputForSplit(splitId), reader); }
         @Override public void releaseOutputForSplit(String splitId) { output.releaseOutputForSplit(splitId); }
-        @Override public void emitWatermark(Watermark watermark) { output.emitWatermark(watermark); }
-        @Override public void markIdle() { output.markIdle(); }
-        @Override public void markActive() { output.markActive(); }
-    }
-
-    private record CountingSplitOutput<T>(SourceOutput<T> output, Reader<T, ?> reader) implements SourceOutput<T> {
-        @Override public void collect(T record) {
-            reader.spent();
-            output.collect(record);
-        }
-
-        @Override public void collect(T record, long timestamp) {
-            reader.spent();
-            output.collect(record, timestamp);
-        }
-
-        @Override public void emitWatermark(Watermark watermark) { output.emitWatermark(watermark); }
-        @Override public void markIdle() { output.markIdle(); }
-        @Override public void markActive() { output.markActive(); }
     }
 }
