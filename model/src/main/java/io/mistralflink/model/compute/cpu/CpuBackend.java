@@ -8,6 +8,8 @@ import io.mistralflink.model.compute.RotaryTable;
 import io.mistralflink.model.compute.Weight;
 import io.mistralflink.model.weights.Tensor;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 
 import java.util.Arrays;
 import java.util.Map;
@@ -22,7 +24,17 @@ import static io.mistralflink.model.compute.cpu.MatMul.L;
  * trading the default path's float32 exactness and bitwise batch invariance for speed.
  */
 public final class CpuBackend implements Backend {
-    record CpuWeight(Tensor tensor, float[] floats) implements Weight {
+    /** A stored weight; in bf16 mode a matrix is also packed for oneDNN, on its first product (an embedding table never is). */
+    static final class CpuWeight implements Weight {
+        final Tensor tensor;
+        final float[] floats;
+        private OneDnn.Packed packed;
+
+        CpuWeight(Tensor tensor, float[] floats) {
+            this.tensor = tensor;
+            this.floats = floats;
+        }
+
         public int rows() { return tensor.rows(); }
         public int cols() { return tensor.cols(); }
     }
@@ -32,21 +44,22 @@ public final class CpuBackend implements Backend {
     /** Output features per parallel chunk grain, scaled so a chunk is worth a thread hand-off. */
     private static final int MIN_MACS_PER_CHUNK = 1 << 15;
 
-    /** In bf16 mode, matmuls of at least this many rows go to oneDNN (fewer stream the weights in the Vector API tiles). */
-    static final int BF16_ROWS = 4;
-
+    /** Released activations are reused: a step's working set, up to 1 GiB (a 4,096-token 7B chunk needs about 0.9). */
+    private final ActivationPool pool = new ActivationPool(1L << 30);
     private final Parallel parallel;
     private final Map<Double, Rope> ropes = new ConcurrentHashMap<>();
-    /** oneDNN's bf16 products serve matmuls of many rows. */
+    /** oneDNN's bf16 products serve every matmul of a bf16 weight. */
     private final boolean bf16;
+    /** The weights packed for oneDNN, freed with the backend. */
+    private final java.util.List<OneDnn.Packed> packed = new java.util.ArrayList<>();
 
     public CpuBackend() { this(Runtime.getRuntime().availableProcessors()); }
 
     public CpuBackend(int threads) { this(threads, false); }
 
     /**
-     * bf16: matmuls of {@value #BF16_ROWS} rows or more through oneDNN where it loads and has bf16 kernels
-     * (else, with one line on stderr, the float32 path).
+     * bf16: matmuls of bf16 weights through oneDNN where it loads and has bf16 kernels (else, with one
+     * line on stderr, the float32 path).
      */
     public CpuBackend(int threads, boolean bf16) {
         this.parallel = new Parallel(Math.max(1, threads));
@@ -56,7 +69,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override public String name() {
-        return "cpu (" + parallel.threads() + " threads, " + F.vectorBitSize() + "-bit vectors" + (bf16 ? ", oneDNN bf16 from " + BF16_ROWS + " rows" : "") + ")";
+        return "cpu (" + parallel.threads() + " threads, " + F.vectorBitSize() + "-bit vectors" + (bf16 ? ", oneDNN bf16" : "") + ")";
     }
 
     /** Matrices are read in place; vectors (norm gains) are small and widened once. */
@@ -64,7 +77,11 @@ public final class CpuBackend implements Backend {
         return new CpuWeight(stored, stored.shape().length == 1 ? stored.toFloats() : null);
     }
 
-    @Override public Activation allocate(int rows, int cols) { return new CpuActivation(new float[rows * cols], rows, cols); }
+    @Override public Activation allocate(int rows, int cols) { return new CpuActivation(pool.take(rows * cols), rows, cols); }
+
+    @Override public void release(Activation... done) {
+        for (Activation a : done) if (a != null) pool.give(data(a));
+    }
 
     @Override public Activation upload(float[] host, int rows, int cols) {
         if (host.length != rows * cols) throw new IllegalArgumentException("expected " + rows + "x" + cols + " floats, got " + host.length);
@@ -79,6 +96,19 @@ public final class CpuBackend implements Backend {
 
     private static Tensor tensor(Weight w) { return ((CpuWeight) w).tensor; }
 
+    /** The weight packed for oneDNN, or null where the float32 path serves it (the default mode, other dtypes). */
+    private OneDnn.Packed packed(Weight weight) {
+        CpuWeight w = (CpuWeight) weight;
+        if (!bf16 || !OneDnn.supports(w.tensor)) return null;
+        synchronized (w) {
+            if (w.packed == null) {
+                w.packed = OneDnn.pack(w.tensor);
+                synchronized (packed) { packed.add(w.packed); }
+            }
+            return w.packed;
+        }
+    }
+
     @Override public void embed(Weight table, int[] ids, Activation out) {
         Tensor t = tensor(table);
         float[] o = data(out);
@@ -91,7 +121,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override public void rmsNorm(Activation x, Weight gain, float eps, Activation out) {
-        float[] xs = data(x), o = data(out), g = ((CpuWeight) gain).floats();
+        float[] xs = data(x), o = data(out), g = ((CpuWeight) gain).floats;
         int dim = x.cols();
         parallel.range(x.rows(), Math.max(1, MIN_MACS_PER_CHUNK / dim), (from, to) -> {
             float[] lanes = new float[L];
@@ -114,13 +144,30 @@ public final class CpuBackend implements Backend {
         Tensor t = tensor(w);
         if (x.cols() != t.cols() || out.cols() != t.rows() || out.rows() != x.rows())
             throw new IllegalArgumentException("matmul " + x.rows() + "x" + x.cols() + " by " + t + " into " + out.rows() + "x" + out.cols());
-        matmulRows(data(x), 0, x.rows(), t, data(out));
+        matmulRows(data(x), 0, x.rows(), w, data(out));
+    }
+
+    /** In bf16 mode the rows are rounded once for all the weights. */
+    @Override public void matmul(Activation x, Weight[] w, Activation[] out) {
+        OneDnn.Packed[] p = new OneDnn.Packed[w.length];
+        float[][] o = new float[w.length][];
+        for (int i = 0; i < w.length; i++) {
+            p[i] = packed(w[i]);
+            o[i] = data(out[i]);
+            if (p[i] == null || x.cols() != p[i].k || out[i].cols() != p[i].n || out[i].rows() != x.rows()) {
+                Backend.super.matmul(x, w, out);
+                return;
+            }
+        }
+        OneDnn.matmul(data(x), 0, x.rows(), p, o, parallel.threads());
     }
 
     /** out[r] = W x[r] for rows [r0, r1) of x and out. */
-    private void matmulRows(float[] xs, int r0, int r1, Tensor t, float[] o) {
+    private void matmulRows(float[] xs, int r0, int r1, Weight w, float[] o) {
+        Tensor t = tensor(w);
         int rows = r1 - r0, n = t.rows();
-        if (bf16 && rows >= BF16_ROWS && OneDnn.supports(t)) { OneDnn.matmul(xs, r0, r1, t, o, parallel.threads()); return; }
+        OneDnn.Packed p = packed(w);
+        if (p != null) { OneDnn.matmul(xs, r0, r1, new OneDnn.Packed[]{p}, new float[][]{o}, parallel.threads()); return; }
         int grain = Math.max(4, (MIN_MACS_PER_CHUNK / Math.max(1, t.cols() * rows)) & ~3);
         // Chunks are whole multiples of 4 output features, so every chunk tiles the same way.
         int blocks = (n + 3) / 4;
@@ -152,13 +199,18 @@ public final class CpuBackend implements Backend {
         SlidingWindowKernel.run(parallel, data(q), data(k), data(v), data(out), batch, layer);
     }
 
-    /** Elementwise, so split over the cores where there are many rows (a 1,024-token 7B prefill spent 1.4% of its samples here, on one core). */
+    /**
+     * gate = silu(gate) * up, elementwise in float32 vectors (the JDK's vector exp), split over the cores where
+     * there are many rows. Every element, tails included, takes the same lanewise arithmetic (a masked load,
+     * a masked store), so its value does not depend on where it lies: batch invariance holds.
+     */
     @Override public void siluMul(Activation gate, Activation up) {
         float[] g = data(gate), u = data(up);
         parallel.range(g.length, 1 << 15, (from, to) -> {
-            for (int i = from; i < to; i++) {
-                float x = g[i];
-                g[i] = (float) (x / (1.0 + Math.exp(-x))) * u[i];
+            for (int i = from; i < to; i += L) {
+                VectorMask<Float> m = F.indexInRange(i, to);
+                FloatVector x = FloatVector.fromArray(F, g, i, m);
+                x.div(x.neg().lanewise(VectorOperators.EXP).add(1f)).mul(FloatVector.fromArray(F, u, i, m)).intoArray(g, i, m);
             }
         });
     }
@@ -259,7 +311,7 @@ public final class CpuBackend implements Backend {
             Tensor t = tensor(w[e]);
             if (x.cols() != t.cols() || out.cols() != t.rows())
                 throw new IllegalArgumentException("groupedMatmul " + x.rows() + "x" + x.cols() + " by " + t + " into " + out.rows() + "x" + out.cols());
-            if (r.offsets[e] < r.offsets[e + 1]) matmulRows(xs, r.offsets[e], r.offsets[e + 1], t, o);
+            if (r.offsets[e] < r.offsets[e + 1]) matmulRows(xs, r.offsets[e], r.offsets[e + 1], w[e], o);
         }
     }
 
@@ -279,7 +331,13 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    @Override public void close() { parallel.close(); }
+    @Override public void close() {
+        parallel.close();
+        synchronized (packed) {
+            packed.forEach(OneDnn.Packed::close);
+            packed.clear();
+        }
+    }
 
     /** The rotary table ({@link RotaryTable}), cached by position. */
     private static final class Rope {

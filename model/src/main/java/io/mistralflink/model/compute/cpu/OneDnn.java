@@ -6,11 +6,17 @@ import org.bytedeco.dnnl.IntMemoryMap;
 import org.bytedeco.dnnl.engine;
 import org.bytedeco.dnnl.matmul;
 import org.bytedeco.dnnl.memory;
+import org.bytedeco.dnnl.reorder;
 import org.bytedeco.dnnl.stream;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.ShortPointer;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -19,23 +25,32 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
+import java.nio.ByteOrder;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_DST;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_SRC;
 import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_WEIGHTS;
+import static io.mistralflink.model.compute.cpu.MatMul.F;
+import static io.mistralflink.model.compute.cpu.MatMul.L;
 
 /**
- * out = x W^T for many rows through oneDNN's matmul with bf16 inputs and float32 accumulation: on a
- * processor with AVX512-BF16 (or AMX) its kernels use the bf16 dot-product instructions, twice the
- * float32 FMA rate. The rows are rounded to bf16 (to nearest even) on the way in; the weights are read
- * in place, in their stored [out][in] layout (oneDNN's "ba" of a K x N matrix), never copied.
+ * out = x W^T through oneDNN's matmul with bf16 inputs and float32 accumulation: on a processor with
+ * AVX512-BF16 (or AMX) its kernels use the bf16 dot-product instructions, twice the float32 FMA rate.
+ * The rows are rounded to bf16 (to nearest even) on the way in.
+ *
+ * <p>Each weight is packed once, when the backend takes it ({@link #pack}), into the blocked layout that
+ * oneDNN's brgemm kernels read (the layout its primitive asks for; the same for every row count). Read
+ * in their stored [out][in] layout instead, the kernels repacked the weights at every call: at 8 rows
+ * (a decode step) that doubled a product's time. A call of fewer than {@value #MIN_ROWS} rows is padded
+ * to {@value #MIN_ROWS} (one row alone takes a kernel that sums in another order, and costs as much as
+ * four: the weights' streaming bounds both), so a row's result is the same bits in a call of any number
+ * of rows: batch invariance holds in this mode too.
  *
  * <p>This serves {@link CpuBackend}'s opt-in bf16 mode only (device {@code cpu:bf16}): the rounding of
- * the activations moves results by up to about 2^-9 of each product, and oneDNN picks its kernels by the
- * number of rows (one row takes another than many), so neither the float32 exactness of the default
- * path nor its bitwise batch invariance holds here. See docs/engine.md.
+ * the activations moves results by up to about 2^-9 of each product, so the float32 exactness of the
+ * default path does not hold here. See docs/engine.md.
  *
  * <p>Probed once per process ({@link #unavailable}): where the library does not load or has no bf16
  * kernel for this processor, the backend keeps the Vector API path and says so in one line.
@@ -43,18 +58,27 @@ import static org.bytedeco.dnnl.global.dnnl.DNNL_ARG_WEIGHTS;
 final class OneDnn {
     private OneDnn() {}
 
+    /** Calls of fewer rows are padded to this many. */
+    static final int MIN_ROWS = 4;
+
     /** Why oneDNN cannot serve here, or null when it can; computed once. */
     static String unavailable() { return Probe.FAILURE; }
 
-    /** Weights oneDNN reads in place: bf16 in native memory. */
-    static boolean supports(Tensor w) { return w.dtype() == DType.BF16 && w.data().isNative(); }
+    /**
+     * Matrices under this many elements stay on the Vector API path: a oneDNN call costs more than their
+     * product (tiny-mistral's 256 x 704 layers ran 2.7x slower through it). The choice is the weight's, not
+     * the call's, so a row's result still does not depend on how many rows it came with.
+     */
+    static final long MIN_ELEMENTS = 1 << 20;
 
-    private record Shape(int m, int k, int n) {}
+    /** Weights oneDNN takes: bf16 matrices of {@value #MIN_ELEMENTS} elements or more, in native memory (a mapped checkpoint's). */
+    static boolean supports(Tensor w) {
+        return w.dtype() == DType.BF16 && w.shape().length == 2 && w.size() >= MIN_ELEMENTS && w.data().isNative();
+    }
 
     private static final class Probe {
         static engine ENGINE;
         static final String FAILURE = probe();
-        private static final Map<Shape, matmul> PRIMITIVES = new ConcurrentHashMap<>();
         private static MethodHandle ompSetNumThreads;
 
         private static String probe() {
@@ -64,7 +88,7 @@ final class OneDnn {
                 setenvIfAbsent("GOMP_SPINCOUNT", "10000");
                 Loader.load(org.bytedeco.dnnl.global.dnnl.class);
                 ENGINE = new engine(engine.kind.cpu, 0);
-                try (matmul.primitive_desc pd = descriptor(new Shape(16, 64, 64))) {
+                try (matmul.primitive_desc pd = descriptor(16, 64, 64, new memory.desc(new long[]{64, 64}, memory.data_type.bf16, memory.format_tag.any))) {
                     String impl = pd.impl_info_str().getString();
                     if (!impl.contains("bf16") && !impl.contains("amx"))
                         return "no bf16 dot-product kernel on this processor (oneDNN picked " + impl + ")";
@@ -89,31 +113,65 @@ final class OneDnn {
                 int ignored = (int) setenv.invokeExact(a.allocateFrom(name), a.allocateFrom(value), 0);
             }
         }
+    }
 
-        private static matmul.primitive_desc descriptor(Shape s) {
-            return new matmul.primitive_desc(ENGINE,
-                    new memory.desc(new long[]{s.m, s.k}, memory.data_type.bf16, memory.format_tag.ab),
-                    new memory.desc(new long[]{s.k, s.n}, memory.data_type.bf16, memory.format_tag.ba),
-                    new memory.desc(new long[]{s.m, s.n}, memory.data_type.f32, memory.format_tag.ab));
+    private static matmul.primitive_desc descriptor(int m, int k, int n, memory.desc weights) {
+        return new matmul.primitive_desc(Probe.ENGINE,
+                new memory.desc(new long[]{m, k}, memory.data_type.bf16, memory.format_tag.ab), weights,
+                new memory.desc(new long[]{m, n}, memory.data_type.f32, memory.format_tag.ab));
+    }
+
+    /** A weight in oneDNN's blocked layout, owned by the backend, with a primitive per row count (made on first use). */
+    static final class Packed implements AutoCloseable {
+        final int k, n;
+        private final memory.desc layout;
+        private final memory weights;
+        private final Map<Integer, matmul> primitives = new ConcurrentHashMap<>();
+
+        private Packed(int k, int n, memory.desc layout, memory weights) {
+            this.k = k;
+            this.n = n;
+            this.layout = layout;
+            this.weights = weights;
         }
 
-        /** One primitive per shape, created on first use (oneDNN compiles its kernels then). */
-        static matmul primitive(Shape s) {
-            return PRIMITIVES.computeIfAbsent(s, key -> {
-                try (matmul.primitive_desc pd = descriptor(key)) { return new matmul(pd); }
+        private matmul primitive(int m) {
+            return primitives.computeIfAbsent(m, rows -> {
+                try (matmul.primitive_desc pd = descriptor(rows, k, n, layout)) { return new matmul(pd); }
             });
         }
+
+        @Override public void close() {
+            primitives.values().forEach(matmul::close);
+            weights.close();
+        }
+    }
+
+    /** Packs a bf16 [n][k] weight into the layout oneDNN's many-row primitive asks for; needs {@link #unavailable} null. */
+    static Packed pack(Tensor w) {
+        int k = w.cols(), n = w.rows();
+        memory.desc layout;
+        try (matmul.primitive_desc pd = descriptor(128, k, n, new memory.desc(new long[]{k, n}, memory.data_type.bf16, memory.format_tag.any))) {
+            layout = pd.weights_desc();
+        }
+        memory packed = new memory(layout, Probe.ENGINE);
+        try (Pointer stored = new Pointer() { { address = w.data().address(); } };
+             memory plain = new memory(new memory.desc(new long[]{k, n}, memory.data_type.bf16, memory.format_tag.ba), Probe.ENGINE, stored);
+             reorder r = new reorder(plain, packed);
+             stream s = new stream(Probe.ENGINE)) {
+            r.execute(s, plain, packed);
+            s._wait();
+        }
+        return new Packed(k, n, layout, packed);
     }
 
     /** Per calling thread: its stream and the rows in and out in native memory. */
     private static final class Buffers {
         final stream stream = new stream(Probe.ENGINE);
-        short[] staged = new short[0];
         ShortPointer in = new ShortPointer(0L);
         FloatPointer out = new FloatPointer(0L);
 
         void fit(long inElems, long outElems) {
-            if (staged.length < inElems) staged = new short[(int) inElems];
             if (in.capacity() < inElems) { in.close(); in = new ShortPointer(inElems); }
             if (out.capacity() < outElems) { out.close(); out = new FloatPointer(outElems); }
         }
@@ -121,31 +179,51 @@ final class OneDnn {
 
     private static final ThreadLocal<Buffers> BUFFERS = ThreadLocal.withInitial(Buffers::new);
 
-    /** out[r] = W x[r] for rows [r0, r1) of x and out, on {@code threads} threads; needs {@link #unavailable} null. */
-    static void matmul(float[] x, int r0, int r1, Tensor w, float[] out, int threads) {
-        int m = r1 - r0, k = w.cols(), n = w.rows();
+    /**
+     * outs[i][r] = W_i x[r] for rows [r0, r1) of x and of each out, on {@code threads} threads: the rows are
+     * rounded once for all the weights (attention's q, k and v; SwiGLU's gate and up), which share k.
+     */
+    static void matmul(float[] x, int r0, int r1, Packed[] ws, float[][] outs, int threads) {
+        int m = r1 - r0, rows = Math.max(m, MIN_ROWS), k = ws[0].k;
+        int widest = 0;
+        for (Packed w : ws) widest = Math.max(widest, w.n);
         Buffers b = BUFFERS.get();
-        b.fit((long) m * k, (long) m * n);
-        short[] s = b.staged;
-        for (int i = 0, base = r0 * k; i < m * k; i++) s[i] = bf16(x[base + i]);
-        b.in.position(0).put(s, 0, m * k);
-        matmul p = Probe.primitive(new Shape(m, k, n));
-        try (Pointer weights = new Pointer() { { address = w.data().address(); } };
-             memory src = new memory(new memory.desc(new long[]{m, k}, memory.data_type.bf16, memory.format_tag.ab), Probe.ENGINE, b.in);
-             memory wts = new memory(new memory.desc(new long[]{k, n}, memory.data_type.bf16, memory.format_tag.ba), Probe.ENGINE, weights);
-             memory dst = new memory(new memory.desc(new long[]{m, n}, memory.data_type.f32, memory.format_tag.ab), Probe.ENGINE, b.out);
-             IntMemoryMap args = new IntMemoryMap()) {
-            args.put(DNNL_ARG_SRC, src);
-            args.put(DNNL_ARG_WEIGHTS, wts);
-            args.put(DNNL_ARG_DST, dst);
+        b.fit((long) rows * k, (long) rows * widest);
+        MemorySegment in = MemorySegment.ofAddress(b.in.address()).reinterpret((long) rows * k * 2);
+        toBf16(x, r0 * k, m * k, in);
+        if (rows > m) in.asSlice((long) m * k * 2).fill((byte) 0);
+        try (memory src = new memory(new memory.desc(new long[]{rows, k}, memory.data_type.bf16, memory.format_tag.ab), Probe.ENGINE, b.in)) {
             // OpenMP's team size is the calling thread's setting: the backend's thread count.
             Probe.ompSetNumThreads.invokeExact(threads);
-            p.execute(b.stream, args);
-            b.stream._wait();
+            for (int i = 0; i < ws.length; i++) {
+                Packed w = ws[i];
+                try (memory dst = new memory(new memory.desc(new long[]{rows, w.n}, memory.data_type.f32, memory.format_tag.ab), Probe.ENGINE, b.out);
+                     IntMemoryMap args = new IntMemoryMap()) {
+                    args.put(DNNL_ARG_SRC, src);
+                    args.put(DNNL_ARG_WEIGHTS, w.weights);
+                    args.put(DNNL_ARG_DST, dst);
+                    w.primitive(rows).execute(b.stream, args);
+                    b.stream._wait();
+                }
+                b.out.position(0).get(outs[i], r0 * w.n, m * w.n);
+            }
         } catch (Throwable t) {
-            throw t instanceof RuntimeException e ? e : new IllegalStateException("oneDNN matmul " + m + "x" + k + " by " + w, t);
+            throw t instanceof RuntimeException e ? e : new IllegalStateException("oneDNN matmul of " + m + " rows by " + k, t);
         }
-        b.out.position(0).get(out, r0 * n, m * n);
+    }
+
+    private static final VectorSpecies<Integer> I = F.withLanes(int.class);
+    private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+
+    /** x[from .. from+n) rounded to bf16 into dst, as {@link #bf16} does, a vector at a time. */
+    static void toBf16(float[] x, int from, int n, MemorySegment dst) {
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            IntVector bits = FloatVector.fromArray(F, x, from + i).reinterpretAsInts();
+            bits.add(0x7fff).add(bits.lanewise(VectorOperators.LSHR, 16).and(1)).lanewise(VectorOperators.LSHR, 16)
+                    .convertShape(VectorOperators.I2S, S, 0).intoMemorySegment(dst, 2L * i, ByteOrder.nativeOrder());
+        }
+        for (; i < n; i++) dst.set(ValueLayout.JAVA_SHORT, 2L * i, bf16(x[from + i]));
     }
 
     /** float32 to bf16, rounded to nearest even (the inputs are finite). */

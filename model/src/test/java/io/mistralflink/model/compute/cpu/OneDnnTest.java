@@ -17,10 +17,11 @@ import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * The bf16 mode's many-row product (oneDNN, through {@link CpuBackend#matmul}) against a dot product
- * in double of the bf16-rounded rows and the weights, on random shapes with ragged edges; and what the
- * mode keeps of batch invariance: a row's result is the same bits in any call of {@value CpuBackend#BF16_ROWS}
- * rows or more. Skipped where oneDNN has no bf16 kernel (the processor lacks AVX512-BF16 and AMX).
+ * The bf16 mode's product (oneDNN on weights packed once, through {@link CpuBackend#matmul}) against a dot
+ * product in double of the bf16-rounded rows and the weights, on random shapes with ragged edges; and its
+ * batch invariance: a row's result is the same bits alone, in a call of {@value OneDnn#MIN_ROWS} rows (the
+ * padded calls' size) and among 1 to 67, whatever its batch-mates. Skipped where oneDNN has no bf16 kernel
+ * (the processor lacks AVX512-BF16 and AMX).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class OneDnnTest {
@@ -35,33 +36,37 @@ class OneDnnTest {
     @Test void matchesADotProductOfTheRoundedRowsAndKeepsRowsApart() {
         assumeTrue(OneDnn.unavailable() == null, () -> "oneDNN bf16 unavailable: " + OneDnn.unavailable());
         Random rnd = new Random(16);
-        int min = CpuBackend.BF16_ROWS;
-        for (int trial = 0; trial < 40; trial++) {
-            int rows = min + rnd.nextInt(68 - min);
-            int k = 16 + rnd.nextInt(trial % 5 == 0 ? 1400 : 300), n = 1 + rnd.nextInt(trial % 7 == 0 ? 300 : 90);
+        int min = OneDnn.MIN_ROWS;
+        for (int trial = 0; trial < 16; trial++) {
+            int rows = 1 + rnd.nextInt(67);
+            // weights of at least MIN_ELEMENTS (smaller ones stay on the float32 path), ragged in k and outputs
+            int k = 16 + rnd.nextInt(2000), n = (int) ((OneDnn.MIN_ELEMENTS + k - 1) / k) + rnd.nextInt(trial % 4 == 0 ? 3000 : 90);
             Tensor w = randomBf16(n, k, rnd);
             float[] x = new float[rows * k];
             for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
             float[] got = product(x, rows, w);
-            // the first rows again, in a call of the fewest rows this path takes, and the rest shifted by one
+            // the first row alone, the first rows in a call of as many rows as a padded call has, the rest shifted by one
+            float[] alone = product(Arrays.copyOf(x, k), 1, w);
             float[] few = product(Arrays.copyOf(x, min * k), min, w);
-            float[] shifted = product(Arrays.copyOfRange(x, k, rows * k), rows - 1, w);
+            float[] shifted = rows > 1 ? product(Arrays.copyOfRange(x, k, rows * k), rows - 1, w) : null;
 
             float[] wf = w.toFloats();
             for (int r = 0; r < rows; r++)
                 for (int j = 0; j < n; j++) {
+                    int bits = Float.floatToRawIntBits(got[r * n + j]);
+                    String at = rows + "x" + k + " by " + n + "x" + k + ", row " + r + ", output " + j;
+                    if (r == 0) assertEquals(bits, Float.floatToRawIntBits(alone[j]), at + ": differs alone");
+                    if (r < min) assertEquals(bits, Float.floatToRawIntBits(few[r * n + j]), at + ": differs in a call of " + min + " rows");
+                    if (r > 0) assertEquals(bits, Float.floatToRawIntBits(shifted[(r - 1) * n + j]), at + ": differs with one batch-mate fewer");
+                    if ((j * 7919 + r) % 31 != 0 && j != n - 1) continue; // the value against double: a sample of outputs, the ragged last
                     double ref = 0, mag = 0;
                     for (int i = 0; i < k; i++) {
                         double p = (double) wf[j * k + i] * Float.intBitsToFloat(OneDnn.bf16(x[r * k + i]) << 16);
                         ref += p;
                         mag += Math.abs(p);
                     }
-                    String at = rows + "x" + k + " by " + n + "x" + k + ", row " + r + ", output " + j;
                     // products of two bf16 are exact in float32; their float32 sum is within (k + 1) units of the magnitudes
                     assertEquals(ref, got[r * n + j], (k + 1) * 0x1p-24 * mag + 1e-30, at);
-                    int bits = Float.floatToRawIntBits(got[r * n + j]);
-                    if (r < min) assertEquals(bits, Float.floatToRawIntBits(few[r * n + j]), at + ": differs in a call of " + min + " rows");
-                    if (r > 0) assertEquals(bits, Float.floatToRawIntBits(shifted[(r - 1) * n + j]), at + ": differs with one batch-mate fewer");
                 }
         }
     }
@@ -72,6 +77,21 @@ class OneDnnTest {
         assertEquals((short) 0x3f82, OneDnn.bf16(Float.intBitsToFloat(0x3f818000))); // and to the even 0x3f82
         assertEquals((short) 0x3f81, OneDnn.bf16(Float.intBitsToFloat(0x3f808001)));
         assertEquals((short) 0xbf80, OneDnn.bf16(-1f));
+    }
+
+    @Test void roundsAVectorAtATimeAsOneAtATime() {
+        Random rnd = new Random(3);
+        float[] x = new float[1000];
+        for (int i = 0; i < x.length; i++)
+            x[i] = i % 3 == 0 ? Float.intBitsToFloat((rnd.nextInt() & 0xffff0000) | 0x8000) // ties
+                    : i % 3 == 1 ? (float) rnd.nextGaussian() : Float.intBitsToFloat(rnd.nextInt() & 0x7f7fffff | (rnd.nextBoolean() ? 0x80000000 : 0));
+        for (int from : new int[]{0, 3}) {
+            int n = x.length - from - 5; // a tail after the last whole vector
+            MemorySegment out = arena.allocate(2L * n);
+            OneDnn.toBf16(x, from, n, out);
+            for (int i = 0; i < n; i++)
+                assertEquals(OneDnn.bf16(x[from + i]), out.get(ValueLayout.JAVA_SHORT, 2L * i), "element " + (from + i) + " of " + x[from + i]);
+        }
     }
 
     private float[] product(float[] x, int rows, Tensor w) {
