@@ -9,7 +9,6 @@ import io.mistralflink.model.compute.Weight;
 import io.mistralflink.model.weights.Tensor;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
 
 import java.util.Arrays;
 import java.util.Map;
@@ -200,7 +199,7 @@ public final class CpuBackend implements Backend {
     }
 
     /**
-     * gate = silu(gate) * up, elementwise in float32 vectors (the JDK's vector exp), split over the cores where
+     * gate = silu(gate) * up, elementwise in float32 vectors ({@link VectorExp}), split over the cores where
      * there are many rows. Every element, tails included, takes the same lanewise arithmetic (a masked load,
      * a masked store), so its value does not depend on where it lies: batch invariance holds.
      */
@@ -210,7 +209,7 @@ public final class CpuBackend implements Backend {
             for (int i = from; i < to; i += L) {
                 VectorMask<Float> m = F.indexInRange(i, to);
                 FloatVector x = FloatVector.fromArray(F, g, i, m);
-                x.div(x.neg().lanewise(VectorOperators.EXP).add(1f)).mul(FloatVector.fromArray(F, u, i, m)).intoArray(g, i, m);
+                x.div(VectorExp.exp(x.neg()).add(1f)).mul(FloatVector.fromArray(F, u, i, m)).intoArray(g, i, m);
             }
         });
     }

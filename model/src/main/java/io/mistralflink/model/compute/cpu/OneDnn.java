@@ -65,15 +65,17 @@ final class OneDnn {
     static String unavailable() { return Probe.FAILURE; }
 
     /**
-     * Matrices under this many elements stay on the Vector API path: a oneDNN call costs more than their
-     * product (tiny-mistral's 256 x 704 layers ran 2.7x slower through it). The choice is the weight's, not
-     * the call's, so a row's result still does not depend on how many rows it came with.
+     * Matrices narrower than this (k) or smaller than {@link #MIN_ELEMENTS} stay on the Vector API path: a
+     * oneDNN call costs more than their product. tiny-mistral's layers (k = 256 and 704) ran 2.7x slower
+     * through it, its LM head (32,000 x 256) made a batch-1 decode step 2.6x slower. The choice is the
+     * weight's, not the call's, so a row's result still does not depend on how many rows it came with.
      */
+    static final int MIN_K = 1024;
     static final long MIN_ELEMENTS = 1 << 20;
 
-    /** Weights oneDNN takes: bf16 matrices of {@value #MIN_ELEMENTS} elements or more, in native memory (a mapped checkpoint's). */
+    /** Weights oneDNN takes: bf16 matrices at least {@value #MIN_K} wide and of {@value #MIN_ELEMENTS} elements, in native memory (a mapped checkpoint's). */
     static boolean supports(Tensor w) {
-        return w.dtype() == DType.BF16 && w.shape().length == 2 && w.size() >= MIN_ELEMENTS && w.data().isNative();
+        return w.dtype() == DType.BF16 && w.shape().length == 2 && w.cols() >= MIN_K && w.size() >= MIN_ELEMENTS && w.data().isNative();
     }
 
     private static final class Probe {

@@ -3,6 +3,8 @@ package io.mistralflink.model.compute.cpu;
 import io.mistralflink.model.compute.AttentionBatch;
 import io.mistralflink.model.compute.AttentionBatch.Segment;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 
 import static io.mistralflink.model.compute.cpu.MatMul.F;
 import static io.mistralflink.model.compute.cpu.MatMul.L;
@@ -64,9 +66,14 @@ final class SlidingWindowKernel {
     /** Per thread: a block of keys transposed (headDim x L), the queries' scores for it, their running max, sum and output. */
     private static final class Scratch {
         float[] keysT = new float[0], scores = new float[0], max = new float[0], sum = new float[0], acc = new float[0];
+        /** The block's keys' values: the array (cache or fresh) and offset of each, found once per block, not per query. */
+        final float[][] vSrc = new float[L][];
+        final int[] vOff = new int[L];
+        /** The values of the keys outside every window of a block (their weights are 0). */
+        float[] zeros = new float[0];
 
         void fit(int headDim, int queries) {
-            if (keysT.length < headDim * L) keysT = new float[headDim * L];
+            if (keysT.length < headDim * L) { keysT = new float[headDim * L]; zeros = new float[headDim]; }
             if (scores.length < queries * L) scores = new float[queries * L];
             if (max.length < queries) { max = new float[queries]; sum = new float[queries]; }
             if (acc.length < queries * headDim) acc = new float[queries * headDim];
@@ -103,10 +110,17 @@ final class SlidingWindowKernel {
             // transpose keys kb .. kb+L-1 (those outside the block's windows are zero and never read)
             for (int c = 0; c < L; c++) {
                 int j = kb + c;
-                if (j > last || j < lo0) { for (int d = 0; d < headDim; d++) kt[d * L + c] = 0f; continue; }
+                if (j > last || j < lo0) {
+                    for (int d = 0; d < headDim; d++) kt[d * L + c] = 0f;
+                    sc.vSrc[c] = sc.zeros;
+                    sc.vOff[c] = 0;
+                    continue;
+                }
                 float[] src = j < s.start() ? ck : k;
                 int o = (j < s.start() ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff;
                 for (int d = 0; d < headDim; d++) kt[d * L + c] = src[o + d];
+                sc.vSrc[c] = j < s.start() ? cv : v;
+                sc.vOff[c] = o;
             }
             // the block's queries that see some of these keys: i in [iFrom, iTo)
             int iFrom = Math.max(0, kb - pos0), iTo = Math.min(nq, kb + L - 1 + window - pos0);
@@ -123,23 +137,32 @@ final class SlidingWindowKernel {
                 }
                 for (; i < iTo; i++) score1(q, kt, headDim, (s.offset() + first + i) * heads * headDim + h * headDim, scale, scores, (hh * nq + i) * L);
             }
-            for (int hh = 0; hh < group; hh++)
+            for (int hh = 0; hh < group; hh++) {
                 for (int i = iFrom; i < iTo; i++) {
                     int row = hh * nq + i, pos = pos0 + i, from = Math.max(kb, pos - window + 1), to = Math.min(kb + L - 1, pos);
                     int at = row * L - kb;
-                    float m = max[row];
-                    for (int j = from; j <= to; j++) if (scores[at + j] > m) m = scores[at + j];
+                    // the keys this query sees are lanes from - kb .. to - kb of its scores; the others get weight 0
+                    VectorMask<Float> seen = VectorMask.fromLong(F, (-1L >>> (63 - (to - kb))) & (-1L << (from - kb)));
+                    FloatVector sv = FloatVector.fromArray(F, scores, row * L);
+                    float m = Math.max(max[row], sv.reduceLanes(VectorOperators.MAX, seen));
                     if (m > max[row]) {
                         float r = (float) Math.exp(max[row] - m);
                         sum[row] *= r;
                         rescale(acc, row * headDim, headDim, r);
                         max[row] = m;
                     }
+                    VectorExp.exp(sv.sub(m)).blend(0f, seen.not()).intoArray(scores, row * L);
                     float l = sum[row];
-                    for (int j = from; j <= to; j++) l += scores[at + j] = (float) Math.exp(scores[at + j] - m);
+                    for (int j = from; j <= to; j++) l += scores[at + j];
                     sum[row] = l;
-                    weighted(scores, at, from, to, s, cache, cv, v, kvDim, kvOff, headDim, acc, row * headDim);
                 }
+                // The values weighted by the block's every lane, in key order: a key a query does not see adds
+                // 0 x v, which leaves its sums as they were (they start at +0, so not even a zero's sign
+                // changes), so a query's output is the same bits whichever rows it is grouped with.
+                int i = iFrom;
+                for (; i + 4 <= iTo; i += 4) weighted4(scores, (hh * nq + i) * L, sc.vSrc, sc.vOff, headDim, acc, (hh * nq + i) * headDim);
+                for (; i < iTo; i++) weighted(scores, (hh * nq + i) * L, sc.vSrc, sc.vOff, headDim, acc, (hh * nq + i) * headDim);
+            }
         }
         for (int hh = 0; hh < group; hh++)
             for (int i = 0; i < nq; i++) {
@@ -184,42 +207,87 @@ final class SlidingWindowKernel {
     }
 
     /**
-     * acc[ao ..] += sum over keys j = lo..hi, in that order, of p[row + j] v[j]: four vectors of the head's
-     * dimensions at a time stay in registers over the keys (four independent chains), the rest lane by lane.
+     * acc[ao ..] += sum over the block's keys c = 0 .. L-1, in that order, of p[row + c] times that key's values
+     * (src[c] at off[c]): four vectors of the head's dimensions at a time stay in registers over the keys
+     * (four independent chains), the rest lane by lane.
      */
-    private static void weighted(float[] p, int row, int lo, int hi, Segment s, RollingKvCache cache, float[] cv, float[] v,
-                                 int kvDim, int kvOff, int headDim, float[] acc, int ao) {
+    private static void weighted(float[] p, int row, float[][] src, int[] off, int headDim, float[] acc, int ao) {
         int d = 0;
         for (; d + 4 * L <= headDim; d += 4 * L) {
             FloatVector a0 = FloatVector.fromArray(F, acc, ao + d), a1 = FloatVector.fromArray(F, acc, ao + d + L);
             FloatVector a2 = FloatVector.fromArray(F, acc, ao + d + 2 * L), a3 = FloatVector.fromArray(F, acc, ao + d + 3 * L);
-            for (int j = lo; j <= hi; j++) {
-                float[] src = j < s.start() ? cv : v;
-                int o = (j < s.start() ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff + d;
-                FloatVector w = FloatVector.broadcast(F, p[row + j]);
-                a0 = FloatVector.fromArray(F, src, o).fma(w, a0);
-                a1 = FloatVector.fromArray(F, src, o + L).fma(w, a1);
-                a2 = FloatVector.fromArray(F, src, o + 2 * L).fma(w, a2);
-                a3 = FloatVector.fromArray(F, src, o + 3 * L).fma(w, a3);
+            for (int c = 0; c < L; c++) {
+                float[] vs = src[c];
+                int o = off[c] + d;
+                FloatVector w = FloatVector.broadcast(F, p[row + c]);
+                a0 = FloatVector.fromArray(F, vs, o).fma(w, a0);
+                a1 = FloatVector.fromArray(F, vs, o + L).fma(w, a1);
+                a2 = FloatVector.fromArray(F, vs, o + 2 * L).fma(w, a2);
+                a3 = FloatVector.fromArray(F, vs, o + 3 * L).fma(w, a3);
             }
             a0.intoArray(acc, ao + d); a1.intoArray(acc, ao + d + L); a2.intoArray(acc, ao + d + 2 * L); a3.intoArray(acc, ao + d + 3 * L);
         }
         for (; d + L <= headDim; d += L) {
             FloatVector a = FloatVector.fromArray(F, acc, ao + d);
-            for (int j = lo; j <= hi; j++) {
-                float[] src = j < s.start() ? cv : v;
-                int o = (j < s.start() ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff + d;
-                a = FloatVector.fromArray(F, src, o).fma(FloatVector.broadcast(F, p[row + j]), a);
-            }
+            for (int c = 0; c < L; c++) a = FloatVector.fromArray(F, src[c], off[c] + d).fma(FloatVector.broadcast(F, p[row + c]), a);
             a.intoArray(acc, ao + d);
         }
         for (; d < headDim; d++) {
             float a = acc[ao + d];
-            for (int j = lo; j <= hi; j++) {
-                float[] src = j < s.start() ? cv : v;
-                a = Math.fma(src[(j < s.start() ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff + d], p[row + j], a);
-            }
+            for (int c = 0; c < L; c++) a = Math.fma(src[c][off[c] + d], p[row + c], a);
             acc[ao + d] = a;
         }
     }
+
+    /**
+     * {@link #weighted} for four consecutive score rows (p at row, row + L, ...; their sums at ao, ao + headDim, ...)
+     * at once: each value vector loaded serves the four, so a multiply-add needs half a load, where one row at a
+     * time needed one. Each row's chains are {@link #weighted}'s, in the same order.
+     */
+    private static void weighted4(float[] p, int row, float[][] src, int[] off, int headDim, float[] acc, int ao) {
+        int d = 0, p0 = row, p1 = row + L, p2 = row + 2 * L, p3 = row + 3 * L;
+        int o0 = ao, o1 = ao + headDim, o2 = ao + 2 * headDim, o3 = ao + 3 * headDim;
+        for (; d + 4 * L <= headDim; d += 4 * L) {
+            FloatVector a00 = v(acc, o0 + d), a01 = v(acc, o0 + d + L), a02 = v(acc, o0 + d + 2 * L), a03 = v(acc, o0 + d + 3 * L);
+            FloatVector a10 = v(acc, o1 + d), a11 = v(acc, o1 + d + L), a12 = v(acc, o1 + d + 2 * L), a13 = v(acc, o1 + d + 3 * L);
+            FloatVector a20 = v(acc, o2 + d), a21 = v(acc, o2 + d + L), a22 = v(acc, o2 + d + 2 * L), a23 = v(acc, o2 + d + 3 * L);
+            FloatVector a30 = v(acc, o3 + d), a31 = v(acc, o3 + d + L), a32 = v(acc, o3 + d + 2 * L), a33 = v(acc, o3 + d + 3 * L);
+            for (int c = 0; c < L; c++) {
+                float[] vs = src[c];
+                int o = off[c] + d;
+                FloatVector v0 = v(vs, o), v1 = v(vs, o + L), v2 = v(vs, o + 2 * L), v3 = v(vs, o + 3 * L);
+                FloatVector w = FloatVector.broadcast(F, p[p0 + c]);
+                a00 = v0.fma(w, a00); a01 = v1.fma(w, a01); a02 = v2.fma(w, a02); a03 = v3.fma(w, a03);
+                w = FloatVector.broadcast(F, p[p1 + c]);
+                a10 = v0.fma(w, a10); a11 = v1.fma(w, a11); a12 = v2.fma(w, a12); a13 = v3.fma(w, a13);
+                w = FloatVector.broadcast(F, p[p2 + c]);
+                a20 = v0.fma(w, a20); a21 = v1.fma(w, a21); a22 = v2.fma(w, a22); a23 = v3.fma(w, a23);
+                w = FloatVector.broadcast(F, p[p3 + c]);
+                a30 = v0.fma(w, a30); a31 = v1.fma(w, a31); a32 = v2.fma(w, a32); a33 = v3.fma(w, a33);
+            }
+            a00.intoArray(acc, o0 + d); a01.intoArray(acc, o0 + d + L); a02.intoArray(acc, o0 + d + 2 * L); a03.intoArray(acc, o0 + d + 3 * L);
+            a10.intoArray(acc, o1 + d); a11.intoArray(acc, o1 + d + L); a12.intoArray(acc, o1 + d + 2 * L); a13.intoArray(acc, o1 + d + 3 * L);
+            a20.intoArray(acc, o2 + d); a21.intoArray(acc, o2 + d + L); a22.intoArray(acc, o2 + d + 2 * L); a23.intoArray(acc, o2 + d + 3 * L);
+            a30.intoArray(acc, o3 + d); a31.intoArray(acc, o3 + d + L); a32.intoArray(acc, o3 + d + 2 * L); a33.intoArray(acc, o3 + d + 3 * L);
+        }
+        for (; d + L <= headDim; d += L) {
+            FloatVector a0 = v(acc, o0 + d), a1 = v(acc, o1 + d), a2 = v(acc, o2 + d), a3 = v(acc, o3 + d);
+            for (int c = 0; c < L; c++) {
+                FloatVector x = v(src[c], off[c] + d);
+                a0 = x.fma(FloatVector.broadcast(F, p[p0 + c]), a0);
+                a1 = x.fma(FloatVector.broadcast(F, p[p1 + c]), a1);
+                a2 = x.fma(FloatVector.broadcast(F, p[p2 + c]), a2);
+                a3 = x.fma(FloatVector.broadcast(F, p[p3 + c]), a3);
+            }
+            a0.intoArray(acc, o0 + d); a1.intoArray(acc, o1 + d); a2.intoArray(acc, o2 + d); a3.intoArray(acc, o3 + d);
+        }
+        for (int r = 0; r < 4 && d < headDim; r++)
+            for (int e = d; e < headDim; e++) {
+                float a = acc[ao + r * headDim + e];
+                for (int c = 0; c < L; c++) a = Math.fma(src[c][off[c] + e], p[row + r * L + c], a);
+                acc[ao + r * headDim + e] = a;
+            }
+    }
+
+    private static FloatVector v(float[] a, int at) { return FloatVector.fromArray(F, a, at); }
 }

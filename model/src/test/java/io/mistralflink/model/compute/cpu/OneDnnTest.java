@@ -39,8 +39,8 @@ class OneDnnTest {
         int min = OneDnn.MIN_ROWS;
         for (int trial = 0; trial < 16; trial++) {
             int rows = 1 + rnd.nextInt(67);
-            // weights of at least MIN_ELEMENTS (smaller ones stay on the float32 path), ragged in k and outputs
-            int k = 16 + rnd.nextInt(2000), n = (int) ((OneDnn.MIN_ELEMENTS + k - 1) / k) + rnd.nextInt(trial % 4 == 0 ? 3000 : 90);
+            // weights at least MIN_K wide and of MIN_ELEMENTS elements (smaller ones stay on the float32 path), ragged in k and outputs
+            int k = OneDnn.MIN_K + rnd.nextInt(1500), n = (int) ((OneDnn.MIN_ELEMENTS + k - 1) / k) + rnd.nextInt(trial % 4 == 0 ? 3000 : 90);
             Tensor w = randomBf16(n, k, rnd);
             float[] x = new float[rows * k];
             for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
