@@ -21,6 +21,11 @@ public final class Bench {
     private static final long WARM_UP_NANOS = 8_000_000_000L;
     /** The measured shape itself is run for at least this long first (at least once, at most 16 times). */
     private static final long SHAPE_WARM_UP_NANOS = 3_000_000_000L;
+    /**
+     * Then measured for at least this long (at least once, at most 15 times), reporting the median run: a
+     * 128-token tiny-mistral prefill takes 20 ms, and one pause of the machine moved a single run by 2x.
+     */
+    private static final long MEASURE_NANOS = 2_000_000_000L;
 
     private Bench() {}
 
@@ -35,13 +40,26 @@ public final class Bench {
             // ran at 1,900 tok/s in its first runs and at 5,100 from about the tenth.
             long shapeUntil = System.nanoTime() + SHAPE_WARM_UP_NANOS;
             for (int i = 0; i < 16 && (i == 0 || System.nanoTime() < shapeUntil); i++) once(model, tokenizer, b, promptTokens, Math.min(newTokens, 4));
-            Generator.Timings t = once(model, tokenizer, b, promptTokens, newTokens);
-            double prefillS = t.prefillNanos() / 1e9;
+            List<Long> prefill = new ArrayList<>(), decode = new ArrayList<>();
+            long measureUntil = System.nanoTime() + MEASURE_NANOS;
+            for (int i = 0; i < 15 && (i == 0 || System.nanoTime() < measureUntil); i++) {
+                Generator.Timings t = once(model, tokenizer, b, promptTokens, newTokens);
+                prefill.add(t.prefillNanos());
+                decode.add(t.decodeNanos());
+            }
+            double prefillS = median(prefill) / 1e9;
             out.add(new Result(b, b * (double) promptTokens / prefillS,
-                    newTokens > 1 ? b * (double) (newTokens - 1) / (t.decodeNanos() / 1e9) : 0,
+                    newTokens > 1 ? b * (double) (newTokens - 1) / (median(decode) / 1e9) : 0,
                     Flops.prefill(model.config(), b, promptTokens) / prefillS));
         }
         return out;
+    }
+
+    /** The median of the runs (the lower middle one of an even count). */
+    static long median(List<Long> nanos) {
+        List<Long> sorted = new ArrayList<>(nanos);
+        sorted.sort(null);
+        return sorted.get((sorted.size() - 1) / 2);
     }
 
     /**
