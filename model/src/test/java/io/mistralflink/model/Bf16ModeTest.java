@@ -62,21 +62,8 @@ class Bf16ModeTest {
                 }
                 assertArrayEquals(onePass, parts, type + ": chunks of " + chunk + " differ from one pass");
             }
-            try (KvCache alone = s.newCache(); KvCache batched = s.newCache(); KvCache ca = s.newCache(); KvCache cb = s.newCache()) {
-                // a prefill chunk of 32 (the window), the remaining 13, then decode steps of one row: alone and beside others
-                int[][] steps = {Arrays.copyOfRange(x, 0, 32), Arrays.copyOfRange(x, 32, 45), {5}, {6}, {7}};
-                int pos = 0, posA = 0;
-                for (int[] step : steps) {
-                    float[] single = s.forward(List.of(new Chunk(alone, pos, step, Chunk.Logits.ALL)), null);
-                    int[] mateA = posA < a.length ? a : new int[]{9};
-                    float[] inBatch = s.forward(List.of(new Chunk(ca, posA, mateA, Chunk.Logits.LAST), new Chunk(batched, pos, step, Chunk.Logits.ALL),
-                            new Chunk(cb, 0, b, Chunk.Logits.LAST)), null);
-                    assertArrayEquals(single, Arrays.copyOfRange(inBatch, vocab, vocab + step.length * vocab),
-                            type + ": logits at position " + pos + " changed with batch-mates");
-                    pos += step.length;
-                    posA += mateA.length;
-                }
-            }
+            // a prefill chunk of 32 (the window), the remaining 13, then decode steps of one row: alone and beside others
+            BatchMates.assertIndependent(s, x, 32, a, b, type);
         }
     }
 }

@@ -99,22 +99,8 @@ class PropertiesTest {
             Shard s = Shard.whole(c, backend);
             int vocab = c.config().vocabSize();
             int[] x = randomTokens(90, vocab, 1), a = randomTokens(37, vocab, 2), b = randomTokens(5, vocab, 3);
-            try (KvCache alone = s.newCache(); KvCache batched = s.newCache(); KvCache ca = s.newCache(); KvCache cb = s.newCache()) {
-                // Prefill chunk of 64, then the remaining 26, then three decode steps: alone and beside others.
-                int[][] steps = {Arrays.copyOfRange(x, 0, 64), Arrays.copyOfRange(x, 64, 90), {5}, {6}, {7}};
-                int pos = 0, posA = 0;
-                for (int[] step : steps) {
-                    float[] single = s.forward(List.of(new Chunk(alone, pos, step, Chunk.Logits.ALL)), null);
-                    int[] mateA = posA < a.length ? a : new int[]{9};
-                    List<Chunk> mixed = List.of(new Chunk(ca, posA, mateA, Chunk.Logits.LAST), new Chunk(batched, pos, step, Chunk.Logits.ALL),
-                            new Chunk(cb, 0, b, Chunk.Logits.LAST));
-                    float[] inBatch = s.forward(mixed, null);
-                    float[] mine = Arrays.copyOfRange(inBatch, vocab, vocab + step.length * vocab);
-                    assertArrayEquals(single, mine, name + ": logits at position " + pos + " changed with batch-mates");
-                    pos += step.length;
-                    posA += mateA.length;
-                }
-            }
+            // a prefill chunk of 64, then the remaining 26, then three decode steps: alone and beside others
+            BatchMates.assertIndependent(s, x, 64, a, b, name);
         }
     }
 
