@@ -43,8 +43,11 @@ public final class CpuBackend implements Backend {
     /** Output features per parallel chunk grain, scaled so a chunk is worth a thread hand-off. */
     private static final int MIN_MACS_PER_CHUNK = 1 << 15;
 
-    /** Released activations are reused: a step's working set, up to 1 GiB (a 4,096-token 7B chunk needs about 0.9). */
-    private final ActivationPool pool = new ActivationPool(1L << 30);
+    /**
+     * Released activations are reused: a step's working set, up to 1 GiB (a 4,096-token 7B chunk needs about 0.9)
+     * or a quarter of the heap where that is less (a TaskManager's heap is shared with its other tasks).
+     */
+    private final ActivationPool pool = new ActivationPool(Math.min(1L << 30, Runtime.getRuntime().maxMemory() / 4));
     private final Parallel parallel;
     private final Map<Double, Rope> ropes = new ConcurrentHashMap<>();
     /** oneDNN's bf16 products serve every matmul of a bf16 weight. */
