@@ -19,8 +19,8 @@ import static io.mistralflink.model.compute.cpu.MatMul.L;
 
 /**
  * The CPU backend: JDK Vector API kernels over all (or the given number of) cores. In its opt-in bf16
- * mode ({@code cpu:bf16}) matmuls of many rows go to oneDNN's bf16 dot products ({@link OneDnn}),
- * trading the default path's float32 exactness and bitwise batch invariance for speed.
+ * mode ({@code cpu:bf16}) products of large bf16 matrices go to oneDNN's bf16 dot products ({@link OneDnn}),
+ * trading the default path's float32 exactness for speed; batch invariance holds in both modes.
  */
 public final class CpuBackend implements Backend {
     /** A stored weight; in bf16 mode a matrix is also packed for oneDNN, on its first product (an embedding table never is). */
@@ -151,6 +151,10 @@ public final class CpuBackend implements Backend {
 
     /** In bf16 mode the rows are rounded once for all the weights. */
     @Override public void matmul(Activation x, Weight[] w, Activation[] out) {
+        if (!bf16) {
+            Backend.super.matmul(x, w, out);
+            return;
+        }
         OneDnn.Packed[] p = new OneDnn.Packed[w.length];
         float[][] o = new float[w.length][];
         for (int i = 0; i < w.length; i++) {

@@ -40,7 +40,7 @@ import static io.mistralflink.model.compute.cpu.MatMul.L;
  * AVX512-BF16 (or AMX) its kernels use the bf16 dot-product instructions, twice the float32 FMA rate.
  * The rows are rounded to bf16 (to nearest even) on the way in.
  *
- * <p>Each weight is packed once, when the backend takes it ({@link #pack}), into the blocked layout that
+ * <p>Each weight is packed once, on its first product ({@link #pack}), into the blocked layout that
  * oneDNN's brgemm kernels read (the layout its primitive asks for; the same for every row count). Read
  * in their stored [out][in] layout instead, the kernels repacked the weights at every call: at 8 rows
  * (a decode step) that doubled a product's time. A call of fewer than {@value #MIN_ROWS} rows is padded

@@ -107,7 +107,8 @@ final class SlidingWindowKernel {
         java.util.Arrays.fill(sum, 0, queries, 0f);
         java.util.Arrays.fill(acc, 0, queries * headDim, 0f);
         for (int kb = base; kb <= last; kb += L) {
-            // transpose keys kb .. kb+L-1 (those outside the block's windows are zero and never read)
+            // transpose keys kb .. kb+L-1 and note where their values lie (those outside the block's windows
+            // are zero keys and zero values, which their weights of 0 leave out)
             for (int c = 0; c < L; c++) {
                 int j = kb + c;
                 if (j > last || j < lo0) {
@@ -116,10 +117,11 @@ final class SlidingWindowKernel {
                     sc.vOff[c] = 0;
                     continue;
                 }
-                float[] src = j < s.start() ? ck : k;
-                int o = (j < s.start() ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff;
-                for (int d = 0; d < headDim; d++) kt[d * L + c] = src[o + d];
-                sc.vSrc[c] = j < s.start() ? cv : v;
+                boolean cached = j < s.start();
+                int o = (cached ? cache.slot(j) : s.offset() + j - s.start()) * kvDim + kvOff;
+                float[] keys = cached ? ck : k;
+                for (int d = 0; d < headDim; d++) kt[d * L + c] = keys[o + d];
+                sc.vSrc[c] = cached ? cv : v;
                 sc.vOff[c] = o;
             }
             // the block's queries that see some of these keys: i in [iFrom, iTo)
