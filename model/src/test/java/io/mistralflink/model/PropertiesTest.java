@@ -1,11 +1,9 @@
 package io.mistralflink.model;
 
-import io.mistralflink.model.compute.KvCache;
 import io.mistralflink.model.compute.cpu.CpuBackend;
 import io.mistralflink.model.generate.Generator;
 import io.mistralflink.model.generate.Scorer;
 import io.mistralflink.model.generate.Sequence;
-import io.mistralflink.model.layers.Chunk;
 import io.mistralflink.model.layers.Shard;
 import io.mistralflink.model.sampling.SamplingParams;
 import io.mistralflink.model.tokenizer.Tokenizer;
@@ -18,8 +16,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
 
+import static io.mistralflink.model.ForwardPasses.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 /** Properties of the forward pass that hold whatever the weights: window, chunking, batching, seeding. */
@@ -28,36 +26,12 @@ class PropertiesTest {
 
     @AfterAll static void close() { backend.close(); }
 
-    private static int[] randomTokens(int n, int vocab, long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
-        int[] ids = new int[n];
-        ids[0] = 1;
-        for (int i = 1; i < n; i++) ids[i] = 3 + r.nextInt(vocab - 3);
-        return ids;
-    }
-
     /** A narrower window than the checkpoint's, so a short prompt crosses it many times. */
     private static Checkpoint withWindow(Checkpoint c, int window) {
         ModelConfig k = c.config();
         return c.withConfig(new ModelConfig(k.modelType(), k.vocabSize(), k.dim(), k.hiddenDim(), k.layers(), k.heads(), k.kvHeads(),
                 k.headDim(), window, true, k.maxPositions(), k.normEps(), k.ropeTheta(), k.experts(), k.expertsPerToken(),
                 k.tiedEmbeddings(), k.bosId(), k.eosId()));
-    }
-
-    private static float[] onePass(Shard s, int[] ids) {
-        try (KvCache cache = s.newCache()) { return s.forward(List.of(new Chunk(cache, 0, ids, Chunk.Logits.ALL)), null); }
-    }
-
-    private static float[] chunked(Shard s, int[] ids, int chunk) {
-        int vocab = s.config().vocabSize();
-        float[] all = new float[ids.length * vocab];
-        try (KvCache cache = s.newCache()) {
-            for (int start = 0; start < ids.length; start += chunk) {
-                int[] t = Arrays.copyOfRange(ids, start, Math.min(ids.length, start + chunk));
-                System.arraycopy(s.forward(List.of(new Chunk(cache, start, t, Chunk.Logits.ALL)), null), 0, all, start * vocab, t.length * vocab);
-            }
-        }
-        return all;
     }
 
     @ParameterizedTest @ValueSource(strings = {"tiny-mistral", "tiny-mixtral"})
@@ -100,7 +74,7 @@ class PropertiesTest {
             int vocab = c.config().vocabSize();
             int[] x = randomTokens(90, vocab, 1), a = randomTokens(37, vocab, 2), b = randomTokens(5, vocab, 3);
             // a prefill chunk of 64, then the remaining 26, then three decode steps: alone and beside others
-            BatchMates.assertIndependent(s, x, 64, a, b, name);
+            assertBatchMatesChangeNothing(s, x, 64, a, b, name);
         }
     }
 
