@@ -28,6 +28,7 @@ public final class CpuBackend implements Backend {
         final Tensor tensor;
         final float[] floats;
         private OneDnn.Packed packed;
+        private volatile OuterProduct.Packed outer;
 
         CpuWeight(Tensor tensor, float[] floats) {
             this.tensor = tensor;
@@ -111,6 +112,17 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    /** The weight packed k-major for {@link OuterProduct}, or null where it is too wide (or a vector). */
+    private static OuterProduct.Packed outer(Weight weight) {
+        CpuWeight w = (CpuWeight) weight;
+        OuterProduct.Packed p = w.outer;
+        if (p != null || !OuterProduct.serves(w.tensor)) return p;
+        synchronized (w) {
+            if (w.outer == null) w.outer = OuterProduct.pack(w.tensor);
+            return w.outer;
+        }
+    }
+
     @Override public void embed(Weight table, int[] ids, Activation out) {
         Tensor t = tensor(table);
         float[] o = data(out);
@@ -149,23 +161,24 @@ public final class CpuBackend implements Backend {
         matmulRows(data(x), 0, x.rows(), w, data(out));
     }
 
-    /** In bf16 mode the rows are rounded once for all the weights. */
+    /**
+     * Narrow matrices ({@link OuterProduct}) share one launch; in bf16 mode, oneDNN's rows are rounded once for all
+     * the weights.
+     */
     @Override public void matmul(Activation x, Weight[] w, Activation[] out) {
-        if (!bf16) {
-            Backend.super.matmul(x, w, out);
-            return;
-        }
-        OneDnn.Packed[] p = new OneDnn.Packed[w.length];
+        OuterProduct.Packed[] narrow = new OuterProduct.Packed[w.length];
+        OneDnn.Packed[] dnn = new OneDnn.Packed[w.length];
         float[][] o = new float[w.length][];
+        boolean allNarrow = true, allDnn = bf16;
         for (int i = 0; i < w.length; i++) {
-            p[i] = packed(w[i]);
             o[i] = data(out[i]);
-            if (p[i] == null || x.cols() != p[i].k || out[i].cols() != p[i].n || out[i].rows() != x.rows()) {
-                Backend.super.matmul(x, w, out);
-                return;
-            }
+            boolean fits = out[i].cols() == w[i].rows() && out[i].rows() == x.rows() && x.cols() == w[i].cols();
+            allNarrow &= fits && (narrow[i] = outer(w[i])) != null;
+            allDnn &= fits && (dnn[i] = packed(w[i])) != null;
         }
-        OneDnn.matmul(data(x), 0, x.rows(), p, o, parallel.threads());
+        if (allNarrow) outerRows(data(x), 0, x.rows(), narrow, o);
+        else if (allDnn) OneDnn.matmul(data(x), 0, x.rows(), dnn, o, parallel.threads());
+        else Backend.super.matmul(x, w, out);
     }
 
     /** out[r] = W x[r] for rows [r0, r1) of x and out. */
@@ -174,10 +187,67 @@ public final class CpuBackend implements Backend {
         int rows = r1 - r0, n = t.rows();
         OneDnn.Packed p = packed(w);
         if (p != null) { OneDnn.matmul(xs, r0, r1, new OneDnn.Packed[]{p}, new float[][]{o}, parallel.threads()); return; }
+        OuterProduct.Packed op = outer(w);
+        if (op != null) { outerRows(xs, r0, r1, new OuterProduct.Packed[]{op}, new float[][]{o}); return; }
         int grain = Math.max(4, (MIN_MACS_PER_CHUNK / Math.max(1, t.cols() * rows)) & ~3);
         // Chunks are whole multiples of 4 output features, so every chunk tiles the same way.
         int blocks = (n + 3) / 4;
         parallel.range(blocks, Math.max(1, grain / 4), (from, to) -> MatMul.columns(xs, r0, r1, t, o, from * 4, Math.min(n, to * 4)));
+    }
+
+    /**
+     * {@link OuterProduct} for rows [r0, r1) of several products of the same rows (q, k and v), in one launch over
+     * units of (block of rows, group of outputs), a thread's units taking the groups of one block in turn (the
+     * block stays in its L2 while the panels pass). Where there are fewer groups than twice the threads (a
+     * 64-output projection), the rows are split further: a row's bits do not depend on its tile.
+     */
+    private void outerRows(float[] xs, int r0, int r1, OuterProduct.Packed[] p, float[][] o) {
+        int[] first = new int[p.length + 1];
+        for (int i = 0; i < p.length; i++) first[i + 1] = first[i] + p[i].groups();
+        outerUnits(r0, r1, first[p.length], p[0].k(), (from, to, g) -> {
+            int i = 0;
+            while (g >= first[i + 1]) i++;
+            OuterProduct.groups(xs, from, to, p[i], o[i], g - first[i], g - first[i] + 1);
+        });
+    }
+
+    private interface Unit { void run(int from, int to, int group); }
+
+    /** Runs unit (rows, group) over the blocks of rows [r0, r1) and groups [0, groups) of k-wide products. */
+    private void outerUnits(int r0, int r1, int groups, int k, Unit unit) {
+        int rows = r1 - r0, tile = OuterProduct.ROWS;
+        int splits = Math.max(1, Math.min(2 * parallel.threads() / groups, rows / (2 * tile)));
+        int block = Math.min(OuterProduct.BLOCK_ROWS, ((rows + splits - 1) / splits + tile - 1) / tile * tile);
+        int blocks = (rows + block - 1) / block;
+        int grain = Math.max(1, MIN_MACS_PER_CHUNK / (Math.min(block, rows) * OuterProduct.G * k));
+        parallel.range(blocks * groups, grain, (from, to) -> {
+            for (int u = from; u < to; u++) {
+                int start = r0 + u / groups * block;
+                unit.run(start, Math.min(r1, start + block), u % groups);
+            }
+        });
+    }
+
+    /**
+     * Where both matrices are narrow, gate, up and silu run per unit of {@link OuterProduct}: the unit's up outputs
+     * are multiplied in while still in cache, one launch for the three.
+     */
+    @Override public void swiGlu(Activation x, Weight gate, Weight up, Activation out) {
+        OuterProduct.Packed g = outer(gate), u = outer(up);
+        if (g == null || u == null || x.cols() != g.k() || g.k() != u.k() || g.n() != u.n() || out.cols() != g.n() || out.rows() != x.rows()) {
+            Backend.super.swiGlu(x, gate, up, out);
+            return;
+        }
+        Activation upOut = allocate(x.rows(), u.n());
+        float[] xs = data(x), o = data(out), uo = data(upOut);
+        int n = g.n();
+        outerUnits(0, x.rows(), g.groups(), g.k(), (from, to, group) -> {
+            OuterProduct.groups(xs, from, to, g, o, group, group + 1);
+            OuterProduct.groups(xs, from, to, u, uo, group, group + 1);
+            int j = group * OuterProduct.G, jEnd = Math.min(n, j + OuterProduct.G);
+            for (int r = from; r < to; r++) siluMul(o, uo, r * n + j, r * n + jEnd);
+        });
+        release(upOut);
     }
 
     @Override public void rotary(Activation q, Activation k, int headDim, int[] positions, double theta) {
@@ -212,13 +282,16 @@ public final class CpuBackend implements Backend {
      */
     @Override public void siluMul(Activation gate, Activation up) {
         float[] g = data(gate), u = data(up);
-        parallel.range(g.length, 1 << 15, (from, to) -> {
-            for (int i = from; i < to; i += L) {
-                VectorMask<Float> m = F.indexInRange(i, to);
-                FloatVector x = FloatVector.fromArray(F, g, i, m);
-                x.div(VectorExp.exp(x.neg()).add(1f)).mul(FloatVector.fromArray(F, u, i, m)).intoArray(g, i, m);
-            }
-        });
+        parallel.range(g.length, 1 << 15, (from, to) -> siluMul(g, u, from, to));
+    }
+
+    /** g[i] = silu(g[i]) * u[i] for i in [from, to). */
+    private static void siluMul(float[] g, float[] u, int from, int to) {
+        for (int i = from; i < to; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, to);
+            FloatVector x = FloatVector.fromArray(F, g, i, m);
+            x.div(VectorExp.exp(x.neg()).add(1f)).mul(FloatVector.fromArray(F, u, i, m)).intoArray(g, i, m);
+        }
     }
 
     @Override public void add(Activation acc, Activation x) {

@@ -27,7 +27,7 @@ final class MatMul {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
-    private static final int BF16 = 0, F16 = 1, F32 = 2;
+    static final int BF16 = 0, F16 = 1, F32 = 2;
 
     private MatMul() {}
 
@@ -87,7 +87,7 @@ final class MatMul {
         };
     }
 
-    private static float scalar(MemorySegment seg, long off, int type) {
+    static float scalar(MemorySegment seg, long off, int type) {
         return switch (type) {
             case BF16 -> Float.intBitsToFloat(seg.get(SHORT, off) << 16);
             case F16 -> Float.float16ToFloat(seg.get(SHORT, off));
