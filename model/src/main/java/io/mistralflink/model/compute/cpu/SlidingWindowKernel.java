@@ -63,7 +63,10 @@ final class SlidingWindowKernel {
     /** Queries per item: they share each transposed block of keys. */
     private static final int QUERIES = 16;
 
-    /** Per thread: a block of keys transposed (headDim x L), the queries' scores for it, their running max, sum and output. */
+    /**
+     * Per thread: a block of keys transposed (headDim x L), the queries' scores for it, their running max, their sums
+     * (a vector each: lane c adds the keys at c mod L) and output.
+     */
     private static final class Scratch {
         float[] keysT = new float[0], scores = new float[0], max = new float[0], sum = new float[0], acc = new float[0];
         /** The block's keys' values: the array (cache or fresh) and offset of each, found once per block, not per query. */
@@ -75,7 +78,8 @@ final class SlidingWindowKernel {
         void fit(int headDim, int queries) {
             if (keysT.length < headDim * L) { keysT = new float[headDim * L]; zeros = new float[headDim]; }
             if (scores.length < queries * L) scores = new float[queries * L];
-            if (max.length < queries) { max = new float[queries]; sum = new float[queries]; }
+            if (max.length < queries) max = new float[queries];
+            if (sum.length < queries * L) sum = new float[queries * L];
             if (acc.length < queries * headDim) acc = new float[queries * headDim];
         }
     }
@@ -88,8 +92,9 @@ final class SlidingWindowKernel {
      * of L from position 0, transposed once for all those heads so that one FMA adds a dimension's term to L
      * scores at once (no reduction across lanes). Per query and block: the running max rises to the block's
      * (the output and the sum so far are rescaled by exp(old - new) when it does), exp of each score against
-     * it is added to the sum, and the values are added weighted by those exps, in position order; the output
-     * is divided by the sum after the last block. Each block's values serve every query of the item while
+     * it is added to the sum (lane by lane: a vector of L partial sums, added up in MatMul's fixed order after the
+     * last block, where a scalar chain over the block's keys cost a 16-add dependency per query and block), and the
+     * values are added weighted by those exps, in position order; the output is divided by the sum at the end. Each block's values serve every query of the item while
      * they are in L1, where the two-pass version streamed the whole window once per query. A query's
      * arithmetic depends on its position and keys alone, not on the block, chunk or batch it shares (batch
      * and chunk invariance, bit for bit).
@@ -104,7 +109,7 @@ final class SlidingWindowKernel {
         sc.fit(headDim, queries);
         float[] kt = sc.keysT, scores = sc.scores, max = sc.max, sum = sc.sum, acc = sc.acc;
         java.util.Arrays.fill(max, 0, queries, Float.NEGATIVE_INFINITY);
-        java.util.Arrays.fill(sum, 0, queries, 0f);
+        java.util.Arrays.fill(sum, 0, queries * L, 0f);
         java.util.Arrays.fill(acc, 0, queries * headDim, 0f);
         for (int kb = base; kb <= last; kb += L) {
             // transpose keys kb .. kb+L-1 and note where their values lie (those outside the block's windows
@@ -142,21 +147,19 @@ final class SlidingWindowKernel {
             for (int hh = 0; hh < group; hh++) {
                 for (int i = iFrom; i < iTo; i++) {
                     int row = hh * nq + i, pos = pos0 + i, from = Math.max(kb, pos - window + 1), to = Math.min(kb + L - 1, pos);
-                    int at = row * L - kb;
                     // the keys this query sees are lanes from - kb .. to - kb of its scores; the others get weight 0
                     VectorMask<Float> seen = VectorMask.fromLong(F, (-1L >>> (63 - (to - kb))) & (-1L << (from - kb)));
-                    FloatVector sv = FloatVector.fromArray(F, scores, row * L);
+                    FloatVector sv = FloatVector.fromArray(F, scores, row * L), l = FloatVector.fromArray(F, sum, row * L);
                     float m = Math.max(max[row], sv.reduceLanes(VectorOperators.MAX, seen));
                     if (m > max[row]) {
                         float r = (float) Math.exp(max[row] - m);
-                        sum[row] *= r;
+                        l = l.mul(r);
                         rescale(acc, row * headDim, headDim, r);
                         max[row] = m;
                     }
-                    VectorExp.exp(sv.sub(m)).blend(0f, seen.not()).intoArray(scores, row * L);
-                    float l = sum[row];
-                    for (int j = from; j <= to; j++) l += scores[at + j];
-                    sum[row] = l;
+                    FloatVector e = VectorExp.exp(sv.sub(m)).blend(0f, seen.not());
+                    e.intoArray(scores, row * L);
+                    l.add(e).intoArray(sum, row * L);
                 }
                 // The values weighted by the block's every lane, in key order: a key a query does not see adds
                 // 0 x v, which leaves its sums as they were (they start at +0, so not even a zero's sign
@@ -169,9 +172,10 @@ final class SlidingWindowKernel {
         for (int hh = 0; hh < group; hh++)
             for (int i = 0; i < nq; i++) {
                 int row = hh * nq + i, o = (s.offset() + first + i) * heads * headDim + (g * group + hh) * headDim, d = 0;
-                FloatVector l = FloatVector.broadcast(F, sum[row]);
+                float total = MatMul.sum(sum, row * L);
+                FloatVector l = FloatVector.broadcast(F, total);
                 for (; d + L <= headDim; d += L) FloatVector.fromArray(F, acc, row * headDim + d).div(l).intoArray(out, o + d);
-                for (; d < headDim; d++) out[o + d] = acc[row * headDim + d] / sum[row];
+                for (; d < headDim; d++) out[o + d] = acc[row * headDim + d] / total;
             }
     }
 
