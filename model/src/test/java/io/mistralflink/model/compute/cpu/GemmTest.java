@@ -7,18 +7,16 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The blocked many-row product ({@link Gemm}, through {@link CpuBackend#matmul}) against a plain dot
- * product in double, on random shapes with ragged edges (rows 1..67 and MC+1..2 MC, k and outputs not multiples of
- * the vector, the tile or the panel; a few over more than one block of rows), and bitwise batch invariance: each row equals that row
- * multiplied alone (the one-row path), whatever its batch-mates.
+ * The CPU backend's products ({@link CpuBackend#matmul}) against a plain dot product in double, on random shapes with
+ * ragged edges (rows 1..67 and MC+1..2 MC, k and outputs not multiples of the vector, the tile or the panel; a few over
+ * more than one block of rows), and bitwise batch invariance: each row equals that row multiplied alone, whatever its
+ * batch-mates. A fifth of the shapes are at least {@value OuterProduct#MAX_K} wide, the blocked {@link Gemm} (and the
+ * few-row tiles for rows alone); the rest are {@link OuterProduct}'s.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class GemmTest {
@@ -36,7 +34,7 @@ class GemmTest {
         for (int trial = 0; trial < 64; trial++) {
             // the last trials span several of Gemm's row blocks
             int rows = trial < 60 ? 1 + rnd.nextInt(67) : Gemm.MC + 1 + rnd.nextInt(Gemm.MC);
-            int k = trial < 3 ? 1 + rnd.nextInt(15) : 16 + rnd.nextInt(trial % 5 == 0 ? 1400 : 300);
+            int k = trial < 3 ? 1 + rnd.nextInt(15) : trial % 5 == 0 ? OuterProduct.MAX_K + rnd.nextInt(400) : 16 + rnd.nextInt(300);
             int n = 1 + rnd.nextInt(trial % 7 == 0 ? 300 : 90);
             DType type = types[trial % 3];
             check(rows, k, n, type, rnd);
@@ -44,20 +42,20 @@ class GemmTest {
     }
 
     /**
-     * Decode steps of 8 to 11 rows: the 8 x 3 tiles (then 2 x 4 and 1 x 4 for the rest) against the same bounds, and
-     * each row bitwise equal to it alone; k and outputs ragged (outputs not multiples of 3 or 4, k not of the vector).
+     * Decode steps of 8 to 11 rows of matrices at least {@value OuterProduct#MAX_K} wide: the 8 x 3 tiles (then 2 x 4
+     * and 1 x 4 for the rest) against the same bounds, and each row bitwise equal to it alone; k and outputs ragged
+     * (outputs not multiples of 3 or 4, k not of the vector). A third are narrow (OuterProduct's panel of 8 rows).
      */
     @Test void eightRowTilesMatchAPlainDotProductAndEachRowAlone() {
         Random rnd = new Random(8);
         DType[] types = {DType.BF16, DType.F16, DType.F32};
         for (int trial = 0; trial < 24; trial++)
-            check(8 + trial % 4, 1 + rnd.nextInt(trial % 3 == 0 ? 1100 : 200), 1 + rnd.nextInt(70), types[trial % 3], rnd);
+            check(8 + trial % 4, trial % 3 == 0 ? 1 + rnd.nextInt(200) : OuterProduct.MAX_K + rnd.nextInt(200), 1 + rnd.nextInt(70), types[trial % 3], rnd);
     }
 
     private void check(int rows, int k, int n, DType type, Random rnd) {
         Tensor w = randomWeight(type, n, k, rnd);
-        float[] x = new float[rows * k];
-        for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+        float[] x = RandomWeights.gaussian(rnd, rows * k);
         float[] got = product(x, rows, w);
 
         float[] wf = w.toFloats();
@@ -83,16 +81,5 @@ class GemmTest {
         return out.data();
     }
 
-    private Tensor randomWeight(DType type, int n, int k, Random rnd) {
-        MemorySegment seg = arena.allocate((long) n * k * type.bytes);
-        for (long i = 0; i < (long) n * k; i++) {
-            float v = (float) (rnd.nextGaussian() * 0.1);
-            switch (type) {
-                case BF16 -> seg.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i * 2, (short) (Float.floatToRawIntBits(v) >>> 16));
-                case F16 -> seg.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i * 2, Float.floatToFloat16(v));
-                case F32 -> seg.set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i * 4, v);
-            }
-        }
-        return new Tensor("w", type, new long[]{n, k}, seg);
-    }
+    private Tensor randomWeight(DType type, int n, int k, Random rnd) { return RandomWeights.matrix(arena, type, n, k, rnd); }
 }

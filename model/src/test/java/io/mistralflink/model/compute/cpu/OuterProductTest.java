@@ -9,10 +9,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
-import java.util.Arrays;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -44,7 +40,7 @@ class OuterProductTest {
             int n = trial % 5 == 0 ? OuterProduct.G * (1 + rnd.nextInt(3)) : 1 + rnd.nextInt(300);
             DType type = types[trial % 3];
             Tensor w = weight(type, n, k, rnd);
-            float[] x = gaussian(rnd, rows * k);
+            float[] x = RandomWeights.gaussian(rnd, rows * k);
             float[] wf = w.toFloats();
             float[] want = new float[rows * n];
             for (int r = 0; r < rows; r++)
@@ -69,7 +65,7 @@ class OuterProductTest {
             int k = 256, n = 704;
             Weight gate = b.weight(weight(DType.BF16, n, k, rnd)), up = b.weight(weight(DType.BF16, n, k, rnd));
             Weight q = b.weight(weight(DType.BF16, 256, k, rnd)), kv = b.weight(weight(DType.BF16, 64, k, rnd));
-            Activation x = b.upload(gaussian(rnd, rows * k), rows, k);
+            Activation x = b.upload(RandomWeights.gaussian(rnd, rows * k), rows, k);
 
             Activation[] stacked = {b.allocate(rows, 256), b.allocate(rows, 64)};
             b.matmul(x, new Weight[]{q, kv}, stacked);
@@ -88,25 +84,7 @@ class OuterProductTest {
         }
     }
 
-    private Tensor weight(DType type, int n, int k, Random rnd) {
-        MemorySegment seg = arena.allocate((long) n * k * type.bytes);
-        var shorts = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-        for (long i = 0; i < (long) n * k; i++) {
-            float v = (float) (rnd.nextGaussian() * 0.1);
-            switch (type) {
-                case BF16 -> seg.set(shorts, i * 2, (short) (Float.floatToRawIntBits(v) >>> 16));
-                case F16 -> seg.set(shorts, i * 2, Float.floatToFloat16(v));
-                case F32 -> seg.set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i * 4, v);
-            }
-        }
-        return new Tensor("w", type, new long[]{n, k}, seg);
-    }
-
-    private static float[] gaussian(Random rnd, int n) {
-        float[] x = new float[n];
-        for (int i = 0; i < n; i++) x[i] = (float) rnd.nextGaussian();
-        return x;
-    }
+    private Tensor weight(DType type, int n, int k, Random rnd) { return RandomWeights.matrix(arena, type, n, k, rnd); }
 
     private static int[] bits(float[] a) {
         int[] b = new int[a.length];
