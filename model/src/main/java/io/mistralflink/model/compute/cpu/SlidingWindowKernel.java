@@ -92,9 +92,8 @@ final class SlidingWindowKernel {
      * of L from position 0, transposed once for all those heads so that one FMA adds a dimension's term to L
      * scores at once (no reduction across lanes). Per query and block: the running max rises to the block's
      * (the output and the sum so far are rescaled by exp(old - new) when it does), exp of each score against
-     * it is added to the sum (lane by lane: a vector of L partial sums, added up in MatMul's fixed order after the
-     * last block, where a scalar chain over the block's keys cost a 16-add dependency per query and block), and the
-     * values are added weighted by those exps, in position order; the output is divided by the sum at the end. Each block's values serve every query of the item while
+     * it is added to the sum ({@link #softmax}), and the values are added weighted by those exps, in position order;
+     * the output is divided by the sum at the end. Each block's values serve every query of the item while
      * they are in L1, where the two-pass version streamed the whole window once per query. A query's
      * arithmetic depends on its position and keys alone, not on the block, chunk or batch it shares (batch
      * and chunk invariance, bit for bit).
@@ -144,23 +143,10 @@ final class SlidingWindowKernel {
                 }
                 for (; i < iTo; i++) score1(q, kt, headDim, (s.offset() + first + i) * heads * headDim + h * headDim, scale, scores, (hh * nq + i) * L);
             }
+            // every row of the item at once where every query sees the block (rows hh * nq + i are contiguous)
+            if (iFrom == 0 && iTo == nq) softmax(scores, sum, max, acc, headDim, 0, queries, nq, pos0, kb, window);
             for (int hh = 0; hh < group; hh++) {
-                for (int i = iFrom; i < iTo; i++) {
-                    int row = hh * nq + i, pos = pos0 + i, from = Math.max(kb, pos - window + 1), to = Math.min(kb + L - 1, pos);
-                    // the keys this query sees are lanes from - kb .. to - kb of its scores; the others get weight 0
-                    VectorMask<Float> seen = VectorMask.fromLong(F, (-1L >>> (63 - (to - kb))) & (-1L << (from - kb)));
-                    FloatVector sv = FloatVector.fromArray(F, scores, row * L), l = FloatVector.fromArray(F, sum, row * L);
-                    float m = Math.max(max[row], sv.reduceLanes(VectorOperators.MAX, seen));
-                    if (m > max[row]) {
-                        float r = (float) Math.exp(max[row] - m);
-                        l = l.mul(r);
-                        rescale(acc, row * headDim, headDim, r);
-                        max[row] = m;
-                    }
-                    FloatVector e = VectorExp.exp(sv.sub(m)).blend(0f, seen.not());
-                    e.intoArray(scores, row * L);
-                    l.add(e).intoArray(sum, row * L);
-                }
+                if (iFrom > 0 || iTo < nq) softmax(scores, sum, max, acc, headDim, hh * nq + iFrom, hh * nq + iTo, nq, pos0, kb, window);
                 // The values weighted by the block's every lane, in key order: a key a query does not see adds
                 // 0 x v, which leaves its sums as they were (they start at +0, so not even a zero's sign
                 // changes), so a query's output is the same bits whichever rows it is grouped with.
@@ -177,6 +163,65 @@ final class SlidingWindowKernel {
                 for (; d + L <= headDim; d += L) FloatVector.fromArray(F, acc, row * headDim + d).div(l).intoArray(out, o + d);
                 for (; d < headDim; d++) out[o + d] = acc[row * headDim + d] / total;
             }
+    }
+
+    /**
+     * The online-softmax step of score rows [from, to) over the key block at kb (row hh * nq + i is query i, at position
+     * pos0 + i, of head hh), four rows at a time: each row's running max rises to the block's, its sum and output are
+     * rescaled by exp(old - new) when it does, and its scores become their exps against it (0 for the keys it does not
+     * see), added to its sum: lane by lane, a vector of L partial sums added up in MatMul's fixed order at the end (a
+     * scalar chain over the block's keys was a 16-add dependency per query and block).
+     * A method of its own, too large (over 325 bytes of bytecode) for C2 to inline into {@link #block}: there, C2's
+     * inlining budget (its node count) ran out before VectorExp, whose vectors were then boxed. Tiny-mistral's
+     * attention (64 queries, window 64) took 0.17 ms a call inline and 0.12-0.14 ms here; the 7B shape's at 1,024
+     * tokens 141-193 ms and 130-146 (AttnProbe, 2 threads, same runs).
+     */
+    private static void softmax(float[] scores, float[] sum, float[] max, float[] acc, int headDim, int from, int to,
+                                int nq, int pos0, int kb, int window) {
+        int row = from;
+        for (; row + 4 <= to; row += 4) {
+            VectorMask<Float> k0 = VectorMask.fromLong(F, seen(row, nq, pos0, kb, window)), k1 = VectorMask.fromLong(F, seen(row + 1, nq, pos0, kb, window));
+            VectorMask<Float> k2 = VectorMask.fromLong(F, seen(row + 2, nq, pos0, kb, window)), k3 = VectorMask.fromLong(F, seen(row + 3, nq, pos0, kb, window));
+            FloatVector s0 = v(scores, row * L), s1 = v(scores, (row + 1) * L), s2 = v(scores, (row + 2) * L), s3 = v(scores, (row + 3) * L);
+            float m0 = Math.max(max[row], s0.reduceLanes(VectorOperators.MAX, k0)), m1 = Math.max(max[row + 1], s1.reduceLanes(VectorOperators.MAX, k1));
+            float m2 = Math.max(max[row + 2], s2.reduceLanes(VectorOperators.MAX, k2)), m3 = Math.max(max[row + 3], s3.reduceLanes(VectorOperators.MAX, k3));
+            VectorExp.exp(s0.sub(m0)).blend(0f, k0.not()).intoArray(scores, row * L);
+            VectorExp.exp(s1.sub(m1)).blend(0f, k1.not()).intoArray(scores, (row + 1) * L);
+            VectorExp.exp(s2.sub(m2)).blend(0f, k2.not()).intoArray(scores, (row + 2) * L);
+            VectorExp.exp(s3.sub(m3)).blend(0f, k3.not()).intoArray(scores, (row + 3) * L);
+            addToSum(scores, sum, max, acc, headDim, row, m0);
+            addToSum(scores, sum, max, acc, headDim, row + 1, m1);
+            addToSum(scores, sum, max, acc, headDim, row + 2, m2);
+            addToSum(scores, sum, max, acc, headDim, row + 3, m3);
+        }
+        for (; row < to; row++) {
+            VectorMask<Float> k0 = VectorMask.fromLong(F, seen(row, nq, pos0, kb, window));
+            FloatVector s0 = v(scores, row * L);
+            float m0 = Math.max(max[row], s0.reduceLanes(VectorOperators.MAX, k0));
+            VectorExp.exp(s0.sub(m0)).blend(0f, k0.not()).intoArray(scores, row * L);
+            addToSum(scores, sum, max, acc, headDim, row, m0);
+        }
+    }
+
+    /** The lanes of the key block at kb that the query of score row {@code row} sees (lanes from - kb .. to - kb), as bits. */
+    private static long seen(int row, int nq, int pos0, int kb, int window) {
+        int pos = pos0 + row % nq, from = Math.max(kb, pos - window + 1), to = Math.min(kb + L - 1, pos);
+        return (-1L >>> (63 - (to - kb))) & (-1L << (from - kb));
+    }
+
+    /**
+     * Row's sums (and output) rescaled to its new max m where it rose, then the block's exps (its scores now) added.
+     * Arrays and scalars only: where C2 does not inline a call, a vector passed through it would be boxed.
+     */
+    private static void addToSum(float[] scores, float[] sum, float[] max, float[] acc, int headDim, int row, float m) {
+        FloatVector l = v(sum, row * L);
+        if (m > max[row]) {
+            float r = (float) Math.exp(max[row] - m);
+            l = l.mul(r);
+            rescale(acc, row * headDim, headDim, r);
+            max[row] = m;
+        }
+        l.add(v(scores, row * L)).intoArray(sum, row * L);
     }
 
     /** a[at .. at+n) *= r. */
