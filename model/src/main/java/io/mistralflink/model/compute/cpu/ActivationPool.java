@@ -1,7 +1,6 @@
 package io.mistralflink.model.compute.cpu;
 
 import java.util.ArrayDeque;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.Map;
@@ -24,19 +23,21 @@ final class ActivationPool {
 
     ActivationPool(long capBytes) { this.capBytes = capBytes; }
 
-    /** An array of n floats, all zero. */
-    float[] take(int n) {
-        float[] a = null;
+    /** An array: fresh (all zero), or reused as its last user left it. */
+    record Taken(float[] data, boolean reused) {}
+
+    /** An array of n floats: a released one where the pool has one, else a fresh one. */
+    Taken take(int n) {
         if (n >= MIN_FLOATS) synchronized (this) {
             ArrayDeque<float[]> q = free.get(n);
-            if (q != null && (a = q.poll()) != null) {
+            float[] a = q == null ? null : q.poll();
+            if (a != null) {
                 held.remove(a);
                 heldBytes -= 4L * n;
+                return new Taken(a, true);
             }
         }
-        if (a == null) return new float[n];
-        Arrays.fill(a, 0f);
-        return a;
+        return new Taken(new float[n], false);
     }
 
     /** Keeps a released array for the next {@link #take} of its length, while the pool is under its cap. */
