@@ -39,7 +39,7 @@ public interface Backend extends AutoCloseable {
         return w;
     }
 
-    /** A zeroed rows x cols float32 activation. */
+    /** A zeroed rows x cols float32 activation (a backend may zero it lazily: on its first read, never if it is first written whole). */
     Activation allocate(int rows, int cols);
 
     Activation upload(float[] host, int rows, int cols);
