@@ -41,8 +41,8 @@ public final class CpuBackend implements Backend {
 
     /**
      * An activation: a fresh array is zero, a reused one ({@link ActivationPool}) holds what it last held until an
-     * operation reads it as an input ({@link #in}, which zeroes it first) or writes it whole as an output ({@link #out}),
-     * as the CUDA backend does on the device. Zeroing every reused array cost 5-7% of a tiny-mistral prefill.
+     * operation reads it ({@link #data()}, which zeroes it first) or writes it whole (the backend's {@code out}), as
+     * the CUDA backend does on the device. Zeroing every reused array cost 5-7% of a tiny-mistral prefill.
      */
     static final class CpuActivation implements Activation {
         private final float[] data;
@@ -271,6 +271,7 @@ public final class CpuBackend implements Backend {
     /** Runs unit (rows, group) over the blocks of rows [r0, r1) and groups [0, groups) of k-wide products. */
     private void outerUnits(int r0, int r1, int groups, int k, Unit unit) {
         int rows = r1 - r0, tile = OuterProduct.ROWS;
+        if (rows <= 0) return; // a step whose chunks carry no rows here (a scoring step's empty shard input)
         int splits = Math.max(1, Math.min(2 * parallel.threads() / groups, rows / (2 * tile)));
         int block = Math.min(OuterProduct.BLOCK_ROWS, ((rows + splits - 1) / splits + tile - 1) / tile * tile);
         int blocks = (rows + block - 1) / block;

@@ -24,11 +24,14 @@ import static io.mistralflink.model.compute.cpu.MatMul.L;
  * whatever tile, thread or number of rows computes it: a row's result is bitwise the same alone and beside any
  * batch-mates. The order depends on the matrix (its width), never on the call.
  *
- * <p>The packed copy is the matrix's size again (float32 for f16 and f32 matrices, bf16 for bf16 ones); it is
- * made for narrow matrices only, the 4,096-wide matrices of a 7B model keep MatMul's order and are read in place.
+ * <p>The packed copy is the matrix's size again (float32 for f16 and f32 matrices, bf16 for bf16 ones): 10.5 MB for
+ * tiny-mistral.
  */
 final class OuterProduct {
-    /** Matrices narrower than this are served here: from 1,024 inputs on, MatMul's lane sum is under 1/64 of the work. */
+    /**
+     * Matrices narrower than this are served here: every matrix of the tiny checkpoints, none of a 7B model, whose
+     * 4,096-wide matrices pay MatMul's lane sum once per 256 vector multiply-adds and would need a second copy (14 GB).
+     */
     static final int MAX_K = 1024;
     /** Outputs of a group, the unit of packing and of work: four vectors. */
     static final int G = 4 * L;
