@@ -62,15 +62,14 @@ final class OuterProduct {
     static boolean serves(Tensor w) { return w.shape().length == 2 && w.cols() < MAX_K; }
 
     static Packed pack(Tensor w) {
-        int n = w.rows(), k = w.cols(), type = MatMul.type(w);
+        int n = w.rows(), k = w.cols(), stored = MatMul.type(w), b = w.dtype().bytes;
         boolean bf16 = w.dtype() == DType.BF16;
-        int b = w.dtype().bytes, groups = (n + G - 1) / G;
-        MemorySegment src = w.data(), d = Arena.ofAuto().allocate((long) groups * k * G * (bf16 ? 2 : 4), 64);
+        MemorySegment src = w.data(), d = Arena.ofAuto().allocate((long) (n + G - 1) / G * k * G * (bf16 ? 2 : 4), 64);
         for (int j = 0; j < n; j++)
             for (int i = 0; i < k; i++) {
                 long at = ((long) (j / G) * k + i) * G + j % G, from = ((long) j * k + i) * b;
                 if (bf16) d.set(SHORT, at * 2, src.get(SHORT, from));
-                else d.set(FLOAT, at * 4, MatMul.scalar(src, from, type));
+                else d.set(FLOAT, at * 4, MatMul.scalar(src, from, stored));
             }
         return new Packed(d, n, k, bf16 ? MatMul.BF16 : MatMul.F32);
     }
@@ -94,7 +93,7 @@ final class OuterProduct {
             if (p.type == MatMul.BF16) {
                 panel = PANEL.get();
                 po = 0;
-                for (int v = 0; v < k * 4; v++)
+                for (int v = 0; v < k * (G / L); v++) // the group's k steps of G / L vectors each
                     MatMul.load(p.data, go + (long) v * L * 2, MatMul.BF16).intoMemorySegment(panel, (long) v * L * Float.BYTES, LE);
             }
             for (int r = r0; r < r1; r += ROWS) tile(x, r, Math.min(r + ROWS, r1), k, panel, po, out, n, j, jEnd);

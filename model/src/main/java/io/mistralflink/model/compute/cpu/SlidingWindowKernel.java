@@ -144,9 +144,10 @@ final class SlidingWindowKernel {
                 for (; i < iTo; i++) score1(q, kt, headDim, (s.offset() + first + i) * heads * headDim + h * headDim, scale, scores, (hh * nq + i) * L);
             }
             // every row of the item at once where every query sees the block (rows hh * nq + i are contiguous)
-            if (iFrom == 0 && iTo == nq) softmax(scores, sum, max, acc, headDim, 0, queries, nq, pos0, kb, window);
+            boolean allSee = iFrom == 0 && iTo == nq;
+            if (allSee) softmax(scores, sum, max, acc, headDim, 0, queries, nq, pos0, kb, window);
             for (int hh = 0; hh < group; hh++) {
-                if (iFrom > 0 || iTo < nq) softmax(scores, sum, max, acc, headDim, hh * nq + iFrom, hh * nq + iTo, nq, pos0, kb, window);
+                if (!allSee) softmax(scores, sum, max, acc, headDim, hh * nq + iFrom, hh * nq + iTo, nq, pos0, kb, window);
                 // The values weighted by the block's every lane, in key order: a key a query does not see adds
                 // 0 x v, which leaves its sums as they were (they start at +0, so not even a zero's sign
                 // changes), so a query's output is the same bits whichever rows it is grouped with.
